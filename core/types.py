@@ -1,0 +1,108 @@
+"""The small data types that flow between stages: files -> pages -> chunks -> hits -> answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Strategy = Literal["zero-shot", "few-shot", "chain-of-thought"]
+STRATEGIES: tuple[Strategy, ...] = ("zero-shot", "few-shot", "chain-of-thought")
+PAGE_SEPARATOR = "\n\n"
+
+
+class Page(BaseModel):
+    """The cleaned text of one page; ``number`` is 1-based as printed by PDF viewers."""
+
+    number: int
+    text: str
+
+
+class ParsedDocument(BaseModel):
+    """A file after parsing, before chunking. ``id`` is the sha256 of the file's bytes."""
+
+    id: str
+    filename: str
+    kind: Literal["pdf", "text", "markdown"]
+    size_bytes: int
+    pages: list[Page]
+
+    @property
+    def text(self) -> str:
+        """The document's text: its pages joined by :data:`PAGE_SEPARATOR`."""
+        return PAGE_SEPARATOR.join(page.text for page in self.pages)
+
+    def page_starts(self) -> list[int]:
+        """Offset in :attr:`text` where each page begins."""
+        starts, offset = [], 0
+        for page in self.pages:
+            starts.append(offset)
+            offset += len(page.text) + len(PAGE_SEPARATOR)
+        return starts
+
+
+class Chunk(BaseModel):
+    """A passage of a document with its exact place: pages and character offsets.
+
+    ``char_start``/``char_end`` index into the document's text, i.e. its page texts
+    joined in order (see :attr:`ParsedDocument.text`).
+    """
+
+    id: int | None = None
+    document_id: str
+    ordinal: int
+    text: str
+    page_start: int
+    page_end: int
+    char_start: int
+    char_end: int
+
+
+class Document(BaseModel):
+    """A document as stored in a collection."""
+
+    id: str
+    collection: str
+    filename: str
+    kind: str
+    size_bytes: int
+    pages: int
+    chunks: int
+    added_at: datetime
+
+
+class Hit(BaseModel):
+    """A retrieved chunk with its score and the ranks that led to it."""
+
+    chunk: Chunk
+    collection: str
+    filename: str
+    score: float
+    scores: dict[str, float] = Field(default_factory=dict)
+
+
+class Citation(BaseModel):
+    """Source ``[n]`` of an answer."""
+
+    n: int
+    document_id: str
+    collection: str
+    filename: str
+    page: int
+    page_end: int
+    text: str
+    score: float
+
+
+class Answer(BaseModel):
+    """A grounded answer with its sources and how long each stage took (seconds)."""
+
+    question: str
+    answer: str
+    reasoning: str | None = None
+    grounded: bool
+    citations: list[Citation]
+    strategy: Strategy
+    model: str
+    timings: dict[str, float] = Field(default_factory=dict)
