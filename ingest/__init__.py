@@ -1,0 +1,1 @@
+"""Ingest: files -> pages -> chunks, and into the index."""

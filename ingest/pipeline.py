@@ -1,0 +1,104 @@
+"""Ingestor: a file's bytes -> parsed pages -> chunks -> vectors -> one atomic index write."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from core.errors import IngestError
+from core.settings import IngestSettings
+from core.types import Document, ParsedDocument
+from index.knowledge import KnowledgeIndex
+from ingest.chunking import Chunker
+from ingest.loaders import loader_for
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of one file: ``stage`` is 'parsed', 'chunked' or 'embedded'."""
+
+    filename: str
+    stage: str
+    done: int
+    total: int
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    document: Document
+    created: bool  # False: the same content was already in the collection
+
+
+def content_id(data: bytes) -> str:
+    """A document's id: the sha256 of its bytes, so the same file is indexed once."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class Ingestor:
+    def __init__(self, settings: IngestSettings, index: KnowledgeIndex) -> None:
+        self.settings = settings
+        self.index = index
+        self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+
+    def ingest_path(
+        self, path: Path, collection: str, progress: ProgressFn | None = None
+    ) -> IngestResult:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise IngestError(path.name, "unreadable", f"cannot be read: {exc.strerror}") from exc
+        return self.ingest_bytes(data, path.name, collection, progress)
+
+    def ingest_bytes(
+        self, data: bytes, filename: str, collection: str, progress: ProgressFn | None = None
+    ) -> IngestResult:
+        """Index one file's content. Raises IngestError (index untouched) on bad input.
+
+        ``filename`` is only a label and a type hint: it never becomes a path.
+        """
+        filename = PurePath(filename.replace("\\", "/")).name or "unnamed"
+        limit = int(self.settings.max_file_mb * 1024 * 1024)
+        if len(data) > limit:
+            raise IngestError(
+                filename,
+                "too_large",
+                f"is {len(data) / 2**20:.1f} MiB,"
+                f" more than the limit of {self.settings.max_file_mb} MiB",
+            )
+        doc_id = content_id(data)
+        existing = self.index.find_document(collection, doc_id)
+        if existing is not None:
+            return IngestResult(existing, created=False)
+        report = progress or (lambda _: None)
+        parsed = self.parse(data, filename, doc_id)
+        report(Progress(filename, "parsed", len(parsed.pages), len(parsed.pages)))
+        chunks = self.chunker.split(parsed)
+        report(Progress(filename, "chunked", len(chunks), len(chunks)))
+        done = 0
+
+        def embedded(n: int) -> None:
+            nonlocal done
+            done += n
+            report(Progress(filename, "embedded", done, len(chunks)))
+
+        vectors = self.index.embedder.embed([c.text for c in chunks], progress=embedded)
+        document = self.index.add_document(collection, parsed, chunks, vectors)
+        return IngestResult(document, created=True)
+
+    def parse(self, data: bytes, filename: str, doc_id: str | None = None) -> ParsedDocument:
+        loader = loader_for(
+            filename, password=self.settings.pdf_password, max_pages=self.settings.max_pages
+        )
+        pages = loader.pages(data, filename)
+        return ParsedDocument(
+            id=doc_id or content_id(data),
+            filename=filename,
+            kind=loader.kind,  # type: ignore[arg-type]
+            size_bytes=len(data),
+            pages=pages,
+        )
