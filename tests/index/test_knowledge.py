@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import IndexMismatchError, NotFoundError
+from core.types import Chunk, Page, ParsedDocument
+from index.embedders import FakeEmbedder
+from index.knowledge import KnowledgeIndex
+
+
+def _add(index: KnowledgeIndex, collection: str, doc_id: str, texts: list[str]) -> None:
+    parsed = ParsedDocument(
+        id=doc_id,
+        filename=f"{doc_id}.txt",
+        kind="text",
+        size_bytes=1,
+        pages=[Page(number=1, text=" ".join(texts))],
+    )
+    chunks = [
+        Chunk(
+            document_id=doc_id,
+            ordinal=i,
+            text=t,
+            page_start=1,
+            page_end=1,
+            char_start=0,
+            char_end=len(t),
+        )
+        for i, t in enumerate(texts)
+    ]
+    index.add_document(collection, parsed, chunks, index.embedder.embed(texts))
+
+
+def _dense_ids(index: KnowledgeIndex, collection: str, query: str) -> set[int]:
+    return {i for i, _ in index.dense_search(collection, index.embedder.embed_query(query), 100)}
+
+
+def test_add_then_search_both_ways(index: KnowledgeIndex) -> None:
+    _add(index, "c", "doc1", ["zebras live in africa", "penguins live in antarctica"])
+    top_dense = index.dense_search("c", index.embedder.embed_query("penguins antarctica"), 1)
+    top_lexical = index.lexical_search("c", "where do penguins live", 1)
+    chunks = index.chunks([top_dense[0][0], top_lexical[0][0]])
+    assert all("penguins" in record[2].text for record in chunks.values())
+
+
+def test_delete_removes_every_trace(index: KnowledgeIndex) -> None:
+    _add(index, "c", "doc1", ["zebras live in africa"])
+    _add(index, "c", "doc2", ["penguins live in antarctica"])
+    index.delete_document("c", "doc1")
+    assert [d.id for d in index.documents("c")] == ["doc2"]
+    assert index.lexical_search("c", "zebras", 10) == []
+    remaining = index.chunks(list(_dense_ids(index, "c", "zebras africa")))
+    assert {r[2].document_id for r in remaining.values()} == {"doc2"}
+    assert (
+        index.store.db.execute("SELECT COUNT(*) FROM chunks WHERE document_id='doc1'").fetchone()[0]
+        == 0
+    )
+    with pytest.raises(NotFoundError):
+        index.delete_document("c", "doc1")
+
+
+def test_collections_are_separate(index: KnowledgeIndex) -> None:
+    _add(index, "one", "doc1", ["zebras live in africa"])
+    _add(index, "two", "doc2", ["penguins live in antarctica"])
+    assert index.lexical_search("one", "penguins", 10) == []
+    assert index.collections() == ["one", "two"]
+    with pytest.raises(ValueError, match="collection name"):
+        _add(index, "../etc", "doc3", ["x"])
+
+
+def test_reopen_loads_the_saved_vectors(tmp_path: Path) -> None:
+    index = KnowledgeIndex(tmp_path, FakeEmbedder())
+    _add(index, "c", "doc1", ["zebras live in africa", "penguins live in antarctica"])
+    expected = _dense_ids(index, "c", "penguins")
+    index.close()
+    assert (tmp_path / "vectors" / "c.faiss").exists()
+    reopened = KnowledgeIndex(tmp_path, FakeEmbedder())
+    assert _dense_ids(reopened, "c", "penguins") == expected
+    assert len(reopened._collection("c").vectors) == 2
+    reopened.close()
+
+
+def test_unsaved_vectors_are_rebuilt_after_a_crash(tmp_path: Path) -> None:
+    index = KnowledgeIndex(tmp_path, FakeEmbedder())
+    _add(index, "c", "doc1", ["zebras live in africa"])
+    index.close()
+    crashed = KnowledgeIndex(tmp_path, FakeEmbedder())
+    _add(crashed, "c", "doc2", ["penguins live in antarctica"])
+    crashed.store.close()  # no flush: the FAISS file on disk is one generation behind
+    reopened = KnowledgeIndex(tmp_path, FakeEmbedder())
+    assert len(reopened._collection("c").vectors) == 2
+    reopened.close()
+
+
+def test_another_embedding_model_is_refused(tmp_path: Path) -> None:
+    KnowledgeIndex(tmp_path, FakeEmbedder()).close()
+    with pytest.raises(IndexMismatchError, match="embedding model"):
+        KnowledgeIndex(tmp_path, FakeEmbedder(dim=32))
+
+
+def test_vectors_must_match_chunks(index: KnowledgeIndex) -> None:
+    parsed = ParsedDocument(id="d", filename="d.txt", kind="text", size_bytes=1, pages=[])
+    with pytest.raises(ValueError, match="vectors"):
+        index.add_document("c", parsed, [], np.zeros((1, index.embedder.dim), dtype=np.float32))
