@@ -1,0 +1,1 @@
+"""Retrieval: which chunks answer a question (dense + BM25, fused, reranked)."""

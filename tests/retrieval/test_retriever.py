@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings
+from index.knowledge import KnowledgeIndex
+from ingest.pipeline import Ingestor
+from retrieval.rerankers import MaxSimReranker, make_reranker
+from retrieval.retriever import HybridRetriever, KbqaRetriever
+
+FACTS = {
+    "zoo.txt": "Zebras live on the African savanna and eat grass.\f"
+    "Penguins live in Antarctica and eat fish and krill.",
+    "space.txt": "Jupiter is the largest planet of the Solar System.",
+}
+
+
+@pytest.fixture
+def retriever(
+    tmp_path: Path, settings: Settings, index: KnowledgeIndex, ingestor: Ingestor
+) -> HybridRetriever:
+    for name, text in FACTS.items():
+        path = tmp_path / name
+        path.write_text(text)
+        ingestor.ingest_path(path, "animals" if name == "zoo.txt" else "space")
+    return HybridRetriever(
+        index, settings.retrieval, make_reranker(settings.retrieval, index.embedder)
+    )
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_each_mode_finds_the_page(retriever: HybridRetriever, mode: str) -> None:
+    hits = retriever.search("what do penguins eat", ["animals"], top_k=2, mode=mode).hits
+    assert hits[0].filename == "zoo.txt"
+    assert hits[0].chunk.page_start == 2
+
+
+def test_search_across_collections(retriever: HybridRetriever) -> None:
+    hits = retriever.search("largest planet Jupiter", ["animals", "space"], top_k=3).hits
+    assert hits[0].collection == "space"
+    assert {h.collection for h in hits} == {"animals", "space"}
+
+
+def test_reranker_scores_are_reported(retriever: HybridRetriever) -> None:
+    assert isinstance(retriever.reranker, MaxSimReranker)
+    result = retriever.search("penguins krill", ["animals"], top_k=2)
+    assert "rerank" in result.hits[0].scores
+    assert result.hits[0].score == result.hits[0].scores["rerank"]
+    assert {"embed", "dense", "bm25", "fuse", "rerank"} <= set(result.timings)
+    unranked = retriever.search("penguins krill", ["animals"], top_k=2, rerank=False)
+    assert "rerank" not in unranked.hits[0].scores
+
+
+def test_unknown_collection_gives_nothing(retriever: HybridRetriever) -> None:
+    assert retriever.search("penguins", ["nowhere"]).hits == []
+
+
+def test_bad_mode_is_refused(retriever: HybridRetriever) -> None:
+    with pytest.raises(ValueError, match="mode must be"):
+        retriever.search("x", ["animals"], mode="magic")
+
+
+def test_langchain_retriever(retriever: HybridRetriever) -> None:
+    docs = KbqaRetriever(retriever=retriever, collections=["animals"], k=1).invoke("penguins fish")
+    assert docs[0].metadata["filename"] == "zoo.txt"
+    assert docs[0].metadata["page"] == 2
