@@ -1,0 +1,1 @@
+"""Generation: what the retrieved chunks say, as a cited answer from an OpenAI-compatible model."""

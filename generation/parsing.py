@@ -1,0 +1,104 @@
+"""Turn a model's raw text into an answer, its reasoning, its citations and whether it refused."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.types import Citation, Hit
+from generation.prompts import REFUSAL
+
+_ANSWER_MARK = re.compile(r"(?im)^\W*(?:final\s+answer|answer|答案|最终答案)\s*[:：]\s*")
+_REASONING_MARK = re.compile(r"(?im)^\W*(?:reasoning|推理|思考)\s*[:：]\s*")
+_CITATION = re.compile(r"\[(\d+(?:\s*[,，]\s*\d+)*)\]")
+_REFUSALS = re.compile(
+    r"do(?:es)? not contain the answer|not (?:mentioned|found|stated) in the (?:sources|documents)"
+    r"|(?:sources|documents) do(?:es)? not (?:say|mention|contain)|no information (?:about|on)"
+    r"|文档中没有|没有提到|无法回答|未提及",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    answer: str
+    reasoning: str | None
+    grounded: bool
+    cited: list[int]  # 1-based source numbers, in order of first mention
+    inferred: bool  # True when the model cited nothing and the sources were matched instead
+
+
+def split_reasoning(text: str) -> tuple[str, str | None]:
+    """Split chain-of-thought output at its last 'Answer:' line into (answer, reasoning)."""
+    marks = list(_ANSWER_MARK.finditer(text))
+    if not marks:
+        return text.strip(), None
+    last = marks[-1]
+    reasoning = _REASONING_MARK.sub("", text[: last.start()]).strip()
+    return text[last.end() :].strip(), reasoning or None
+
+
+def cited_numbers(answer: str, n_sources: int) -> list[int]:
+    seen: list[int] = []
+    for group in _CITATION.findall(answer):
+        for number in re.split(r"[,，]", group):
+            n = int(number)
+            if 1 <= n <= n_sources and n not in seen:
+                seen.append(n)
+    return seen
+
+
+def is_refusal(answer: str) -> bool:
+    return bool(_REFUSALS.search(answer)) or answer.strip().rstrip(".") == REFUSAL.rstrip(".")
+
+
+def best_supporting_source(answer: str, hits: Sequence[Hit]) -> int | None:
+    """The 1-based source that most supports an uncited answer: it holds the answer verbatim,
+    or shares the most of its words (characters, for CJK)."""
+    plain = _CITATION.sub("", answer).strip().strip(".。").lower()
+    if not plain or not hits:
+        return None
+    squashed = "".join(plain.split())
+    for n, hit in enumerate(hits, start=1):
+        if squashed in "".join(hit.chunk.text.lower().split()):
+            return n
+    words = set(_WORD.findall(plain)) | {c for c in plain if ord(c) > 0x2E80}
+    overlaps = [
+        len(words & (set(_WORD.findall(h.chunk.text.lower())) | set(h.chunk.text))) for h in hits
+    ]
+    best = max(range(len(hits)), key=lambda i: overlaps[i])
+    return best + 1 if overlaps[best] else None
+
+
+def parse_answer(raw: str, hits: Sequence[Hit], chain_of_thought: bool) -> ParsedAnswer:
+    answer, reasoning = split_reasoning(raw) if chain_of_thought else (raw.strip(), None)
+    if is_refusal(answer) or not answer:
+        return ParsedAnswer(answer or REFUSAL, reasoning, grounded=False, cited=[], inferred=False)
+    cited = cited_numbers(answer, len(hits))
+    if cited:
+        return ParsedAnswer(answer, reasoning, grounded=True, cited=cited, inferred=False)
+    best = best_supporting_source(answer, hits)
+    return ParsedAnswer(
+        answer, reasoning, grounded=True, cited=[best] if best else [], inferred=True
+    )
+
+
+def citations_for(cited: Sequence[int], hits: Sequence[Hit]) -> list[Citation]:
+    out = []
+    for n in cited:
+        hit = hits[n - 1]
+        out.append(
+            Citation(
+                n=n,
+                document_id=hit.chunk.document_id,
+                collection=hit.collection,
+                filename=hit.filename,
+                page=hit.chunk.page_start,
+                page_end=hit.chunk.page_end,
+                text=hit.chunk.text,
+                score=hit.score,
+            )
+        )
+    return out

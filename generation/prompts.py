@@ -1,0 +1,63 @@
+"""Prompt templates, read from ``generation/prompts/<strategy>.toml`` into LangChain templates."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from core.types import STRATEGIES, Hit, Strategy
+
+PROMPTS_DIR = Path(__file__).parent / "prompts"
+REFUSAL = "The documents do not contain the answer."
+
+
+@cache
+def load_template(strategy: Strategy) -> dict:
+    """The parsed template file of a strategy."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    with (PROMPTS_DIR / f"{strategy}.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def format_source(n: int, hit: Hit) -> str:
+    pages = f"page {hit.chunk.page_start}"
+    if hit.chunk.page_end != hit.chunk.page_start:
+        pages = f"pages {hit.chunk.page_start}-{hit.chunk.page_end}"
+    return f"[{n}] ({hit.filename}, {pages})\n{hit.chunk.text}"
+
+
+def select_context(hits: Sequence[Hit], budget_chars: int) -> list[Hit]:
+    """The best hits that fit the budget, whole: a chunk is never cut, weaker ones are dropped.
+
+    The first hit is always kept, even when it alone exceeds the budget.
+    """
+    chosen: list[Hit] = []
+    used = 0
+    for hit in hits:
+        size = len(hit.chunk.text)
+        if chosen and used + size > budget_chars:
+            continue
+        chosen.append(hit)
+        used += size
+    return chosen
+
+
+def build_messages(strategy: Strategy, question: str, hits: Sequence[Hit]) -> list[BaseMessage]:
+    """System rules, worked examples (few-shot) and the question with numbered sources."""
+    template = load_template(strategy)
+    context = "\n\n".join(format_source(n, hit) for n, hit in enumerate(hits, start=1))
+    messages: list[BaseMessage] = [SystemMessage(template["system"].format(refusal=REFUSAL))]
+    for example in template.get("examples", []):
+        messages.append(
+            HumanMessage(
+                template["human"].format(context=example["context"], question=example["question"])
+            )
+        )
+        messages.append(AIMessage(example["answer"].format(refusal=REFUSAL)))
+    messages.append(HumanMessage(template["human"].format(context=context, question=question)))
+    return messages

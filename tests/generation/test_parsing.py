@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from core.types import Chunk, Hit
+from generation.parsing import parse_answer, split_reasoning
+from generation.prompts import REFUSAL
+
+
+def _hit(text: str, page: int = 1) -> Hit:
+    chunk = Chunk(
+        document_id="d",
+        ordinal=0,
+        text=text,
+        page_start=page,
+        page_end=page,
+        char_start=0,
+        char_end=1,
+    )
+    return Hit(chunk=chunk, collection="c", filename="f.pdf", score=1.0)
+
+
+HITS = [_hit("Zebras eat grass.", 3), _hit("Penguins eat krill and fish.", 7)]
+
+
+def test_explicit_citations_in_order_of_mention() -> None:
+    parsed = parse_answer("Krill and fish [2], unlike zebras [1][2].", HITS, chain_of_thought=False)
+    assert parsed.cited == [2, 1]
+    assert parsed.grounded
+    assert not parsed.inferred
+
+
+def test_out_of_range_citations_are_ignored() -> None:
+    assert parse_answer("Fish [9] [2, 5]", HITS, chain_of_thought=False).cited == [2]
+
+
+def test_uncited_answer_gets_its_supporting_source() -> None:
+    parsed = parse_answer("krill and fish", HITS, chain_of_thought=False)
+    assert parsed.cited == [2]
+    assert parsed.inferred
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        REFUSAL,
+        "The sources do not mention it.",
+        "Sorry, the documents do not contain the answer.",
+        "文档中没有相关内容。",
+    ],
+)
+def test_refusals_are_not_grounded(text: str) -> None:
+    parsed = parse_answer(text, HITS, chain_of_thought=False)
+    assert not parsed.grounded
+    assert parsed.cited == []
+
+
+def test_chain_of_thought_is_split_at_the_last_answer_line() -> None:
+    raw = "Reasoning: Source [2] is about penguins.\nIt says krill.\nAnswer: Krill and fish [2]."
+    answer, reasoning = split_reasoning(raw)
+    assert answer == "Krill and fish [2]."
+    assert reasoning == "Source [2] is about penguins.\nIt says krill."
+    parsed = parse_answer(raw, HITS, chain_of_thought=True)
+    assert parsed.cited == [2]
+    assert parsed.reasoning is not None
+
+
+def test_chain_of_thought_without_marker_keeps_everything_as_answer() -> None:
+    assert split_reasoning("Krill [2].") == ("Krill [2].", None)
