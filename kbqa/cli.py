@@ -1,0 +1,290 @@
+"""The ``kbqa`` command: ingest, search, ask, list and delete documents, run the model server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.errors import IngestError, KbqaError
+from core.types import STRATEGIES, Answer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages, never a hub
+app = typer.Typer(
+    help="Question answering over your documents, with cited answers.", no_args_is_help=True
+)
+console = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+Collection = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection (knowledge base).")
+]
+Collections = Annotated[
+    list[str] | None,
+    typer.Option("--collection", "-c", help="Collection(s) to search; repeatable."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SUPPORTED = (".pdf", ".txt", ".text", ".md", ".markdown")
+
+
+def _service():  # noqa: ANN202 - imported lazily so `kbqa --help` is instant
+    from kbqa.app import KBQA
+
+    return KBQA()
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED))
+        else:
+            files.append(path)
+    return files
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (PDF, txt, md).")],
+    collection: Collection = None,
+    as_json: AsJson = False,
+) -> None:
+    """Parse, chunk and index documents; the same content is indexed once."""
+    files = _expand(paths)
+    if not files:
+        raise _fail("no supported files found (PDF, txt, md)")
+    results, failures = [], 0
+    with (
+        _service() as kb,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=as_json,
+        ) as bar,
+    ):
+        overall = bar.add_task("files", total=len(files))
+        for path in files:
+            task = bar.add_task(f"  {path.name}", total=None)
+
+            def show(p, task=task):  # noqa: ANN001, ANN202
+                bar.update(
+                    task, description=f"  {p.filename}: {p.stage}", completed=p.done, total=p.total
+                )
+
+            try:
+                result = kb.ingest(path, collection, progress=show)
+                doc = result.document
+                status = "indexed" if result.created else "duplicate"
+                results.append({"file": str(path), "status": status, **doc.model_dump(mode="json")})
+                if not as_json:
+                    out.print(
+                        f"[green]{status}[/green] {path.name}: {doc.pages} pages,"
+                        f" {doc.chunks} chunks, id {doc.id[:12]}"
+                    )
+            except IngestError as exc:
+                failures += 1
+                results.append(
+                    {
+                        "file": str(path),
+                        "status": "failed",
+                        "reason": exc.reason,
+                        "error": exc.detail,
+                    }
+                )
+                if not as_json:
+                    out.print(f"[red]failed[/red] {path.name}: {exc.detail} ({exc.reason})")
+            bar.remove_task(task)
+            bar.advance(overall)
+    if as_json:
+        out.print_json(json.dumps(results))
+    raise typer.Exit(code=1 if failures else 0)
+
+
+@app.command()
+def search(
+    question: str,
+    collection: Collections = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+    no_rerank: Annotated[bool, typer.Option("--no-rerank", help="Skip the rerank stage.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Rank passages for a question (retrieval only, no model)."""
+    with _service() as kb:
+        found = kb.search(question, collection, top_k=top_k, mode=mode, rerank=not no_rerank)
+    if as_json:
+        hits = [
+            {
+                "rank": i,
+                "document_id": h.chunk.document_id,
+                "filename": h.filename,
+                "collection": h.collection,
+                "page": h.chunk.page_start,
+                "page_end": h.chunk.page_end,
+                "score": h.score,
+                "scores": h.scores,
+                "text": h.chunk.text,
+            }
+            for i, h in enumerate(found.hits, 1)
+        ]
+        out.print_json(json.dumps({"query": question, "hits": hits, "timings": found.timings}))
+        return
+    table = Table("#", "score", "document", "page", "text")
+    for i, h in enumerate(found.hits, 1):
+        table.add_row(
+            str(i), f"{h.score:.3f}", h.filename, str(h.chunk.page_start), h.chunk.text[:160]
+        )
+    out.print(table)
+
+
+@app.command()
+def ask(
+    question: str,
+    collection: Collections = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help=" | ".join(STRATEGIES))
+    ] = "zero-shot",
+    top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=50)] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Answer a question from the documents, citing document and page."""
+    if strategy not in STRATEGIES:
+        raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    with _service() as kb:
+        answer = _stream_answer(kb, question, collection, strategy, top_k, show=not as_json)
+    if as_json:
+        out.print_json(answer.model_dump_json())
+    else:
+        _print_answer(answer)
+
+
+def _print_answer(answer: Answer) -> None:
+    if answer.reasoning:
+        out.print(f"\n[bold]Answer:[/bold] {answer.answer}")
+    for c in answer.citations:
+        pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
+        out.print(f"  [{c.n}] {c.filename}, {pages}")
+    out.print(f"[dim]{answer.timings.get('total', 0):.1f}s, {answer.model}[/dim]")
+
+
+def _stream_answer(kb, question: str, collection, strategy: str, top_k, show: bool) -> Answer:  # noqa: ANN001
+    answer = None
+    for item in kb.ask_stream(question, collection, strategy=strategy, top_k=top_k):
+        if isinstance(item, Answer):
+            answer = item
+        elif show:
+            out.print(item, end="")
+    assert answer is not None
+    if show:
+        out.print()
+    return answer
+
+
+@app.command()
+def chat(
+    question: Annotated[str | None, typer.Argument(help="A first question (optional).")] = None,
+    collection: Collections = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help=" | ".join(STRATEGIES))
+    ] = "zero-shot",
+) -> None:
+    """Ask question after question; the model stays loaded. An empty line or Ctrl-D ends."""
+    if strategy not in STRATEGIES:
+        raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    with _service() as kb:
+        if not kb.index.documents():
+            console.print(
+                "[yellow]the knowledge base is empty: run `kbqa ingest FILES` first[/yellow]"
+            )
+        while True:
+            if question is None:
+                try:
+                    question = console.input("[bold]question>[/bold] ").strip()
+                except (EOFError, KeyboardInterrupt):
+                    break
+            if not question:
+                break
+            try:
+                _print_answer(_stream_answer(kb, question, collection, strategy, None, show=True))
+            except (KbqaError, ValueError) as exc:
+                console.print(f"[red]error:[/red] {exc}")
+            question = None
+
+
+@app.command()
+def documents(collection: Collection = None, as_json: AsJson = False) -> None:
+    """List indexed documents."""
+    with _service() as kb:
+        docs = kb.index.documents(collection)
+    if as_json:
+        out.print_json(json.dumps([d.model_dump(mode="json") for d in docs]))
+        return
+    table = Table("id", "collection", "file", "pages", "chunks", "added")
+    for d in docs:
+        table.add_row(
+            d.id[:12],
+            d.collection,
+            d.filename,
+            str(d.pages),
+            str(d.chunks),
+            f"{d.added_at:%Y-%m-%d %H:%M}",
+        )
+    out.print(table)
+
+
+@app.command()
+def delete(document_id: str, collection: Collection = None) -> None:
+    """Delete a document (id or unique id prefix) and every trace of it."""
+    with _service() as kb:
+        name = kb.collections_or_default([collection] if collection else None)[0]
+        matches = [d for d in kb.index.documents(name) if d.id.startswith(document_id)]
+        if len(matches) != 1:
+            raise _fail(f"{len(matches)} documents in {name!r} match id {document_id!r}")
+        doc = kb.delete(matches[0].id, name)
+    out.print(f"deleted {doc.filename} ({doc.id[:12]}) from {name}")
+
+
+@app.command("model-server")
+def model_server() -> None:
+    """Run the embedded chat server in the foreground (point KBQA_LLM__BASE_URL at it)."""
+    from core.settings import get_settings
+    from generation.server import LocalServer
+
+    settings = get_settings()
+    server = LocalServer(settings.llm, settings.models_dir, settings.data_dir / "logs")
+    with server:
+        out.print(
+            f"chat server at {server.base_url} (model {settings.llm.served_name}); Ctrl-C stops it"
+        )
+        try:
+            assert server.process is not None
+            server.process.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+def main() -> None:
+    """Entry point that turns domain errors into one clear line and exit code 1."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except (KbqaError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)

@@ -1,0 +1,76 @@
+"""A user's path, for real: the kbqa command, the packaged MiniLM, the embedded llama.cpp server.
+
+Slow (model loads, about a minute in all), so marked e2e; `make test` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.utils.pdfs import make_text_pdf
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PAGES = [
+    "Annual report of the Brookfield Water Board. "
+    "The board manages two reservoirs and a treatment works.",
+    "The Elmstead reservoir was completed in 1887. Its dam is 41 metres high and it holds "
+    "12 million cubic metres of water. The engineer in charge of the works was Margaret Quill.",
+    "Water quality is tested every day at the treatment works. Results are published each month.",
+]
+
+
+def kbqa(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KBQA_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-c", "from kbqa.cli import main; main()", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    pdf = make_text_pdf(root / "water-board.pdf", PAGES, font="dejavu")
+    result = kbqa("ingest", str(pdf), "--json", data_dir=root / "data")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["pages"] == 3
+    return root / "data"
+
+
+def test_search_finds_the_page(data_dir: Path) -> None:
+    result = kbqa(
+        "search", "Who was the engineer of the reservoir works?", "--json", data_dir=data_dir
+    )
+    assert result.returncode == 0, result.stderr
+    top = json.loads(result.stdout)["hits"][0]
+    assert (top["filename"], top["page"]) == ("water-board.pdf", 2)
+    assert "rerank" in top["scores"]
+
+
+def test_ask_gives_a_cited_answer_from_the_real_model(data_dir: Path) -> None:
+    result = kbqa(
+        "ask", "In which year was the Elmstead reservoir completed?", "--json", data_dir=data_dir
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert "1887" in answer["answer"]
+    assert answer["grounded"]
+    assert answer["citations"], answer
+    assert (answer["citations"][0]["filename"], answer["citations"][0]["page"]) == (
+        "water-board.pdf",
+        2,
+    )
+    assert {"embed", "retrieval", "generation", "total"} <= set(answer["timings"])
+
+
+def test_question_not_in_the_documents_is_refused(data_dir: Path) -> None:
+    result = kbqa("ask", "What is the capital city of Australia?", "--json", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert not answer["grounded"], answer
+    assert answer["citations"] == []

@@ -1,0 +1,78 @@
+"""The kbqa command through Typer's runner, on the fake embedder (no model needed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.settings import get_settings
+from kbqa.cli import app
+from tests.utils.pdfs import make_corrupt_pdf, make_text_pdf
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _fake_embedder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("KBQA_EMBEDDING__BACKEND", "fake")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def pdf(tmp_path: Path) -> Path:
+    return make_text_pdf(
+        tmp_path / "harbour.pdf",
+        ["The old harbour was built in 1850.", "The lighthouse keeper was Ada Brook."],
+        font="core",
+    )
+
+
+def _json(result) -> object:  # noqa: ANN001
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_ingest_search_list_delete(pdf: Path) -> None:
+    ingested = _json(runner.invoke(app, ["ingest", str(pdf), "--json"]))
+    assert ingested[0]["status"] == "indexed"
+    assert ingested[0]["pages"] == 2
+    again = _json(runner.invoke(app, ["ingest", str(pdf), "--json"]))
+    assert again[0]["status"] == "duplicate"
+
+    found = _json(runner.invoke(app, ["search", "lighthouse keeper", "--json", "-k", "1"]))
+    hit = found["hits"][0]  # type: ignore[index]
+    assert (hit["filename"], hit["page"]) == ("harbour.pdf", 2)
+    assert {"document_id", "score", "text"} <= set(hit)
+
+    docs = _json(runner.invoke(app, ["documents", "--json"]))
+    assert [d["filename"] for d in docs] == ["harbour.pdf"]  # type: ignore[union-attr]
+    deleted = runner.invoke(app, ["delete", docs[0]["id"][:10]])  # type: ignore[index]
+    assert deleted.exit_code == 0, deleted.output
+    assert _json(runner.invoke(app, ["documents", "--json"])) == []
+
+
+def test_bad_file_fails_with_its_reason(tmp_path: Path, pdf: Path) -> None:
+    bad = make_corrupt_pdf(tmp_path / "broken.pdf")
+    result = runner.invoke(app, ["ingest", str(pdf), str(bad), "--json"])
+    assert result.exit_code == 1
+    rows = json.loads(result.stdout)
+    assert [r["status"] for r in rows] == ["indexed", "failed"]
+    assert rows[1]["reason"] == "corrupt"
+
+
+def test_collections_are_kept_apart(pdf: Path) -> None:
+    _json(runner.invoke(app, ["ingest", str(pdf), "-c", "ships", "--json"]))
+    assert _json(runner.invoke(app, ["search", "harbour", "--json"]))["hits"] == []  # type: ignore[index]
+    assert _json(runner.invoke(app, ["search", "harbour", "-c", "ships", "--json"]))["hits"]  # type: ignore[index]
+
+
+def test_unknown_strategy_is_refused() -> None:
+    result = runner.invoke(app, ["ask", "why?", "--strategy", "guess"])
+    assert result.exit_code == 1
+    assert "strategy must be one of" in result.output
