@@ -9,7 +9,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -58,7 +58,13 @@ class SentenceTransformerEmbedder(Embedder):
         self.name = settings.model
         self.batch_size = settings.batch_size
         self._device = resolve_device(settings.device)
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        model = self.model
+        # sentence-transformers 5.x renamed the method; keep working on both sides of it.
+        get_dim = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim() or 0)
 
     @cached_property
     def model(self) -> SentenceTransformer:
@@ -74,7 +80,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     def token_embeddings(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Per-token unit vectors of each text (no special tokens), for late interaction."""
-        outputs = self.model.encode(
+        outputs: list[dict[str, Any]] = self.model.encode(  # type: ignore[assignment]
             list(texts), output_value=None, batch_size=self.batch_size, show_progress_bar=False
         )
         vectors = []

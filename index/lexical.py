@@ -14,6 +14,7 @@ from bm25s.stopwords import STOPWORDS_EN
 from core.text import CJK_CLASS, CJK_RE
 
 jieba.setLogLevel(logging.WARNING)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 _WORDS = re.compile(rf"[{CJK_CLASS}]+|[^\W_]+", re.UNICODE)
 # Question words carry no topic, and questions are what we search with.
 _STOP = frozenset(STOPWORDS_EN) | {

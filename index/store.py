@@ -115,7 +115,7 @@ class Store:
         return _document(row) if row else None
 
     def documents(self, collection: str | None = None) -> list[Document]:
-        sql, args = "SELECT * FROM documents", ()
+        sql, args = "SELECT * FROM documents", ()  # type: tuple[str, tuple[str, ...]]
         if collection is not None:
             sql, args = sql + " WHERE collection = ?", (collection,)
         return [_document(r) for r in self.db.execute(sql + " ORDER BY added_at, filename", args)]

@@ -17,7 +17,7 @@ class VectorIndex:
         self.dim = dim
         self.generation = generation
         self.owner = owner  # id of the database this index mirrors
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -28,7 +28,7 @@ class VectorIndex:
 
     def remove(self, ids: list[int]) -> None:
         if ids:
-            self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+            self._index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if not len(self) or k <= 0:

@@ -6,7 +6,7 @@ import io
 import logging
 from abc import ABC, abstractmethod
 from pathlib import PurePath
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pypdf
 import pypdfium2
@@ -147,12 +147,14 @@ def _open_pdfium(data: bytes, password: str | None, filename: str) -> pypdfium2.
 
 def _has_images(reader: pypdf.PdfReader, index: int) -> bool:
     try:
-        resources = reader.pages[index].get("/Resources") or {}
-        xobjects = resources.get_object().get("/XObject") or {}
+        resources: Any = reader.pages[index].get("/Resources")
+        xobjects: Any = resources.get_object().get("/XObject") if resources else None
+        if not xobjects:
+            return False
         return any(
             x.get_object().get("/Subtype") == "/Image" for x in xobjects.get_object().values()
         )
-    except Exception:
+    except Exception:  # a broken resource tree: no evidence of images
         return False
 
 
