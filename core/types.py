@@ -5,21 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Strategy = Literal["zero-shot", "few-shot", "chain-of-thought"]
 STRATEGIES: tuple[Strategy, ...] = ("zero-shot", "few-shot", "chain-of-thought")
 PAGE_SEPARATOR = "\n\n"
 
 
-class Page(BaseModel):
+class _Model(BaseModel):
+    # A misspelt field is a bug, not something to drop silently.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(_Model):
     """The cleaned text of one page; ``number`` is 1-based as printed by PDF viewers."""
 
     number: int
     text: str
 
 
-class ParsedDocument(BaseModel):
+class ParsedDocument(_Model):
     """A file after parsing, before chunking. ``id`` is the sha256 of the file's bytes."""
 
     id: str
@@ -42,7 +47,7 @@ class ParsedDocument(BaseModel):
         return starts
 
 
-class Chunk(BaseModel):
+class Chunk(_Model):
     """A passage of a document with its exact place: pages and character offsets.
 
     ``char_start``/``char_end`` index into the document's text, i.e. its page texts
@@ -59,7 +64,7 @@ class Chunk(BaseModel):
     char_end: int
 
 
-class Document(BaseModel):
+class Document(_Model):
     """A document as stored in a collection."""
 
     id: str
@@ -72,7 +77,7 @@ class Document(BaseModel):
     added_at: datetime
 
 
-class Hit(BaseModel):
+class Hit(_Model):
     """A retrieved chunk with its score and the ranks that led to it."""
 
     chunk: Chunk
@@ -82,7 +87,7 @@ class Hit(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
 
 
-class Citation(BaseModel):
+class Citation(_Model):
     """Source ``[n]`` of an answer."""
 
     n: int
@@ -95,13 +100,17 @@ class Citation(BaseModel):
     score: float
 
 
-class Answer(BaseModel):
+class Answer(_Model):
     """A grounded answer with its sources and how long each stage took (seconds)."""
 
     question: str
     answer: str
     reasoning: str | None = None
     grounded: bool
+    support: float = Field(1.0, description="Share of the answer's new words the sources hold.")
+    unsupported_answer: str | None = Field(
+        None, description="What the model said, when the sources did not support it."
+    )
     citations: list[Citation]
     strategy: Strategy
     model: str

@@ -82,12 +82,16 @@ class Generator:
         strategy: Strategy,
         timings: dict[str, float],
     ) -> Answer:
-        parsed = parse_answer(raw, context, chain_of_thought=strategy == "chain-of-thought")
+        parsed = parse_answer(
+            raw, context, chain_of_thought=strategy == "chain-of-thought", question=question
+        )
         return Answer(
             question=question,
             answer=parsed.answer,
             reasoning=parsed.reasoning,
             grounded=parsed.grounded,
+            support=parsed.support,
+            unsupported_answer=parsed.unsupported,
             citations=citations_for(parsed.cited, context),
             strategy=strategy,
             model=self.model_name,

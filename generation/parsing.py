@@ -19,6 +19,102 @@ _REFUSALS = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
+_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "not",
+        "no",
+        "yes",
+        "do",
+        "does",
+        "did",
+        "has",
+        "have",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "than",
+        "then",
+        "so",
+        "such",
+        "they",
+        "them",
+        "their",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "we",
+        "us",
+        "our",
+        "you",
+        "your",
+        "i",
+        "me",
+        "my",
+        "also",
+        "about",
+        "into",
+        "over",
+        "under",
+        "answer",
+        "source",
+        "sources",
+        "document",
+        "documents",
+        "according",
+    ]
+)
+# Below this share of its new words found in the sources, an answer is taken as invented.
+MIN_SUPPORT = 0.5
 
 
 @dataclass(frozen=True)
@@ -28,6 +124,28 @@ class ParsedAnswer:
     grounded: bool
     cited: list[int]  # 1-based source numbers, in order of first mention
     inferred: bool  # True when the model cited nothing and the sources were matched instead
+    support: float = 1.0  # share of the answer's new words found in the sources
+    unsupported: str | None = None  # the model's answer, when it was replaced by the refusal
+
+
+def content_units(text: str) -> set[str]:
+    """Words that carry content (CJK: single characters), lower-cased, without citations."""
+    text = _CITATION.sub(" ", text.lower())
+    units = {w for w in _WORD.findall(_CJK_CHAR.sub(" ", text)) if w not in _FUNCTION_WORDS}
+    return units | set(_CJK_CHAR.findall(text))
+
+
+def support(answer: str, question: str, sources: Sequence[str]) -> float:
+    """Share of the words an answer adds to the question that the sources contain.
+
+    Extractive, grounded answers score near 1; an answer from the model's own memory
+    ("Canberra", when no source names it) scores near 0.
+    """
+    new = content_units(answer) - content_units(question)
+    if not new:
+        return 1.0
+    known = content_units(" ".join(sources))
+    return len(new & known) / len(new)
 
 
 def split_reasoning(text: str) -> tuple[str, str | None]:
@@ -72,16 +190,29 @@ def best_supporting_source(answer: str, hits: Sequence[Hit]) -> int | None:
     return best + 1 if overlaps[best] else None
 
 
-def parse_answer(raw: str, hits: Sequence[Hit], chain_of_thought: bool) -> ParsedAnswer:
+def parse_answer(
+    raw: str, hits: Sequence[Hit], chain_of_thought: bool, question: str = ""
+) -> ParsedAnswer:
     answer, reasoning = split_reasoning(raw) if chain_of_thought else (raw.strip(), None)
     if is_refusal(answer) or not answer:
         return ParsedAnswer(answer or REFUSAL, reasoning, grounded=False, cited=[], inferred=False)
+    share = support(answer, question, [h.chunk.text for h in hits])
+    if share < MIN_SUPPORT:
+        return ParsedAnswer(
+            REFUSAL,
+            reasoning,
+            grounded=False,
+            cited=[],
+            inferred=False,
+            support=share,
+            unsupported=answer,
+        )
     cited = cited_numbers(answer, len(hits))
     if cited:
-        return ParsedAnswer(answer, reasoning, grounded=True, cited=cited, inferred=False)
+        return ParsedAnswer(answer, reasoning, True, cited, inferred=False, support=share)
     best = best_supporting_source(answer, hits)
     return ParsedAnswer(
-        answer, reasoning, grounded=True, cited=[best] if best else [], inferred=True
+        answer, reasoning, True, [best] if best else [], inferred=True, support=share
     )
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from core.types import Chunk, Hit
-from generation.parsing import parse_answer, split_reasoning
+from generation.parsing import parse_answer, split_reasoning, support
 from generation.prompts import REFUSAL
 
 
@@ -67,3 +67,32 @@ def test_chain_of_thought_is_split_at_the_last_answer_line() -> None:
 
 def test_chain_of_thought_without_marker_keeps_everything_as_answer() -> None:
     assert split_reasoning("Krill [2].") == ("Krill [2].", None)
+
+
+def test_answer_from_memory_is_replaced_by_the_refusal() -> None:
+    question = "What is the capital city of Australia?"
+    parsed = parse_answer("The capital city of Australia is Canberra.", HITS, False, question)
+    assert not parsed.grounded
+    assert parsed.answer == REFUSAL
+    assert parsed.unsupported == "The capital city of Australia is Canberra."
+    assert parsed.support == 0.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "question"),
+    [
+        ("Penguins eat krill and fish [2].", "What do penguins eat?"),
+        ("Krill [2].", "What do penguins eat?"),
+        ("Zebras eat grass.", "What do zebras eat?"),
+    ],
+)
+def test_answers_drawn_from_the_sources_are_kept(answer: str, question: str) -> None:
+    parsed = parse_answer(answer, HITS, False, question)
+    assert parsed.grounded
+    assert parsed.support >= 0.5
+
+
+def test_chinese_support_counts_characters() -> None:
+    hits = [_hit("北京是中华人民共和国的首都。")]
+    assert support("首都是北京", "中国的首都是哪里？", [h.chunk.text for h in hits]) == 1.0
+    assert support("上海", "中国的首都是哪里？", [h.chunk.text for h in hits]) == 0.0
