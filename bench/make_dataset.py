@@ -484,7 +484,7 @@ def verify_document(doc: Document, pages: Sequence[str], lang: str, stats: Stats
                 cursor = p_start + 1
             for q in para.questions:
                 offset = locate_answer(text.text, para, q, p_start, lang) if p_start >= 0 else -1
-                if offset < 0:
+                if offset < 0 or not q.question.strip():  # unverifiable page, or no question
                     stats.dropped += 1
                     stats.dropped_ids.append(q.qid)
                     continue
