@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install kbqa with the embedded models
 
 run: install ## Install, index samples/ and chat with the embedded models
-	$(BIN)/kbqa ingest samples/
+	$(BIN)/kbqa ingest samples/*.pdf
 	$(BIN)/kbqa chat $(if $(QUESTION),"$(QUESTION)")
 
 fonts: ## Fonts the tests use to write PDFs (Debian: DejaVu, WenQuanYi for Chinese)

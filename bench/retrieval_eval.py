@@ -31,6 +31,7 @@ CONFIGS = {  # name -> (mode, rerank)
     "bm25": ("bm25", False),
     "hybrid": ("hybrid", False),
     "hybrid+rerank": ("hybrid", True),
+    "bm25+rerank": ("bm25", True),
 }
 
 
@@ -65,9 +66,12 @@ def ingest(kb: KBQA, pdfs: Path) -> float:
     return elapsed
 
 
-def evaluate(kb: KBQA, questions: list[dict], budget: int) -> dict[str, dict[str, float]]:
+def evaluate(
+    kb: KBQA, questions: list[dict], budget: int, configs: list[str]
+) -> dict[str, dict[str, float]]:
     results = {}
-    for name, (mode, rerank) in CONFIGS.items():
+    for name in configs:
+        mode, rerank = CONFIGS[name]
         recall, rr, seconds = 0, 0.0, 0.0
         for q in questions:
             start = time.perf_counter()
@@ -94,6 +98,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=4000, help="characters of ranked context")
     parser.add_argument("--sample", type=int, default=0, help="questions to sample (0: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset")
     args = parser.parse_args()
 
     questions = [
@@ -110,7 +115,7 @@ def main() -> None:
             f" chunk {settings.ingest.chunk_size}"
             f"/{settings.ingest.chunk_overlap}, reranker {settings.retrieval.reranker}"
         )
-        results = evaluate(kb, questions, args.budget)
+        results = evaluate(kb, questions, args.budget, args.configs.split(","))
     report = {
         "dataset": str(args.dataset),
         "questions": len(questions),

@@ -49,6 +49,11 @@ class EmbeddingSettings(BaseModel):
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     batch_size: int = Field(64, gt=0, description="Texts embedded per forward pass.")
+    reads_cjk: bool = Field(
+        False,
+        description="The model understands Chinese/Japanese/Korean. The packaged MiniLM does "
+        "not: its vectors for CJK text are noise, so CJK questions skip dense search.",
+    )
 
 
 class RetrievalSettings(BaseModel):

@@ -29,6 +29,7 @@ class Embedder(ABC):
     name: str
     dim: int
     batch_size: int = 64
+    reads_cjk: bool = False  # whether vectors of CJK text mean anything
 
     @abstractmethod
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -57,6 +58,7 @@ class SentenceTransformerEmbedder(Embedder):
     def __init__(self, settings: EmbeddingSettings) -> None:
         self.name = settings.model
         self.batch_size = settings.batch_size
+        self.reads_cjk = settings.reads_cjk
         self._device = resolve_device(settings.device)
         model = self.model
         # sentence-transformers 5.x renamed the method; keep working on both sides of it.

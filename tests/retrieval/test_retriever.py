@@ -66,3 +66,20 @@ def test_langchain_retriever(retriever: HybridRetriever) -> None:
     docs = KbqaRetriever(retriever=retriever, collections=["animals"], k=1).invoke("penguins fish")
     assert docs[0].metadata["filename"] == "zoo.txt"
     assert docs[0].metadata["page"] == 2
+
+
+def test_cjk_question_skips_dense_when_the_model_reads_no_cjk(
+    tmp_path: Path, settings: Settings, index: KnowledgeIndex, ingestor: Ingestor
+) -> None:
+    path = tmp_path / "zh.txt"
+    path.write_text("北京是中国的首都。\f上海位于长江入海口。", encoding="utf-8")
+    ingestor.ingest_path(path, "zh")
+    retriever = HybridRetriever(index, settings.retrieval, None)
+    result = retriever.search("上海位于哪里？", ["zh"], top_k=2)
+    assert result.hits[0].chunk.page_start == 2
+    assert "dense" not in result.timings
+    assert "does not read CJK" in result.notes[0]
+    index.embedder.reads_cjk = True
+    assert "dense" in retriever.search("上海位于哪里？", ["zh"]).timings
+    english = retriever.search("Shanghai", ["zh"])
+    assert english.notes == []
