@@ -176,7 +176,12 @@ def ask(
 
 
 def _print_answer(answer: Answer) -> None:
-    if answer.reasoning:
+    if answer.unsupported_answer is not None:
+        out.print(
+            f"[yellow]The documents do not support that answer "
+            f"({answer.support:.0%} of its words are in the sources): {answer.answer}[/yellow]"
+        )
+    elif answer.reasoning:
         out.print(f"\n[bold]Answer:[/bold] {answer.answer}")
     for c in answer.citations:
         pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
