@@ -86,6 +86,17 @@ class Hit(_Model):
     score: float
     scores: dict[str, float] = Field(default_factory=dict)
 
+    def source(self) -> dict[str, str | int | float]:
+        """Where the hit comes from, flat: for JSON output and LangChain metadata."""
+        return {
+            "document_id": self.chunk.document_id,
+            "filename": self.filename,
+            "collection": self.collection,
+            "page": self.chunk.page_start,
+            "page_end": self.chunk.page_end,
+            "score": self.score,
+        }
+
 
 class Citation(_Model):
     """Source ``[n]`` of an answer."""

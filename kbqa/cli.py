@@ -131,17 +131,7 @@ def search(
         found = kb.search(question, collection, top_k=top_k, mode=mode, rerank=not no_rerank)
     if as_json:
         hits = [
-            {
-                "rank": i,
-                "document_id": h.chunk.document_id,
-                "filename": h.filename,
-                "collection": h.collection,
-                "page": h.chunk.page_start,
-                "page_end": h.chunk.page_end,
-                "score": h.score,
-                "scores": h.scores,
-                "text": h.chunk.text,
-            }
+            {"rank": i, **h.source(), "scores": h.scores, "text": h.chunk.text}
             for i, h in enumerate(found.hits, 1)
         ]
         out.print_json(json.dumps({"query": question, "hits": hits, "timings": found.timings}))

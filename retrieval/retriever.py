@@ -146,17 +146,4 @@ class KbqaRetriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[LCDocument]:
         hits = self.retriever.search(query, self.collections, top_k=self.k).hits
-        return [
-            LCDocument(
-                page_content=h.chunk.text,
-                metadata={
-                    "document_id": h.chunk.document_id,
-                    "filename": h.filename,
-                    "collection": h.collection,
-                    "page": h.chunk.page_start,
-                    "page_end": h.chunk.page_end,
-                    "score": h.score,
-                },
-            )
-            for h in hits
-        ]
+        return [LCDocument(page_content=h.chunk.text, metadata=h.source()) for h in hits]
