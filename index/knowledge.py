@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import uuid
@@ -14,10 +15,11 @@ import numpy as np
 from core.errors import IndexMismatchError, NotFoundError
 from core.types import Chunk, Document, ParsedDocument
 from index.embedders import Embedder
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
 from index.store import Store
 from index.vectors import VectorIndex
 
+log = logging.getLogger(__name__)
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -49,6 +51,7 @@ class KnowledgeIndex:
         self._lock = threading.RLock()
         self._collections: dict[str, _Collection] = {}
         self._check_embedder()
+        self._check_tokenizer()
 
     def _check_embedder(self) -> None:
         name, dim = self.store.get_meta("embedding_model"), self.store.get_meta("embedding_dim")
@@ -64,6 +67,16 @@ class KnowledgeIndex:
                 f"not {self.embedder.name!r} ({self.embedder.dim}-d); use another data_dir "
                 "or re-ingest"
             )
+
+    def _check_tokenizer(self) -> None:
+        """Stored BM25 tokens from an older tokenizer are rebuilt from the stored chunk text."""
+        if self.store.get_meta("tokenizer") == TOKENIZER_VERSION:
+            return
+        with self.store.transaction() as db:
+            count = self.store.retokenize(db, tokenize)
+            self.store.set_meta("tokenizer", TOKENIZER_VERSION)
+        if count:
+            log.info("re-tokenized %d chunks for BM25 (tokenizer %s)", count, TOKENIZER_VERSION)
 
     def _vector_path(self, collection: str) -> Path:
         return self.data_dir / "vectors" / f"{collection}.faiss"

@@ -1,4 +1,4 @@
-"""BM25 over chunks with bm25s; a tokenizer that handles English and Chinese alike."""
+"""BM25 over chunks with bm25s; one tokenizer for English and CJK alike."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import re
 from collections.abc import Sequence
 
 import bm25s
-import jieba
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-from core.text import CJK_CLASS, CJK_RE
+from core.text import CJK_CLASS
 
-jieba.setLogLevel(logging.WARNING)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
-_WORDS = re.compile(rf"[{CJK_CLASS}]+|[^\W_]+", re.UNICODE)
+
+# Bump when tokenize() changes: stored tokens of an older version are rebuilt on open.
+TOKENIZER_VERSION = "2-cjk-bigrams"
+_WORDS = re.compile(rf"([{CJK_CLASS}]+)|[^\W_]+", re.UNICODE)
+_CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
 # Question words carry no topic, and questions are what we search with.
 _STOP = frozenset(STOPWORDS_EN) | {
     "what",
@@ -28,19 +30,22 @@ _STOP = frozenset(STOPWORDS_EN) | {
     "why",
     "how",
 }
-_CJK_PUNCT = re.compile(r"^[\u3000-\u303f\uff00-\uffef]+$")
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words without English stopwords; CJK runs are cut into words by jieba
-    (search mode, so both a long word and its parts match)."""
+    """Lower-cased words without English stopwords; CJK runs as overlapping character bigrams.
+
+    Bigrams need no dictionary and match across word-segmentation differences (Lucene's
+    CJKAnalyzer does the same). On CMRC 2018 they beat jieba's segmentation: BM25 answer-recall@5
+    0.970 against 0.916 (bench/README.md).
+    """
     tokens: list[str] = []
     for match in _WORDS.finditer(text.lower()):
-        word = match.group()
-        if CJK_RE.match(word):
-            tokens.extend(t for t in jieba.cut_for_search(word) if not _CJK_PUNCT.match(t))
-        elif word not in _STOP:
-            tokens.append(word)
+        if match.group(1):
+            for run in _CJK_PUNCT.split(match.group(1)):
+                tokens.extend(run[i : i + 2] for i in range(max(len(run) - 1, 1)) if run)
+        elif match.group() not in _STOP:
+            tokens.append(match.group())
     return tokens
 
 

@@ -7,7 +7,7 @@ rebuilt: a crash between a commit here and a FAISS write loses nothing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -204,6 +204,15 @@ class Store:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
         return ids, vecs
+
+    def retokenize(self, db: sqlite3.Connection, tokenize: Callable[[str], list[str]]) -> int:
+        """Recompute every chunk's stored BM25 tokens; returns how many chunks were updated."""
+        rows = db.execute("SELECT id, text FROM chunks").fetchall()
+        db.executemany(
+            "UPDATE chunks SET tokens = ? WHERE id = ?",
+            ((" ".join(tokenize(text)), chunk_id) for chunk_id, text in rows),
+        )
+        return len(rows)
 
     def tokens(self, collection: str) -> tuple[list[int], list[list[str]]]:
         rows = self.db.execute(

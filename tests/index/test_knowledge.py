@@ -105,3 +105,16 @@ def test_vectors_must_match_chunks(index: KnowledgeIndex) -> None:
     parsed = ParsedDocument(id="d", filename="d.txt", kind="text", size_bytes=1, pages=[])
     with pytest.raises(ValueError, match="vectors"):
         index.add_document("c", parsed, [], np.zeros((1, index.embedder.dim), dtype=np.float32))
+
+
+def test_tokens_of_an_older_tokenizer_are_rebuilt(tmp_path: Path) -> None:
+    index = KnowledgeIndex(tmp_path, FakeEmbedder())
+    _add(index, "c", "doc1", ["penguins live in antarctica"])
+    with index.store.transaction() as db:
+        db.execute("UPDATE chunks SET tokens = 'stale'")
+        index.store.set_meta("tokenizer", "0-old")
+    index.close()
+    reopened = KnowledgeIndex(tmp_path, FakeEmbedder())
+    assert reopened.lexical_search("c", "penguins", 5)
+    assert reopened.store.get_meta("tokenizer") != "0-old"
+    reopened.close()

@@ -7,11 +7,9 @@ def test_english_tokens_drop_stopwords() -> None:
     assert tokenize("What is the Capital of France?") == ["capital", "france"]
 
 
-def test_chinese_is_cut_into_words() -> None:
-    tokens = tokenize("北京是中华人民共和国的首都")
-    assert "北京" in tokens
-    assert "首都" in tokens
-    assert "中华人民共和国" in tokens or "中华" in tokens
+def test_cjk_runs_become_bigrams() -> None:
+    assert tokenize("北京的首都，好") == ["北京", "京的", "的首", "首都", "好"]
+    assert tokenize("Tokyo 東京タワー") == ["tokyo", "東京", "京タ", "タワ", "ワー"]
 
 
 def test_bm25_ranks_chinese() -> None:
