@@ -15,8 +15,9 @@ from core.text import CJK_CLASS
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 # Bump when tokenize() changes: stored tokens of an older version are rebuilt on open.
-TOKENIZER_VERSION = "2-cjk-bigrams"
-_WORDS = re.compile(rf"([{CJK_CLASS}]+)|[^\W_]+", re.UNICODE)
+TOKENIZER_VERSION = "3-cjk-bigrams"
+# A CJK run, or a word of other letters and digits (which must not run on into CJK text).
+_WORDS = re.compile(rf"([{CJK_CLASS}]+)|[^\W_{CJK_CLASS}]+", re.UNICODE)
 _CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
 # Question words carry no topic, and questions are what we search with.
 _STOP = frozenset(STOPWORDS_EN) | {

@@ -10,6 +10,7 @@ def test_english_tokens_drop_stopwords() -> None:
 def test_cjk_runs_become_bigrams() -> None:
     assert tokenize("北京的首都，好") == ["北京", "京的", "的首", "首都", "好"]
     assert tokenize("Tokyo 東京タワー") == ["tokyo", "東京", "京タ", "タワ", "ワー"]
+    assert tokenize("nexon开发与发行") == ["nexon", "开发", "发与", "与发", "发行"]
 
 
 def test_bm25_ranks_chinese() -> None:
