@@ -20,6 +20,7 @@ class TokenEncoder(Protocol):
 
 class Reranker(ABC):
     name: str
+    reads_cjk: bool = True  # False: its scores for CJK text are noise, so CJK queries skip it
 
     @abstractmethod
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
@@ -35,6 +36,7 @@ class MaxSimReranker(Reranker):
 
     def __init__(self, encoder: TokenEncoder) -> None:
         self.encoder = encoder
+        self.reads_cjk = bool(getattr(encoder, "reads_cjk", False))
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
         if not passages:

@@ -83,3 +83,17 @@ def test_cjk_question_skips_dense_when_the_model_reads_no_cjk(
     assert "dense" in retriever.search("上海位于哪里？", ["zh"]).timings
     english = retriever.search("Shanghai", ["zh"])
     assert english.notes == []
+
+
+def test_cjk_question_skips_a_reranker_that_reads_no_cjk(
+    tmp_path: Path, settings: Settings, index: KnowledgeIndex, ingestor: Ingestor
+) -> None:
+    path = tmp_path / "zh.txt"
+    path.write_text("北京是中国的首都。\f上海位于长江入海口。", encoding="utf-8")
+    ingestor.ingest_path(path, "zh")
+    reranker = make_reranker(settings.retrieval, index.embedder)
+    assert reranker is not None
+    assert not reranker.reads_cjk
+    result = HybridRetriever(index, settings.retrieval, reranker).search("上海位于哪里？", ["zh"])
+    assert "rerank" not in result.timings
+    assert any("rerank skipped" in note for note in result.notes)
