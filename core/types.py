@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
@@ -126,3 +127,14 @@ class Answer(_Model):
     strategy: Strategy
     model: str
     timings: dict[str, float] = Field(default_factory=dict)
+
+
+def final_answer(stream: Iterable[str | Answer]) -> Answer:
+    """Drain an answer stream (text pieces, then the Answer) and return the Answer."""
+    answer = None
+    for item in stream:
+        if isinstance(item, Answer):
+            answer = item
+    if answer is None:
+        raise RuntimeError("the answer stream ended without an Answer")
+    return answer

@@ -11,7 +11,7 @@ from langchain_openai import ChatOpenAI
 
 from core.errors import ModelError
 from core.settings import GenerationSettings, LLMSettings
-from core.types import Answer, Hit, Strategy
+from core.types import Answer, Hit, Strategy, final_answer
 from generation.parsing import citations_for, parse_answer
 from generation.prompts import REFUSAL, build_messages, select_context
 
@@ -68,11 +68,7 @@ class Generator:
         yield self._answer(question, "".join(parts), context, strategy, timings)
 
     def answer(self, question: str, hits: Sequence[Hit], strategy: Strategy) -> Answer:
-        result = None
-        for item in self.stream(question, hits, strategy):
-            result = item
-        assert isinstance(result, Answer)
-        return result
+        return final_answer(self.stream(question, hits, strategy))
 
     def _answer(
         self,

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from core.settings import Settings, get_settings
-from core.types import Answer, Document, Strategy
+from core.types import Answer, Document, Strategy, final_answer
 from generation.generator import Generator, make_chat_model
 from generation.server import LocalServer
 from index.embedders import Embedder, make_embedder
@@ -101,11 +101,7 @@ class KBQA:
             yield item
 
     def ask(self, question: str, **kwargs: object) -> Answer:
-        result = None
-        for item in self.ask_stream(question, **kwargs):  # type: ignore[arg-type]
-            result = item
-        assert isinstance(result, Answer)
-        return result
+        return final_answer(self.ask_stream(question, **kwargs))  # type: ignore[arg-type]
 
     def close(self) -> None:
         if "index" in self.__dict__:

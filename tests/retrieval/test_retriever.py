@@ -68,32 +68,35 @@ def test_langchain_retriever(retriever: HybridRetriever) -> None:
     assert docs[0].metadata["page"] == 2
 
 
-def test_cjk_question_skips_dense_when_the_model_reads_no_cjk(
-    tmp_path: Path, settings: Settings, index: KnowledgeIndex, ingestor: Ingestor
-) -> None:
+@pytest.fixture
+def chinese(tmp_path: Path, index: KnowledgeIndex, ingestor: Ingestor) -> KnowledgeIndex:
+    """The index with collection 'zh': a two-page Chinese text."""
     path = tmp_path / "zh.txt"
     path.write_text("北京是中国的首都。\f上海位于长江入海口。", encoding="utf-8")
     ingestor.ingest_path(path, "zh")
-    retriever = HybridRetriever(index, settings.retrieval, None)
+    return index
+
+
+def test_cjk_question_skips_dense_when_the_model_reads_no_cjk(
+    settings: Settings, chinese: KnowledgeIndex
+) -> None:
+    retriever = HybridRetriever(chinese, settings.retrieval, None)
     result = retriever.search("上海位于哪里？", ["zh"], top_k=2)
     assert result.hits[0].chunk.page_start == 2
     assert "dense" not in result.timings
     assert "does not read CJK" in result.notes[0]
-    index.embedder.reads_cjk = True
+    chinese.embedder.reads_cjk = True
     assert "dense" in retriever.search("上海位于哪里？", ["zh"]).timings
     english = retriever.search("Shanghai", ["zh"])
     assert english.notes == []
 
 
 def test_cjk_question_skips_a_reranker_that_reads_no_cjk(
-    tmp_path: Path, settings: Settings, index: KnowledgeIndex, ingestor: Ingestor
+    settings: Settings, chinese: KnowledgeIndex
 ) -> None:
-    path = tmp_path / "zh.txt"
-    path.write_text("北京是中国的首都。\f上海位于长江入海口。", encoding="utf-8")
-    ingestor.ingest_path(path, "zh")
-    reranker = make_reranker(settings.retrieval, index.embedder)
+    reranker = make_reranker(settings.retrieval, chinese.embedder)
     assert reranker is not None
     assert not reranker.reads_cjk
-    result = HybridRetriever(index, settings.retrieval, reranker).search("上海位于哪里？", ["zh"])
+    result = HybridRetriever(chinese, settings.retrieval, reranker).search("上海位于哪里？", ["zh"])
     assert "rerank" not in result.timings
     assert any("rerank skipped" in note for note in result.notes)
