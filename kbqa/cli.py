@@ -134,7 +134,11 @@ def search(
             {"rank": i, **h.source(), "scores": h.scores, "text": h.chunk.text}
             for i, h in enumerate(found.hits, 1)
         ]
-        out.print_json(json.dumps({"query": question, "hits": hits, "timings": found.timings}))
+        out.print_json(
+            json.dumps(
+                {"query": question, "hits": hits, "timings": found.timings, "notes": found.notes}
+            )
+        )
         return
     table = Table("#", "score", "document", "page", "text")
     for i, h in enumerate(found.hits, 1):
@@ -142,6 +146,8 @@ def search(
             str(i), f"{h.score:.3f}", h.filename, str(h.chunk.page_start), h.chunk.text[:160]
         )
     out.print(table)
+    for note in found.notes:
+        console.print(f"[dim]{note}[/dim]")
 
 
 @app.command()
