@@ -110,17 +110,22 @@ class KnowledgeIndex:
     def find_document(self, collection: str, doc_id: str) -> Document | None:
         return self.store.document(collection, doc_id)
 
+    def _loaded(self, collection: str) -> _Collection | None:
+        """The state of a collection, or None if it does not exist (searching it finds nothing)."""
+        if collection not in self._collections and collection not in self.store.collections():
+            return None
+        return self._collection(collection)
+
     def dense_search(self, collection: str, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         with self._lock:
-            if collection not in self.store.collections():
-                return []
-            return self._collection(collection).vectors.search(query, k)
+            state = self._loaded(collection)
+            return state.vectors.search(query, k) if state else []
 
     def lexical_search(self, collection: str, query: str, k: int) -> list[tuple[int, float]]:
         with self._lock:
-            if collection not in self.store.collections():
+            state = self._loaded(collection)
+            if state is None:
                 return []
-            state = self._collection(collection)
             if state.lexical is None:
                 state.lexical = LexicalIndex(*self.store.tokens(collection))
             lexical = state.lexical

@@ -60,15 +60,18 @@ class KBQA:
     def collections_or_default(self, collections: Sequence[str] | None) -> list[str]:
         return [check_collection_name(c) for c in (collections or [self.settings.collection])]
 
+    def collection_or_default(self, collection: str | None) -> str:
+        return check_collection_name(collection or self.settings.collection)
+
     def ingest(
         self, path: Path, collection: str | None = None, progress: ProgressFn | None = None
     ) -> IngestResult:
-        collection = self.collections_or_default([collection] if collection else None)[0]
-        return self.ingestor.ingest_path(path, collection, progress)
+        name = self.collection_or_default(collection)
+        return self.ingestor.ingest_path(path, name, progress)
 
     def delete(self, document_id: str, collection: str | None = None) -> Document:
-        collection = self.collections_or_default([collection] if collection else None)[0]
-        return self.index.delete_document(collection, document_id)
+        name = self.collection_or_default(collection)
+        return self.index.delete_document(name, document_id)
 
     def search(
         self,

@@ -254,7 +254,7 @@ def documents(collection: Collection = None, as_json: AsJson = False) -> None:
 def delete(document_id: str, collection: Collection = None) -> None:
     """Delete a document (id or unique id prefix) and every trace of it."""
     with _service() as kb:
-        name = kb.collections_or_default([collection] if collection else None)[0]
+        name = kb.collection_or_default(collection)
         matches = [d for d in kb.index.documents(name) if d.id.startswith(document_id)]
         if len(matches) != 1:
             raise _fail(f"{len(matches)} documents in {name!r} match id {document_id!r}")

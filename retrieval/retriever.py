@@ -99,19 +99,19 @@ class HybridRetriever:
             raw["bm25"] = dict(lexical)
         fused = reciprocal_rank_fusion(rankings, s.rrf_k)
         clock.lap("fuse")
-        use_reranker = rerank and self.reranker is not None
-        if use_reranker and cjk and self.reranker is not None and not self.reranker.reads_cjk:
+        reranker = self.reranker if rerank else None
+        if reranker is not None and cjk and not reranker.reads_cjk:
             # Measured on CMRC: MaxSim over MiniLM took recall@5 from 0.969 down to 0.737.
-            use_reranker = False
-            notes.append(f"{self.reranker.name} rerank skipped: its model does not read CJK")
-        candidates = list(fused)[: max(top_k, s.rerank_k) if use_reranker else top_k]
+            notes.append(f"{reranker.name} rerank skipped: its model does not read CJK")
+            reranker = None
+        candidates = list(fused)[: max(top_k, s.rerank_k) if reranker else top_k]
         records = self.index.chunks(candidates)
         candidates = [c for c in candidates if c in records]  # deleted meanwhile
         final = {c: fused[c] for c in candidates}
         reranked: set[int] = set()
-        if use_reranker and self.reranker is not None and candidates:
+        if reranker is not None and candidates:
             head = candidates[: s.rerank_k]
-            rerank_scores = self.reranker.score(query, [records[c][2].text for c in head])
+            rerank_scores = reranker.score(query, [records[c][2].text for c in head])
             clock.lap("rerank")
             order = sorted(zip(head, rerank_scores, strict=True), key=lambda x: x[1], reverse=True)
             final = dict(order) | {c: fused[c] for c in candidates[s.rerank_k :]}
