@@ -9,6 +9,12 @@ class KbqaError(Exception):
     code = "error"
 
 
+class InvalidRequestError(KbqaError, ValueError):
+    """A request that cannot be served as asked: empty question, bad collection name, ..."""
+
+    code = "invalid_request"
+
+
 class IngestError(KbqaError):
     """A file could not be indexed. The index is left as it was.
 

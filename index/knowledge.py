@@ -6,13 +6,15 @@ import logging
 import re
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from core.errors import IndexMismatchError, NotFoundError
+from core.errors import IndexMismatchError, InvalidRequestError, NotFoundError
 from core.types import Chunk, Document, ParsedDocument
 from index.embedders import Embedder
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
@@ -25,7 +27,9 @@ COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 def check_collection_name(name: str) -> str:
     if not COLLECTION_NAME.match(name):
-        raise ValueError(f"collection name must be 1-64 letters, digits, '-' or '_', got {name!r}")
+        raise InvalidRequestError(
+            f"collection name must be 1-64 letters, digits, '-' or '_', got {name!r}"
+        )
     return name
 
 
@@ -95,20 +99,36 @@ class KnowledgeIndex:
         return state
 
     # -- reading ----------------------------------------------------------------------------
+    # Every read holds the lock: the SQLite connection is shared, and a reader must see the
+    # index before or after a change, never half of one (see `reading`).
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the index still for several reads in a row (one consistent snapshot)."""
+        with self._lock:
+            yield
+
     def collections(self) -> list[str]:
-        return list(self.store.collections())
+        with self._lock:
+            return list(self.store.collections())
+
+    def stats(self) -> dict[str, tuple[int, int]]:
+        """Collection -> (documents, chunks)."""
+        with self._lock:
+            return self.store.stats()
 
     def documents(self, collection: str | None = None) -> list[Document]:
-        return self.store.documents(collection)
+        with self._lock:
+            return self.store.documents(collection)
 
     def document(self, collection: str, doc_id: str) -> Document:
-        doc = self.store.document(collection, doc_id)
+        doc = self.find_document(collection, doc_id)
         if doc is None:
             raise NotFoundError(f"no document {doc_id!r} in collection {collection!r}")
         return doc
 
     def find_document(self, collection: str, doc_id: str) -> Document | None:
-        return self.store.document(collection, doc_id)
+        with self._lock:
+            return self.store.document(collection, doc_id)
 
     def _loaded(self, collection: str) -> _Collection | None:
         """The state of a collection, or None if it does not exist (searching it finds nothing)."""
@@ -180,6 +200,20 @@ class KnowledgeIndex:
             state.vectors.generation = generation
             state.lexical, state.dirty = None, True
         return doc
+
+    def delete_collection(self, collection: str) -> list[Document]:
+        """Remove a collection with all its documents; returns what was removed."""
+        with self._lock:
+            if collection not in self.store.collections():
+                raise NotFoundError(f"no collection {collection!r}")
+            removed = self.store.documents(collection)
+            # The file goes first: a crash before the commit leaves it missing (rebuilt from the
+            # database), never stale for a new collection of the same name.
+            self._collections.pop(collection, None)
+            self._vector_path(collection).unlink(missing_ok=True)
+            with self.store.transaction() as db:
+                self.store.delete_collection(db, collection)
+        return removed
 
     def flush(self) -> None:
         """Write changed FAISS indexes to disk."""

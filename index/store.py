@@ -107,6 +107,19 @@ class Store:
             db.execute("SELECT generation FROM collections WHERE name = ?", (name,)).fetchone()[0]
         )
 
+    def delete_collection(self, db: sqlite3.Connection, name: str) -> None:
+        db.execute("DELETE FROM chunks WHERE collection = ?", (name,))
+        db.execute("DELETE FROM documents WHERE collection = ?", (name,))
+        db.execute("DELETE FROM collections WHERE name = ?", (name,))
+
+    def stats(self) -> dict[str, tuple[int, int]]:
+        """Collection -> (documents, chunks), every collection included."""
+        rows = self.db.execute(
+            "SELECT c.name, COUNT(d.id), COALESCE(SUM(d.chunks), 0) FROM collections c"
+            " LEFT JOIN documents d ON d.collection = c.name GROUP BY c.name ORDER BY c.name"
+        )
+        return {name: (int(docs), int(chunks)) for name, docs, chunks in rows}
+
     # -- documents ------------------------------------------------------------------------
     def document(self, collection: str, doc_id: str) -> Document | None:
         row = self.db.execute(

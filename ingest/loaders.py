@@ -30,6 +30,13 @@ class Loader(ABC):
     def pages(self, data: bytes, filename: str) -> list[Page]:
         """Return the file's pages, 1-based, with cleaned text."""
 
+    def check(self, data: bytes, filename: str) -> None:
+        """Refuse a file that cannot be parsed, cheaply: before it is queued, not after.
+
+        Passing is no promise: a PDF can still turn out to hold only images.
+        """
+        self.pages(data, filename)
+
 
 class TextLoader(Loader):
     """Plain text; a form feed starts a new page."""
@@ -88,6 +95,10 @@ class PdfLoader(Loader):
                 raise IngestError(filename, "needs_ocr", "has only scanned images, no text layer")
             raise IngestError(filename, "empty", "holds no text")
         return pages
+
+    def check(self, data: bytes, filename: str) -> None:
+        _check_pdf_magic(data, filename)
+        self._page_count(self._open(data, filename), filename)
 
     def _open(self, data: bytes, filename: str) -> pypdf.PdfReader:
         self._used_password: str | None = None

@@ -12,7 +12,7 @@ from core.settings import IngestSettings
 from core.types import Document, ParsedDocument
 from index.knowledge import KnowledgeIndex
 from ingest.chunking import Chunker
-from ingest.loaders import loader_for
+from ingest.loaders import Loader, loader_for
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,11 @@ ProgressFn = Callable[[Progress], None]
 class IngestResult:
     document: Document
     created: bool  # False: the same content was already in the collection
+
+
+def safe_filename(name: str) -> str:
+    """The last part of a user-given name: a label, never a path."""
+    return PurePath(name.replace("\\", "/")).name.replace("\x00", "") or "unnamed"
 
 
 def content_id(data: bytes) -> str:
@@ -61,15 +66,7 @@ class Ingestor:
 
         ``filename`` is only a label and a type hint: it never becomes a path.
         """
-        filename = PurePath(filename.replace("\\", "/")).name or "unnamed"
-        limit = int(self.settings.max_file_mb * 1024 * 1024)
-        if len(data) > limit:
-            raise IngestError(
-                filename,
-                "too_large",
-                f"is {len(data) / 2**20:.1f} MiB,"
-                f" more than the limit of {self.settings.max_file_mb} MiB",
-            )
+        filename = self._check_size(data, filename)
         doc_id = content_id(data)
         existing = self.index.find_document(collection, doc_id)
         if existing is not None:
@@ -90,10 +87,34 @@ class Ingestor:
         document = self.index.add_document(collection, parsed, chunks, vectors)
         return IngestResult(document, created=True)
 
-    def parse(self, data: bytes, filename: str, doc_id: str | None = None) -> ParsedDocument:
-        loader = loader_for(
+    def check(self, data: bytes, filename: str) -> str:
+        """Refuse cheaply what cannot be indexed (size, type, broken or encrypted PDF).
+
+        Returns the file's safe name. Used before a file is queued for :meth:`ingest_bytes`.
+        """
+        filename = self._check_size(data, filename)
+        self._loader(filename).check(data, filename)
+        return filename
+
+    def _check_size(self, data: bytes, filename: str) -> str:
+        filename = safe_filename(filename)
+        limit = int(self.settings.max_file_mb * 1024 * 1024)
+        if len(data) > limit:
+            raise IngestError(
+                filename,
+                "too_large",
+                f"is {len(data) / 2**20:.1f} MiB,"
+                f" more than the limit of {self.settings.max_file_mb} MiB",
+            )
+        return filename
+
+    def _loader(self, filename: str) -> Loader:
+        return loader_for(
             filename, password=self.settings.pdf_password, max_pages=self.settings.max_pages
         )
+
+    def parse(self, data: bytes, filename: str, doc_id: str | None = None) -> ParsedDocument:
+        loader = self._loader(filename)
         pages = loader.pages(data, filename)
         return ParsedDocument(
             id=doc_id or content_id(data),

@@ -10,6 +10,7 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 
+from core.errors import InvalidRequestError
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
 from core.types import Hit
@@ -71,7 +72,7 @@ class HybridRetriever:
             rerank: apply the reranker, if one is configured.
         """
         if mode not in ("hybrid", "dense", "bm25"):
-            raise ValueError(f"mode must be 'hybrid', 'dense' or 'bm25', got {mode!r}")
+            raise InvalidRequestError(f"mode must be 'hybrid', 'dense' or 'bm25', got {mode!r}")
         s, clock = self.settings, _Clock()
         top_k = top_k or s.top_k
         rankings, raw, notes = [], {}, []
@@ -81,32 +82,35 @@ class HybridRetriever:
             # recall@5 0.92 for BM25 alone, 0.56 fused with MiniLM's dense ranking).
             mode = "bm25"
             notes.append("dense search skipped: the embedding model does not read CJK")
-        if mode in ("hybrid", "dense"):
-            qvec = self.index.embedder.embed_query(query)
-            clock.lap("embed")
-            dense = _merge(
-                [self.index.dense_search(c, qvec, s.dense_k) for c in collections], s.dense_k
-            )
-            clock.lap("dense")
-            rankings.append([i for i, _ in dense])
-            raw["dense"] = dict(dense)
-        if mode in ("hybrid", "bm25"):
-            lexical = _merge(
-                [self.index.lexical_search(c, query, s.bm25_k) for c in collections], s.bm25_k
-            )
-            clock.lap("bm25")
-            rankings.append([i for i, _ in lexical])
-            raw["bm25"] = dict(lexical)
-        fused = reciprocal_rank_fusion(rankings, s.rrf_k)
-        clock.lap("fuse")
+        qvec = self.index.embedder.embed_query(query) if mode in ("hybrid", "dense") else None
+        clock.lap("embed")
         reranker = self.reranker if rerank else None
         if reranker is not None and cjk and not reranker.reads_cjk:
             # Measured on CMRC: MaxSim over MiniLM took recall@5 from 0.969 down to 0.737.
             notes.append(f"{reranker.name} rerank skipped: its model does not read CJK")
             reranker = None
-        candidates = list(fused)[: max(top_k, s.rerank_k) if reranker else top_k]
-        records = self.index.chunks(candidates)
-        candidates = [c for c in candidates if c in records]  # deleted meanwhile
+        # One snapshot: candidates and their text come from the same state of the index, so a
+        # concurrent ingest or delete is seen entirely or not at all.
+        with self.index.reading():
+            if qvec is not None:
+                dense = _merge(
+                    [self.index.dense_search(c, qvec, s.dense_k) for c in collections], s.dense_k
+                )
+                clock.lap("dense")
+                rankings.append([i for i, _ in dense])
+                raw["dense"] = dict(dense)
+            if mode in ("hybrid", "bm25"):
+                lexical = _merge(
+                    [self.index.lexical_search(c, query, s.bm25_k) for c in collections],
+                    s.bm25_k,
+                )
+                clock.lap("bm25")
+                rankings.append([i for i, _ in lexical])
+                raw["bm25"] = dict(lexical)
+            fused = reciprocal_rank_fusion(rankings, s.rrf_k)
+            candidates = list(fused)[: max(top_k, s.rerank_k) if reranker else top_k]
+            records = self.index.chunks(candidates)
+        clock.lap("fuse")
         final = {c: fused[c] for c in candidates}
         reranked: set[int] = set()
         if reranker is not None and candidates:
