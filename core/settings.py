@@ -74,6 +74,11 @@ LocalModel = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 
 
 class LLMSettings(BaseModel):
+    backend: Literal["openai-compatible", "fake"] = Field(
+        "openai-compatible",
+        description="'openai-compatible' (vLLM, llama.cpp, ...); 'fake' quotes the best source, "
+        "for tests.",
+    )
     base_url: str | None = Field(
         None,
         description="OpenAI-compatible endpoint (e.g. a vLLM server, http://host:8000/v1). "
@@ -109,6 +114,48 @@ class GenerationSettings(BaseModel):
     )
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "password", "test", "key", "apikey"}
+
+
+class ApiSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8000, gt=0, lt=65536, description="Port of the API.")
+    keys: list[str] = Field(
+        default_factory=list,
+        description="Bearer keys with full access (JSON list). None: the API is open, which "
+        "is allowed on a loopback host only.",
+    )
+    read_keys: list[str] = Field(
+        default_factory=list,
+        description="Bearer keys that may ask, search and list, but not upload or delete.",
+    )
+    max_upload_files: int = Field(20, gt=0, description="Most files in one upload.")
+    max_request_mb: float = Field(
+        256, gt=0, description="Largest request body, in MiB (per-file limit: ingest.max_file_mb)."
+    )
+    jobs_kept: int = Field(1000, gt=0, description="Finished ingestion jobs remembered.")
+
+    @model_validator(mode="after")
+    def _keys_are_real(self) -> ApiSettings:
+        for key in (*self.keys, *self.read_keys):
+            if len(key) < 16 or key.lower() in PLACEHOLDER_KEYS:
+                raise ValueError(
+                    f"API key {key[:4]}... is too weak: use 16 or more random characters, "
+                    "e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`"
+                )
+        if not (self.keys or self.read_keys) and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"the API listens on {self.host}, beyond this machine, so it needs keys: "
+                "set KBQA_API__KEYS='[\"<key>\"]'"
+            )
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.keys or self.read_keys)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KBQA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -121,6 +168,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @property
     def models_dir(self) -> Path:

@@ -112,6 +112,26 @@ class Citation(_Model):
     score: float
 
 
+class Sampling(_Model):
+    """Per-request decoding settings; None keeps the server's configured value."""
+
+    temperature: float | None = Field(None, ge=0, le=2, description="0 is greedy decoding.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
+    max_tokens: int | None = Field(None, gt=0, le=8192, description="Most tokens to generate.")
+    seed: int | None = Field(None, description="Seed for reproducible sampling.")
+    stop: list[str] | None = Field(None, max_length=4, description="Strings that end the answer.")
+
+    def overrides(self) -> dict[str, object]:
+        return self.model_dump(exclude_none=True)
+
+
+class Turn(_Model):
+    """One earlier message of a conversation, for follow-up questions."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=8000)
+
+
 class Answer(_Model):
     """A grounded answer with its sources and how long each stage took (seconds)."""
 

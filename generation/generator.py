@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import openai
 from langchain_core.language_models import BaseChatModel
@@ -11,7 +12,7 @@ from langchain_openai import ChatOpenAI
 
 from core.errors import ModelError
 from core.settings import GenerationSettings, LLMSettings
-from core.types import Answer, Hit, Strategy, final_answer
+from core.types import Answer, Hit, Sampling, Strategy, Turn, final_answer
 from generation.parsing import citations_for, parse_answer
 from generation.prompts import REFUSAL, build_messages, select_context
 
@@ -31,6 +32,14 @@ def make_chat_model(settings: LLMSettings, base_url: str) -> ChatOpenAI:
     )
 
 
+def _request_params(sampling: Sampling | None) -> dict[str, Any]:
+    """Sampling overrides as chat-model call arguments."""
+    params: dict[str, Any] = sampling.overrides() if sampling else {}
+    if "max_tokens" in params:  # see make_chat_model: llama.cpp reads max_tokens from the body
+        params["extra_body"] = {"max_tokens": params["max_tokens"]}
+    return params
+
+
 class Generator:
     def __init__(self, chat: BaseChatModel, model_name: str, settings: GenerationSettings) -> None:
         self.chat = chat
@@ -38,9 +47,22 @@ class Generator:
         self.settings = settings
 
     def stream(
-        self, question: str, hits: Sequence[Hit], strategy: Strategy
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        strategy: Strategy,
+        sampling: Sampling | None = None,
+        history: Sequence[Turn] = (),
     ) -> Iterator[str | Answer]:
-        """Yield the answer's text as it is generated, then the parsed :class:`Answer`."""
+        """Yield the answer's text as it is generated, then the parsed :class:`Answer`.
+
+        Args:
+            question: the question, as the user asked it.
+            hits: retrieved chunks, best first; those that fit the budget become sources.
+            strategy: prompt strategy.
+            sampling: per-request decoding overrides.
+            history: earlier turns of the conversation.
+        """
         timings: dict[str, float] = {}
         start = time.perf_counter()
         context = select_context(hits, self.settings.context_chars)
@@ -48,11 +70,11 @@ class Generator:
             yield REFUSAL
             yield self._answer(question, REFUSAL, context, strategy, timings)
             return
-        messages = build_messages(strategy, question, context)
+        messages = build_messages(strategy, question, context, history)
         timings["prompt"] = time.perf_counter() - start
         parts: list[str] = []
         try:
-            for chunk in self.chat.stream(messages):
+            for chunk in self.chat.stream(messages, **_request_params(sampling)):
                 text = chunk.content if isinstance(chunk.content, str) else ""
                 if text:
                     if not parts:
@@ -67,8 +89,10 @@ class Generator:
         timings["generation"] = time.perf_counter() - start - timings["prompt"]
         yield self._answer(question, "".join(parts), context, strategy, timings)
 
-    def answer(self, question: str, hits: Sequence[Hit], strategy: Strategy) -> Answer:
-        return final_answer(self.stream(question, hits, strategy))
+    def answer(
+        self, question: str, hits: Sequence[Hit], strategy: Strategy, **kwargs: Any
+    ) -> Answer:
+        return final_answer(self.stream(question, hits, strategy, **kwargs))
 
     def _answer(
         self,

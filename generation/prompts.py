@@ -9,7 +9,8 @@ from pathlib import Path
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from core.types import STRATEGIES, Hit, Strategy
+from core.errors import InvalidRequestError
+from core.types import STRATEGIES, Hit, Strategy, Turn
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 REFUSAL = "The documents do not contain the answer."
@@ -19,7 +20,9 @@ REFUSAL = "The documents do not contain the answer."
 def load_template(strategy: Strategy) -> dict:
     """The parsed template file of a strategy."""
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        raise InvalidRequestError(
+            f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
+        )
     with (PROMPTS_DIR / f"{strategy}.toml").open("rb") as f:
         return tomllib.load(f)
 
@@ -47,8 +50,14 @@ def select_context(hits: Sequence[Hit], budget_chars: int) -> list[Hit]:
     return chosen
 
 
-def build_messages(strategy: Strategy, question: str, hits: Sequence[Hit]) -> list[BaseMessage]:
-    """System rules, worked examples (few-shot) and the question with numbered sources."""
+def build_messages(
+    strategy: Strategy, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()
+) -> list[BaseMessage]:
+    """System rules, worked examples (few-shot), earlier turns, and the question with sources.
+
+    Earlier turns come without their sources: only the current question carries them, so the
+    model cites numbers that mean what the answer's citations say.
+    """
     template = load_template(strategy)
     context = "\n\n".join(format_source(n, hit) for n, hit in enumerate(hits, start=1))
     messages: list[BaseMessage] = [SystemMessage(template["system"].format(refusal=REFUSAL))]
@@ -59,5 +68,9 @@ def build_messages(strategy: Strategy, question: str, hits: Sequence[Hit]) -> li
             )
         )
         messages.append(AIMessage(example["answer"].format(refusal=REFUSAL)))
+    for turn in history:
+        messages.append(
+            HumanMessage(turn.content) if turn.role == "user" else AIMessage(turn.content)
+        )
     messages.append(HumanMessage(template["human"].format(context=context, question=question)))
     return messages

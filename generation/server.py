@@ -42,6 +42,10 @@ class LocalServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def model_path(self) -> Path:
         if self.settings.local_model_path is not None:
             if not self.settings.local_model_path.is_file():

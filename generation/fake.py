@@ -1,0 +1,71 @@
+"""A deterministic chat model for tests and offline demos: it quotes the best source sentence.
+
+It reads the prompt the way a reader would: the numbered sources and the question, both from
+the last user message, and answers with the source sentence sharing the most words with the
+question, cited. It needs no server, so the API and UI can be tested without a model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from generation.prompts import REFUSAL
+
+_SOURCE = re.compile(r"^\[(\d+)\] \(.*?\)\n(.*?)(?=^\[\d+\] \(|^Question: |\Z)", re.M | re.S)
+_QUESTION = re.compile(r"^Question: (.*)\Z", re.M | re.S)
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+")
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
+
+
+def quote_best_sentence(prompt: str) -> str:
+    """The source sentence that best matches the prompt's question, with its ``[n]``."""
+    question = _QUESTION.search(prompt)
+    wanted = _words(question.group(1)) if question else set()
+    best, best_overlap = "", 0
+    for number, text in _SOURCE.findall(prompt):
+        for sentence in _SENTENCE.split(text.strip()):
+            overlap = len(wanted & _words(sentence))
+            if overlap > best_overlap:
+                best, best_overlap = f"{sentence.strip()} [{number}]", overlap
+    return best or REFUSAL
+
+
+class QuotingChatModel(BaseChatModel):
+    """Answers with :func:`quote_best_sentence`, streamed word by word."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "kbqa-quoting-fake"
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        return quote_best_sentence(str(messages[-1].content)) if messages else REFUSAL
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(self._reply(messages)))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for piece in re.findall(r"\S+\s*", self._reply(messages)):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
