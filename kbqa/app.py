@@ -5,13 +5,17 @@ The CLI, the API and the benchmarks all go through it; it owns the index and the
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
+import httpx
+
+from core.errors import InvalidRequestError
 from core.settings import Settings, get_settings
-from core.types import Answer, Document, Strategy, final_answer
+from core.types import Answer, Document, Sampling, Strategy, Turn, final_answer
 from generation.generator import Generator, make_chat_model
 from generation.server import LocalServer
 from index.embedders import Embedder, make_embedder
@@ -20,11 +24,15 @@ from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult
 
+MAX_QUESTION_CHARS = 4000
+
 
 class KBQA:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self._server: LocalServer | None = None
+        self._generator: Generator | None = None
+        self._generator_lock = threading.Lock()  # one chat server, however many first callers
 
     # -- components, built on first use ------------------------------------------------------
     @cached_property
@@ -45,9 +53,19 @@ class KBQA:
         reranker = make_reranker(self.settings.retrieval, encoder)  # type: ignore[arg-type]
         return HybridRetriever(self.index, self.settings.retrieval, reranker)
 
-    @cached_property
+    @property
     def generator(self) -> Generator:
+        with self._generator_lock:
+            if self._generator is None:
+                self._generator = self._make_generator()
+            return self._generator
+
+    def _make_generator(self) -> Generator:
         llm = self.settings.llm
+        if llm.backend == "fake":
+            from generation.fake import QuotingChatModel
+
+            return Generator(QuotingChatModel(), "fake-quoting", self.settings.generation)
         base_url = llm.base_url
         if base_url is None:  # no external server: run the embedded one
             self._server = LocalServer(
@@ -55,6 +73,32 @@ class KBQA:
             )
             base_url = self._server.start().base_url
         return Generator(make_chat_model(llm, base_url), llm.served_name, self.settings.generation)
+
+    def warm_up(self) -> None:
+        """Load the index, the embedding model and the chat model now rather than on first use."""
+        self.retriever.index.embedder.embed_query("warm up")
+        _ = self.generator
+
+    def model_ready(self) -> bool:
+        """True when answers can be generated now: the chat model is loaded and answering."""
+        if self._generator is None:
+            return False
+        if self._server is not None:
+            return self._server.alive
+        if self.settings.llm.backend == "fake":
+            return True
+        try:  # an external server (vLLM, ...): is it up?
+            url = f"{self.settings.llm.base_url}/models"
+            key = self.settings.llm.api_key
+            return httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=2).is_success
+        except httpx.HTTPError:
+            return False
+
+    @property
+    def model_name(self) -> str:
+        return (
+            "fake-quoting" if self.settings.llm.backend == "fake" else self.settings.llm.served_name
+        )
 
     # -- operations ---------------------------------------------------------------------------
     def collections_or_default(self, collections: Sequence[str] | None) -> list[str]:
@@ -91,13 +135,26 @@ class KBQA:
         collections: Sequence[str] | None = None,
         strategy: Strategy | None = None,
         top_k: int | None = None,
+        sampling: Sampling | None = None,
+        history: Sequence[Turn] = (),
     ) -> Iterator[str | Answer]:
-        """Yield answer text as it is generated, then the full :class:`Answer` with timings."""
+        """Yield answer text as it is generated, then the full :class:`Answer` with timings.
+
+        Args:
+            question: the question.
+            collections: knowledge bases to search together (default: the default one).
+            strategy: prompt strategy (default from settings).
+            top_k: chunks retrieved.
+            sampling: per-request decoding overrides.
+            history: earlier turns; a follow-up is searched together with the last question.
+        """
         strategy = strategy or self.settings.generation.strategy
+        question = _check_question(question)
         start = time.perf_counter()
-        found = self.search(question, collections, top_k=top_k)
+        found = self.search(retrieval_query(question, history), collections, top_k=top_k)
         retrieval_s = time.perf_counter() - start
-        for item in self.generator.stream(question, found.hits, strategy):
+        stream = self.generator.stream(question, found.hits, strategy, sampling, history)
+        for item in stream:
             if isinstance(item, Answer):
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
                 item.timings["total"] = time.perf_counter() - start
@@ -119,13 +176,19 @@ class KBQA:
         self.close()
 
 
-MAX_QUESTION_CHARS = 4000
+def retrieval_query(question: str, history: Sequence[Turn]) -> str:
+    """What to search for: a follow-up ("and when did it end?") is searched with the question
+    before it, which names what "it" is."""
+    earlier = [t.content for t in history if t.role == "user"]
+    return f"{earlier[-1]}\n{question}"[-MAX_QUESTION_CHARS:] if earlier else question
 
 
 def _check_question(text: str) -> str:
     text = text.strip()
     if not text:
-        raise ValueError("question is empty")
+        raise InvalidRequestError("question is empty")
     if len(text) > MAX_QUESTION_CHARS:
-        raise ValueError(f"question is {len(text)} characters, more than {MAX_QUESTION_CHARS}")
+        raise InvalidRequestError(
+            f"question is {len(text)} characters, more than {MAX_QUESTION_CHARS}"
+        )
     return text
