@@ -1,0 +1,75 @@
+"""The FastAPI application: routers, error handlers, metrics, and the service's lifetime."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from api.errors import install_error_handlers
+from api.limits import BodyLimitMiddleware
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.routes import ask, collections, documents, health, jobs, openai, search
+from core.settings import Settings
+from kbqa.app import KBQA
+from kbqa.jobs import JobQueue
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+
+def create_app(
+    settings: Settings | None = None, service: KBQA | None = None, warm_up: bool = True
+) -> FastAPI:
+    """Build the API over a KBQA service (one is made from ``settings`` if not given).
+
+    With ``warm_up``, the index and models load in the background as the server starts;
+    ``/health`` answers 503 until they are ready.
+    """
+    service = service or KBQA(settings)
+    queue = JobQueue(lambda: service.ingestor, service.settings.api.jobs_kept)
+    metrics = ApiMetrics(stats=lambda: _stats(service), jobs=queue.counts)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm_up:
+            threading.Thread(target=_warm_up, args=(app, service), daemon=True).start()
+        yield
+        queue.close()
+        service.close()
+
+    app = FastAPI(
+        title="kbqa",
+        version=VERSION,
+        description="Questions answered from your documents, with citations to document "
+        "and page. Send `Authorization: Bearer <key>` on every route but /health.",
+        lifespan=lifespan,
+    )
+    app.state.kbqa, app.state.jobs, app.state.metrics = service, queue, metrics
+    app.state.startup_error = None
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=int(service.settings.api.max_request_mb * 2**20)
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (ask, search, documents, jobs, collections, health, openai):
+        app.include_router(module.router)
+    app.add_api_route("/", lambda: RedirectResponse("/docs"), include_in_schema=False)
+    return app
+
+
+def _warm_up(app: FastAPI, service: KBQA) -> None:
+    try:
+        service.warm_up()
+        log.info("kbqa is ready")
+    except Exception as exc:  # reported by /health; the API still serves what it can
+        log.exception("kbqa failed to start")
+        app.state.startup_error = str(exc)
+
+
+def _stats(service: KBQA) -> dict[str, tuple[int, int]]:
+    return service.index.stats() if "index" in service.__dict__ else {}

@@ -1,0 +1,154 @@
+"""One error shape for every failure, and the one place domain errors become HTTP statuses.
+
+Every error body is ``{"error": {"code", "message", "status", "detail"}}``: the same for bad
+JSON, a missing key, an unknown document or a broken upload. ``error.message`` is also where
+OpenAI clients look, so the ``/v1`` endpoints need no shape of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from core.errors import (
+    IndexMismatchError,
+    IngestError,
+    InvalidRequestError,
+    KbqaError,
+    ModelError,
+    NotFoundError,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. 'not_found'.")
+    message: str = Field(description="A sentence for people that names the bad value.")
+    status: int
+    detail: Any = Field(None, description="More about the error, e.g. invalid fields.")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Unauthorized(KbqaError):
+    code = "unauthorized"
+
+
+class Forbidden(KbqaError):
+    code = "forbidden"
+
+
+class PayloadTooLarge(KbqaError):
+    code = "too_large"
+
+
+# IngestError reasons with a status of their own; other reasons are 422.
+_INGEST_STATUS = {"too_large": 413, "unsupported_type": 415}
+_STATUS = {
+    InvalidRequestError: 422,
+    NotFoundError: 404,
+    Unauthorized: 401,
+    Forbidden: 403,
+    PayloadTooLarge: 413,
+    ModelError: 503,
+    IndexMismatchError: 503,
+}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_type",
+    429: "too_many_requests",
+}
+
+
+def error_body(status: int, code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    return ErrorBody(
+        error=ErrorDetail(code=code, message=message, status=status, detail=detail)
+    ).model_dump()
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    detail: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(status, code, message, detail), status, headers=headers)
+
+
+def describe(exc: Exception) -> tuple[int, str, str, Any]:
+    """(status, code, message, detail) for any exception."""
+    if isinstance(exc, IngestError):
+        status = _INGEST_STATUS.get(exc.reason, 422)
+        return status, exc.code, str(exc), {"filename": exc.filename, "reason": exc.reason}
+    if isinstance(exc, KbqaError):
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
+        return status, exc.code, str(exc), None
+    return 500, "internal", "internal error; the server log has the details", None
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    detail = _validation_detail(exc)
+    if any(e["type"] == "json_invalid" for e in detail):
+        return error_response(400, "invalid_json", "the request body is not valid JSON", detail)
+    if any(e["loc"] == ["body"] for e in detail):  # no body, or JSON that is not an object
+        return error_response(400, "invalid_json", "the request body must be a JSON object", detail)
+    first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"][1:]) or "request"
+    return error_response(422, "invalid_request", f"{where}: {first['msg']}", detail)
+
+
+async def _on_http(request: Request, exc: HTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    message = str(exc.detail) if exc.detail else code.replace("_", " ")
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        message = f"no endpoint {request.method} {request.url.path}"
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _on_kbqa(request: Request, exc: Exception) -> JSONResponse:
+    status, code, message, detail = describe(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, message)
+    return error_response(status, code, message, detail, headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(*describe(exc)[:3])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(KbqaError, _on_kbqa)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+# For the OpenAPI schema of every route: what an error looks like.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 415, 422, 503)
+}

@@ -1,0 +1,62 @@
+"""POST /ask: a cited answer, as JSON or as Server-Sent Events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from itertools import chain
+
+from fastapi import APIRouter
+from fastapi.sse import EventSourceResponse, format_sse_event
+
+from api.deps import Metrics, ReadAccess, Service
+from api.errors import ERROR_RESPONSES, describe, error_body
+from api.metrics import ApiMetrics
+from api.schemas import AskRequest, TokenEvent
+from core.types import Answer
+
+router = APIRouter(prefix="/ask", tags=["ask"], dependencies=[ReadAccess])
+
+STREAM_DOC = {
+    "description": "With `stream: true`: events `token` ({text}) as the answer is generated, "
+    "then one `answer` event (the full Answer: citations, timings), or `error` (ErrorBody).",
+    "content": {"text/event-stream": {}},
+}
+
+
+@router.post("", response_model=Answer, responses={**ERROR_RESPONSES, 200: STREAM_DOC})
+def ask(body: AskRequest, service: Service, metrics: Metrics) -> Answer | EventSourceResponse:
+    """Answer a question from the documents, citing document and page."""
+    items = service.ask_stream(
+        body.question,
+        collections=body.names(),
+        strategy=body.strategy,
+        top_k=body.top_k,
+        sampling=body.sampling(),
+        history=body.history,
+    )
+    # Retrieval and the model's first words happen here, so bad input and an unreachable
+    # model are plain HTTP errors even when streaming, not events inside a 200.
+    first = next(items)
+    if not body.stream:
+        answer = next(i for i in chain([first], items) if isinstance(i, Answer))
+        metrics.observe_stages(answer.timings)
+        return answer
+    return EventSourceResponse(sse_events(chain([first], items), metrics))
+
+
+def sse_events(items: Iterator[str | Answer], metrics: ApiMetrics) -> Iterator[bytes]:
+    """An answer stream as SSE: ``token`` events, then ``answer``; ``error`` if it breaks."""
+    try:
+        for item in items:
+            if isinstance(item, Answer):
+                metrics.observe_stages(item.timings)
+                yield format_sse_event(event="answer", data_str=item.model_dump_json())
+            else:
+                yield format_sse_event(
+                    event="token", data_str=TokenEvent(text=item).model_dump_json()
+                )
+    except Exception as exc:  # the status line is sent: the error can only be an event now
+        status, code, message, detail = describe(exc)
+        body = error_body(status, code, message, detail)
+        yield format_sse_event(event="error", data_str=json.dumps(body))

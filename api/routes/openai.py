@@ -1,0 +1,199 @@
+"""OpenAI-compatible /v1/chat/completions and /v1/models: any OpenAI client can ask kbqa.
+
+The model name picks the knowledge base: ``kbqa`` is the default collection, ``kbqa/<name>``
+another one. The last user message is the question, earlier turns its history; the client's
+system messages are ignored, since kbqa's own prompt keeps answers to the documents. Citations
+come twice: as a "Sources:" footer in the message text, for people, and as ``citations``
+fields, for programs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from itertools import chain
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.sse import EventSourceResponse, format_sse_event
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import Metrics, ReadAccess, Service
+from api.errors import ERROR_RESPONSES, describe, error_body
+from api.metrics import ApiMetrics
+from core.errors import InvalidRequestError, NotFoundError
+from core.types import Answer, Citation, Sampling, Strategy, Turn
+from kbqa.app import KBQA
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReadAccess])
+MODEL = "kbqa"
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text or "" for part in self.content if part.type == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    # OpenAI clients send many options (user, logprobs, ...): unknown ones are ignored here.
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(description="'kbqa' (default collection) or 'kbqa/<collection>'.")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    n: Literal[1] = 1
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, gt=0, le=8192)
+    max_completion_tokens: int | None = Field(None, gt=0, le=8192)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    # kbqa's own options, for clients that can send extra fields.
+    collections: list[str] | None = Field(None, max_length=16)
+    strategy: Strategy | None = None
+    top_k: int | None = Field(None, ge=1, le=50)
+
+    def sampling(self) -> Sampling:
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        return Sampling(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_completion_tokens or self.max_tokens,
+            seed=self.seed,
+            stop=stop,
+        )
+
+    def conversation(self) -> tuple[str, list[Turn]]:
+        """The question (the last message, from the user) and the turns before it."""
+        turns = [m for m in self.messages if m.role in ("user", "assistant")]
+        if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
+            raise InvalidRequestError("messages must end with a non-empty user message")
+        earlier = [Turn(role=m.role, content=m.text()) for m in turns[:-1]]  # type: ignore[arg-type]
+        return turns[-1].text(), earlier
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "kbqa"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+@router.get("/models")
+def list_models(service: Service) -> ModelList:
+    """``kbqa`` and ``kbqa/<collection>`` for each collection."""
+    names = [MODEL, *(f"{MODEL}/{c}" for c in service.index.collections())]
+    return ModelList(data=[ModelCard(id=name) for name in names])
+
+
+@router.post("/chat/completions", response_model=None, responses=ERROR_RESPONSES)
+def chat_completions(
+    body: ChatCompletionRequest, service: Service, metrics: Metrics
+) -> dict[str, Any] | EventSourceResponse:
+    question, history = body.conversation()
+    items = service.ask_stream(
+        question,
+        collections=_collections(body, service),
+        strategy=body.strategy,
+        top_k=body.top_k,
+        sampling=body.sampling(),
+        history=history,
+    )
+    first = next(items)  # errors before the first token are HTTP errors, as for /ask
+    completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if body.stream:
+        stream = _chunks(chain([first], items), completion_id, created, body.model, metrics)
+        return EventSourceResponse(stream)
+    answer = next(i for i in chain([first], items) if isinstance(i, Answer))
+    metrics.observe_stages(answer.timings)
+    citations = [c.model_dump() for c in answer.citations]
+    message = {
+        "role": "assistant",
+        "content": answer.answer + footer(answer),
+        "citations": citations,
+    }
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": body.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "citations": citations,
+        "kbqa": _extra(answer),
+    }
+
+
+def _collections(body: ChatCompletionRequest, service: KBQA) -> list[str] | None:
+    if body.model == MODEL:
+        return body.collections
+    prefix = f"{MODEL}/"
+    if body.model.startswith(prefix):
+        name = service.collection_or_default(body.model[len(prefix) :])
+        return [name, *(c for c in body.collections or [] if c != name)]
+    raise NotFoundError(f"no model {body.model!r}: use {MODEL!r} or '{MODEL}/<collection>'")
+
+
+def footer(answer: Answer) -> str:
+    """What the answer rests on, for people reading the message."""
+    if answer.citations:
+        return "\n\nSources:\n" + "\n".join(_source(c) for c in answer.citations)
+    if answer.unsupported_answer:
+        return "\n\n(The model's answer was withheld: the documents do not support it.)"
+    return ""
+
+
+def _source(c: Citation) -> str:
+    pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
+    return f"[{c.n}] {c.filename}, {pages}"
+
+
+def _extra(answer: Answer) -> dict[str, Any]:
+    return answer.model_dump(include={"grounded", "support", "reasoning", "timings", "strategy"})
+
+
+def _chunks(
+    items: Iterator[str | Answer], completion_id: str, created: int, model: str, metrics: ApiMetrics
+) -> Iterator[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return format_sse_event(data_str=json.dumps(data))
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        for item in items:
+            if isinstance(item, Answer):
+                metrics.observe_stages(item.timings)
+                citations = [c.model_dump() for c in item.citations]
+                yield chunk(
+                    {"content": footer(item)}, "stop", citations=citations, kbqa=_extra(item)
+                )
+            else:
+                yield chunk({"content": item})
+    except Exception as exc:  # headers are sent: report the error in the stream
+        yield format_sse_event(data_str=json.dumps(error_body(*describe(exc))))
+    yield format_sse_event(data_str="[DONE]")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from core.settings import ApiSettings, Settings
+from tests.api.conftest import READ_KEY, REPORT, error_of, pdf
+
+
+def test_health_needs_no_key(client: TestClient) -> None:
+    assert client.get("/health", headers={"Authorization": ""}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/ask"), ("post", "/search"), ("get", "/documents"), ("get", "/jobs"),
+     ("get", "/collections"), ("get", "/metrics"), ("get", "/v1/models"),
+     ("post", "/v1/chat/completions")],
+)  # fmt: skip
+def test_every_route_but_health_needs_a_key(client: TestClient, method: str, path: str) -> None:
+    response = client.request(method, path, headers={"Authorization": ""})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "missing API key" in error_of(response)["message"]
+
+
+def test_a_wrong_key_is_refused(client: TestClient) -> None:
+    response = client.get("/documents", headers={"Authorization": "Bearer wrong-key"})
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "unauthorized"
+
+
+def test_a_read_key_may_search_but_not_upload_or_delete(client: TestClient) -> None:
+    read = {"Authorization": f"Bearer {READ_KEY}"}
+    assert client.post("/search", json={"query": "reservoir"}, headers=read).status_code == 200
+    files = [("files", ("report.pdf", pdf(REPORT), "application/pdf"))]
+    response = client.post("/documents", files=files, headers=read)
+    assert response.status_code == 403
+    assert error_of(response)["code"] == "forbidden"
+    assert client.delete("/documents/abc", headers=read).status_code == 403
+    assert client.delete("/collections/default", headers=read).status_code == 403
+
+
+def test_no_keys_means_open_on_loopback(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, embedding={"backend": "fake"}, llm={"backend": "fake"})
+    with TestClient(create_app(settings, warm_up=False)) as open_client:
+        assert open_client.get("/documents").status_code == 200
+
+
+def test_keys_are_required_beyond_loopback_and_must_be_real() -> None:
+    with pytest.raises(ValueError, match="needs keys"):
+        ApiSettings(host="0.0.0.0")
+    with pytest.raises(ValueError, match="too weak"):
+        ApiSettings(keys=["changeme"])
+    assert ApiSettings(host="0.0.0.0", keys=["k" * 20]).auth_enabled
