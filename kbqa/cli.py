@@ -281,6 +281,32 @@ def model_server() -> None:
             pass
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (KBQA_API__HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (KBQA_API__PORT).")] = None,
+) -> None:
+    """Run the HTTP API with the chat model server; Ctrl-C stops both."""
+    import uvicorn
+
+    from api.app import create_app
+    from core.settings import ApiSettings, get_settings
+
+    settings = get_settings()
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    api = ApiSettings.model_validate({**settings.api.model_dump(), **overrides})
+    settings = settings.model_copy(update={"api": api})
+    logging.getLogger("api").setLevel(logging.INFO)
+    logging.getLogger("kbqa").setLevel(logging.INFO)
+    if not api.auth_enabled:
+        console.print("[yellow]no API keys set: the API is open to this machine only[/yellow]")
+    console.print(
+        f"kbqa API at http://{api.host}:{api.port} (docs: /docs); the models load in the "
+        "background, /health says when they are ready"
+    )
+    uvicorn.run(create_app(settings), host=api.host, port=api.port, timeout_graceful_shutdown=5)
+
+
 def main() -> None:
     """Entry point that turns domain errors into one clear line and exit code 1."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,163 @@
+"""The API for real: `kbqa serve` as its own process, the packaged models, real HTTP.
+
+Upload a PDF, poll its job, ask, stream an answer over SSE, ask through the `openai` client,
+then Ctrl-C: the server and its chat model server both stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from generation.server import free_port
+from tests.e2e.test_end_to_end import PAGES
+from tests.utils.pdfs import text_pdf_bytes
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+KEY = "e2e-key-0123456789abcdef"
+QUESTION = "In which year was the Elmstead reservoir completed?"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
+    root = tmp_path_factory.mktemp("api")
+    port = free_port()
+    env = {
+        **os.environ,
+        "KBQA_DATA_DIR": str(root / "data"),
+        "KBQA_API__KEYS": json.dumps([KEY]),
+        "HF_HUB_OFFLINE": "1",
+    }
+    cmd = [sys.executable, "-c", "from kbqa.cli import main; main()", "serve", "--port", str(port)]
+    log = (root / "serve.log").open("wb")
+    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, root / "serve.log")
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"not healthy after {timeout}s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def api(server: tuple[str, subprocess.Popen]) -> Iterator[httpx.Client]:
+    url, _ = server
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=300) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def uploaded(api: httpx.Client) -> dict:
+    files = [("files", ("water-board.pdf", text_pdf_bytes(PAGES), "application/pdf"))]
+    response = api.post("/documents", files=files)
+    assert response.status_code == 202, response.text
+    (job,) = response.json()["jobs"]
+    for _ in range(600):
+        job = api.get(f"/jobs/{job['id']}").json()
+        if job["finished_at"]:
+            break
+        time.sleep(0.2)
+    assert job["state"] == "succeeded", job
+    return job
+
+
+def test_upload_poll_and_ask(api: httpx.Client, uploaded: dict) -> None:
+    assert uploaded["pages_parsed"] == 3
+    assert uploaded["chunks_embedded"] == uploaded["chunks_total"]
+    answer = api.post("/ask", json={"question": QUESTION}).json()
+    assert "1887" in answer["answer"], answer
+    citation = answer["citations"][0]
+    assert (citation["filename"], citation["page"]) == ("water-board.pdf", 2)
+    assert (
+        api.post("/ask", json={"question": QUESTION}, headers={"Authorization": ""}).status_code
+        == 401
+    )
+
+
+def test_stream_over_sse(api: httpx.Client, uploaded: dict) -> None:
+    events = []
+    with api.stream("POST", "/ask", json={"question": QUESTION, "stream": True}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((event, json.loads(line.removeprefix("data: "))))
+    tokens = [data["text"] for event, data in events if event == "token"]
+    assert len(tokens) > 1
+    final_event, answer = events[-1]
+    assert final_event == "answer"
+    assert "1887" in "".join(tokens)
+    assert answer["citations"][0]["page"] == 2
+
+
+def test_openai_client(server: tuple[str, subprocess.Popen], uploaded: dict) -> None:
+    client = openai.OpenAI(base_url=f"{server[0]}/v1", api_key=KEY)
+    completion = client.chat.completions.create(
+        model="kbqa", messages=[{"role": "user", "content": QUESTION}]
+    )
+    content = completion.choices[0].message.content or ""
+    assert "1887" in content
+    assert "water-board.pdf, p. 2" in content
+    assert completion.model_extra["citations"][0]["page"] == 2  # type: ignore[index]
+    chunks = list(
+        client.chat.completions.create(
+            model="kbqa", messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+    )
+    assert "1887" in "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
+def test_ctrl_c_stops_the_api_and_the_model_server(
+    server: tuple[str, subprocess.Popen], uploaded: dict
+) -> None:
+    url, process = server
+    children = _children(process.pid)
+    assert children, "the chat model server should be a child of kbqa serve"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"child {pid} still runs"
+
+
+def _children(parent: int) -> list[str]:
+    """Pids whose parent is ``parent``, from /proc (no procps needed)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if fields[1] == str(parent):
+            pids.append(stat.parent.name)
+    return pids
+
+
+def _is_zombie(pid: str) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
