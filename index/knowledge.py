@@ -7,6 +7,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ def check_collection_name(name: str) -> str:
 @dataclass
 class _Collection:
     vectors: VectorIndex
-    lexical: LexicalIndex | None = None  # built on first search after a change
+    lexical: LexicalIndex | None = None  # built on first search; writers replace it
     dirty: bool = field(default=False)  # vectors not yet saved
 
 
@@ -52,7 +53,8 @@ class KnowledgeIndex:
         self.data_dir = data_dir
         self.embedder = embedder
         self.store = Store(data_dir / "kbqa.sqlite3")
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # readers, and writers while they commit
+        self._write_lock = threading.Lock()  # one writer at a time
         self._collections: dict[str, _Collection] = {}
         self._check_embedder()
         self._check_tokenizer()
@@ -156,6 +158,22 @@ class KnowledgeIndex:
             return self.store.chunks(ids)
 
     # -- writing ----------------------------------------------------------------------------
+    # Writers take `_write_lock` (one at a time) and prepare the new BM25 index outside `_lock`,
+    # which they hold only to commit and swap: readers wait milliseconds, not a BM25 rebuild
+    # (seconds for a large collection).
+    def _lexical_with(
+        self,
+        collection: str,
+        add: dict[int, list[str]] | None = None,
+        drop: AbstractSet[int] = frozenset(),
+    ) -> LexicalIndex:
+        """The collection's BM25 index as it will be after a change (call under _write_lock)."""
+        with self._lock:
+            ids, tokens = self.store.tokens(collection)
+        kept = [(i, t) for i, t in zip(ids, tokens, strict=True) if i not in drop]
+        kept += list((add or {}).items())
+        return LexicalIndex([i for i, _ in kept], [t for _, t in kept])
+
     def add_document(
         self, collection: str, parsed: ParsedDocument, chunks: list[Chunk], vectors: np.ndarray
     ) -> Document:
@@ -174,36 +192,44 @@ class KnowledgeIndex:
             added_at=datetime.now(UTC),
         )
         tokens = [tokenize(c.text) for c in chunks]
-        with self._lock:
-            with self.store.transaction() as db:
-                self.store.ensure_collection(db, collection)
-                self.store.insert_document(db, doc)
-                ids = self.store.insert_chunks(db, collection, chunks, tokens, vectors)
-                generation = self.store.bump_generation(db, collection)
-            state = self._collection(collection)
-            if state.vectors.generation != generation:  # not freshly rebuilt with these rows
-                state.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
-                state.vectors.generation = generation
-            state.lexical, state.dirty = None, True
+        with self._write_lock:
+            with self._lock:
+                first = self.store.next_chunk_id()
+            ids = list(range(first, first + len(chunks)))
+            lexical = self._lexical_with(collection, add=dict(zip(ids, tokens, strict=True)))
+            with self._lock:
+                with self.store.transaction() as db:
+                    self.store.ensure_collection(db, collection)
+                    self.store.insert_document(db, doc)
+                    self.store.insert_chunks(db, collection, chunks, tokens, vectors, ids)
+                    generation = self.store.bump_generation(db, collection)
+                state = self._collection(collection)
+                if state.vectors.generation != generation:  # not freshly rebuilt with these rows
+                    state.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
+                    state.vectors.generation = generation
+                state.lexical, state.dirty = lexical, True
         return doc
 
     def delete_document(self, collection: str, doc_id: str) -> Document:
         """Remove a document and every trace of it: chunks, vectors, BM25 terms."""
-        with self._lock:
+        with self._write_lock:
             doc = self.document(collection, doc_id)
-            ids = self.store.chunk_ids_of(collection, doc_id)
-            with self.store.transaction() as db:
-                self.store.delete_document(db, collection, doc_id)
-                generation = self.store.bump_generation(db, collection)
-            state = self._collection(collection)
-            state.vectors.remove(ids)
-            state.vectors.generation = generation
-            state.lexical, state.dirty = None, True
+            with self._lock:
+                ids = self.store.chunk_ids_of(collection, doc_id)
+            lexical = self._lexical_with(collection, drop=set(ids))
+            with self._lock:
+                with self.store.transaction() as db:
+                    self.store.delete_document(db, collection, doc_id)
+                    generation = self.store.bump_generation(db, collection)
+                state = self._collection(collection)
+                state.vectors.remove(ids)
+                state.vectors.generation = generation
+                state.lexical, state.dirty = lexical, True
         return doc
 
     def delete_collection(self, collection: str) -> list[Document]:
         """Remove a collection with all its documents; returns what was removed."""
-        with self._lock:
+        with self._write_lock, self._lock:
             if collection not in self.store.collections():
                 raise NotFoundError(f"no collection {collection!r}")
             removed = self.store.documents(collection)

@@ -155,13 +155,16 @@ class Store:
         chunks: list[Chunk],
         tokens: list[list[str]],
         vectors: np.ndarray,
-    ) -> list[int]:
-        ids = []
-        for chunk, toks, vec in zip(chunks, tokens, vectors, strict=True):
-            cur = db.execute(
-                "INSERT INTO chunks (collection, document_id, ordinal, text, page_start, page_end,"
-                " char_start, char_end, tokens, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ids: list[int],
+    ) -> None:
+        """Insert chunks under the given ids (from :meth:`next_chunk_id`)."""
+        for chunk_id, chunk, toks, vec in zip(ids, chunks, tokens, vectors, strict=True):
+            db.execute(
+                "INSERT INTO chunks (id, collection, document_id, ordinal, text, page_start,"
+                " page_end, char_start, char_end, tokens, embedding)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    chunk_id,
                     collection,
                     chunk.document_id,
                     chunk.ordinal,
@@ -174,8 +177,11 @@ class Store:
                     np.ascontiguousarray(vec, dtype=np.float32).tobytes(),
                 ),
             )
-            ids.append(int(cur.lastrowid or 0))
-        return ids
+
+    def next_chunk_id(self) -> int:
+        """The id the next chunk gets; ids are never reused (AUTOINCREMENT)."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+        return int(row[0]) + 1 if row else 1
 
     def chunk_ids_of(self, collection: str, doc_id: str) -> list[int]:
         rows = self.db.execute(

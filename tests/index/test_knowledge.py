@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from core.errors import IndexMismatchError, NotFoundError
 from core.types import Chunk, Page, ParsedDocument
 from index.embedders import FakeEmbedder
 from index.knowledge import KnowledgeIndex
+from index.lexical import LexicalIndex
 
 
 def _add(index: KnowledgeIndex, collection: str, doc_id: str, texts: list[str]) -> None:
@@ -118,3 +120,45 @@ def test_tokens_of_an_older_tokenizer_are_rebuilt(tmp_path: Path) -> None:
     assert reopened.lexical_search("c", "penguins", 5)
     assert reopened.store.get_meta("tokenizer") != "0-old"
     reopened.close()
+
+
+@pytest.mark.parametrize("change", ["add", "delete"])
+def test_readers_do_not_wait_while_a_writer_rebuilds_bm25(
+    index: KnowledgeIndex, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    _add(index, "c", "doc1", ["zebras live in africa"])
+    _add(index, "c", "doc2", ["penguins live in antarctica"])
+    assert index.lexical_search("c", "zebras", 5)  # BM25 built
+    building, release = threading.Event(), threading.Event()
+    original = LexicalIndex.__init__
+
+    def held_build(self: LexicalIndex, *args: object) -> None:
+        if threading.current_thread().name == "writer":
+            building.set()
+            assert release.wait(30)
+        original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LexicalIndex, "__init__", held_build)
+
+    def write() -> None:
+        if change == "add":
+            _add(index, "c", "doc3", ["zebras also live in zoos"])
+        else:
+            index.delete_document("c", "doc1")
+
+    writer = threading.Thread(target=write, name="writer")
+    writer.start()
+    assert building.wait(30)
+    results: list[int] = []
+    reader = threading.Thread(target=lambda: results.extend(_dense_ids(index, "c", "zebras")))
+    reader.start()
+    reader.join(timeout=30)  # held on the writer's BM25 build, it would never finish
+    finished = not reader.is_alive()
+    release.set()
+    writer.join()
+    assert finished, "a search waited for a writer's BM25 rebuild"
+    assert len(results) == 2  # the index before the change: doc1 and doc2
+    after = {r[2].document_id for r in index.chunks(
+        [i for i, _ in index.lexical_search("c", "zebras", 5)]
+    ).values()}  # fmt: skip
+    assert after == ({"doc1", "doc3"} if change == "add" else set())
