@@ -55,6 +55,7 @@ class KnowledgeIndex:
         self.store = Store(data_dir / "kbqa.sqlite3")
         self._lock = threading.RLock()  # readers, and writers while they commit
         self._write_lock = threading.Lock()  # one writer at a time
+        self._flush_lock = threading.Lock()  # one flush at a time, in order
         self._collections: dict[str, _Collection] = {}
         self._check_embedder()
         self._check_tokenizer()
@@ -229,7 +230,8 @@ class KnowledgeIndex:
 
     def delete_collection(self, collection: str) -> list[Document]:
         """Remove a collection with all its documents; returns what was removed."""
-        with self._write_lock, self._lock:
+        # The flush lock too: a flush in progress must not write the file back after this.
+        with self._write_lock, self._flush_lock, self._lock:
             if collection not in self.store.collections():
                 raise NotFoundError(f"no collection {collection!r}")
             removed = self.store.documents(collection)
@@ -242,12 +244,16 @@ class KnowledgeIndex:
         return removed
 
     def flush(self) -> None:
-        """Write changed FAISS indexes to disk."""
-        with self._lock:
-            for name, state in self._collections.items():
-                if state.dirty:
-                    state.vectors.save(self._vector_path(name))
-                    state.dirty = False
+        """Write changed FAISS indexes to disk: copied under the lock, written outside it."""
+        with self._flush_lock:
+            with self._lock:
+                snapshots = []
+                for name, state in self._collections.items():
+                    if state.dirty:
+                        snapshots.append((self._vector_path(name), state.vectors.snapshot()))
+                        state.dirty = False
+            for path, snapshot in snapshots:
+                snapshot.save(path)
 
     def close(self) -> None:
         self.flush()

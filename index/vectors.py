@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -38,19 +39,12 @@ class VectorIndex:
 
     def save(self, path: Path) -> None:
         """Write the index and its generation; readers see the old files or the new, never half."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".faiss.tmp")
-        faiss.write_index(self._index, str(tmp))
-        _fsync(tmp)
-        os.replace(tmp, path)
-        sidecar = path.with_suffix(".json")
-        tmp_meta = sidecar.with_suffix(".json.tmp")
-        tmp_meta.write_text(
-            json.dumps({"owner": self.owner, "generation": self.generation, "dim": self.dim})
-        )
-        _fsync(tmp_meta)
-        os.replace(tmp_meta, sidecar)
-        _fsync(path.parent)
+        self.snapshot().save(path)
+
+    def snapshot(self) -> VectorSnapshot:
+        """The index as bytes in memory (fast), to be written to disk later (slow)."""
+        data = faiss.serialize_index(self._index)
+        return VectorSnapshot(data, self.generation, self.owner, self.dim)
 
     @classmethod
     def load(cls, path: Path, dim: int, generation: int, owner: str) -> VectorIndex | None:
@@ -70,6 +64,30 @@ class VectorIndex:
         out = cls(dim, generation, owner)
         out._index = index
         return out
+
+
+@dataclass(frozen=True)
+class VectorSnapshot:
+    data: np.ndarray  # faiss.serialize_index output
+    generation: int
+    owner: str
+    dim: int
+
+    def save(self, path: Path) -> None:
+        """Write atomically: the index file, then its sidecar (owner, generation, dim)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".faiss.tmp")
+        tmp.write_bytes(self.data.tobytes())
+        _fsync(tmp)
+        os.replace(tmp, path)
+        sidecar = path.with_suffix(".json")
+        tmp_meta = sidecar.with_suffix(".json.tmp")
+        tmp_meta.write_text(
+            json.dumps({"owner": self.owner, "generation": self.generation, "dim": self.dim})
+        )
+        _fsync(tmp_meta)
+        os.replace(tmp_meta, sidecar)
+        _fsync(path.parent)
 
 
 def _fsync(path: Path) -> None:
