@@ -1,0 +1,492 @@
+"""Load test for the kbqa HTTP API: concurrent clients sending a weighted mix of ask, search and
+upload requests to a server on this machine, then latency percentiles and throughput per route.
+
+    python bench/load.py --spawn --fake --requests 100 --clients 8
+    python bench/load.py --spawn --requests 50 --clients 4 --mix ask=1,search=1
+    python bench/load.py --url http://127.0.0.1:8000 --key "$KBQA_API_KEY" --duration 30 --json
+    python bench/load.py --questions build/eval/squad/questions.jsonl --mix search=1
+
+``--spawn`` starts a server on a free port over an empty temporary data folder, seeds it with one
+document and stops it at the end; ``--fake`` gives that server the fake embedder and chat model,
+so the figures are the API's own overhead. Without ``--spawn``, the server at ``--url`` is used
+as it is, and uploads add documents to its collection (``--collection`` picks a scratch one).
+
+The run stops after ``--requests`` requests or ``--duration`` seconds, whichever comes first;
+requests in flight then finish. An upload counts until its ingestion job finishes. Latency
+percentiles are over successful requests. Exit status: 0 without errors, 1 with errors (or when
+the server never became healthy), 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+POLL_S = 0.05  # between looks at an ingestion job: the granularity of upload latencies
+ERRORS_SHOWN = 5
+QUESTIONS = [
+    "What is the Meridian project about?",
+    "Who leads the Meridian project?",
+    "When did the Meridian project start?",
+    "Where is the Meridian test site?",
+    "How much did the first phase of the project cost?",
+    "Which rivers does the survey cover?",
+    "What instruments measure the water quality?",
+    "How often are the samples taken?",
+    "What did the first report find?",
+    "What are the next steps of the project?",
+]
+SEED_TEXT = """The Meridian project surveys water quality in the rivers Aller and Leine.
+It is led by Dr. Ada Brandt and started in March 2021. The test site is near Celle.
+The first phase cost 1.2 million euros. Multiparameter probes and sonar instruments measure
+the water quality. Samples are taken every two weeks. The first report found that nitrate
+levels fell by twelve percent. The next steps are a second site and an open data portal."""
+
+
+class RequestFailed(Exception):
+    """A request that answered with the wrong status or body, or an ingestion job that failed."""
+
+
+class LoadError(Exception):
+    """The load test cannot run, e.g. the server never became healthy."""
+
+
+# -- arguments --------------------------------------------------------------------------------
+def parse_mix(text: str) -> dict[str, int]:
+    """``ask=1,search=4,upload=1`` -> weights by operation (a bare name weighs 1).
+
+    Raises:
+        argparse.ArgumentTypeError: an unknown operation, a weight that is not a whole number
+            of 0 or more, or no weight above 0.
+    """
+    mix: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, equals, weight = part.partition("=")
+        name = name.strip()
+        if name not in OPERATIONS:
+            known = ", ".join(OPERATIONS)
+            raise argparse.ArgumentTypeError(f"unknown operation {name!r} (known: {known})")
+        try:
+            mix[name] = int(weight) if equals else 1
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"weight of {name!r} must be a whole number, got {weight!r}"
+            ) from None
+        if mix[name] < 0:
+            raise argparse.ArgumentTypeError(f"weight of {name!r} is negative: {mix[name]}")
+    if sum(mix.values()) <= 0:
+        raise argparse.ArgumentTypeError(f"the mix {text!r} gives no operation a weight above 0")
+    return mix
+
+
+def loopback_url(url: str) -> str:
+    """The URL without a trailing slash, if it is http(s) to this machine; refused otherwise."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise argparse.ArgumentTypeError(f"{url!r} is not an http:// or https:// URL")
+    if not _is_loopback(host):
+        raise argparse.ArgumentTypeError(
+            f"host {host!r} is not this machine: this is a local benchmark, so the URL must be "
+            "on 127.0.0.1, localhost or ::1"
+        )
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost
+        return False
+
+
+def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: ``kind`` of the text, refused unless above 0."""
+
+    def convert(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
+
+
+def load_questions(path: Path) -> list[str]:
+    """Questions from a JSONL file with a ``question`` field on each line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise LoadError(f"cannot read the questions: {exc}") from exc
+    questions = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            questions.append(str(json.loads(line)["question"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LoadError(f"{path}:{number}: no JSON object with a 'question' ({exc})") from exc
+    if not questions:
+        raise LoadError(f"{path} holds no questions")
+    return questions
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--url", type=loopback_url, default="http://127.0.0.1:8000")
+    p.add_argument("--spawn", action="store_true", help="start a server of our own (ignores --url)")
+    p.add_argument("--fake", action="store_true", help="with --spawn: fake embedder and model")
+    p.add_argument("--requests", type=positive(int), default=200, help="at most this many")
+    p.add_argument("--duration", type=positive(float), default=60.0, help="at most, in seconds")
+    p.add_argument("--clients", type=positive(int), default=8, help="concurrent clients")
+    p.add_argument("--mix", type=parse_mix, default="ask=1,search=4,upload=1", help="weights")
+    p.add_argument("--questions", type=Path, help="JSONL with a 'question' on each line")
+    p.add_argument("--collection", help="collection to search and upload to (server default)")
+    p.add_argument("--key", default=os.environ.get("KBQA_API_KEY"), help="API key (KBQA_API_KEY)")
+    p.add_argument("--wait", type=positive(float), default=300.0, help="seconds for /health")
+    p.add_argument("--timeout", type=positive(float), default=120.0, help="seconds per request")
+    p.add_argument("--seed", type=int, default=0, help="seed of the operation mix")
+    p.add_argument("--json", action="store_true", help="print a JSON object instead of tables")
+    return p.parse_args(argv)
+
+
+# -- the operations ---------------------------------------------------------------------------
+@dataclass
+class Context:
+    """What every client shares: the HTTP client, the questions, the options."""
+
+    http: httpx.AsyncClient
+    questions: list[str]
+    collection: str | None
+    timeout: float
+    rng: random.Random
+    uploads: Iterator[int] = field(default_factory=itertools.count)
+
+    def question(self) -> str:
+        return self.rng.choice(self.questions)
+
+    def scope(self) -> dict[str, str]:
+        return {"collection": self.collection} if self.collection else {}
+
+
+def expect(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The JSON body if the status is ``status``; else RequestFailed with the API's message."""
+    if response.status_code != status:
+        raise RequestFailed(describe_error(response))
+    body = response.json()
+    if not isinstance(body, dict):
+        raise RequestFailed(f"{status} with a body that is not a JSON object")
+    return body
+
+
+def describe_error(response: httpx.Response) -> str:
+    """``503 model_unavailable: <message>`` from the API's error shape, else the raw body."""
+    try:
+        error = response.json()["error"]
+        return f"{response.status_code} {error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code}: {response.text[:200]}"
+
+
+def require(body: dict[str, Any], key: str, route: str) -> None:
+    if key not in body:
+        raise RequestFailed(f"{route} answered without {key!r}: {sorted(body)}")
+
+
+async def search(ctx: Context) -> None:
+    body = {"query": ctx.question(), **ctx.scope()}
+    require(expect(await ctx.http.post("/search", json=body), 200), "hits", "/search")
+
+
+async def ask(ctx: Context) -> None:
+    body = {"question": ctx.question(), **ctx.scope()}
+    require(expect(await ctx.http.post("/ask", json=body), 200), "answer", "/ask")
+
+
+async def upload(ctx: Context) -> None:
+    """Upload one new text document and wait for its ingestion job to finish."""
+    n = next(ctx.uploads)
+    # A token of its own, so that no upload is a duplicate of an earlier one, in any run.
+    text = f"Load test document {n} ({uuid.uuid4().hex}).\n\n{SEED_TEXT}\n"
+    files = [("files", (f"load-{n}.txt", text.encode(), "text/plain"))]
+    response = await ctx.http.post("/documents", files=files, params=ctx.scope())
+    for job in expect(response, 202)["jobs"]:
+        done = await wait_for_job(ctx, job["id"])
+        if done["state"] != "succeeded":
+            error = done.get("error") or {}
+            raise RequestFailed(f"job {done['state']}: {error.get('message', done)}")
+
+
+async def wait_for_job(ctx: Context, job_id: str) -> dict[str, Any]:
+    give_up = time.perf_counter() + ctx.timeout
+    while True:
+        job = expect(await ctx.http.get(f"/jobs/{job_id}"), 200)
+        if job.get("finished_at") is not None:
+            return job
+        if time.perf_counter() > give_up:
+            raise RequestFailed(f"job {job_id} unfinished after {ctx.timeout:g} s: {job['state']}")
+        await asyncio.sleep(POLL_S)
+
+
+OPERATIONS: dict[str, Callable[[Context], Awaitable[None]]] = {
+    "ask": ask,
+    "search": search,
+    "upload": upload,
+}
+
+
+# -- the clients ------------------------------------------------------------------------------
+@dataclass
+class Sample:
+    operation: str
+    seconds: float
+    error: str | None
+
+
+@dataclass
+class Budget:
+    """Requests left, and the moment after which no new request starts."""
+
+    left: int
+    deadline: float
+
+    def take(self) -> bool:
+        if self.left <= 0 or time.perf_counter() >= self.deadline:
+            return False
+        self.left -= 1  # no lock: the clients share one event loop
+        return True
+
+
+async def timed(ctx: Context, operation: str) -> Sample:
+    start = time.perf_counter()
+    try:
+        await OPERATIONS[operation](ctx)
+        error = None
+    except RequestFailed as exc:
+        error = f"{operation}: {exc}"
+    # Transport failures, and bodies that are not JSON or not of the documented shape.
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        error = f"{operation}: {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
+    return Sample(operation, time.perf_counter() - start, error)
+
+
+async def client(ctx: Context, budget: Budget, mix: dict[str, int], out: list[Sample]) -> None:
+    names, weights = list(mix), list(mix.values())
+    while budget.take():
+        out.append(await timed(ctx, ctx.rng.choices(names, weights)[0]))
+
+
+async def wait_until_healthy(http: httpx.AsyncClient, wait_s: float, server: Server | None) -> None:
+    """Poll ``/health`` until it answers 200; LoadError after ``wait_s`` or if the server died."""
+    health = f"{str(http.base_url).rstrip('/')}/health"
+    give_up, last = time.perf_counter() + wait_s, "no answer"
+    while time.perf_counter() < give_up:
+        if server is not None and server.exited():
+            raise LoadError(f"the server stopped at start-up; its log ends:\n{server.log_tail()}")
+        try:
+            response = await http.get("/health")
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text[:300]}"
+        except httpx.TransportError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        await asyncio.sleep(0.5)
+    raise LoadError(f"{health} did not answer 200 within {wait_s:g} s; last: {last}")
+
+
+async def run(
+    args: argparse.Namespace, questions: list[str], url: str, server: Server | None
+) -> dict[str, Any]:
+    """Wait for the server, seed it if spawned, run the clients; returns the report."""
+    headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
+    # trust_env=False: a proxy from the environment must not sit between us and loopback.
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, timeout=args.timeout, trust_env=False
+    ) as http:
+        note(f"waiting for {url}/health (up to {args.wait:g} s)")
+        await wait_until_healthy(http, args.wait, server)
+        ctx = Context(http, questions, args.collection, args.timeout, random.Random(args.seed))
+        if server is not None:
+            note("seeding the server with one document")
+            if (seeded := await timed(ctx, "upload")).error:
+                raise LoadError(f"seeding failed: {seeded.error}")
+        note(f"{args.clients} clients, up to {args.requests} requests or {args.duration:g} s")
+        samples: list[Sample] = []
+        start = time.perf_counter()
+        budget = Budget(args.requests, start + args.duration)
+        await asyncio.gather(*(client(ctx, budget, args.mix, samples) for _ in range(args.clients)))
+        wall = time.perf_counter() - start
+    return report(samples, wall, url, args)
+
+
+# -- the report -------------------------------------------------------------------------------
+def summary(samples: list[Sample], wall: float) -> dict[str, Any]:
+    """Count, errors, throughput and latency percentiles (ms, successful requests only)."""
+    ok = np.array([s.seconds for s in samples if s.error is None]) * 1000
+    p50, p95, p99 = np.percentile(ok, [50, 95, 99]).tolist() if ok.size else (None,) * 3
+    return {
+        "count": len(samples),
+        "errors": sum(s.error is not None for s in samples),
+        "throughput": len(samples) / wall if wall > 0 else 0.0,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
+        "max_ms": float(ok.max()) if ok.size else None,
+    }
+
+
+def report(
+    samples: list[Sample], wall: float, url: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    errors = Counter(s.error for s in samples if s.error is not None)
+    operations = {op: [s for s in samples if s.operation == op] for op in args.mix}
+    return {
+        "url": url,
+        "spawned": args.spawn,
+        "fake": args.spawn and args.fake,
+        "clients": args.clients,
+        "mix": args.mix,
+        "wall_s": wall,
+        "operations": {op: summary(group, wall) for op, group in operations.items() if group},
+        "overall": summary(samples, wall),
+        "errors": [{"message": m, "count": c} for m, c in errors.most_common()],
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    columns = ("count", "errors", "throughput", "p50_ms", "p95_ms", "p99_ms", "max_ms")
+    heads = ("operation", "count", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms")
+    print("".join(f"{h:>10}" if i else f"{h:<10}" for i, h in enumerate(heads)))
+    rows = [*result["operations"].items(), ("overall", result["overall"])]
+    for name, figures in rows:
+        cells = (_cell(figures[c]) for c in columns)
+        print(f"{name:<10}" + "".join(f"{c:>10}" for c in cells))
+    print(f"\nwall time {result['wall_s']:.2f} s, {result['clients']} clients, {result['url']}")
+    for error in result["errors"][:ERRORS_SHOWN]:
+        print(f"  {error['count']} x {error['message']}")
+    if len(result["errors"]) > ERRORS_SHOWN:
+        print(f"  ... and {len(result['errors']) - ERRORS_SHOWN} other distinct errors")
+
+
+def _cell(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"  # slow runs: 0.05 req/s, not 0.0
+
+
+def note(message: str) -> None:
+    """Progress, on stderr so that ``--json`` output stays clean."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- a server of our own ----------------------------------------------------------------------
+class Server:
+    """A kbqa API in a subprocess, on a free loopback port, over a temporary data folder."""
+
+    def __init__(self, fake: bool, key: str | None) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="kbqa-load-")
+        self._log_path = Path(self._folder.name) / "server.log"
+        self.url = f"http://127.0.0.1:{free_port()}"
+        command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
+        command += ["--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1]]
+        # No access log: one line per request would be part of what we measure.
+        command += ["--no-access-log"]
+        with self._log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command, cwd=ROOT, env=self._env(fake, key), stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def _env(self, fake: bool, key: str | None) -> dict[str, str]:
+        env = {**os.environ, "KBQA_DATA_DIR": str(Path(self._folder.name) / "data")}
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        # Keys from the environment or .env must not lock out a client that has none.
+        env["KBQA_API__KEYS"] = json.dumps([key] if key else [])
+        env["KBQA_API__READ_KEYS"] = "[]"
+        if fake:
+            env["KBQA_EMBEDDING__BACKEND"] = env["KBQA_LLM__BACKEND"] = "fake"
+        return env
+
+    def exited(self) -> bool:
+        return self._process.poll() is not None
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Terminate (uvicorn shuts down gracefully), kill if it takes too long; clean up."""
+        self._process.terminate()
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._folder.cleanup()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server_for(args: argparse.Namespace) -> Iterator[Server | None]:
+    if not args.spawn:
+        yield None
+        return
+    server = Server(args.fake, args.key)
+    note(f"started a server at {server.url} ({'fake' if args.fake else 'real'} backends)")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.fake and not args.spawn:
+        note("--fake only applies with --spawn: the server at --url keeps its own backends")
+    try:
+        questions = load_questions(args.questions) if args.questions else QUESTIONS
+        with server_for(args) as server:
+            url = server.url if server else args.url
+            result = asyncio.run(run(args, questions, url, server))
+    except LoadError as exc:
+        print(f"load.py: error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 1 if result["overall"]["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
