@@ -13,7 +13,16 @@ from fastapi.responses import RedirectResponse
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
-from api.routes import ask, collections, documents, health, jobs, openai, search
+from api.routes import (
+    ask,
+    collections,
+    conversations,
+    documents,
+    health,
+    jobs,
+    openai,
+    search,
+)
 from core.settings import Settings
 from kbqa.app import KBQA
 from kbqa.jobs import JobQueue
@@ -56,7 +65,7 @@ def create_app(
         BodyLimitMiddleware, max_bytes=int(service.settings.api.max_request_mb * 2**20)
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (ask, search, documents, jobs, collections, health, openai):
+    for module in (ask, search, conversations, documents, jobs, collections, health, openai):
         app.include_router(module.router)
     app.add_api_route("/", lambda: RedirectResponse("/docs"), include_in_schema=False)
     return app

@@ -35,6 +35,11 @@ class AskRequest(_Scoped, Sampling):
     history: list[Turn] = Field(
         default_factory=list, max_length=20, description="Earlier turns, oldest first."
     )
+    conversation_id: str | None = Field(
+        None,
+        description="A conversation from POST /conversations: its earlier turns are the "
+        "history, and this question and its answer are added to it.",
+    )
     stream: bool = Field(False, description="Answer as Server-Sent Events: token..., answer.")
 
     def sampling(self) -> Sampling:

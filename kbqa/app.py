@@ -21,6 +21,7 @@ from generation.server import LocalServer
 from index.embedders import Embedder, make_embedder
 from index.knowledge import KnowledgeIndex, check_collection_name
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
+from kbqa.conversations import ConversationStore
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult
 
@@ -46,6 +47,10 @@ class KBQA:
     @cached_property
     def ingestor(self) -> Ingestor:
         return Ingestor(self.settings.ingest, self.index)
+
+    @cached_property
+    def conversations(self) -> ConversationStore:
+        return ConversationStore(self.settings.data_dir / "conversations.sqlite3")
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -137,6 +142,7 @@ class KBQA:
         top_k: int | None = None,
         sampling: Sampling | None = None,
         history: Sequence[Turn] = (),
+        conversation_id: str | None = None,
     ) -> Iterator[str | Answer]:
         """Yield answer text as it is generated, then the full :class:`Answer` with timings.
 
@@ -147,9 +153,13 @@ class KBQA:
             top_k: chunks retrieved.
             sampling: per-request decoding overrides.
             history: earlier turns; a follow-up is searched together with the last question.
+            conversation_id: a stored conversation: its turns come before ``history``, and
+                the question and answer are added to it.
         """
         strategy = strategy or self.settings.generation.strategy
         question = _check_question(question)
+        if conversation_id is not None:
+            history = [*self.conversations.history(conversation_id), *history]
         start = time.perf_counter()
         found = self.search(retrieval_query(question, history), collections, top_k=top_k)
         retrieval_s = time.perf_counter() - start
@@ -158,6 +168,8 @@ class KBQA:
             if isinstance(item, Answer):
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
                 item.timings["total"] = time.perf_counter() - start
+                if conversation_id is not None:
+                    self.conversations.append(conversation_id, item)
             yield item
 
     def ask(self, question: str, **kwargs: object) -> Answer:
@@ -166,6 +178,8 @@ class KBQA:
     def close(self) -> None:
         if "index" in self.__dict__:
             self.index.close()
+        if "conversations" in self.__dict__:
+            self.conversations.close()
         if self._server is not None:
             self._server.stop()
 

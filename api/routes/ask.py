@@ -34,6 +34,7 @@ def ask(body: AskRequest, service: Service, metrics: Metrics) -> Answer | EventS
         top_k=body.top_k,
         sampling=body.sampling(),
         history=body.history,
+        conversation_id=body.conversation_id,
     )
     # Retrieval and the model's first words happen here, so bad input and an unreachable
     # model are plain HTTP errors even when streaming, not events inside a 200.

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from core.settings import Settings
+from kbqa.conversations import Conversation
+from tests.api.conftest import AUTH, error_of, wait_ready
+
+
+def _ask(client: TestClient, question: str, conversation_id: str, stream: bool = False) -> None:
+    body = {"question": question, "conversation_id": conversation_id, "stream": stream}
+    response = client.post("/ask", json=body)
+    assert response.status_code == 200, response.text
+
+
+def test_a_conversation_keeps_questions_answers_and_citations(loaded: TestClient) -> None:
+    created = loaded.post("/conversations", json={})
+    assert created.status_code == 201
+    conversation_id = Conversation.model_validate(created.json()).id
+    _ask(loaded, "When was the Elmstead reservoir completed?", conversation_id)
+    # A follow-up that names nothing: it is searched with the question before it.
+    _ask(loaded, "And who was the engineer in charge?", conversation_id, stream=True)
+    conversation = Conversation.model_validate(
+        loaded.get(f"/conversations/{conversation_id}").json()
+    )
+    assert conversation.title == "When was the Elmstead reservoir completed?"
+    assert [m.role for m in conversation.messages] == ["user", "assistant"] * 2
+    last = conversation.messages[-1].answer
+    assert last is not None
+    assert "Margaret Quill" in last.answer
+    assert (last.citations[0].filename, last.citations[0].page) == ("report.pdf", 2)
+    listed = loaded.get("/conversations").json()["conversations"]
+    assert [c["id"] for c in listed] == [conversation_id]
+
+
+def test_conversations_survive_a_restart(api_settings: Settings, loaded: TestClient) -> None:
+    conversation_id = loaded.post("/conversations").json()["id"]
+    _ask(loaded, "Who was the engineer in charge of the works?", conversation_id)
+    loaded.app.state.kbqa.conversations.close()  # type: ignore[attr-defined]
+    with TestClient(create_app(api_settings), headers=AUTH) as again:
+        wait_ready(again)
+        conversation = Conversation.model_validate(
+            again.get(f"/conversations/{conversation_id}").json()
+        )
+    assert conversation.messages[1].answer is not None
+    assert conversation.messages[1].answer.citations[0].page == 2
+
+
+def test_unknown_and_deleted_conversations_are_404(loaded: TestClient) -> None:
+    response = loaded.post("/ask", json={"question": "Why?", "conversation_id": "nope"})
+    assert response.status_code == 404
+    assert "nope" in error_of(response)["message"]
+    conversation_id = loaded.post("/conversations").json()["id"]
+    assert loaded.delete(f"/conversations/{conversation_id}").status_code == 204
+    assert loaded.get(f"/conversations/{conversation_id}").status_code == 404
+    assert loaded.delete(f"/conversations/{conversation_id}").status_code == 404
