@@ -120,6 +120,9 @@ class Sampling(_Model):
     max_tokens: int | None = Field(None, gt=0, le=8192, description="Most tokens to generate.")
     seed: int | None = Field(None, description="Seed for reproducible sampling.")
     stop: list[str] | None = Field(None, max_length=4, description="Strings that end the answer.")
+    repetition_penalty: float | None = Field(
+        None, ge=0.5, le=2, description="Above 1 discourages repeating tokens (1: off)."
+    )
 
     def overrides(self) -> dict[str, object]:
         return self.model_dump(exclude_none=True)

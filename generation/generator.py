@@ -32,11 +32,20 @@ def make_chat_model(settings: LLMSettings, base_url: str) -> ChatOpenAI:
     )
 
 
-def _request_params(sampling: Sampling | None) -> dict[str, Any]:
-    """Sampling overrides as chat-model call arguments."""
+def _request_params(sampling: Sampling | None, extra_body: dict[str, Any] | None) -> dict[str, Any]:
+    """Sampling overrides as chat-model call arguments.
+
+    Beyond the OpenAI API, they go in the request body under both servers' names: llama.cpp
+    reads ``max_tokens`` and ``repeat_penalty``, vLLM ``repetition_penalty``.
+    """
     params: dict[str, Any] = sampling.overrides() if sampling else {}
-    if "max_tokens" in params:  # see make_chat_model: llama.cpp reads max_tokens from the body
-        params["extra_body"] = {"max_tokens": params["max_tokens"]}
+    extra: dict[str, Any] = dict(extra_body or {})  # the model's own, which a call would replace
+    if "max_tokens" in params:
+        extra["max_tokens"] = params["max_tokens"]
+    if (penalty := params.pop("repetition_penalty", None)) is not None:
+        extra |= {"repeat_penalty": penalty, "repetition_penalty": penalty}
+    if extra:
+        params["extra_body"] = extra
     return params
 
 
@@ -74,7 +83,7 @@ class Generator:
         timings["prompt"] = time.perf_counter() - start
         parts: list[str] = []
         try:
-            for chunk in self.chat.stream(messages, **_request_params(sampling)):
+            for chunk in self.chat.stream(messages, **self._params(sampling)):
                 text = chunk.content if isinstance(chunk.content, str) else ""
                 if text:
                     if not parts:
@@ -88,6 +97,9 @@ class Generator:
             raise ModelError(f"chat model refused the request: {exc.message}") from exc
         timings["generation"] = time.perf_counter() - start - timings["prompt"]
         yield self._answer(question, "".join(parts), context, strategy, timings)
+
+    def _params(self, sampling: Sampling | None) -> dict[str, Any]:
+        return _request_params(sampling, getattr(self.chat, "extra_body", None))
 
     def answer(
         self, question: str, hits: Sequence[Hit], strategy: Strategy, **kwargs: Any

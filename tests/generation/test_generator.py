@@ -57,3 +57,19 @@ def test_no_context_refuses_without_asking_the_model() -> None:
     assert answer.answer == REFUSAL
     assert not answer.grounded
     assert answer.citations == []
+
+
+def test_sampling_overrides_keep_the_models_own_request_body() -> None:
+    from core.types import Sampling
+    from generation.generator import _request_params
+
+    base = {"max_tokens": 384}
+    params = _request_params(Sampling(temperature=0.3, repetition_penalty=1.1), base)
+    assert params["temperature"] == 0.3
+    assert params["extra_body"] == {
+        "max_tokens": 384,
+        "repeat_penalty": 1.1,
+        "repetition_penalty": 1.1,
+    }
+    assert _request_params(Sampling(max_tokens=20), base)["extra_body"] == {"max_tokens": 20}
+    assert base == {"max_tokens": 384}
