@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.types import Document, Hit, Sampling, Strategy, Turn
-from kbqa.jobs import Job
+from core.types import Document, Hit, Job, Sampling, Strategy, Turn
 
 MAX_COLLECTIONS = 16
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -150,6 +150,56 @@ class Answer(_Model):
     strategy: Strategy
     model: str
     timings: dict[str, float] = Field(default_factory=dict)
+
+
+# -- ingestion jobs and conversations, as the API shows them ----------------------------------
+JobState = Literal["queued", "running", "succeeded", "failed"]
+
+
+class JobError(_Model):
+    code: str = Field(
+        description="'ingest_failed': a bad file; 'cancelled': the server stopped; 'internal'."
+    )
+    reason: str | None = Field(None, description="Why the file failed: 'needs_ocr', 'empty', ...")
+    message: str
+
+
+class Job(_Model):
+    """One file's way into a collection."""
+
+    id: str
+    filename: str
+    collection: str
+    size_bytes: int
+    state: JobState = "queued"
+    stage: str | None = Field(None, description="Last step done: parsed, chunked, embedded.")
+    pages_parsed: int = 0
+    chunks_total: int = 0
+    chunks_embedded: int = 0
+    duplicate: bool = Field(False, description="The same content was already in the collection.")
+    document: Document | None = None
+    error: JobError | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Message(_Model):
+    role: Literal["user", "assistant"]
+    content: str
+    answer: Answer | None = Field(None, description="The whole answer, for assistant messages.")
+    created_at: datetime
+
+
+class ConversationSummary(_Model):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Conversation(ConversationSummary):
+    messages: list[Message] = Field(default_factory=list)
 
 
 def final_answer(stream: Iterable[str | Answer]) -> Answer:

@@ -11,12 +11,9 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, Field
 
 from core.errors import NotFoundError
-from core.types import Answer, Turn
+from core.types import Answer, Conversation, ConversationSummary, Message, Turn
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -36,24 +33,6 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 """
 TITLE_CHARS = 80
-
-
-class Message(BaseModel):
-    role: Literal["user", "assistant"]
-    content: str
-    answer: Answer | None = Field(None, description="The whole answer, for assistant messages.")
-    created_at: datetime
-
-
-class ConversationSummary(BaseModel):
-    id: str
-    title: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class Conversation(ConversationSummary):
-    messages: list[Message] = Field(default_factory=list)
 
 
 def _now() -> datetime:

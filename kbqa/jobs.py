@@ -13,48 +13,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Literal
-
-from pydantic import BaseModel, Field
 
 from core.errors import IngestError, KbqaError, NotFoundError
-from core.types import Document
+from core.types import Job, JobError
 from ingest.pipeline import Ingestor, Progress
 
 log = logging.getLogger(__name__)
-JobState = Literal["queued", "running", "succeeded", "failed"]
 
 
 class _Cancelled(Exception):
     pass
-
-
-class JobError(BaseModel):
-    code: str = Field(
-        description="'ingest_failed': a bad file; 'cancelled': the server stopped; 'internal'."
-    )
-    reason: str | None = Field(None, description="Why the file failed: 'needs_ocr', 'empty', ...")
-    message: str
-
-
-class Job(BaseModel):
-    """One file's way into a collection."""
-
-    id: str
-    filename: str
-    collection: str
-    size_bytes: int
-    state: JobState = "queued"
-    stage: str | None = Field(None, description="Last step done: parsed, chunked, embedded.")
-    pages_parsed: int = 0
-    chunks_total: int = 0
-    chunks_embedded: int = 0
-    duplicate: bool = Field(False, description="The same content was already in the collection.")
-    document: Document | None = None
-    error: JobError | None = None
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
 
 
 class JobQueue:

@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ReadAccess, Service
 from api.errors import ERROR_RESPONSES
-from kbqa.conversations import TITLE_CHARS, Conversation, ConversationSummary
+from core.types import Conversation, ConversationSummary
+from kbqa.conversations import TITLE_CHARS
 
 router = APIRouter(
     prefix="/conversations",

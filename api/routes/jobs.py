@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import Jobs, ReadAccess
 from api.errors import ERROR_RESPONSES
 from api.schemas import JobList
-from kbqa.jobs import Job
+from core.types import Job
 
 router = APIRouter(
     prefix="/jobs", tags=["documents"], dependencies=[ReadAccess], responses=ERROR_RESPONSES

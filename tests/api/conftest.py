@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from kbqa.jobs import Job
+from core.types import Job
 from tests.utils.pdfs import text_pdf_bytes
 
 KEY = "test-key-0123456789abcdef"

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from kbqa.conversations import Conversation
+from core.types import Conversation
 from tests.api.conftest import AUTH, error_of, wait_ready
 
 
