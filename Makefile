@@ -10,7 +10,7 @@ LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX
 	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .DEFAULT_GOAL := help
-.PHONY: help install run chat test load test-all check bench fonts clean
+.PHONY: help install run chat test load browser check bench fonts clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml $(LLAMA_STAMP)
 
 install: $(STAMP) ## Create .venv and install kbqa with the embedded models
 
-run: install ## Install, index samples/ and serve the API on http://127.0.0.1:8000 (Ctrl-C stops)
+run: install ## Install, index samples/, serve the UI on :8501 and the API on :8000 (Ctrl-C stops)
 	$(BIN)/kbqa ingest samples/*.pdf
 	$(BIN)/kbqa serve
 
@@ -47,7 +47,11 @@ fonts: ## Fonts the tests use to write PDFs (Debian: DejaVu, WenQuanYi for Chine
 	@fc-list :lang=zh 2>/dev/null | grep -q . && [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei fonts-dejavu-core fontconfig; }
 
-test: install fonts ## Install and run the whole test suite (end-to-end tests included)
+browser: ## Headless Chromium for the browser tests (Debian packages chromium, chromium-driver)
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: install fonts browser ## Install and run the whole test suite (browser and end-to-end included)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
 check: install ## Lint, format check and type check

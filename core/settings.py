@@ -156,6 +156,17 @@ class ApiSettings(BaseModel):
         return bool(self.keys or self.read_keys)
 
 
+class UiSettings(BaseModel):
+    enabled: bool = Field(True, description="`kbqa serve` starts the Streamlit UI too.")
+    host: str = Field("127.0.0.1", description="Address the UI listens on.")
+    port: int = Field(8501, gt=0, lt=65536, description="Port of the UI.")
+    api_url: str | None = Field(
+        None, description="The API the UI talks to; default: the one `kbqa serve` starts."
+    )
+    api_key: str | None = Field(None, description="Key the UI sends; default: the first key.")
+    timeout_s: float = Field(300, gt=0, description="Seconds the UI waits for an answer.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KBQA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -169,6 +180,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @property
     def models_dir(self) -> Path:

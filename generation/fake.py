@@ -49,7 +49,14 @@ class QuotingChatModel(BaseChatModel):
         return "kbqa-quoting-fake"
 
     def _reply(self, messages: list[BaseMessage]) -> str:
-        return quote_best_sentence(str(messages[-1].content)) if messages else REFUSAL
+        if not messages:
+            return REFUSAL
+        answer = quote_best_sentence(str(messages[-1].content))
+        if '"Reasoning:"' in str(messages[0].content) and answer != REFUSAL:  # chain-of-thought
+            return (
+                f"Reasoning: the sources were searched for the question's words.\nAnswer: {answer}"
+            )
+        return answer
 
     def _generate(
         self,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +17,9 @@ from rich.table import Table
 
 from core.errors import IngestError, KbqaError
 from core.types import STRATEGIES, Answer
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages, never a hub
 app = typer.Typer(
@@ -285,8 +289,9 @@ def model_server() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (KBQA_API__HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (KBQA_API__PORT).")] = None,
+    ui: Annotated[bool, typer.Option(help="Start the web UI too (KBQA_UI__ENABLED).")] = True,
 ) -> None:
-    """Run the HTTP API with the chat model server; Ctrl-C stops both."""
+    """Run the HTTP API, the chat model server and the web UI; Ctrl-C stops them all."""
     import uvicorn
 
     from api.app import create_app
@@ -300,11 +305,44 @@ def serve(
     logging.getLogger("kbqa").setLevel(logging.INFO)
     if not api.auth_enabled:
         console.print("[yellow]no API keys set: the API is open to this machine only[/yellow]")
-    console.print(
-        f"kbqa API at http://{api.host}:{api.port} (docs: /docs); the models load in the "
-        "background, /health says when they are ready"
-    )
-    uvicorn.run(create_app(settings), host=api.host, port=api.port, timeout_graceful_shutdown=5)
+    console.print(f"kbqa API at http://{api.host}:{api.port} (docs: /docs)")
+    console.print("the models load in the background; /health says when they are ready")
+    web = _start_ui(settings) if ui and settings.ui.enabled else None
+    try:
+        uvicorn.run(create_app(settings), host=api.host, port=api.port, timeout_graceful_shutdown=5)
+    finally:
+        if web is not None:
+            web.terminate()
+            try:
+                web.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                web.kill()
+
+
+def _start_ui(settings: Settings) -> subprocess.Popen[bytes]:
+    """Streamlit on ui/app.py, pointed at this API with its first key."""
+    import ui as ui_package
+
+    api, ui = settings.api, settings.ui
+    script = Path(ui_package.__file__ or "").with_name("app.py")
+    client_host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
+    env = {
+        **os.environ,
+        "KBQA_UI__API_URL": ui.api_url or f"http://{client_host}:{api.port}",
+        "KBQA_UI__API_KEY": ui.api_key or next(iter(api.keys), ""),
+    }
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.address", ui.host, "--server.port", str(ui.port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+        "--server.maxUploadSize", str(max(1, int(settings.ingest.max_file_mb))),
+    ]  # fmt: skip
+    log_path = settings.data_dir / "logs" / "ui.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    console.print(f"kbqa UI at http://{ui.host}:{ui.port} (log: {log_path})")
+    with log_path.open("ab") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def main() -> None:

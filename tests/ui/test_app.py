@@ -1,0 +1,101 @@
+"""The main flows of the UI: upload, per-file outcomes, chat with citations, reload, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.settings import get_settings
+from tests.api.conftest import REPORT, pdf
+from tests.ui.conftest import APP
+from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf
+
+QUESTION = "Who was the engineer in charge of the works?"
+
+
+def index(at: AppTest, files: list[tuple[str, bytes, str]]) -> AppTest:
+    at.file_uploader[0].set_value(files).run()
+    next(b for b in at.sidebar.button if b.label == "Index").click().run()
+    return at
+
+
+def texts(elements) -> list[str]:  # noqa: ANN001 - an AppTest element list
+    return [e.value for e in elements]
+
+
+def test_upload_reports_each_file_and_lists_documents(ui: AppTest, tmp_path: Path) -> None:
+    ui.run()
+    assert not ui.exception
+    broken = make_corrupt_pdf(tmp_path / "broken.pdf").read_bytes()
+    locked = make_encrypted_pdf(tmp_path / "locked.pdf", "Secret minutes.").read_bytes()
+    index(
+        ui,
+        [
+            ("report.pdf", pdf(REPORT), "application/pdf"),
+            ("broken.pdf", broken, "application/pdf"),
+            ("locked.pdf", locked, "application/pdf"),
+        ],
+    )
+    assert not ui.exception
+    assert texts(ui.sidebar.success) == ["report.pdf: 3 pages, 3 passages indexed."]
+    errors = texts(ui.sidebar.error)
+    assert any(e.startswith("broken.pdf") and "damaged" in e for e in errors), errors
+    assert any(e.startswith("locked.pdf") and "password" in e for e in errors), errors
+    assert ui.dataframe[0].value["document"].tolist() == ["report.pdf"]
+    index(ui, [("copy.pdf", pdf(REPORT), "application/pdf")])
+    assert "already in 'default'" in texts(ui.sidebar.info)[0]
+
+
+def test_chat_streams_a_cited_answer_that_survives_a_reload(ui: AppTest) -> None:
+    ui.run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    ui.chat_input[0].set_value(QUESTION).run()
+    assert not ui.exception
+    user, assistant = ui.chat_message
+    assert user.markdown[0].value == QUESTION
+    assert "Margaret Quill" in assistant.markdown[0].value
+    assert [e.label for e in assistant.expander] == ["[1] report.pdf, p. 2"]
+    assert "Margaret Quill" in assistant.expander[0].text[0].value
+    conversation_id = ui.query_params["c"]
+    # A reload is a new session that has only the URL.
+    again = AppTest.from_file(APP, default_timeout=30)
+    again.query_params["c"] = conversation_id
+    again.run()
+    assert [m.name for m in again.chat_message] == ["user", "assistant"]
+    assert [e.label for e in again.chat_message[1].expander] == ["[1] report.pdf, p. 2"]
+
+
+def test_follow_up_and_chain_of_thought(ui: AppTest) -> None:
+    ui.run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    ui.sidebar.radio(key="strategy").set_value("chain-of-thought").run()
+    ui.chat_input[0].set_value("When was the Elmstead reservoir completed?").run()
+    ui.chat_input[0].set_value("And who was the engineer in charge?").run()
+    assert not ui.exception
+    answers = [m for m in ui.chat_message if m.name == "assistant"]
+    assert len(answers) == 2
+    assert "Margaret Quill" in answers[1].markdown[0].value
+    labels = [e.label for e in answers[1].expander]
+    assert labels[0] == "Reasoning"
+    assert "[1] report.pdf, p. 2" in labels
+
+
+def test_a_new_collection_takes_uploads_and_answers(ui: AppTest) -> None:
+    ui.run()
+    ui.sidebar.selectbox(key="collection").set_value("New collection…").run()
+    ui.sidebar.text_input[0].input("water").run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    assert ui.sidebar.selectbox(key="collection").options == ["default", "water", "New collection…"]
+    ui.sidebar.selectbox(key="collection").set_value("water").run()
+    ui.chat_input[0].set_value(QUESTION).run()
+    assert "Margaret Quill" in ui.chat_message[1].markdown[0].value
+
+
+def test_an_unreachable_api_is_said_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBQA_UI__API_URL", "http://127.0.0.1:9")
+    get_settings.cache_clear()
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    assert "Cannot reach the kbqa API at http://127.0.0.1:9" in at.error[0].value

@@ -1,0 +1,310 @@
+"""kbqa's web UI: upload documents, then chat with answers that cite document and page.
+
+Run by `kbqa serve` (or `streamlit run ui/app.py`); it talks to the HTTP API, whose address
+and key come from KBQA_UI__API_URL and KBQA_UI__API_KEY. The conversation's id is in the
+page's URL (``?c=...``) and the conversation itself is stored by the API, so a reload shows it
+again, citations included.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+from core.settings import get_settings
+from core.types import STRATEGIES, Answer, Citation, Job
+from ui.client import ApiClient, ApiError
+
+NEW_COLLECTION = "New collection…"
+HINTS = {
+    "encrypted": "Remove its password and upload it again.",
+    "needs_ocr": "It is a scan without a text layer: run OCR on it first (e.g. ocrmypdf).",
+    "corrupt": "The file is damaged or is not really a PDF.",
+    "unsupported_type": "kbqa reads PDF, text and Markdown files.",
+    "empty": "There is no text in it.",
+}
+STRATEGY_LABELS = {
+    "zero-shot": "Zero-shot: instructions only",
+    "few-shot": "Few-shot: with worked examples",
+    "chain-of-thought": "Chain-of-thought: reasons first",
+}
+
+
+@st.cache_resource
+def api_client(url: str, key: str | None, timeout: float) -> ApiClient:
+    return ApiClient(url, key, timeout)
+
+
+def connect() -> ApiClient:
+    settings = get_settings()
+    url = settings.ui.api_url or f"http://{settings.api.host}:{settings.api.port}"
+    key = settings.ui.api_key or next(iter(settings.api.keys), None)
+    return api_client(url, key, settings.ui.timeout_s)
+
+
+def ready(api: ApiClient) -> bool:
+    """True when the API answers and its models are loaded; else says what is wrong."""
+    try:
+        health = api.health()
+    except ApiError as exc:
+        st.error(str(exc))
+        st.button("Try again")
+        return False
+    if health.get("status") == "ready":
+        return True
+    if health.get("error"):
+        st.error(f"kbqa could not start: {health['error']}")
+    else:
+        st.info("The models are still loading. This takes a minute the first time.")
+        st.button("Check again")
+    return False
+
+
+# -- sidebar ------------------------------------------------------------------------------------
+def choose_collections(api: ApiClient) -> tuple[str | None, list[str]]:
+    """The collection uploads go to, and the collections answers come from."""
+    listing = api.collections()
+    names = [c["name"] for c in listing["collections"]]
+    if listing["default"] not in names:
+        names.insert(0, listing["default"])
+    choice = st.sidebar.selectbox("Collection", [*names, NEW_COLLECTION], key="collection")
+    active: str | None = choice
+    if choice == NEW_COLLECTION:
+        active = st.sidebar.text_input("Name", placeholder="letters, digits, - and _") or None
+    options = [*names, *([active] if active and active not in names else [])]
+    default = [active] if active else []
+    sources = st.sidebar.multiselect("Answer from", options, default=default, key=f"src-{active}")
+    return active, sources
+
+
+def answer_settings() -> dict[str, Any]:
+    with st.sidebar.expander("Answer settings"):
+        strategy = st.radio(
+            "Prompt strategy", STRATEGIES, format_func=STRATEGY_LABELS.get, key="strategy"
+        )
+        return {
+            "strategy": strategy,
+            "temperature": st.slider("Temperature", 0.0, 1.5, 0.0, 0.05, key="temperature"),
+            "top_p": st.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="top_p"),
+            "max_tokens": st.slider("Max tokens", 32, 1024, 384, 32, key="max_tokens"),
+            "repetition_penalty": st.slider(
+                "Repetition penalty", 1.0, 1.5, 1.1, 0.05, key="repetition_penalty"
+            ),
+        }
+
+
+def upload_panel(api: ApiClient, collection: str | None) -> None:
+    round_ = st.session_state.setdefault("upload_round", 0)
+    files = st.sidebar.file_uploader(
+        "Add documents",
+        type=["pdf", "txt", "md"],
+        accept_multiple_files=True,
+        key=f"files-{round_}",
+    )
+    if files and st.sidebar.button("Index", type="primary", disabled=collection is None):
+        st.session_state["ingest_report"] = ingest(api, files, collection or "")
+        st.session_state["upload_round"] = round_ + 1  # a fresh, empty uploader
+        st.rerun()
+    for kind, text in st.session_state.get("ingest_report", []):
+        getattr(st.sidebar, kind)(text)
+
+
+def ingest(api: ApiClient, files: list[UploadedFile], collection: str) -> list[tuple[str, str]]:
+    """Upload each file as its own job, show progress until all are done; returns messages."""
+    report: list[tuple[str, str]] = []
+    jobs: list[Job] = []
+    for file in files:
+        try:  # one request per file: a bad file is refused alone
+            jobs.append(api.upload(file.name, file.getvalue(), collection))
+        except ApiError as exc:
+            report.append(("error", f"{exc} {HINTS.get(exc.reason or '', '')}".strip()))
+    bars = {job.id: st.sidebar.progress(0.0, text=f"{job.filename}: queued") for job in jobs}
+    pending = {job.id: job for job in jobs}
+    while pending:
+        time.sleep(0.2)
+        for job_id in list(pending):
+            job = api.job(job_id)
+            bars[job_id].progress(_fraction(job), text=f"{job.filename}: {_stage(job)}")
+            if job.finished_at is not None:
+                report.append(_outcome(job))
+                del pending[job_id]
+    return report
+
+
+def _fraction(job: Job) -> float:
+    if job.finished_at is not None:
+        return 1.0
+    if job.chunks_total:
+        return 0.1 + 0.9 * job.chunks_embedded / job.chunks_total
+    return 0.05 if job.state == "running" else 0.0
+
+
+def _stage(job: Job) -> str:
+    if job.state == "queued":
+        return "queued"
+    if job.chunks_total:
+        return f"embedded {job.chunks_embedded} of {job.chunks_total} chunks"
+    return f"parsed {job.pages_parsed} pages" if job.pages_parsed else "parsing"
+
+
+def _outcome(job: Job) -> tuple[str, str]:
+    if job.error is not None:
+        hint = HINTS.get(job.error.reason or "", "")
+        return "error", f"{job.error.message} {hint}".strip()
+    if job.duplicate:
+        return "info", f"{job.filename} is already in '{job.collection}': not indexed again."
+    doc = job.document
+    assert doc is not None
+    return "success", f"{doc.filename}: {doc.pages} pages, {doc.chunks} passages indexed."
+
+
+def conversation_panel() -> None:
+    if st.sidebar.button("New conversation", icon=":material/add_comment:"):
+        st.query_params.clear()
+        st.session_state.pop("conversation", None)
+        st.rerun()
+
+
+# -- main area ----------------------------------------------------------------------------------
+def documents_panel(api: ApiClient, collection: str | None) -> None:
+    if collection is None:
+        return
+    docs = api.documents(collection)
+    with st.expander(f"Documents in **{collection}** ({len(docs)})", expanded=not docs):
+        if not docs:
+            st.caption("None yet: add PDFs, text or Markdown files in the sidebar.")
+            return
+        rows = [
+            {
+                "document": d["filename"],
+                "pages": d["pages"],
+                "passages": d["chunks"],
+                "added": d["added_at"][:16].replace("T", " "),
+            }
+            for d in docs
+        ]
+        st.dataframe(rows, hide_index=True)
+        target = st.selectbox(
+            "Delete a document",
+            docs,
+            index=None,
+            format_func=lambda d: d["filename"],
+            placeholder="Choose one…",
+        )
+        if target is not None and st.button(f"Delete {target['filename']}", type="secondary"):
+            api.delete_document(target["id"], collection)
+            st.toast(f"Deleted {target['filename']}")
+            st.rerun()
+
+
+def messages(api: ApiClient) -> list[dict[str, Any]]:
+    """This conversation's messages, loaded from the API when the URL names another one."""
+    conversation_id = st.query_params.get("c")
+    cached = st.session_state.get("conversation")
+    if cached is None or cached["id"] != conversation_id:
+        loaded: list[dict[str, Any]] = []
+        if conversation_id:
+            try:
+                stored = api.conversation(conversation_id)
+                loaded = [m.model_dump() for m in stored.messages]
+            except ApiError as exc:
+                st.warning(f"{exc} Starting a new conversation.")
+                st.query_params.clear()
+                conversation_id = None
+        cached = st.session_state["conversation"] = {"id": conversation_id, "messages": loaded}
+    return cached["messages"]  # type: ignore[no-any-return]
+
+
+def show_answer(answer: Answer) -> None:
+    st.markdown(answer.answer)
+    if answer.unsupported_answer:
+        with st.expander("Withheld: the documents do not support the model's answer"):
+            st.text(answer.unsupported_answer)
+    if answer.reasoning:
+        with st.expander("Reasoning"):
+            st.markdown(answer.reasoning)
+    for citation in answer.citations:
+        with st.expander(source_label(citation)):
+            st.text(citation.text)
+    seconds = answer.timings.get("total")
+    took = f" · {seconds:.1f} s" if seconds is not None else ""
+    st.caption(f"{answer.model} · {answer.strategy}{took}")
+
+
+def source_label(citation: Citation) -> str:
+    pages = (
+        f"p. {citation.page}"
+        if citation.page == citation.page_end
+        else f"pp. {citation.page}-{citation.page_end}"
+    )
+    return f"[{citation.n}] {citation.filename}, {pages}"
+
+
+def chat(api: ApiClient, sources: list[str], settings: dict[str, Any]) -> None:
+    history = messages(api)
+    for message in history:
+        with st.chat_message(message["role"]):
+            if message.get("answer"):
+                show_answer(Answer.model_validate(message["answer"]))
+            else:
+                st.markdown(message["content"])
+    question = st.chat_input("Ask a question about your documents", disabled=not sources)
+    if not question:
+        return
+    conversation = st.session_state["conversation"]
+    if not conversation["id"]:
+        new_id: str = api.new_conversation().id
+        conversation["id"] = st.query_params["c"] = new_id
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        body = {
+            "question": question,
+            "collections": sources,
+            "conversation_id": conversation["id"],
+            **settings,
+        }
+        answer = stream_answer(api, body)
+    if answer is not None:
+        history.append({"role": "user", "content": question})
+        history.append({"role": "assistant", "content": answer.answer, "answer": answer})
+
+
+def stream_answer(api: ApiClient, body: dict[str, Any]) -> Answer | None:
+    placeholder, text = st.empty(), ""
+    try:
+        for item in api.ask_stream(body):
+            if isinstance(item, Answer):
+                placeholder.empty()
+                show_answer(item)
+                return item
+            text += item
+            placeholder.markdown(text + " ▌")
+    except ApiError as exc:
+        placeholder.empty()
+        st.error(str(exc))
+    return None
+
+
+def main() -> None:
+    st.set_page_config(page_title="kbqa", page_icon=":material/menu_book:", layout="wide")
+    st.title("kbqa", anchor=False)
+    st.caption("Answers from your documents, with the page each one comes from.")
+    api = connect()
+    if not ready(api):
+        return
+    try:
+        collection, sources = choose_collections(api)
+        settings = answer_settings()
+        upload_panel(api, collection)
+        conversation_panel()
+        documents_panel(api, collection)
+        chat(api, sources, settings)
+    except ApiError as exc:  # the API went away mid-run: say so, never a stack trace
+        st.error(str(exc))
+
+
+main()

@@ -1,0 +1,125 @@
+"""A small client of the kbqa HTTP API for the UI, with errors people can read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from core.types import Answer, Conversation, Job
+
+
+class ApiError(Exception):
+    """The API is unreachable, too slow, or refused a request; ``str()`` says which, plainly."""
+
+    def __init__(self, message: str, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason  # for a refused file: 'encrypted', 'corrupt', ...
+
+
+class ApiClient:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 300) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=5),
+            trust_env=False,  # the API is ours, never behind the user's proxy
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ApiError(f"The kbqa API at {self.base_url} did not answer in time.") from exc
+        except httpx.TransportError as exc:
+            raise ApiError(
+                f"Cannot reach the kbqa API at {self.base_url}. Is `kbqa serve` running?"
+            ) from exc
+        _raise_for_error(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    # -- the API ----------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """The health body, whatever its status (503 while the models load)."""
+        try:
+            return self._http.get("/health").json()  # type: ignore[no-any-return]
+        except (httpx.TransportError, ValueError) as exc:
+            raise ApiError(
+                f"Cannot reach the kbqa API at {self.base_url}. Is `kbqa serve` running?"
+            ) from exc
+
+    def collections(self) -> dict[str, Any]:
+        return self._json("GET", "/collections")  # type: ignore[no-any-return]
+
+    def documents(self, collection: str) -> list[dict[str, Any]]:
+        body = self._json("GET", "/documents", params={"collection": collection})
+        return body["documents"]  # type: ignore[no-any-return]
+
+    def delete_document(self, document_id: str, collection: str) -> None:
+        self._request("DELETE", f"/documents/{document_id}", params={"collection": collection})
+
+    def upload(self, name: str, data: bytes, collection: str) -> Job:
+        files = [("files", (name, data, "application/octet-stream"))]
+        body = self._json("POST", "/documents", files=files, params={"collection": collection})
+        return Job.model_validate(body["jobs"][0])
+
+    def job(self, job_id: str) -> Job:
+        return Job.model_validate(self._json("GET", f"/jobs/{job_id}"))
+
+    def new_conversation(self) -> Conversation:
+        return Conversation.model_validate(self._json("POST", "/conversations", json={}))
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        return Conversation.model_validate(self._json("GET", f"/conversations/{conversation_id}"))
+
+    def ask_stream(self, body: dict[str, Any]) -> Iterator[str | Answer]:
+        """Answer text as it streams, then the :class:`Answer`."""
+        try:
+            with self._http.stream("POST", "/ask", json={**body, "stream": True}) as response:
+                if response.is_error:
+                    response.read()
+                    _raise_for_error(response)
+                yield from _events(response.iter_lines())
+        except httpx.TimeoutException as exc:
+            raise ApiError("The model took too long to answer; try again or ask less.") from exc
+        except httpx.TransportError as exc:
+            raise ApiError(f"Lost the connection to the kbqa API at {self.base_url}.") from exc
+
+
+def _events(lines: Iterator[str]) -> Iterator[str | Answer]:
+    event = "message"
+    for line in lines:
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = json.loads(line.removeprefix("data: "))
+            if event == "token":
+                yield data["text"]
+            elif event == "answer":
+                yield Answer.model_validate(data)
+            elif event == "error":
+                raise ApiError(data["error"]["message"], data["error"]["status"])
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    if not response.is_error:
+        return
+    try:
+        error = response.json()["error"]
+        detail = error.get("detail")
+        reason = detail.get("reason") if isinstance(detail, dict) else None
+        raise ApiError(error["message"], response.status_code, reason)
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(
+            f"The kbqa API answered {response.status_code}: {response.text[:200]}",
+            response.status_code,
+        ) from None
