@@ -40,7 +40,8 @@ def create_app(
     ``/health`` answers 503 until they are ready.
     """
     service = service or KBQA(settings)
-    queue = JobQueue(lambda: service.ingestor, service.settings.api.jobs_kept)
+    settings = service.settings
+    queue = JobQueue(lambda: service.ingestor, settings.data_dir, settings.api.jobs_kept)
     metrics = ApiMetrics(stats=lambda: _stats(service), jobs=queue.counts)
 
     @asynccontextmanager

@@ -158,7 +158,7 @@ JobState = Literal["queued", "running", "succeeded", "failed"]
 
 class JobError(_Model):
     code: str = Field(
-        description="'ingest_failed': a bad file; 'cancelled': the server stopped; 'internal'."
+        description="'ingest_failed': a bad file; 'interrupted': lost to a crash; 'internal'."
     )
     reason: str | None = Field(None, description="Why the file failed: 'needs_ocr', 'empty', ...")
     message: str
@@ -177,6 +177,7 @@ class Job(_Model):
     chunks_total: int = 0
     chunks_embedded: int = 0
     duplicate: bool = Field(False, description="The same content was already in the collection.")
+    resumed: bool = Field(False, description="Queued again after a restart interrupted it.")
     document: Document | None = None
     error: JobError | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -2,17 +2,25 @@
 
 One worker: embedding already uses every core, and one writer at a time keeps the index simple.
 Queries never wait for a job, only for the short moment its document is committed.
+
+Jobs are durable. An upload is written to ``<data_dir>/uploads/`` (write, fsync, rename) and
+its job recorded in SQLite before the API answers 202; a job that a crash or a stop interrupts
+is queued again at the next start (``resumed``), and indexing it twice is harmless because a
+document's id is its content's hash.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 from core.errors import IngestError, KbqaError, NotFoundError
 from core.types import Job, JobError
@@ -25,29 +33,67 @@ class _Cancelled(Exception):
     pass
 
 
+class _JobLog:
+    """Jobs as JSON in SQLite, written at each change of state (not at each progress step)."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at TEXT, job TEXT)"
+        )
+
+    def save(self, job: Job) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)",
+            (job.id, job.created_at.isoformat(), job.model_dump_json()),
+        )
+
+    def recent(self, limit: int) -> list[Job]:
+        rows = self._db.execute(
+            "SELECT job FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [Job.model_validate_json(row[0]) for row in reversed(rows)]
+
+    def forget(self, job_ids: list[str]) -> None:
+        self._db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in job_ids])
+
+    def close(self) -> None:
+        self._db.close()
+
+
 class JobQueue:
     """Runs ingestion jobs on one background thread and remembers the last ``kept`` of them."""
 
-    def __init__(self, ingestor: Callable[[], Ingestor], kept: int = 1000) -> None:
+    def __init__(self, ingestor: Callable[[], Ingestor], data_dir: Path, kept: int = 1000) -> None:
         """``ingestor`` is called when the first job runs, so the models load on first use."""
         self._ingestor = ingestor
         self.kept = kept
+        self._spool = data_dir / "uploads"
+        self._spool.mkdir(parents=True, exist_ok=True)
+        self._log = _JobLog(data_dir / "jobs.sqlite3")
         self._closing = threading.Event()
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._pending = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kbqa-ingest")
+        self._jobs: OrderedDict[str, Job] = OrderedDict(
+            (job.id, job) for job in self._log.recent(kept)
+        )
+        self._resume_interrupted()
 
     def submit(self, data: bytes, filename: str, collection: str) -> Job:
         """Queue a file (already checked with :meth:`Ingestor.check`); returns its job."""
         job = Job(
             id=uuid.uuid4().hex, filename=filename, collection=collection, size_bytes=len(data)
         )
+        _write_durably(self._spool_path(job.id), data)
         with self._lock:
             self._jobs[job.id] = job
+            self._log.save(job)
             self._pending += 1
             self._forget_old()
-        self._executor.submit(self._run, job.id, data)
+        self._executor.submit(self._run, job.id)
         return job.model_copy()
 
     def get(self, job_id: str) -> Job:
@@ -69,22 +115,39 @@ class JobQueue:
         return counts
 
     def close(self) -> None:
-        """Stop: the running job is abandoned (its file is not indexed), queued ones dropped."""
+        """Stop: the running job is abandoned before it writes, and with the queued ones it is
+        resumed at the next start."""
         self._closing.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
-        with self._lock:
-            for job in self._jobs.values():
-                if job.state == "queued":
-                    job.state, job.finished_at = "failed", datetime.now(UTC)
-                    job.error = JobError(code="cancelled", message="the server stopped first")
+        self._log.close()
 
     # -- the worker -----------------------------------------------------------------------------
-    def _update(self, job_id: str, **fields: object) -> None:
+    def _spool_path(self, job_id: str) -> Path:
+        return self._spool / f"{job_id}.upload"
+
+    def _resume_interrupted(self) -> None:
+        for job in self._jobs.values():
+            if job.finished_at is not None:
+                continue
+            if self._spool_path(job.id).exists():
+                job.state, job.stage, job.resumed = "queued", None, True
+                self._pending += 1
+                self._executor.submit(self._run, job.id)
+            else:  # an upload that never reached the disk whole
+                job.state, job.finished_at = "failed", datetime.now(UTC)
+                job.error = JobError(code="interrupted", message="the server stopped; upload again")
+            self._log.save(job)
+        for stray in self._spool.glob("*.tmp"):  # half-written uploads of a crash
+            stray.unlink(missing_ok=True)
+
+    def _update(self, job_id: str, persist: bool = False, **fields: object) -> None:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is not None:
                 for name, value in fields.items():
                     setattr(job, name, value)
+                if persist:
+                    self._log.save(job)
 
     def _progress(self, job_id: str, event: Progress) -> None:
         if self._closing.is_set():  # raised inside ingest_bytes, before anything is written
@@ -96,37 +159,62 @@ class JobQueue:
         else:
             self._update(job_id, stage=event.stage, chunks_embedded=event.done)
 
-    def _run(self, job_id: str, data: bytes) -> None:
+    def _run(self, job_id: str) -> None:
         job = self.get(job_id)
-        self._update(job_id, state="running", started_at=datetime.now(UTC))
-        outcome: dict[str, object]
-        ingestor = self._ingestor()
+        self._update(job_id, persist=True, state="running", started_at=datetime.now(UTC))
         try:
-            result = ingestor.ingest_bytes(
-                data, job.filename, job.collection, lambda e: self._progress(job_id, e)
-            )
-            outcome = {"state": "succeeded", "document": result.document}
-            outcome["duplicate"] = not result.created
+            outcome = self._ingest(job)
         except _Cancelled:
-            error = JobError(code="cancelled", message="the server stopped before the job ended")
-            outcome = {"state": "failed", "error": error}
-        except IngestError as exc:
-            error = JobError(code=exc.code, reason=exc.reason, message=str(exc))
-            outcome = {"state": "failed", "error": error}
-        except KbqaError as exc:
-            outcome = {"state": "failed", "error": JobError(code=exc.code, message=str(exc))}
-        except Exception as exc:  # a bug: keep the worker alive and say so in the job
-            log.exception("ingestion job %s failed", job_id)
-            error = JobError(code="internal", message=f"{type(exc).__name__}: {exc}")
-            outcome = {"state": "failed", "error": error}
-        self._update(job_id, finished_at=datetime.now(UTC), **outcome)
+            return  # stays 'running' on disk: resumed at the next start
+        self._update(job_id, persist=True, finished_at=datetime.now(UTC), **outcome)
+        self._spool_path(job_id).unlink(missing_ok=True)
         with self._lock:
             self._pending -= 1
             idle = self._pending == 0
         if idle:  # the FAISS files are a cache: write them when the queue drains, not per file
-            ingestor.index.flush()
+            self._ingestor().index.flush()
+
+    def _ingest(self, job: Job) -> dict[str, object]:
+        """Index the job's file; the fields of its outcome."""
+        try:
+            data = self._spool_path(job.id).read_bytes()
+            result = self._ingestor().ingest_bytes(
+                data, job.filename, job.collection, lambda e: self._progress(job.id, e)
+            )
+            return {
+                "state": "succeeded",
+                "document": result.document,
+                "duplicate": not result.created,
+            }
+        except _Cancelled:
+            raise
+        except IngestError as exc:
+            error = JobError(code=exc.code, reason=exc.reason, message=str(exc))
+        except KbqaError as exc:
+            error = JobError(code=exc.code, message=str(exc))
+        except Exception as exc:  # a bug: keep the worker alive and say so in the job
+            log.exception("ingestion job %s failed", job.id)
+            error = JobError(code="internal", message=f"{type(exc).__name__}: {exc}")
+        return {"state": "failed", "error": error}
 
     def _forget_old(self) -> None:
         finished = [j.id for j in self._jobs.values() if j.finished_at is not None]
-        for job_id in finished[: max(0, len(self._jobs) - self.kept)]:
+        old = finished[: max(0, len(self._jobs) - self.kept)]
+        for job_id in old:
             del self._jobs[job_id]
+        self._log.forget(old)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write, fsync, rename: after a crash the file is whole or absent."""
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -1,0 +1,82 @@
+"""Ingestion jobs are durable: finished ones are remembered, interrupted ones resumed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from core.types import Job
+from ingest.pipeline import Ingestor, Progress
+from kbqa.jobs import JobQueue
+from tests.utils.pdfs import text_pdf_bytes
+
+PAGES = ["The Elmstead reservoir was completed in 1887.", "Its engineer was Margaret Quill."]
+
+
+def _wait(queue: JobQueue, job: Job) -> Job:
+    for _ in range(500):
+        current = queue.get(job.id)
+        if current.finished_at is not None:
+            return current
+        time.sleep(0.01)
+    raise AssertionError(f"job {job.id} did not finish")
+
+
+class _Stuck:
+    """An ingestor that parses, then waits until told to go on (or until the queue closes)."""
+
+    def __init__(self, index) -> None:  # noqa: ANN001
+        self.index = index
+        self.started = threading.Event()
+
+    def ingest_bytes(self, data, filename, collection, progress):  # noqa: ANN001, ANN201
+        self.started.set()
+        while True:  # the queue raises from progress() once it is closing
+            progress(Progress(filename, "parsed", 2, 2))
+            time.sleep(0.01)
+
+
+def test_finished_jobs_are_remembered_across_restarts(ingestor: Ingestor, tmp_path: Path) -> None:
+    queue = JobQueue(lambda: ingestor, tmp_path)
+    done = _wait(queue, queue.submit(text_pdf_bytes(PAGES), "report.pdf", "default"))
+    queue.close()
+    again = JobQueue(lambda: ingestor, tmp_path)
+    assert again.get(done.id) == done
+    assert list((tmp_path / "uploads").iterdir()) == []  # the spooled upload is gone
+    again.close()
+
+
+def test_a_job_interrupted_by_a_stop_is_resumed(ingestor: Ingestor, tmp_path: Path) -> None:
+    stuck = _Stuck(ingestor.index)
+    queue = JobQueue(lambda: stuck, tmp_path)  # type: ignore[arg-type, return-value]
+    running = queue.submit(text_pdf_bytes(PAGES), "report.pdf", "default")
+    queued = queue.submit(text_pdf_bytes(PAGES[:1]), "short.pdf", "default")
+    assert stuck.started.wait(10)
+    queue.close()
+    assert ingestor.index.documents() == []
+    again = JobQueue(lambda: ingestor, tmp_path)
+    first, second = _wait(again, running), _wait(again, queued)
+    assert (first.state, first.resumed, second.state, second.resumed) == (
+        "succeeded",
+        True,
+        "succeeded",
+        True,
+    )
+    assert {d.filename for d in ingestor.index.documents()} == {"report.pdf", "short.pdf"}
+    again.close()
+
+
+def test_a_job_whose_upload_was_lost_is_reported_failed(ingestor: Ingestor, tmp_path: Path) -> None:
+    stuck = _Stuck(ingestor.index)
+    queue = JobQueue(lambda: stuck, tmp_path)  # type: ignore[arg-type, return-value]
+    job = queue.submit(text_pdf_bytes(PAGES), "report.pdf", "default")
+    assert stuck.started.wait(10)
+    queue.close()
+    (tmp_path / "uploads" / f"{job.id}.upload").unlink()
+    again = JobQueue(lambda: ingestor, tmp_path)
+    lost = again.get(job.id)
+    assert lost.state == "failed"
+    assert lost.error is not None
+    assert lost.error.code == "interrupted"
+    again.close()
