@@ -243,6 +243,27 @@ class KnowledgeIndex:
                 self.store.delete_collection(db, collection)
         return removed
 
+    def verify(self) -> list[str]:
+        """What is inconsistent, if anything: every document's chunks must all be in the store,
+        the vector index and BM25, and nothing else may be (an empty list: all is well)."""
+        problems = []
+        with self._lock:
+            for name in self.store.collections():
+                documents = self.store.documents(name)
+                chunk_ids, _ = self.store.tokens(name)
+                stored = set(chunk_ids)
+                expected = sum(d.chunks for d in documents)
+                if len(stored) != expected:
+                    problems.append(
+                        f"{name}: {len(stored)} chunks stored, documents say {expected}"
+                    )
+                state = self._collection(name)
+                if state.vectors.ids() != stored:
+                    problems.append(f"{name}: the vector index and the stored chunks differ")
+                if state.lexical is not None and set(state.lexical.chunk_ids.tolist()) != stored:
+                    problems.append(f"{name}: BM25 and the stored chunks differ")
+        return problems
+
     def flush(self) -> None:
         """Write changed FAISS indexes to disk: copied under the lock, written outside it."""
         with self._flush_lock:

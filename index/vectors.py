@@ -23,6 +23,9 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    def ids(self) -> set[int]:
+        return {int(i) for i in faiss.vector_to_array(self._index.id_map)}  # type: ignore[attr-defined]
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
             self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)

@@ -266,6 +266,20 @@ def delete(document_id: str, collection: Collection = None) -> None:
     out.print(f"deleted {doc.filename} ({doc.id[:12]}) from {name}")
 
 
+@app.command()
+def check() -> None:
+    """Check the index: every document whole in the store, the vectors and BM25."""
+    with _service() as kb:
+        problems = kb.index.verify()
+        stats = kb.index.stats()
+    for problem in problems:
+        console.print(f"[red]problem:[/red] {problem}")
+    if problems:
+        raise typer.Exit(code=1)
+    documents = sum(d for d, _ in stats.values())
+    out.print(f"index OK: {len(stats)} collections, {documents} documents")
+
+
 @app.command("model-server")
 def model_server() -> None:
     """Run the embedded chat server in the foreground (point KBQA_LLM__BASE_URL at it)."""
