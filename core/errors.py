@@ -33,6 +33,10 @@ class IngestError(KbqaError):
         self.detail = detail
         super().__init__(f"{filename}: {detail} ({reason})")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        # Pickled whole, so that it crosses from the isolated parser's process intact.
+        return (type(self), (self.filename, self.reason, self.detail))
+
 
 class NotFoundError(KbqaError):
     """A document, collection or job that does not exist."""

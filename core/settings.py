@@ -27,6 +27,11 @@ class IngestSettings(BaseModel):
     max_file_mb: float = Field(100, gt=0, description="Largest file accepted, in MiB.")
     max_pages: int = Field(5000, gt=0, description="Most pages accepted in one PDF.")
     pdf_password: str | None = Field(None, description="Password tried on encrypted PDFs.")
+    isolate: bool = Field(
+        True, description="Parse each file in a child process with the limits below."
+    )
+    parse_timeout_s: float = Field(300, gt=0, description="Most seconds one file may parse.")
+    parse_memory_mb: int = Field(2048, ge=256, description="Most MiB one file may parse in.")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestSettings:

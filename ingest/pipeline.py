@@ -12,6 +12,7 @@ from core.settings import IngestSettings
 from core.types import Document, ParsedDocument
 from index.knowledge import KnowledgeIndex
 from ingest.chunking import Chunker
+from ingest.isolation import IsolatedParser
 from ingest.loaders import Loader, loader_for
 
 
@@ -49,6 +50,15 @@ class Ingestor:
         self.settings = settings
         self.index = index
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+        self.isolated = (
+            IsolatedParser(settings.parse_timeout_s, settings.parse_memory_mb)
+            if settings.isolate
+            else None
+        )
+
+    def close(self) -> None:
+        if self.isolated is not None:
+            self.isolated.close()
 
     def ingest_path(
         self, path: Path, collection: str, progress: ProgressFn | None = None
@@ -93,7 +103,12 @@ class Ingestor:
         Returns the file's safe name. Used before a file is queued for :meth:`ingest_bytes`.
         """
         filename = self._check_size(data, filename)
-        self._loader(filename).check(data, filename)
+        loader = self._loader(filename)
+        if self.isolated is not None and loader.kind == "pdf":
+            s = self.settings
+            self.isolated.check(data, filename, s.pdf_password, s.max_pages)
+        else:
+            loader.check(data, filename)
         return filename
 
     def _check_size(self, data: bytes, filename: str) -> str:
@@ -115,7 +130,11 @@ class Ingestor:
 
     def parse(self, data: bytes, filename: str, doc_id: str | None = None) -> ParsedDocument:
         loader = self._loader(filename)
-        pages = loader.pages(data, filename)
+        if self.isolated is not None and loader.kind == "pdf":  # C parsers on hostile input
+            s = self.settings
+            pages = self.isolated.pages(data, filename, s.pdf_password, s.max_pages)
+        else:
+            pages = loader.pages(data, filename)
         return ParsedDocument(
             id=doc_id or content_id(data),
             filename=filename,

@@ -176,6 +176,8 @@ class KBQA:
         return final_answer(self.ask_stream(question, **kwargs))  # type: ignore[arg-type]
 
     def close(self) -> None:
+        if "ingestor" in self.__dict__:
+            self.ingestor.close()
         if "index" in self.__dict__:
             self.index.close()
         if "conversations" in self.__dict__:

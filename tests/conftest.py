@@ -26,7 +26,9 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         embedding=EmbeddingSettings(backend="fake"),
-        ingest={"chunk_size": 200, "chunk_overlap": 40},
+        # In-process parsing: a child process per test would cost a second each. The isolated
+        # parser has its own tests.
+        ingest={"chunk_size": 200, "chunk_overlap": 40, "isolate": False},
     )
 
 

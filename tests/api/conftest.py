@@ -36,7 +36,7 @@ def api_settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         embedding={"backend": "fake"},
         llm={"backend": "fake"},
-        ingest={"chunk_size": 200, "chunk_overlap": 40, "max_file_mb": 1},
+        ingest={"chunk_size": 200, "chunk_overlap": 40, "max_file_mb": 1, "isolate": False},
         api={"keys": [KEY], "read_keys": [READ_KEY], "max_upload_files": 3},
     )
 

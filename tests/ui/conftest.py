@@ -26,7 +26,7 @@ def live_api(tmp_path: Path) -> Iterator[str]:
         data_dir=tmp_path / "data",
         embedding={"backend": "fake"},
         llm={"backend": "fake"},
-        ingest={"chunk_size": 200, "chunk_overlap": 40, "max_file_mb": 1},
+        ingest={"chunk_size": 200, "chunk_overlap": 40, "max_file_mb": 1, "isolate": False},
         api={"keys": [KEY]},
     )
     port = free_port()

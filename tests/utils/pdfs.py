@@ -262,3 +262,38 @@ def make_zero_page_pdf(path: Path) -> Path:
     buffer = io.BytesIO()
     PdfWriter().write(buffer)
     return _write(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+def decompression_bomb_pdf(expanded_mb: int = 1024) -> bytes:
+    """A one-page PDF whose content stream is ~1 MiB of zlib that inflates to ``expanded_mb``."""
+    packer = zlib.compressobj(9)
+    block = b" " * 2**20
+    stream = b"".join(packer.compress(block) for _ in range(expanded_mb)) + packer.flush()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 << /Type /Font /Subtype /Type1"
+        b" /BaseFont /Helvetica >> >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out, offsets = bytearray(b"%PDF-1.7\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def truncated_pdf(data: bytes) -> bytes:
+    """The first half of a PDF, as an interrupted download leaves it."""
+    return data[: len(data) // 2]
