@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -40,27 +41,57 @@ def _matches(key: str, keys: list[str]) -> bool:
     return any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
 
 
-def _access(settings: ApiSettings, credentials: HTTPAuthorizationCredentials | None) -> str:
-    """'write', 'read' or 'none' for the request's bearer key."""
+@dataclass(frozen=True)
+class Access:
+    """What the request's key may do: change things or only read, and in which collections."""
+
+    write: bool
+    collections: frozenset[str] | None = None  # None: every collection
+
+    def allow(self, names: list[str]) -> list[str]:
+        """``names``, if the key may use them all; else Forbidden naming the others."""
+        if self.collections is not None:
+            denied = [name for name in names if name not in self.collections]
+            if denied:
+                listed = ", ".join(repr(name) for name in denied)
+                raise Forbidden(f"this API key may not use the collection(s) {listed}")
+        return names
+
+    def visible(self, names: list[str]) -> list[str]:
+        """The ones of ``names`` the key may see."""
+        return [n for n in names if self.collections is None or n in self.collections]
+
+
+def _access(settings: ApiSettings, credentials: HTTPAuthorizationCredentials | None) -> Access:
     if not settings.auth_enabled:
-        return "write"
+        return Access(write=True)
     if credentials is None:
         raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
-    if _matches(credentials.credentials, settings.keys):
-        return "write"
-    if _matches(credentials.credentials, settings.read_keys):
-        return "read"
-    raise Unauthorized("invalid API key")
+    key = credentials.credentials
+    if _matches(key, settings.keys):
+        write = True
+    elif _matches(key, settings.read_keys):
+        write = False
+    else:
+        raise Unauthorized("invalid API key")
+    scoped = next(
+        (names for k, names in settings.key_collections.items() if _matches(key, [k])), None
+    )
+    return Access(write, frozenset(scoped) if scoped is not None else None)
 
 
-def require_read(service: Service, credentials: Credentials) -> None:
-    _access(service.settings.api, credentials)
+def require_read(service: Service, credentials: Credentials) -> Access:
+    return _access(service.settings.api, credentials)
 
 
-def require_write(service: Service, credentials: Credentials) -> None:
-    if _access(service.settings.api, credentials) != "write":
+def require_write(service: Service, credentials: Credentials) -> Access:
+    access = _access(service.settings.api, credentials)
+    if not access.write:
         raise Forbidden("this API key may read but not change documents or collections")
+    return access
 
 
 ReadAccess = Depends(require_read)
 WriteAccess = Depends(require_write)
+Reader = Annotated[Access, Depends(require_read)]
+Writer = Annotated[Access, Depends(require_write)]

@@ -135,6 +135,11 @@ class ApiSettings(BaseModel):
         default_factory=list,
         description="Bearer keys that may ask, search and list, but not upload or delete.",
     )
+    key_collections: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Keys limited to some collections, as JSON: {"<key>": ["hr", "legal"]}.'
+        " A key not listed may use every collection.",
+    )
     max_upload_files: int = Field(20, gt=0, description="Most files in one upload.")
     max_request_mb: float = Field(
         256, gt=0, description="Largest request body, in MiB (per-file limit: ingest.max_file_mb)."
@@ -149,6 +154,12 @@ class ApiSettings(BaseModel):
                     f"API key {key[:4]}... is too weak: use 16 or more random characters, "
                     "e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`"
                 )
+        unknown = set(self.key_collections) - set(self.keys) - set(self.read_keys)
+        if unknown:
+            raise ValueError(
+                f"key_collections names {len(unknown)} key(s) that are in neither keys nor "
+                "read_keys"
+            )
         if not (self.keys or self.read_keys) and self.host not in LOOPBACK_HOSTS:
             raise ValueError(
                 f"the API listens on {self.host}, beyond this machine, so it needs keys: "

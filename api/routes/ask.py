@@ -9,13 +9,13 @@ from itertools import chain
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, format_sse_event
 
-from api.deps import Metrics, ReadAccess, Service
+from api.deps import Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
 from api.metrics import ApiMetrics
 from api.schemas import AskRequest, TokenEvent
 from core.types import Answer
 
-router = APIRouter(prefix="/ask", tags=["ask"], dependencies=[ReadAccess])
+router = APIRouter(prefix="/ask", tags=["ask"])
 
 STREAM_DOC = {
     "description": "With `stream: true`: events `token` ({text}) as the answer is generated, "
@@ -25,11 +25,13 @@ STREAM_DOC = {
 
 
 @router.post("", response_model=Answer, responses={**ERROR_RESPONSES, 200: STREAM_DOC})
-def ask(body: AskRequest, service: Service, metrics: Metrics) -> Answer | EventSourceResponse:
+def ask(
+    body: AskRequest, service: Service, metrics: Metrics, caller: Reader
+) -> Answer | EventSourceResponse:
     """Answer a question from the documents, citing document and page."""
     items = service.ask_stream(
         body.question,
-        collections=body.names(),
+        collections=caller.allow(service.collections_or_default(body.names())),
         strategy=body.strategy,
         top_k=body.top_k,
         sampling=body.sampling(),

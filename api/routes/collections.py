@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ReadAccess, Service, WriteAccess
+from api.deps import Reader, Service, Writer
 from api.errors import ERROR_RESPONSES
 from api.schemas import CollectionDeleted, CollectionInfo, CollectionList
 
 router = APIRouter(prefix="/collections", tags=["collections"], responses=ERROR_RESPONSES)
 
 
-@router.get("", dependencies=[ReadAccess])
-def list_collections(service: Service) -> CollectionList:
-    stats = service.index.stats()
+@router.get("")
+def list_collections(service: Service, caller: Reader) -> CollectionList:
+    stats = {n: s for n, s in service.index.stats().items() if caller.visible([n])}
     infos = [CollectionInfo(name=n, documents=d, chunks=c) for n, (d, c) in stats.items()]
     return CollectionList(collections=infos, default=service.settings.collection)
 
 
-@router.delete("/{name}", dependencies=[WriteAccess])
-def delete_collection(name: str, service: Service) -> CollectionDeleted:
+@router.delete("/{name}")
+def delete_collection(name: str, service: Service, caller: Writer) -> CollectionDeleted:
     """Remove a collection with every document in it."""
-    removed = service.index.delete_collection(service.collection_or_default(name))
+    (checked,) = caller.allow([service.collection_or_default(name)])
+    removed = service.index.delete_collection(checked)
     return CollectionDeleted(name=name, documents=removed)

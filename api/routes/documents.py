@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile, status
 
-from api.deps import Jobs, ReadAccess, Service, WriteAccess
+from api.deps import Jobs, Reader, Service, Writer
 from api.errors import ERROR_RESPONSES, PayloadTooLarge
 from api.schemas import DocumentList, JobList
 from core.types import Document
@@ -17,11 +17,12 @@ CollectionParam = Annotated[
 ]
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[WriteAccess])
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
 def upload(
     files: Annotated[list[UploadFile], File(description="PDF, text or Markdown files.")],
     service: Service,
     jobs: Jobs,
+    caller: Writer,
     collection: CollectionParam = None,
 ) -> JobList:
     """Queue files for ingestion; returns a job per file at once (poll ``/jobs/{id}``).
@@ -29,7 +30,7 @@ def upload(
     Every file is checked first (size, type, a readable PDF): if one is bad, none is queued
     and the error names it.
     """
-    name = service.collection_or_default(collection)
+    (name,) = caller.allow([service.collection_or_default(collection)])
     limit = service.settings.api.max_upload_files
     if len(files) > limit:
         raise PayloadTooLarge(f"{len(files)} files in one upload, more than the limit of {limit}")
@@ -40,26 +41,32 @@ def upload(
     return JobList(jobs=[jobs.submit(data, filename, name) for filename, data in checked])
 
 
-@router.get("", dependencies=[ReadAccess])
+@router.get("")
 def list_documents(
     service: Service,
+    caller: Reader,
     collection: Annotated[str | None, Query(description="Only this collection.")] = None,
 ) -> DocumentList:
     """Documents of one collection, or of all."""
-    name = service.collection_or_default(collection) if collection else None
-    return DocumentList(documents=service.index.documents(name))
+    if collection:
+        (name,) = caller.allow([service.collection_or_default(collection)])
+        return DocumentList(documents=service.index.documents(name))
+    visible = set(caller.visible(service.index.collections()))
+    return DocumentList(documents=[d for d in service.index.documents() if d.collection in visible])
 
 
-@router.get("/{document_id}", dependencies=[ReadAccess])
+@router.get("/{document_id}")
 def get_document(
-    document_id: str, service: Service, collection: CollectionParam = None
+    document_id: str, service: Service, caller: Reader, collection: CollectionParam = None
 ) -> Document:
-    return service.index.document(service.collection_or_default(collection), document_id)
+    (name,) = caller.allow([service.collection_or_default(collection)])
+    return service.index.document(name, document_id)
 
 
-@router.delete("/{document_id}", dependencies=[WriteAccess])
+@router.delete("/{document_id}")
 def delete_document(
-    document_id: str, service: Service, collection: CollectionParam = None
+    document_id: str, service: Service, caller: Writer, collection: CollectionParam = None
 ) -> Document:
     """Remove a document and all its chunks, vectors and BM25 terms; returns what was removed."""
-    return service.delete(document_id, collection)
+    (name,) = caller.allow([service.collection_or_default(collection)])
+    return service.delete(document_id, name)

@@ -20,14 +20,14 @@ from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Metrics, ReadAccess, Service
+from api.deps import Access, Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
 from api.metrics import ApiMetrics
 from core.errors import InvalidRequestError, NotFoundError
 from core.types import Answer, Citation, Sampling, Strategy, Turn
 from kbqa.app import KBQA
 
-router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[ReadAccess])
+router = APIRouter(prefix="/v1", tags=["openai"])
 MODEL = "kbqa"
 
 
@@ -98,20 +98,20 @@ class ModelList(BaseModel):
 
 
 @router.get("/models")
-def list_models(service: Service) -> ModelList:
+def list_models(service: Service, caller: Reader) -> ModelList:
     """``kbqa`` and ``kbqa/<collection>`` for each collection."""
-    names = [MODEL, *(f"{MODEL}/{c}" for c in service.index.collections())]
+    names = [MODEL, *(f"{MODEL}/{c}" for c in caller.visible(service.index.collections()))]
     return ModelList(data=[ModelCard(id=name) for name in names])
 
 
 @router.post("/chat/completions", response_model=None, responses=ERROR_RESPONSES)
 def chat_completions(
-    body: ChatCompletionRequest, service: Service, metrics: Metrics
+    body: ChatCompletionRequest, service: Service, metrics: Metrics, caller: Reader
 ) -> dict[str, Any] | EventSourceResponse:
     question, history = body.conversation()
     items = service.ask_stream(
         question,
-        collections=_collections(body, service),
+        collections=_collections(body, service, caller),
         strategy=body.strategy,
         top_k=body.top_k,
         sampling=body.sampling(),
@@ -141,13 +141,14 @@ def chat_completions(
     }
 
 
-def _collections(body: ChatCompletionRequest, service: KBQA) -> list[str] | None:
+def _collections(body: ChatCompletionRequest, service: KBQA, caller: Access) -> list[str]:
     if body.model == MODEL:
-        return body.collections
+        return caller.allow(service.collections_or_default(body.collections))
     prefix = f"{MODEL}/"
     if body.model.startswith(prefix):
         name = service.collection_or_default(body.model[len(prefix) :])
-        return [name, *(c for c in body.collections or [] if c != name)]
+        names = [name, *(c for c in body.collections or [] if c != name)]
+        return caller.allow(service.collections_or_default(names))
     raise NotFoundError(f"no model {body.model!r}: use {MODEL!r} or '{MODEL}/<collection>'")
 
 

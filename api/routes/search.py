@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import Metrics, ReadAccess, Service
+from api.deps import Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES
 from api.schemas import SearchRequest, SearchResponse
 
-router = APIRouter(prefix="/search", tags=["search"], dependencies=[ReadAccess])
+router = APIRouter(prefix="/search", tags=["search"])
 
 
 @router.post("", responses=ERROR_RESPONSES)
-def search(body: SearchRequest, service: Service, metrics: Metrics) -> SearchResponse:
+def search(
+    body: SearchRequest, service: Service, metrics: Metrics, caller: Reader
+) -> SearchResponse:
     """Rank chunks for a query: dense + BM25, fused, reranked."""
     found = service.search(
-        body.query, body.names(), top_k=body.top_k, mode=body.mode, rerank=body.rerank
+        body.query,
+        caller.allow(service.collections_or_default(body.names())),
+        top_k=body.top_k,
+        mode=body.mode,
+        rerank=body.rerank,
     )
     metrics.observe_stages(found.timings)
     return SearchResponse(hits=found.hits, timings=found.timings, notes=found.notes)

@@ -56,3 +56,42 @@ def test_keys_are_required_beyond_loopback_and_must_be_real() -> None:
     with pytest.raises(ValueError, match="too weak"):
         ApiSettings(keys=["changeme"])
     assert ApiSettings(host="0.0.0.0", keys=["k" * 20]).auth_enabled
+
+
+def test_a_key_limited_to_some_collections_sees_and_uses_only_those(
+    api_settings: Settings,
+) -> None:
+    from tests.api.conftest import AUTH, ORCHARD, ingest, wait_ready
+
+    scoped = "farm-key-0123456789abcdef"
+    api = api_settings.api.model_copy(
+        update={"keys": [*api_settings.api.keys, scoped], "key_collections": {scoped: ["farm"]}}
+    )
+    with TestClient(create_app(api_settings.model_copy(update={"api": api})), headers=AUTH) as c:
+        wait_ready(c)
+        ingest(c, {"report.pdf": pdf(REPORT)})
+        ingest(c, {"orchard.pdf": pdf(ORCHARD)}, collection="farm")
+        farm = {"Authorization": f"Bearer {scoped}"}
+        refused = c.post("/search", json={"query": "reservoir"}, headers=farm)
+        assert refused.status_code == 403
+        assert "'default'" in error_of(refused)["message"]
+        body = {"query": "apple", "collection": "farm"}
+        assert c.post("/search", json=body, headers=farm).json()["hits"]
+        assert [x["name"] for x in c.get("/collections", headers=farm).json()["collections"]] == [
+            "farm"
+        ]
+        docs = c.get("/documents", headers=farm).json()["documents"]
+        assert [d["filename"] for d in docs] == ["orchard.pdf"]
+        assert {j["collection"] for j in c.get("/jobs", headers=farm).json()["jobs"]} == {"farm"}
+        models = [m["id"] for m in c.get("/v1/models", headers=farm).json()["data"]]
+        assert models == ["kbqa", "kbqa/farm"]
+        files = [("files", ("r.pdf", pdf(REPORT), "application/pdf"))]
+        assert c.post("/documents", files=files, headers=farm).status_code == 403
+        assert c.delete("/collections/default", headers=farm).status_code == 403
+        chat = {"model": "kbqa", "messages": [{"role": "user", "content": "Why?"}]}
+        assert c.post("/v1/chat/completions", json=chat, headers=farm).status_code == 403
+
+
+def test_key_collections_must_name_known_keys() -> None:
+    with pytest.raises(ValueError, match="neither keys nor read_keys"):
+        ApiSettings(keys=["k" * 20], key_collections={"x" * 20: ["farm"]})
