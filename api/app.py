@@ -7,9 +7,10 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 
+from api.deps import reject_unknown_query
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -58,6 +59,7 @@ def create_app(
         description="Questions answered from your documents, with citations to document "
         "and page. Send `Authorization: Bearer <key>` on every route but /health.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.kbqa, app.state.jobs, app.state.metrics = service, queue, metrics
     app.state.startup_error = None

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Forbidden, Unauthorized
 from api.metrics import ApiMetrics
+from core.errors import InvalidRequestError
 from core.settings import ApiSettings
 from kbqa.app import KBQA
 from kbqa.jobs import JobQueue
@@ -89,6 +92,25 @@ def require_write(service: Service, credentials: Credentials) -> Access:
     if not access.write:
         raise Forbidden("this API key may read but not change documents or collections")
     return access
+
+
+def _query_names(dependant: Dependant) -> Iterator[str]:
+    yield from (param.alias for param in dependant.query_params)
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A misspelt query parameter (``?colection=``) is an error, as a misspelt body field is."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = set(_query_names(dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        listed = ", ".join(repr(name) for name in unknown)
+        raise InvalidRequestError(f"unknown query parameter(s) {listed}")
 
 
 ReadAccess = Depends(require_read)

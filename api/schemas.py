@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from core.types import Document, Hit, Job, Sampling, Strategy, Turn
+from core.types import CollectionName, Document, Hit, Job, Sampling, Strategy, Turn
 
 MAX_COLLECTIONS = 16
 
 
 class _Request(BaseModel):
-    # A misspelt field is an error the caller should hear about, not something to drop.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # A misspelt field is an error the caller should hear about, not something to drop; a
+    # value of the wrong type (false for a seed, "3" for top_k) too, not something to guess at.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class _Scoped(_Request):
-    collection: str | None = Field(None, description="One collection (knowledge base).")
-    collections: list[str] | None = Field(
+    collection: CollectionName | None = Field(None, description="One collection (knowledge base).")
+    collections: list[CollectionName] | None = Field(
         None, max_length=MAX_COLLECTIONS, description="Several collections, searched together."
     )
     top_k: int | None = Field(None, ge=1, le=50, description="Chunks to retrieve.")
@@ -28,8 +29,12 @@ class _Scoped(_Request):
         return list(dict.fromkeys(names)) or None
 
 
+# Not blank: at least one character that is not white space.
+Question = Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S")]
+
+
 class AskRequest(_Scoped, Sampling):
-    question: str = Field(min_length=1, max_length=4000)
+    question: Question
     strategy: Strategy | None = Field(None, description="Prompt strategy (default: settings).")
     history: list[Turn] = Field(
         default_factory=list, max_length=20, description="Earlier turns, oldest first."
@@ -39,16 +44,16 @@ class AskRequest(_Scoped, Sampling):
         description="A conversation from POST /conversations: its earlier turns are the "
         "history, and this question and its answer are added to it.",
     )
-    stream: bool = Field(False, description="Answer as Server-Sent Events: token..., answer.")
+    stream: StrictBool = Field(False, description="Answer as Server-Sent Events: token..., answer.")
 
     def sampling(self) -> Sampling:
         return Sampling.model_validate(self.model_dump(include=set(Sampling.model_fields)))
 
 
 class SearchRequest(_Scoped):
-    query: str = Field(min_length=1, max_length=4000)
+    query: Question
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
-    rerank: bool = True
+    rerank: StrictBool = True
 
 
 class SearchResponse(BaseModel):

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Strategy = Literal["zero-shot", "few-shot", "chain-of-thought"]
 STRATEGIES: tuple[Strategy, ...] = ("zero-shot", "few-shot", "chain-of-thought")
 PAGE_SEPARATOR = "\n\n"
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+# A collection (knowledge base) name, as request schemas declare it.
+CollectionName = Annotated[
+    str, Field(pattern=COLLECTION_PATTERN, description="1-64 letters, digits, '-' or '_'.")
+]
 
 
 class _Model(BaseModel):

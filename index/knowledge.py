@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import IndexMismatchError, InvalidRequestError, NotFoundError
-from core.types import Chunk, Document, ParsedDocument
+from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
 from index.embedders import Embedder
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
 from index.store import Store
 from index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
-COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+COLLECTION_NAME = re.compile(COLLECTION_PATTERN)
 
 
 def check_collection_name(name: str) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from api.deps import Reader, Service, Writer
 from api.errors import ERROR_RESPONSES
 from api.schemas import CollectionDeleted, CollectionInfo, CollectionList
+from core.types import COLLECTION_PATTERN
 
 router = APIRouter(prefix="/collections", tags=["collections"], responses=ERROR_RESPONSES)
 
@@ -19,7 +22,9 @@ def list_collections(service: Service, caller: Reader) -> CollectionList:
 
 
 @router.delete("/{name}")
-def delete_collection(name: str, service: Service, caller: Writer) -> CollectionDeleted:
+def delete_collection(
+    name: Annotated[str, Path(pattern=COLLECTION_PATTERN)], service: Service, caller: Writer
+) -> CollectionDeleted:
     """Remove a collection with every document in it."""
     (checked,) = caller.allow([service.collection_or_default(name)])
     removed = service.index.delete_collection(checked)

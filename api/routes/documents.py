@@ -9,11 +9,15 @@ from fastapi import APIRouter, File, Query, UploadFile, status
 from api.deps import Jobs, Reader, Service, Writer
 from api.errors import ERROR_RESPONSES, PayloadTooLarge
 from api.schemas import DocumentList, JobList
-from core.types import Document
+from core.types import COLLECTION_PATTERN, Document
 
 router = APIRouter(prefix="/documents", tags=["documents"], responses=ERROR_RESPONSES)
 CollectionParam = Annotated[
-    str | None, Query(description="Collection (knowledge base); default from settings.")
+    str | None,
+    Query(
+        pattern=COLLECTION_PATTERN,
+        description="Collection (knowledge base); default from settings.",
+    ),
 ]
 
 
@@ -45,7 +49,9 @@ def upload(
 def list_documents(
     service: Service,
     caller: Reader,
-    collection: Annotated[str | None, Query(description="Only this collection.")] = None,
+    collection: Annotated[
+        str | None, Query(pattern=COLLECTION_PATTERN, description="Only this collection.")
+    ] = None,
 ) -> DocumentList:
     """Documents of one collection, or of all."""
     if collection:

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import Metrics, ReadAccess, Service
+from api.errors import ERROR_RESPONSES
 from api.schemas import Health
 
 router = APIRouter(tags=["operations"])
@@ -29,6 +30,11 @@ def health(request: Request, service: Service) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if state == "ready" else 503)
 
 
-@router.get("/metrics", dependencies=[ReadAccess], response_class=Response)
+@router.get(
+    "/metrics",
+    dependencies=[ReadAccess],
+    response_class=Response,
+    responses={**ERROR_RESPONSES, 200: {"content": {"text/plain": {}}}},
+)
 def metrics(metrics: Metrics) -> Response:
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

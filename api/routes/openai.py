@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, format_sse_event
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.deps import Access, Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
@@ -50,10 +50,10 @@ class ChatMessage(BaseModel):
 
 class ChatCompletionRequest(BaseModel):
     # OpenAI clients send many options (user, logprobs, ...): unknown ones are ignored here.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     model: str = Field(description="'kbqa' (default collection) or 'kbqa/<collection>'.")
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
     n: Literal[1] = 1
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
@@ -97,7 +97,7 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-@router.get("/models")
+@router.get("/models", responses=ERROR_RESPONSES)
 def list_models(service: Service, caller: Reader) -> ModelList:
     """``kbqa`` and ``kbqa/<collection>`` for each collection."""
     names = [MODEL, *(f"{MODEL}/{c}" for c in caller.visible(service.index.collections()))]

@@ -154,3 +154,9 @@ def test_an_error_mid_stream_ends_with_an_error_event(
     event, data = events[-1]
     assert event == "error"
     assert data["error"]["code"] == "model_unavailable"
+
+
+def test_unknown_query_parameters_are_refused(loaded: TestClient) -> None:
+    response = loaded.get("/documents", params={"colection": "water"})
+    assert response.status_code == 422
+    assert "'colection'" in error_of(response)["message"]
