@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from functools import cache
@@ -27,11 +28,17 @@ def load_template(strategy: Strategy) -> dict:
         return tomllib.load(f)
 
 
+# Lines of a document that look like the prompt's own structure ("Question: ...", a source
+# header "[2] (file, page 1)") are marked, so a document cannot pose a question or a source.
+_STRUCTURE_LINE = re.compile(r"^(?=\s*(?:Question:|Sources:|\[\d+\] \())", re.MULTILINE)
+
+
 def format_source(n: int, hit: Hit) -> str:
     pages = f"page {hit.chunk.page_start}"
     if hit.chunk.page_end != hit.chunk.page_start:
         pages = f"pages {hit.chunk.page_start}-{hit.chunk.page_end}"
-    return f"[{n}] ({hit.filename}, {pages})\n{hit.chunk.text}"
+    text = _STRUCTURE_LINE.sub("| ", hit.chunk.text)
+    return f"[{n}] ({hit.filename}, {pages})\n{text}"
 
 
 def select_context(hits: Sequence[Hit], budget_chars: int) -> list[Hit]:

@@ -45,3 +45,18 @@ def test_a_stage_imports_only_the_stages_below_it(package: str) -> None:
         for module, names in _imports(package).items()
     }
     assert not {m: n for m, n in wrong.items() if n}
+
+
+CODE_LOADERS = ("import pickle", "pickle.load", "torch.load(", "allow_pickle=True", "joblib.load")
+
+
+def test_nothing_loads_a_code_executing_format() -> None:
+    """The data directory holds SQLite, FAISS and JSON; nothing that runs code when read."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {needle}"
+        for package in ALLOWED
+        for path in (ROOT / package).rglob("*.py")
+        for needle in CODE_LOADERS
+        if needle in path.read_text()
+    ]
+    assert offenders == []

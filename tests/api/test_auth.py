@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import ApiSettings, Settings
-from tests.api.conftest import READ_KEY, REPORT, error_of, pdf
+from tests.api.conftest import KEY, READ_KEY, REPORT, error_of, pdf
 
 
 def test_health_needs_no_key(client: TestClient) -> None:
@@ -95,3 +95,15 @@ def test_a_key_limited_to_some_collections_sees_and_uses_only_those(
 def test_key_collections_must_name_known_keys() -> None:
     with pytest.raises(ValueError, match="neither keys nor read_keys"):
         ApiSettings(keys=["k" * 20], key_collections={"x" * 20: ["farm"]})
+
+
+def test_keys_never_reach_the_logs(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    wrong = "wrong-key-that-must-not-be-logged-0001"
+    client.get("/documents", headers={"Authorization": f"Bearer {wrong}"})
+    client.post("/ask", json={"question": "Why?"})
+    client.get("/nope")
+    assert wrong not in caplog.text
+    assert KEY not in caplog.text
