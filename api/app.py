@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -33,12 +33,17 @@ VERSION = "0.1.0"
 
 
 def create_app(
-    settings: Settings | None = None, service: KBQA | None = None, warm_up: bool = True
+    settings: Settings | None = None,
+    service: KBQA | None = None,
+    warm_up: bool = True,
+    on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> FastAPI:
     """Build the API over a KBQA service (one is made from ``settings`` if not given).
 
     With ``warm_up``, the index and models load in the background as the server starts;
-    ``/health`` answers 503 until they are ready.
+    ``/health`` answers 503 until they are ready. ``on_shutdown`` runs when the server stops,
+    whatever stops it (uvicorn re-raises SIGTERM after its shutdown, so code after
+    ``uvicorn.run`` may never run).
     """
     service = service or KBQA(settings)
     settings = service.settings
@@ -50,6 +55,8 @@ def create_app(
         if warm_up:
             threading.Thread(target=_warm_up, args=(app, service), daemon=True).start()
         yield
+        for stop in on_shutdown:
+            stop()
         queue.close()
         service.close()
 

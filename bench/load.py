@@ -339,9 +339,29 @@ async def run(
         samples: list[Sample] = []
         start = time.perf_counter()
         budget = Budget(args.requests, start + args.duration)
+        memory: list[float] = []
+        watcher = asyncio.create_task(watch_memory(server, memory)) if server else None
         await asyncio.gather(*(client(ctx, budget, args.mix, samples) for _ in range(args.clients)))
         wall = time.perf_counter() - start
-    return report(samples, wall, url, args)
+        if watcher is not None:
+            watcher.cancel()
+    result = report(samples, wall, url, args)
+    if memory:
+        third = max(1, len(memory) // 3)
+        result["server_rss_mb"] = {
+            "start": memory[0],
+            "first_third_peak": max(memory[:third]),
+            "peak": max(memory),
+            "end": memory[-1],
+        }
+    return result
+
+
+async def watch_memory(server: Server, out: list[float], every_s: float = 0.5) -> None:
+    """The server's resident memory (MiB), its child processes included, every ``every_s``."""
+    while True:
+        out.append(server.rss_mb())
+        await asyncio.sleep(every_s)
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -387,6 +407,12 @@ def print_table(result: dict[str, Any]) -> None:
         cells = (_cell(figures[c]) for c in columns)
         print(f"{name:<10}" + "".join(f"{c:>10}" for c in cells))
     print(f"\nwall time {result['wall_s']:.2f} s, {result['clients']} clients, {result['url']}")
+    if rss := result.get("server_rss_mb"):
+        print(
+            f"server memory (RSS, children included): {rss['start']:.0f} MiB at the start, "
+            f"{rss['first_third_peak']:.0f} peak in the first third, {rss['peak']:.0f} peak, "
+            f"{rss['end']:.0f} at the end"
+        )
     for error in result["errors"][:ERRORS_SHOWN]:
         print(f"  {error['count']} x {error['message']}")
     if len(result["errors"]) > ERRORS_SHOWN:
@@ -433,6 +459,10 @@ class Server:
             env["KBQA_EMBEDDING__BACKEND"] = env["KBQA_LLM__BACKEND"] = "fake"
         return env
 
+    def rss_mb(self) -> float:
+        """Resident memory of the server and its children (the parser, a model server), MiB."""
+        return sum(_rss_kib(pid) for pid in _tree(self._process.pid)) / 1024
+
     def exited(self) -> bool:
         return self._process.poll() is not None
 
@@ -448,6 +478,29 @@ class Server:
             self._process.kill()
             self._process.wait()
         self._folder.cleanup()
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def free_port() -> int:

@@ -322,15 +322,24 @@ def serve(
     console.print(f"kbqa API at http://{api.host}:{api.port} (docs: /docs)")
     console.print("the models load in the background; /health says when they are ready")
     web = _start_ui(settings) if ui and settings.ui.enabled else None
+    stops = [lambda: _stop(web)] if web is not None else []
     try:
-        uvicorn.run(create_app(settings), host=api.host, port=api.port, timeout_graceful_shutdown=5)
-    finally:
+        app = create_app(settings, on_shutdown=stops)
+        uvicorn.run(app, host=api.host, port=api.port, timeout_graceful_shutdown=5)
+    finally:  # also when the API fails to start
         if web is not None:
-            web.terminate()
-            try:
-                web.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                web.kill()
+            _stop(web)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _start_ui(settings: Settings) -> subprocess.Popen[bytes]:

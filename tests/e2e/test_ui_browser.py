@@ -53,9 +53,21 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_for(f"http://127.0.0.1:{ui_port}/_stcore/health", process, root)
         yield f"http://127.0.0.1:{ui_port}"
     finally:
-        process.terminate()
+        process.terminate()  # SIGTERM, as a service manager stops it: the UI must go too
         process.wait(timeout=60)
         log.close()
+    deadline = time.monotonic() + 15
+    while _listening(ui_port):
+        assert time.monotonic() < deadline, "the UI outlived kbqa serve"
+        time.sleep(0.2)
+
+
+def _listening(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def _wait_for(url: str, process: subprocess.Popen, root: Path, timeout: float = 600) -> None:
