@@ -22,6 +22,7 @@ import pytest
 from generation.server import free_port
 from tests.e2e.test_end_to_end import PAGES
 from tests.utils.pdfs import text_pdf_bytes
+from tests.utils.servers import wait_until_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 KEY = "e2e-key-0123456789abcdef"
@@ -43,25 +44,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
     process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process, root / "serve.log")
+        wait_until_up(f"{url}/health", process=process, log=root / "serve.log")
         yield url, process
     finally:
         if process.poll() is None:
             process.kill()
         log.close()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"not healthy after {timeout}s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from generation.server import free_port
 from index.embedders import FakeEmbedder
 from index.knowledge import KnowledgeIndex
 from tests.utils.pdfs import text_pdf_bytes
+from tests.utils.servers import wait_until_up
 
 pytestmark = pytest.mark.slow
 ROUNDS = 12
@@ -45,15 +46,7 @@ class Server:
             stderr=subprocess.DEVNULL,
         )
         self.http = httpx.Client(base_url=self.url, timeout=30)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the server died at start-up"
-            try:
-                if self.http.get("/health").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("the server did not start")
+        wait_until_up(f"{self.url}/health", process=self.process, timeout=60)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

@@ -21,6 +21,7 @@ import pytest
 from generation.server import free_port
 from tests.e2e.test_end_to_end import PAGES
 from tests.utils.pdfs import make_text_pdf
+from tests.utils.servers import wait_until_up
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -49,8 +50,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [*cmd, "--port", str(api_port)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        _wait_for(f"http://127.0.0.1:{api_port}/health", process, root)
-        _wait_for(f"http://127.0.0.1:{ui_port}/_stcore/health", process, root)
+        for url in (f"127.0.0.1:{api_port}/health", f"127.0.0.1:{ui_port}/_stcore/health"):
+            wait_until_up(f"http://{url}", process=process, log=root / "serve.log")
         yield f"http://127.0.0.1:{ui_port}"
     finally:
         process.terminate()  # SIGTERM, as a service manager stops it: the UI must go too
@@ -68,19 +69,6 @@ def _listening(port: int) -> bool:
     except httpx.HTTPError:
         return False
     return True
-
-
-def _wait_for(url: str, process: subprocess.Popen, root: Path, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (root / "serve.log").read_text()
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} not up after {timeout}s")
 
 
 def test_upload_ask_and_reload_in_chromium(app_url: str, tmp_path: Path) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from streamlit.testing.v1 import AppTest
@@ -16,6 +14,7 @@ from api.app import create_app
 from core.settings import Settings, get_settings
 from generation.server import free_port
 from tests.api.conftest import KEY
+from tests.utils.servers import wait_until_up
 
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 
@@ -35,14 +34,7 @@ def live_api(tmp_path: Path) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+    wait_until_up(f"{url}/health", timeout=30)
     yield url
     server.should_exit = True
     thread.join(timeout=10)
