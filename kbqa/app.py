@@ -26,6 +26,7 @@ from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult
 
 MAX_QUESTION_CHARS = 4000
+FAKE_MODEL = "fake-quoting"  # the name the deterministic test model answers under
 
 
 class KBQA:
@@ -70,7 +71,7 @@ class KBQA:
         if llm.backend == "fake":
             from generation.fake import QuotingChatModel
 
-            return Generator(QuotingChatModel(), "fake-quoting", self.settings.generation)
+            return Generator(QuotingChatModel(), self.model_name, self.settings.generation)
         base_url = llm.base_url
         if base_url is None:  # no external server: run the embedded one
             self._server = LocalServer(
@@ -101,9 +102,7 @@ class KBQA:
 
     @property
     def model_name(self) -> str:
-        return (
-            "fake-quoting" if self.settings.llm.backend == "fake" else self.settings.llm.served_name
-        )
+        return FAKE_MODEL if self.settings.llm.backend == "fake" else self.settings.llm.served_name
 
     # -- operations ---------------------------------------------------------------------------
     def collections_or_default(self, collections: Sequence[str] | None) -> list[str]:
