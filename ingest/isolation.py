@@ -61,9 +61,28 @@ class IsolatedParser:
 
     def _call(self, action: str, *args: object) -> object:
         filename = str(args[1])
+        try:
+            return self._attempt(action, args)
+        except ProcessExpired:
+            # A worker can die for reasons of its own (the kernel, a signal): a file is refused
+            # only when it kills a fresh worker too.
+            try:
+                return self._attempt(action, args)
+            except ProcessExpired as exc:  # C code that aborted (often: memory) or crashed
+                raise IngestError(
+                    filename,
+                    "too_large",
+                    f"made the parser fail twice (exit code {exc.exitcode}): it needs more "
+                    f"than {self.memory_mb} MiB to parse, or is malformed",
+                ) from exc
+
+    def _attempt(self, action: str, args: tuple[object, ...]) -> object:
+        filename = str(args[1])
         future = self._get_pool().schedule(_run, args=(action, *args), timeout=self.timeout_s)
         try:
             return future.result()
+        except (IngestError, ProcessExpired):
+            raise
         except FutureTimeout as exc:
             raise IngestError(
                 filename, "too_slow", f"took more than {self.timeout_s:g} s to parse"
@@ -71,15 +90,6 @@ class IsolatedParser:
         except MemoryError as exc:
             raise IngestError(
                 filename, "too_large", f"needs more than {self.memory_mb} MiB to parse"
-            ) from exc
-        except IngestError:
-            raise
-        except ProcessExpired as exc:  # C code that aborted (often: out of memory) or crashed
-            raise IngestError(
-                filename,
-                "too_large",
-                f"made the parser fail (exit code {exc.exitcode}): it needs more than "
-                f"{self.memory_mb} MiB to parse, or is malformed",
             ) from exc
         except Exception as exc:  # whatever else hostile input makes a parser raise
             raise IngestError(

@@ -124,7 +124,8 @@ def _check_after_restart(server: Server, seen: dict) -> None:
             break
         time.sleep(0.1)
     for job_id in accepted:
-        assert jobs[job_id]["state"] == "succeeded", jobs[job_id]
+        job = jobs[job_id]
+        assert job["state"] == "succeeded", (job["filename"], job["resumed"], job["error"])
     present = {d["filename"] for d in server.http.get("/documents").json()["documents"]}
     assert not (present & seen["deleted"]), "a deleted document came back"
     missing = set(accepted.values()) - present
