@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from core.files import write_atomically
 
 
 class VectorIndex:
@@ -79,23 +80,6 @@ class VectorSnapshot:
     def save(self, path: Path) -> None:
         """Write atomically: the index file, then its sidecar (owner, generation, dim)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".faiss.tmp")
-        tmp.write_bytes(self.data.tobytes())
-        _fsync(tmp)
-        os.replace(tmp, path)
-        sidecar = path.with_suffix(".json")
-        tmp_meta = sidecar.with_suffix(".json.tmp")
-        tmp_meta.write_text(
-            json.dumps({"owner": self.owner, "generation": self.generation, "dim": self.dim})
-        )
-        _fsync(tmp_meta)
-        os.replace(tmp_meta, sidecar)
-        _fsync(path.parent)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_atomically(path, self.data.tobytes())
+        meta = {"owner": self.owner, "generation": self.generation, "dim": self.dim}
+        write_atomically(path.with_suffix(".json"), json.dumps(meta).encode())

@@ -12,7 +12,6 @@ document's id is its content's hash.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import uuid
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import IngestError, KbqaError, NotFoundError
+from core.files import write_atomically
 from core.types import Job, JobError
 from ingest.pipeline import Ingestor, Progress
 
@@ -87,7 +87,7 @@ class JobQueue:
         job = Job(
             id=uuid.uuid4().hex, filename=filename, collection=collection, size_bytes=len(data)
         )
-        _write_durably(self._spool_path(job.id), data)
+        write_atomically(self._spool_path(job.id), data)
         with self._lock:
             self._jobs[job.id] = job
             self._log.save(job)
@@ -203,18 +203,3 @@ class JobQueue:
         for job_id in old:
             del self._jobs[job_id]
         self._log.forget(old)
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Write, fsync, rename: after a crash the file is whole or absent."""
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
