@@ -33,11 +33,22 @@ def _run(action: str, data: bytes, filename: str, password: str | None, max_page
 
 
 class IsolatedParser:
-    """One spawned worker, reused from file to file and replaced when a file kills it."""
+    """One spawned worker, reused from file to file and replaced when a file kills it.
 
-    def __init__(self, timeout_s: float, memory_mb: int) -> None:
+    It reads PDFs as :class:`PdfLoader` does (same ``pages`` and ``check``), in the worker.
+    """
+
+    def __init__(
+        self,
+        timeout_s: float,
+        memory_mb: int,
+        password: str | None = None,
+        max_pages: int = 5000,
+    ) -> None:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
+        self.password = password
+        self.max_pages = max_pages
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
 
@@ -53,14 +64,14 @@ class IsolatedParser:
                 )
             return self._pool
 
-    def pages(self, data: bytes, filename: str, password: str | None, max_pages: int) -> list[Page]:
-        return self._call("pages", data, filename, password, max_pages)  # type: ignore[return-value]
+    def pages(self, data: bytes, filename: str) -> list[Page]:
+        return self._call("pages", data, filename)  # type: ignore[return-value]
 
-    def check(self, data: bytes, filename: str, password: str | None, max_pages: int) -> None:
-        self._call("check", data, filename, password, max_pages)
+    def check(self, data: bytes, filename: str) -> None:
+        self._call("check", data, filename)
 
-    def _call(self, action: str, *args: object) -> object:
-        filename = str(args[1])
+    def _call(self, action: str, data: bytes, filename: str) -> object:
+        args = (data, filename, self.password, self.max_pages)
         try:
             return self._attempt(action, args)
         except ProcessExpired:

@@ -51,7 +51,12 @@ class Ingestor:
         self.index = index
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
         self.isolated = (
-            IsolatedParser(settings.parse_timeout_s, settings.parse_memory_mb)
+            IsolatedParser(
+                settings.parse_timeout_s,
+                settings.parse_memory_mb,
+                settings.pdf_password,
+                settings.max_pages,
+            )
             if settings.isolate
             else None
         )
@@ -103,12 +108,7 @@ class Ingestor:
         Returns the file's safe name. Used before a file is queued for :meth:`ingest_bytes`.
         """
         filename = self._check_size(data, filename)
-        loader = self._loader(filename)
-        if self.isolated is not None and loader.kind == "pdf":
-            s = self.settings
-            self.isolated.check(data, filename, s.pdf_password, s.max_pages)
-        else:
-            loader.check(data, filename)
+        self._reader(self._loader(filename)).check(data, filename)
         return filename
 
     def _check_size(self, data: bytes, filename: str) -> str:
@@ -123,6 +123,12 @@ class Ingestor:
             )
         return filename
 
+    def _reader(self, loader: Loader) -> Loader | IsolatedParser:
+        """Who parses: PDFs (C parsers on hostile input) go to the isolated worker."""
+        if self.isolated is not None and loader.kind == "pdf":
+            return self.isolated
+        return loader
+
     def _loader(self, filename: str) -> Loader:
         return loader_for(
             filename, password=self.settings.pdf_password, max_pages=self.settings.max_pages
@@ -130,11 +136,7 @@ class Ingestor:
 
     def parse(self, data: bytes, filename: str, doc_id: str | None = None) -> ParsedDocument:
         loader = self._loader(filename)
-        if self.isolated is not None and loader.kind == "pdf":  # C parsers on hostile input
-            s = self.settings
-            pages = self.isolated.pages(data, filename, s.pdf_password, s.max_pages)
-        else:
-            pages = loader.pages(data, filename)
+        pages = self._reader(loader).pages(data, filename)
         return ParsedDocument(
             id=doc_id or content_id(data),
             filename=filename,

@@ -26,26 +26,26 @@ def parser() -> Iterator[IsolatedParser]:
 
 def test_a_decompression_bomb_is_refused_and_the_next_file_parses(parser: IsolatedParser) -> None:
     with pytest.raises(IngestError) as refused:
-        parser.pages(decompression_bomb_pdf(expanded_mb=400), "bomb.pdf", None, 5000)
+        parser.pages(decompression_bomb_pdf(expanded_mb=400), "bomb.pdf")
     assert refused.value.reason == "too_large"
     assert "256 MiB" in refused.value.detail
-    pages = parser.pages(text_pdf_bytes(["Still here."], font="core"), "ok.pdf", None, 5000)
+    pages = parser.pages(text_pdf_bytes(["Still here."], font="core"), "ok.pdf")
     assert pages[0].text == "Still here."
 
 
 def test_a_file_that_parses_too_long_is_stopped(parser: IsolatedParser) -> None:
-    parser.pages(text_pdf_bytes(["warm up"], font="core"), "warm.pdf", None, 5000)
+    parser.pages(text_pdf_bytes(["warm up"], font="core"), "warm.pdf")
     parser.timeout_s = 0.2
     many = text_pdf_bytes([f"Page {i} " + "words and more words " * 60 for i in range(400)])
     with pytest.raises(IngestError) as refused:
-        parser.pages(many, "long.pdf", None, 5000)
+        parser.pages(many, "long.pdf")
     assert refused.value.reason == "too_slow"
 
 
 def test_errors_cross_the_process_boundary_whole(parser: IsolatedParser, tmp_path: Path) -> None:
     locked = make_encrypted_pdf(tmp_path / "locked.pdf", "Secret minutes.").read_bytes()
     with pytest.raises(IngestError) as refused:
-        parser.check(locked, "locked.pdf", None, 5000)
+        parser.check(locked, "locked.pdf")
     assert (refused.value.filename, refused.value.reason) == ("locked.pdf", "encrypted")
 
 
