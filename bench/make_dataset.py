@@ -3,7 +3,7 @@
 Usage::
 
     python bench/make_dataset.py SRC.json OUTDIR [--lang en|zh] [--articles N]
-        [--questions-per-article M] [--seed S]
+        [--questions-per-article M] [--unanswerable K] [--seed S]
 
 Writes one PDF per article (or per group of tiny one-paragraph articles, as in CMRC 2018) to
 ``OUTDIR/pdfs/`` and ``OUTDIR/questions.jsonl`` with one line per question::
@@ -115,6 +115,7 @@ class Stats:
     kept: int = 0
     dropped: int = 0
     dropped_ids: list[str] = field(default_factory=list)
+    unanswerable: int = 0
 
 
 # --------------------------------------------------------------------------- loading
@@ -522,11 +523,14 @@ def build(
     seed: int,
     prefix: str | None = None,
     jobs: int | None = None,
+    n_unanswerable: int = 0,
 ) -> Stats:
     """Build the PDFs and the questions file; return the counters."""
     font_paths = font_plan(lang)  # fail on a missing font before touching OUTDIR
     rng = random.Random(seed)
-    articles = sample_articles(load_articles(src), n_articles, rng)
+    every_article = load_articles(src)
+    articles = sample_articles(every_article, n_articles, rng)
+    unanswerable = unanswerable_records(every_article, articles, n_unanswerable, rng)
     for article in articles:
         sample_questions(article, n_questions, rng)
     docs = plan_documents(articles, prefix or default_prefix(src))
@@ -545,7 +549,23 @@ def build(
             records = verify_document(doc, pages, lang, stats)
             stats.kept += len(records)
             write_jsonl(out, records)
+        write_jsonl(out, unanswerable)
+        stats.unanswerable = len(unanswerable)
     return stats
+
+
+def unanswerable_records(
+    every: list[Article], chosen: list[Article], n: int, rng: random.Random
+) -> list[dict]:
+    """``n`` questions from articles left out of the PDFs: the collection cannot answer them,
+    so a grounded system should refuse. Their records have no answers, document or page."""
+    kept = {a.index for a in chosen}
+    pool = [q for a in every if a.index not in kept for p in a.paragraphs for q in p.questions]
+    picked = rng.sample(pool, min(n, len(pool)))
+    return [
+        {"id": q.qid, "question": q.question, "answers": [], "document": None, "page": None}
+        for q in picked
+    ]
 
 
 def prepare_outdir(outdir: Path) -> Path:
@@ -575,6 +595,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=None,
         help="sample at most M questions per article",
+    )
+    parser.add_argument(
+        "--unanswerable",
+        type=int,
+        default=0,
+        help="add K questions from articles left out (answers: []), to measure refusals",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -609,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.seed,
             args.prefix,
             args.jobs,
+            args.unanswerable,
         )
     except FontMissingError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -617,6 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"articles: {stats.articles}  PDFs: {stats.pdfs}  pages: {stats.pages}  "
         f"questions kept: {stats.kept}/{total}  dropped: {stats.dropped}  "
+        f"unanswerable: {stats.unanswerable}  "
         f"({time.perf_counter() - started:.1f}s) -> {args.outdir}"
     )
     if stats.dropped_ids:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from core.errors import IngestError, KbqaError
 from core.types import STRATEGIES, Answer
+from evaluation.cli import evaluate
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -278,6 +279,9 @@ def check() -> None:
         raise typer.Exit(code=1)
     documents = sum(d for d, _ in stats.values())
     out.print(f"index OK: {len(stats)} collections, {documents} documents")
+
+
+app.command("eval")(evaluate)
 
 
 @app.command("model-server")

@@ -1,0 +1,1 @@
+"""Built-in evaluation: answer and retrieval quality on a question set."""
