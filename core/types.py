@@ -115,6 +115,11 @@ class Citation(_Model):
     page_end: int
     text: str
     score: float
+    truncated: bool = Field(
+        False,
+        description="The passage did not fit the model's context window whole: the model read "
+        "only this beginning of it, which ends with '[…truncated]'.",
+    )
 
 
 class Sampling(_Model):

@@ -15,6 +15,7 @@ from core.types import STRATEGIES, Hit, Strategy, Turn
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 REFUSAL = "The documents do not contain the answer."
+TRUNCATED = "[…truncated]"  # ends a source cut to fit the context window
 
 
 @cache
@@ -39,22 +40,6 @@ def format_source(n: int, hit: Hit) -> str:
         pages = f"pages {hit.chunk.page_start}-{hit.chunk.page_end}"
     text = _STRUCTURE_LINE.sub("| ", hit.chunk.text)
     return f"[{n}] ({hit.filename}, {pages})\n{text}"
-
-
-def select_context(hits: Sequence[Hit], budget_chars: int) -> list[Hit]:
-    """The best hits that fit the budget, whole: a chunk is never cut, weaker ones are dropped.
-
-    The first hit is always kept, even when it alone exceeds the budget.
-    """
-    chosen: list[Hit] = []
-    used = 0
-    for hit in hits:
-        size = len(hit.chunk.text)
-        if chosen and used + size > budget_chars:
-            continue
-        chosen.append(hit)
-        used += size
-    return chosen
 
 
 def build_messages(

@@ -16,8 +16,10 @@ import httpx
 from core.errors import InvalidRequestError
 from core.settings import Settings, get_settings
 from core.types import Answer, Document, Sampling, Strategy, Turn, final_answer
+from generation.context import Window
 from generation.generator import Generator, make_chat_model
 from generation.server import LocalServer
+from generation.tokens import EstimateCounter, make_token_counter
 from index.embedders import Embedder, make_embedder
 from index.knowledge import KnowledgeIndex, check_collection_name
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
@@ -68,17 +70,32 @@ class KBQA:
 
     def _make_generator(self) -> Generator:
         llm = self.settings.llm
+        window = Window(llm.context_window, llm.max_tokens)
         if llm.backend == "fake":
             from generation.fake import QuotingChatModel
 
-            return Generator(QuotingChatModel(), self.model_name, self.settings.generation)
+            return Generator(
+                QuotingChatModel(),
+                self.model_name,
+                self.settings.generation,
+                EstimateCounter(),
+                window,
+            )
         base_url = llm.base_url
         if base_url is None:  # no external server: run the embedded one
             self._server = LocalServer(
                 llm, self.settings.models_dir, self.settings.data_dir / "logs"
             )
             base_url = self._server.start().base_url
-        return Generator(make_chat_model(llm, base_url), llm.served_name, self.settings.generation)
+            counter = make_token_counter(model_path=self._server.model_file)
+        else:
+            counter = make_token_counter(
+                base_url=base_url, model=llm.served_name, api_key=llm.api_key
+            )
+            if counter.context_window:  # the server's own word beats the setting
+                window = Window(counter.context_window, llm.max_tokens)
+        chat = make_chat_model(llm, base_url)
+        return Generator(chat, llm.served_name, self.settings.generation, counter, window)
 
     def warm_up(self) -> None:
         """Load the index, the embedding model and the chat model now rather than on first use."""
