@@ -128,9 +128,16 @@ class GenerationSettings(BaseModel):
     history_tokens: int = Field(
         1024,
         ge=0,
-        description="Most tokens of earlier turns shown to the model: the most recent whole "
-        "turns that fit.",
+        description="Most tokens of earlier turns shown to the model, to answer and to rewrite "
+        "a follow-up: the most recent whole turns that fit.",
     )
+    rewrite: bool = Field(
+        True,
+        description="Rewrite a follow-up question with the conversation into one that stands "
+        "alone, with the chat model, and search for that. Off, or when the model's rewrite is "
+        "unusable: search for the follow-up together with the question before it.",
+    )
+    rewrite_max_tokens: int = Field(64, gt=0, description="Most tokens of a rewritten question.")
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

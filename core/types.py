@@ -149,6 +149,11 @@ class Answer(_Model):
     """A grounded answer with its sources and how long each stage took (seconds)."""
 
     question: str
+    search_query: str | None = Field(
+        None,
+        description="What the documents were searched for: the question, or a follow-up "
+        "rewritten with the conversation into a question that stands alone.",
+    )
     answer: str
     reasoning: str | None = None
     grounded: bool

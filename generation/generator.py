@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import openai
@@ -16,6 +17,7 @@ from core.types import Answer, Hit, Sampling, Strategy, Turn, final_answer
 from generation.context import Prompt, Window, assemble
 from generation.parsing import citations_for, parse_answer
 from generation.prompts import REFUSAL
+from generation.rewrite import clean_rewrite, rewrite_prompt
 from generation.tokens import EstimateCounter, TokenCounter
 
 
@@ -49,6 +51,18 @@ def _request_params(sampling: Sampling | None, extra_body: dict[str, Any] | None
     if extra:
         params["extra_body"] = extra
     return params
+
+
+@contextmanager
+def _model_errors(chat: BaseChatModel) -> Iterator[None]:
+    """The chat server's failures as :class:`ModelError`."""
+    try:
+        yield
+    except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+        where = getattr(chat, "openai_api_base", "its URL")
+        raise ModelError(f"chat model at {where} unreachable: {exc}") from exc
+    except openai.APIStatusError as exc:
+        raise ModelError(f"chat model refused the request: {exc.message}") from exc
 
 
 class Generator:
@@ -139,6 +153,28 @@ class Generator:
             history_tokens=self.settings.history_tokens,
             context_tokens=self.settings.context_tokens,
         )
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str | None:
+        """A follow-up ``question`` rewritten by the model to stand alone, from the most recent
+        turns of ``history`` that fit; greedy and short. None when no turn fits or the reply
+        is no rewrite (see :func:`generation.rewrite.clean_rewrite`)."""
+        reply_tokens = self.settings.rewrite_max_tokens
+        messages = rewrite_prompt(
+            question,
+            history,
+            self.counter,
+            self.window,
+            history_tokens=self.settings.history_tokens,
+            reply_tokens=reply_tokens,
+        )
+        if messages is None:
+            return None
+        sampling = Sampling(temperature=0, max_tokens=reply_tokens, stop=["\n"])
+        with _model_errors(self.chat):
+            reply = self.chat.invoke(messages, **self._params(sampling))
+        if reply.response_metadata.get("finish_reason") == "length":  # cut off: unusable
+            return None
+        return clean_rewrite(str(reply.content), question)
 
     def _params(self, sampling: Sampling | None) -> dict[str, Any]:
         return _request_params(sampling, getattr(self.chat, "extra_body", None))

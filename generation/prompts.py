@@ -19,14 +19,19 @@ TRUNCATED = "[…truncated]"  # ends a source cut to fit the context window
 
 
 @cache
+def load_prompt(name: str) -> dict:
+    """The parsed template file ``generation/prompts/<name>.toml``."""
+    with (PROMPTS_DIR / f"{name}.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
 def load_template(strategy: Strategy) -> dict:
     """The parsed template file of a strategy."""
     if strategy not in STRATEGIES:
         raise InvalidRequestError(
             f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
         )
-    with (PROMPTS_DIR / f"{strategy}.toml").open("rb") as f:
-        return tomllib.load(f)
+    return load_prompt(strategy)
 
 
 # Lines of a document that look like the prompt's own structure ("Question: ...", a source

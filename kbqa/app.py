@@ -168,7 +168,7 @@ class KBQA:
             strategy: prompt strategy (default from settings).
             top_k: chunks retrieved.
             sampling: per-request decoding overrides.
-            history: earlier turns; a follow-up is searched together with the last question.
+            history: earlier turns; a follow-up is searched for as :meth:`search_query` says.
             conversation_id: a stored conversation: its turns come before ``history``, and
                 the question and answer are added to it.
         """
@@ -177,16 +177,32 @@ class KBQA:
         if conversation_id is not None:
             history = [*self.conversations.history(conversation_id), *history]
         start = time.perf_counter()
-        found = self.search(retrieval_query(question, history), collections, top_k=top_k)
-        retrieval_s = time.perf_counter() - start
+        query = self.search_query(question, history)
+        rewrite_s = time.perf_counter() - start
+        found = self.search(query, collections, top_k=top_k)
+        retrieval_s = time.perf_counter() - start - rewrite_s
         stream = self.generator.stream(question, found.hits, strategy, sampling, history)
         for item in stream:
             if isinstance(item, Answer):
+                item.search_query = query
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
+                if history:
+                    item.timings["rewrite"] = rewrite_s
                 item.timings["total"] = time.perf_counter() - start
                 if conversation_id is not None:
                     self.conversations.append(conversation_id, item)
             yield item
+
+    def search_query(self, question: str, history: Sequence[Turn]) -> str:
+        """What to search for: the question itself, or a follow-up rewritten by the chat model
+        to stand alone; when rewriting is off or its reply unusable, :func:`retrieval_query`."""
+        if not history:
+            return question
+        if self.settings.generation.rewrite:
+            rewritten = self.generator.rewrite(question, history)
+            if rewritten:
+                return rewritten
+        return retrieval_query(question, history)
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         return final_answer(self.ask_stream(question, **kwargs))  # type: ignore[arg-type]
