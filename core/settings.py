@@ -99,7 +99,12 @@ class LLMSettings(BaseModel):
     local_model_path: Path | None = Field(
         None, description="Any GGUF file to run instead of a packaged model."
     )
-    context_window: int = Field(4096, gt=256, description="Tokens of context the model has.")
+    context_window: int = Field(
+        4096,
+        gt=256,
+        description="Tokens of context the model has (the embedded server's n_ctx). A server "
+        "that reports its own (vLLM's max_model_len) is taken at its word.",
+    )
     threads: int | None = Field(None, gt=0, description="CPU threads for the embedded server.")
     port: int = Field(0, ge=0, description="Port of the embedded server (0: a free one).")
     max_tokens: int = Field(384, gt=0, description="Most tokens an answer may have.")
@@ -114,9 +119,25 @@ class LLMSettings(BaseModel):
 
 class GenerationSettings(BaseModel):
     strategy: Strategy = Field("zero-shot", description="Default prompt strategy.")
-    context_chars: int = Field(
-        6000, gt=0, description="Most characters of retrieved text put in a prompt."
+    context_tokens: int | None = Field(
+        None,
+        ge=64,
+        description="Most tokens of retrieved text in a prompt. Unset: all that the model's "
+        "context window leaves after the instructions, the history and the answer's max_tokens.",
     )
+    history_tokens: int = Field(
+        1024,
+        ge=0,
+        description="Most tokens of earlier turns shown to the model, to answer and to rewrite "
+        "a follow-up: the most recent whole turns that fit.",
+    )
+    rewrite: bool = Field(
+        True,
+        description="Rewrite a follow-up question with the conversation into one that stands "
+        "alone, with the chat model, and search for that. Off, or when the model's rewrite is "
+        "unusable: search for the follow-up together with the question before it.",
+    )
+    rewrite_max_tokens: int = Field(64, gt=0, description="Most tokens of a rewritten question.")
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

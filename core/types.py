@@ -115,6 +115,11 @@ class Citation(_Model):
     page_end: int
     text: str
     score: float
+    truncated: bool = Field(
+        False,
+        description="The passage did not fit the model's context window whole: the model read "
+        "only this beginning of it, which ends with '[…truncated]'.",
+    )
 
 
 class Sampling(_Model):
@@ -144,6 +149,11 @@ class Answer(_Model):
     """A grounded answer with its sources and how long each stage took (seconds)."""
 
     question: str
+    search_query: str | None = Field(
+        None,
+        description="What the documents were searched for: the question, or a follow-up "
+        "rewritten with the conversation into a question that stands alone.",
+    )
     answer: str
     reasoning: str | None = None
     grounded: bool

@@ -2,7 +2,9 @@
 
 It reads the prompt the way a reader would: the numbered sources and the question, both from
 the last user message, and answers with the source sentence sharing the most words with the
-question, cited. It needs no server, so the API and UI can be tested without a model.
+question, cited. Asked to rewrite a follow-up (``generation/prompts/rewrite.toml``), it puts
+the name the previous question asked about in place of the follow-up's pronouns. It needs no
+server, so the API and UI can be tested without a model.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ _SOURCE = re.compile(r"^\[(\d+)\] \(.*?\)\n(.*?)(?=^\[\d+\] \(|^Question: |\Z)",
 _QUESTION = re.compile(r"^Question: (.*)\Z", re.M | re.S)
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+")
 _WORD = re.compile(r"\w+")
+_REWRITE = re.compile(
+    r"\AConversation:\n(.*)\nFollow-up question: (.*)\nRewritten question:\Z", re.S
+)
+_PRONOUN = re.compile(r"\b(?:(its|their|his|her)|it|they|them|he|him|she)\b", re.I)
+_NAME = re.compile(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")
 
 
 def _words(text: str) -> set[str]:
@@ -41,6 +48,22 @@ def quote_best_sentence(prompt: str) -> str:
     return best or REFUSAL
 
 
+def rewrite_follow_up(conversation: str, question: str) -> str:
+    """``question`` with its pronouns replaced by what the conversation's last question was
+    about: its first capitalised name ("Elmstead"), else its longer words.
+
+    "And who was its engineer?" after "When was the Elmstead reservoir completed?" becomes
+    "And who was Elmstead's engineer?"; a question without pronouns stays as it is.
+    """
+    asked = [line[6:] for line in conversation.splitlines() if line.startswith("User: ")]
+    if not asked:
+        return question
+    _, _, rest = asked[-1].partition(" ")  # a question's first word is capitalised anyway
+    name = _NAME.search(rest)
+    topic = name.group() if name else " ".join(w for w in _WORD.findall(rest) if len(w) > 3)
+    return _PRONOUN.sub(lambda m: f"{topic}'s" if m.group(1) else topic, question)
+
+
 class QuotingChatModel(BaseChatModel):
     """Answers with :func:`quote_best_sentence`, streamed word by word."""
 
@@ -51,6 +74,8 @@ class QuotingChatModel(BaseChatModel):
     def _reply(self, messages: list[BaseMessage]) -> str:
         if not messages:
             return REFUSAL
+        if rewrite := _REWRITE.match(str(messages[-1].content)):
+            return rewrite_follow_up(*rewrite.groups())
         answer = quote_best_sentence(str(messages[-1].content))
         if '"Reasoning:"' in str(messages[0].content) and answer != REFUSAL:  # chain-of-thought
             return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import openai
@@ -13,8 +14,11 @@ from langchain_openai import ChatOpenAI
 from core.errors import ModelError
 from core.settings import GenerationSettings, LLMSettings
 from core.types import Answer, Hit, Sampling, Strategy, Turn, final_answer
+from generation.context import Prompt, Window, assemble
 from generation.parsing import citations_for, parse_answer
-from generation.prompts import REFUSAL, build_messages, select_context
+from generation.prompts import REFUSAL
+from generation.rewrite import clean_rewrite, rewrite_prompt
+from generation.tokens import EstimateCounter, TokenCounter
 
 
 def make_chat_model(settings: LLMSettings, base_url: str) -> ChatOpenAI:
@@ -49,11 +53,41 @@ def _request_params(sampling: Sampling | None, extra_body: dict[str, Any] | None
     return params
 
 
+@contextmanager
+def _model_errors(chat: BaseChatModel) -> Iterator[None]:
+    """The chat server's failures as :class:`ModelError`."""
+    try:
+        yield
+    except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+        where = getattr(chat, "openai_api_base", "its URL")
+        raise ModelError(f"chat model at {where} unreachable: {exc}") from exc
+    except openai.APIStatusError as exc:
+        raise ModelError(f"chat model refused the request: {exc.message}") from exc
+
+
 class Generator:
-    def __init__(self, chat: BaseChatModel, model_name: str, settings: GenerationSettings) -> None:
+    def __init__(
+        self,
+        chat: BaseChatModel,
+        model_name: str,
+        settings: GenerationSettings,
+        counter: TokenCounter | None = None,
+        window: Window | None = None,
+    ) -> None:
+        """Writes cited answers with ``chat``, within its context window.
+
+        Args:
+            chat: the chat model.
+            model_name: the name answers report.
+            settings: prompt strategy and budgets.
+            counter: counts tokens as the model does (default: an estimate).
+            window: the model's context window and default answer length.
+        """
         self.chat = chat
         self.model_name = model_name
         self.settings = settings
+        self.counter = counter or EstimateCounter()
+        self.window = window or Window()
 
     def stream(
         self,
@@ -74,12 +108,13 @@ class Generator:
         """
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        context = select_context(hits, self.settings.context_chars)
+        prompt = self.prompt(question, hits, strategy, sampling, history)
+        context = prompt.sources
         if not context:
             yield REFUSAL
             yield self._answer(question, REFUSAL, context, strategy, timings)
             return
-        messages = build_messages(strategy, question, context, history)
+        messages = prompt.messages
         timings["prompt"] = time.perf_counter() - start
         parts: list[str] = []
         try:
@@ -97,6 +132,49 @@ class Generator:
             raise ModelError(f"chat model refused the request: {exc.message}") from exc
         timings["generation"] = time.perf_counter() - start - timings["prompt"]
         yield self._answer(question, "".join(parts), context, strategy, timings)
+
+    def prompt(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        strategy: Strategy,
+        sampling: Sampling | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Prompt:
+        """The answer prompt, fitted to the context window (see :mod:`generation.context`)."""
+        return assemble(
+            strategy,
+            question,
+            hits,
+            history,
+            self.counter,
+            self.window,
+            answer_tokens=sampling.max_tokens if sampling else None,
+            history_tokens=self.settings.history_tokens,
+            context_tokens=self.settings.context_tokens,
+        )
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str | None:
+        """A follow-up ``question`` rewritten by the model to stand alone, from the most recent
+        turns of ``history`` that fit; greedy and short. None when no turn fits or the reply
+        is no rewrite (see :func:`generation.rewrite.clean_rewrite`)."""
+        reply_tokens = self.settings.rewrite_max_tokens
+        messages = rewrite_prompt(
+            question,
+            history,
+            self.counter,
+            self.window,
+            history_tokens=self.settings.history_tokens,
+            reply_tokens=reply_tokens,
+        )
+        if messages is None:
+            return None
+        sampling = Sampling(temperature=0, max_tokens=reply_tokens, stop=["\n"])
+        with _model_errors(self.chat):
+            reply = self.chat.invoke(messages, **self._params(sampling))
+        if reply.response_metadata.get("finish_reason") == "length":  # cut off: unusable
+            return None
+        return clean_rewrite(str(reply.content), question)
 
     def _params(self, sampling: Sampling | None) -> dict[str, Any]:
         return _request_params(sampling, getattr(self.chat, "extra_body", None))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.types import Citation, Hit
-from generation.prompts import REFUSAL
+from generation.prompts import REFUSAL, TRUNCATED
 
 _ANSWER_MARK = re.compile(r"(?im)^\W*(?:final\s+answer|answer|答案|最终答案)\s*[:：]\s*")
 _REASONING_MARK = re.compile(r"(?im)^\W*(?:reasoning|推理|思考)\s*[:：]\s*")
@@ -230,6 +230,7 @@ def citations_for(cited: Sequence[int], hits: Sequence[Hit]) -> list[Citation]:
                 page_end=hit.chunk.page_end,
                 text=hit.chunk.text,
                 score=hit.score,
+                truncated=hit.chunk.text.endswith(TRUNCATED),
             )
         )
     return out

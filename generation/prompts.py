@@ -15,17 +15,23 @@ from core.types import STRATEGIES, Hit, Strategy, Turn
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 REFUSAL = "The documents do not contain the answer."
+TRUNCATED = "[…truncated]"  # ends a source cut to fit the context window
 
 
 @cache
+def load_prompt(name: str) -> dict:
+    """The parsed template file ``generation/prompts/<name>.toml``."""
+    with (PROMPTS_DIR / f"{name}.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
 def load_template(strategy: Strategy) -> dict:
     """The parsed template file of a strategy."""
     if strategy not in STRATEGIES:
         raise InvalidRequestError(
             f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
         )
-    with (PROMPTS_DIR / f"{strategy}.toml").open("rb") as f:
-        return tomllib.load(f)
+    return load_prompt(strategy)
 
 
 # Lines of a document that look like the prompt's own structure ("Question: ...", a source
@@ -39,22 +45,6 @@ def format_source(n: int, hit: Hit) -> str:
         pages = f"pages {hit.chunk.page_start}-{hit.chunk.page_end}"
     text = _STRUCTURE_LINE.sub("| ", hit.chunk.text)
     return f"[{n}] ({hit.filename}, {pages})\n{text}"
-
-
-def select_context(hits: Sequence[Hit], budget_chars: int) -> list[Hit]:
-    """The best hits that fit the budget, whole: a chunk is never cut, weaker ones are dropped.
-
-    The first hit is always kept, even when it alone exceeds the budget.
-    """
-    chosen: list[Hit] = []
-    used = 0
-    for hit in hits:
-        size = len(hit.chunk.text)
-        if chosen and used + size > budget_chars:
-            continue
-        chosen.append(hit)
-        used += size
-    return chosen
 
 
 def build_messages(

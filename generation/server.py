@@ -37,6 +37,7 @@ class LocalServer:
         self.log_path = log_dir / "llm-server.log"
         self.port = settings.port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.model_file: Path | None = None  # the GGUF it serves, once started
 
     @property
     def base_url(self) -> str:
@@ -83,7 +84,8 @@ class LocalServer:
                 "the embedded chat server needs llama-cpp-python: pip install 'kbqa[llm]', "
                 "or set KBQA_LLM__BASE_URL to an OpenAI-compatible server such as vLLM"
             ) from exc
-        cmd = self.command(self.model_path())
+        self.model_file = self.model_path()
+        cmd = self.command(self.model_file)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)

@@ -16,8 +16,10 @@ import httpx
 from core.errors import InvalidRequestError
 from core.settings import Settings, get_settings
 from core.types import Answer, Document, Sampling, Strategy, Turn, final_answer
+from generation.context import Window
 from generation.generator import Generator, make_chat_model
 from generation.server import LocalServer
+from generation.tokens import EstimateCounter, make_token_counter
 from index.embedders import Embedder, make_embedder
 from index.knowledge import KnowledgeIndex, check_collection_name
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
@@ -68,17 +70,32 @@ class KBQA:
 
     def _make_generator(self) -> Generator:
         llm = self.settings.llm
+        window = Window(llm.context_window, llm.max_tokens)
         if llm.backend == "fake":
             from generation.fake import QuotingChatModel
 
-            return Generator(QuotingChatModel(), self.model_name, self.settings.generation)
+            return Generator(
+                QuotingChatModel(),
+                self.model_name,
+                self.settings.generation,
+                EstimateCounter(),
+                window,
+            )
         base_url = llm.base_url
         if base_url is None:  # no external server: run the embedded one
             self._server = LocalServer(
                 llm, self.settings.models_dir, self.settings.data_dir / "logs"
             )
             base_url = self._server.start().base_url
-        return Generator(make_chat_model(llm, base_url), llm.served_name, self.settings.generation)
+            counter = make_token_counter(model_path=self._server.model_file)
+        else:
+            counter = make_token_counter(
+                base_url=base_url, model=llm.served_name, api_key=llm.api_key
+            )
+            if counter.context_window:  # the server's own word beats the setting
+                window = Window(counter.context_window, llm.max_tokens)
+        chat = make_chat_model(llm, base_url)
+        return Generator(chat, llm.served_name, self.settings.generation, counter, window)
 
     def warm_up(self) -> None:
         """Load the index, the embedding model and the chat model now rather than on first use."""
@@ -151,7 +168,7 @@ class KBQA:
             strategy: prompt strategy (default from settings).
             top_k: chunks retrieved.
             sampling: per-request decoding overrides.
-            history: earlier turns; a follow-up is searched together with the last question.
+            history: earlier turns; a follow-up is searched for as :meth:`search_query` says.
             conversation_id: a stored conversation: its turns come before ``history``, and
                 the question and answer are added to it.
         """
@@ -160,16 +177,32 @@ class KBQA:
         if conversation_id is not None:
             history = [*self.conversations.history(conversation_id), *history]
         start = time.perf_counter()
-        found = self.search(retrieval_query(question, history), collections, top_k=top_k)
-        retrieval_s = time.perf_counter() - start
+        query = self.search_query(question, history)
+        rewrite_s = time.perf_counter() - start
+        found = self.search(query, collections, top_k=top_k)
+        retrieval_s = time.perf_counter() - start - rewrite_s
         stream = self.generator.stream(question, found.hits, strategy, sampling, history)
         for item in stream:
             if isinstance(item, Answer):
+                item.search_query = query
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
+                if history:
+                    item.timings["rewrite"] = rewrite_s
                 item.timings["total"] = time.perf_counter() - start
                 if conversation_id is not None:
                     self.conversations.append(conversation_id, item)
             yield item
+
+    def search_query(self, question: str, history: Sequence[Turn]) -> str:
+        """What to search for: the question itself, or a follow-up rewritten by the chat model
+        to stand alone; when rewriting is off or its reply unusable, :func:`retrieval_query`."""
+        if not history:
+            return question
+        if self.settings.generation.rewrite:
+            rewritten = self.generator.rewrite(question, history)
+            if rewritten:
+                return rewritten
+        return retrieval_query(question, history)
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         return final_answer(self.ask_stream(question, **kwargs))  # type: ignore[arg-type]

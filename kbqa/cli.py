@@ -16,11 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.errors import IngestError, KbqaError
-from core.types import STRATEGIES, Answer
+from core.types import STRATEGIES, Answer, Turn
 from evaluation.cli import evaluate
 
 if TYPE_CHECKING:
     from core.settings import Settings
+    from kbqa.app import KBQA
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages, never a hub
 app = typer.Typer(
@@ -177,6 +178,9 @@ def ask(
 
 
 def _print_answer(answer: Answer) -> None:
+    if answer.search_query and answer.search_query != answer.question:
+        searched = " ".join(answer.search_query.split())
+        out.print(f"[dim]searched for: {searched}[/dim]", markup=True)
     if answer.unsupported_answer is not None:
         out.print(
             f"[yellow]The documents do not support that answer "
@@ -190,9 +194,24 @@ def _print_answer(answer: Answer) -> None:
     out.print(f"[dim]{answer.timings.get('total', 0):.1f}s, {answer.model}[/dim]")
 
 
-def _stream_answer(kb, question: str, collection, strategy: str, top_k, show: bool) -> Answer:  # noqa: ANN001
+def _stream_answer(
+    kb: KBQA,
+    question: str,
+    collection: list[str] | None,
+    strategy: str,
+    top_k: int | None,
+    show: bool,
+    history: list[Turn] | None = None,
+) -> Answer:
     answer = None
-    for item in kb.ask_stream(question, collection, strategy=strategy, top_k=top_k):
+    items = kb.ask_stream(
+        question,
+        collection,
+        strategy=strategy,  # type: ignore[arg-type]
+        top_k=top_k,
+        history=history or [],
+    )
+    for item in items:
         if isinstance(item, Answer):
             answer = item
         elif show:
@@ -211,9 +230,11 @@ def chat(
         str, typer.Option("--strategy", "-s", help=" | ".join(STRATEGIES))
     ] = "zero-shot",
 ) -> None:
-    """Ask question after question; the model stays loaded. An empty line or Ctrl-D ends."""
+    """Ask question after question; the model stays loaded and follow-ups ("and who built
+    it?") are understood. An empty line or Ctrl-D ends."""
     if strategy not in STRATEGIES:
         raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    history: list[Turn] = []
     with _service() as kb:
         if not kb.index.documents():
             console.print(
@@ -228,9 +249,15 @@ def chat(
             if not question:
                 break
             try:
-                _print_answer(_stream_answer(kb, question, collection, strategy, None, show=True))
+                answer = _stream_answer(kb, question, collection, strategy, None, True, history)
             except (KbqaError, ValueError) as exc:
                 console.print(f"[red]error:[/red] {exc}")
+            else:
+                _print_answer(answer)
+                history += [
+                    Turn(role="user", content=answer.question),
+                    Turn(role="assistant", content=answer.answer),
+                ]
             question = None
 
 

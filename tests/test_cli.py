@@ -76,3 +76,18 @@ def test_unknown_strategy_is_refused() -> None:
     result = runner.invoke(app, ["ask", "why?", "--strategy", "guess"])
     assert result.exit_code == 1
     assert "strategy must be one of" in result.output
+
+
+def test_chat_understands_follow_ups_and_says_what_it_searched_for(
+    pdf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KBQA_LLM__BACKEND", "fake")
+    get_settings.cache_clear()
+    _json(runner.invoke(app, ["ingest", str(pdf), "--json"]))
+    questions = "When was the Harbour Board's old harbour built?\nWho kept its lighthouse?\n\n"
+    result = runner.invoke(app, ["chat"], input=questions)
+    assert result.exit_code == 0, result.output
+    assert "The old harbour was built in 1850. [1]" in result.stdout
+    # The fake model rewrites the follow-up with the name the question before it asked about.
+    assert "searched for: Who kept Harbour Board's lighthouse?" in result.stdout
+    assert "The lighthouse keeper was Ada Brook." in result.stdout

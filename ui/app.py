@@ -229,6 +229,8 @@ def show_answer(answer: Answer) -> None:
     for citation in answer.citations:
         with st.expander(source_label(citation)):
             st.text(citation.text)
+    if answer.search_query and answer.search_query != answer.question:
+        st.caption(f"Searched for: {' '.join(answer.search_query.split())}")
     seconds = answer.timings.get("total")
     took = f" · {seconds:.1f} s" if seconds is not None else ""
     st.caption(f"{answer.model} · {answer.strategy}{took}")

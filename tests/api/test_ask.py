@@ -160,3 +160,88 @@ def test_unknown_query_parameters_are_refused(loaded: TestClient) -> None:
     response = loaded.get("/documents", params={"colection": "water"})
     assert response.status_code == 422
     assert "'colection'" in error_of(response)["message"]
+
+
+# -- follow-up questions ----------------------------------------------------------------------
+ORCHARD_HISTORY = [
+    {"role": "user", "content": "Who planted the oldest tree in the Hollins orchard?"},
+    {"role": "assistant", "content": "Ada Hollins, in 1902 [1]."},
+]
+
+
+@pytest.fixture
+def searched(loaded: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The queries that reach retrieval; the default collection holds the report and orchard."""
+    ingest(loaded, {"orchard.pdf": pdf(ORCHARD)})
+    service = loaded.app.state.kbqa  # type: ignore[attr-defined]
+    queries: list[str] = []
+    original = service.retriever.search
+
+    def spy(query: str, *args: object, **kwargs: object):  # noqa: ANN202
+        queries.append(query)
+        return original(query, *args, **kwargs)
+
+    monkeypatch.setattr(service.retriever, "search", spy)
+    return queries
+
+
+def test_a_follow_up_is_rewritten_and_the_rewrite_is_searched(
+    loaded: TestClient, searched: list[str]
+) -> None:
+    body = {"question": "How many kinds of apple does it grow?", "history": ORCHARD_HISTORY}
+    answer = Answer.model_validate(loaded.post("/ask", json=body).json())
+    # The fake model puts the name the last question asked about in place of "it".
+    assert answer.search_query == "How many kinds of apple does Hollins grow?"
+    assert searched == [answer.search_query]
+    assert answer.question == body["question"]  # the answer is for the question as asked
+    assert "forty kinds of apple" in answer.answer
+    assert (answer.citations[0].filename, answer.citations[0].page) == ("orchard.pdf", 1)
+    assert "rewrite" in answer.timings
+
+
+def test_a_question_without_history_is_searched_as_asked(
+    loaded: TestClient, searched: list[str]
+) -> None:
+    answer = Answer.model_validate(loaded.post("/ask", json={"question": QUESTION}).json())
+    assert answer.search_query == QUESTION
+    assert searched == [QUESTION]
+    assert "rewrite" not in answer.timings
+
+
+def test_an_unusable_rewrite_falls_back_to_the_previous_question_and_the_follow_up(
+    loaded: TestClient, searched: list[str]
+) -> None:
+    # No pronoun: the fake model repeats the question, which is no rewrite.
+    body = {"question": "How many kinds of apple?", "history": ORCHARD_HISTORY}
+    answer = Answer.model_validate(loaded.post("/ask", json=body).json())
+    expected = f"{ORCHARD_HISTORY[0]['content']}\n{body['question']}"
+    assert answer.search_query == expected
+    assert searched == [expected]
+    assert answer.citations[0].filename == "orchard.pdf"
+
+
+def test_rewriting_can_be_switched_off(
+    loaded: TestClient, searched: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = loaded.app.state.kbqa  # type: ignore[attr-defined]
+    monkeypatch.setattr(service.settings.generation, "rewrite", False)
+    monkeypatch.setattr(service.generator, "rewrite", None)  # would fail if it were called
+    body = {"question": "How many kinds of apple does it grow?", "history": ORCHARD_HISTORY}
+    answer = Answer.model_validate(loaded.post("/ask", json=body).json())
+    assert answer.search_query == f"{ORCHARD_HISTORY[0]['content']}\n{body['question']}"
+
+
+def test_the_streamed_answer_event_says_what_was_searched_for(loaded: TestClient) -> None:
+    body = {
+        "question": "And who was its engineer?",
+        "history": [
+            {"role": "user", "content": "When was the Elmstead reservoir completed?"},
+            {"role": "assistant", "content": "In 1887 [1]."},
+        ],
+        "stream": True,
+    }
+    event, data = sse(loaded.post("/ask", json=body).text)[-1]
+    assert event == "answer"
+    answer = Answer.model_validate(data)
+    assert answer.search_query == "And who was Elmstead's engineer?"
+    assert "Margaret Quill" in answer.answer

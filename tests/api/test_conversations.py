@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from core.types import Conversation
+from core.types import Answer, Conversation
 from tests.api.conftest import AUTH, error_of, wait_ready
 
 
@@ -55,3 +55,20 @@ def test_unknown_and_deleted_conversations_are_404(loaded: TestClient) -> None:
     assert loaded.delete(f"/conversations/{conversation_id}").status_code == 204
     assert loaded.get(f"/conversations/{conversation_id}").status_code == 404
     assert loaded.delete(f"/conversations/{conversation_id}").status_code == 404
+
+
+def test_a_follow_up_in_a_conversation_is_rewritten_and_stored_with_its_search(
+    loaded: TestClient,
+) -> None:
+    conversation_id = loaded.post("/conversations").json()["id"]
+    _ask(loaded, "When was the Elmstead reservoir completed?", conversation_id)
+    body = {"question": "Who was its engineer?", "conversation_id": conversation_id}
+    answer = Answer.model_validate(loaded.post("/ask", json=body).json())
+    assert answer.search_query == "Who was Elmstead's engineer?"  # from the stored history
+    assert "Margaret Quill" in answer.answer
+    stored = Conversation.model_validate(loaded.get(f"/conversations/{conversation_id}").json())
+    first, last = stored.messages[1].answer, stored.messages[3].answer
+    assert first is not None
+    assert last is not None
+    assert first.search_query == "When was the Elmstead reservoir completed?"
+    assert last.search_query == answer.search_query

@@ -122,6 +122,21 @@ def test_openai_client(server: tuple[str, subprocess.Popen], uploaded: dict) -> 
     assert "1887" in "".join(c.choices[0].delta.content or "" for c in chunks)
 
 
+def test_a_follow_up_is_rewritten_by_the_real_model(api: httpx.Client, uploaded: dict) -> None:
+    history = [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "In 1887 [1]."},
+    ]
+    body = {"question": "And who was its engineer?", "history": history}
+    answer = api.post("/ask", json=body).json()
+    # Rewritten by the model (the fallback would join both questions with a line break).
+    assert "Elmstead" in answer["search_query"], answer["search_query"]
+    assert "engineer" in answer["search_query"]
+    assert "\n" not in answer["search_query"]
+    assert answer["citations"][0]["page"] == 2, answer
+    assert "rewrite" in answer["timings"]
+
+
 def test_ctrl_c_stops_the_api_and_the_model_server(
     server: tuple[str, subprocess.Popen], uploaded: dict
 ) -> None:

@@ -4,7 +4,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from core.types import STRATEGIES, Chunk, Hit
-from generation.prompts import REFUSAL, build_messages, select_context
+from generation.prompts import REFUSAL, build_messages
 
 
 def _hit(text: str, page: int = 1, page_end: int | None = None) -> Hit:
@@ -46,12 +46,6 @@ def test_few_shot_adds_worked_examples() -> None:
 def test_unknown_strategy_is_refused() -> None:
     with pytest.raises(ValueError, match="strategy must be one of"):
         build_messages("tree-of-thought", "q", [])  # type: ignore[arg-type]
-
-
-def test_context_drops_weak_chunks_whole() -> None:
-    hits = [_hit("a" * 50), _hit("b" * 40), _hit("c" * 10)]
-    assert [h.chunk.text[0] for h in select_context(hits, 65)] == ["a", "c"]
-    assert [h.chunk.text[0] for h in select_context(hits, 10)] == ["a"]  # the best is always kept
 
 
 INJECTION = (

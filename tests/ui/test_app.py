@@ -82,6 +82,19 @@ def test_follow_up_and_chain_of_thought(ui: AppTest) -> None:
     assert "[1] report.pdf, p. 2" in labels
 
 
+def test_a_follow_up_says_what_it_searched_for(ui: AppTest) -> None:
+    ui.run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    ui.chat_input[0].set_value("When was the Elmstead reservoir completed?").run()
+    ui.chat_input[0].set_value("And who was its engineer?").run()
+    assert not ui.exception
+    first, second = [m for m in ui.chat_message if m.name == "assistant"]
+    assert not any(c.value.startswith("Searched for:") for c in first.caption)
+    captions = [c.value for c in second.caption]
+    assert "Searched for: And who was Elmstead's engineer?" in captions
+    assert "Margaret Quill" in second.markdown[0].value
+
+
 def test_a_new_collection_takes_uploads_and_answers(ui: AppTest) -> None:
     ui.run()
     ui.sidebar.selectbox(key="collection").set_value("New collection…").run()
