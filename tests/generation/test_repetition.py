@@ -57,7 +57,25 @@ def test_the_readme_with_its_tables_and_code_never_trips_it() -> None:
 
 
 WORDS = st.sampled_from(
-    "the dam reservoir engineer was built in 1887 by Margaret Quill [1] [2] , . and of".split()
+    [
+        "the",
+        "dam",
+        "reservoir",
+        "engineer",
+        "was",
+        "built",
+        "in",
+        "1887",
+        "by",
+        "Margaret",
+        "Quill",
+        "[1]",
+        "[2]",
+        ",",
+        ".",
+        "and",
+        "of",
+    ]
 )
 
 
