@@ -15,7 +15,8 @@ import httpx
 
 from core.errors import InvalidRequestError
 from core.settings import Settings, get_settings
-from core.types import Answer, Document, Sampling, Strategy, Turn, final_answer
+from core.types import Answer, AnswerItem, Document, Sampling, Strategy, Turn, final_answer
+from generation.dialects import make_dialect
 from generation.generator import Generator, make_chat_model
 from generation.server import LocalServer
 from index.embedders import Embedder, make_embedder
@@ -78,7 +79,15 @@ class KBQA:
                 llm, self.settings.models_dir, self.settings.data_dir / "logs"
             )
             base_url = self._server.start().base_url
-        return Generator(make_chat_model(llm, base_url), llm.served_name, self.settings.generation)
+        server = llm.server
+        if server == "auto":
+            server = "vllm" if llm.base_url else "llama.cpp"
+        return Generator(
+            make_chat_model(llm, base_url),
+            llm.served_name,
+            self.settings.generation,
+            make_dialect(server, base_url, llm.api_key),
+        )
 
     def warm_up(self) -> None:
         """Load the index, the embedding model and the chat model now rather than on first use."""
@@ -142,7 +151,7 @@ class KBQA:
         sampling: Sampling | None = None,
         history: Sequence[Turn] = (),
         conversation_id: str | None = None,
-    ) -> Iterator[str | Answer]:
+    ) -> Iterator[AnswerItem]:
         """Yield answer text as it is generated, then the full :class:`Answer` with timings.
 
         Args:
