@@ -25,6 +25,7 @@ _TOKEN = re.compile(rf"{_CITATION.pattern}|[{_CJK}]|[^\W{_CJK}]+|[^\w\s]+")
 # A sentence ends at . ! ? before white space (not the dot of "3.5" or "app.py"), at 。！？,
 # or at a line break; one still being written has no end yet.
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s)|[。！？]+|\n")
+_PUNCTUATION = re.compile(r"[^\w\s]+")
 _CHARS_PER_TOKEN = 24  # generous: the tail of text tokenized to fill a window
 
 
@@ -90,12 +91,15 @@ class RepetitionDetector:
         """
         tail = [_key(t) for t in tokens(text[-self.window * _CHARS_PER_TOKEN :])]
         rate = seq_rep(tail[-self.window :])
-        if len(tail) >= self.min_tokens and rate >= self.threshold:
-            found = tokens(text)
-            return Loop(rate, found[_repeat_run_start([_key(t) for t in found])].start())
-        if (start := self._repeated_sentence(text)) is not None:
-            return Loop(rate, start)
-        return None
+        looping = len(tail) >= self.min_tokens and rate >= self.threshold
+        sentence = None if looping else self._repeated_sentence(text)
+        if not looping and sentence is None:
+            return None
+        # Either way, the trailing run of repeated 4-grams starts at the loop's second copy,
+        # also when the copies differ in their first tokens ("[1] The ..." after "The ...").
+        found = tokens(text)
+        start = found[_repeat_run_start([_key(t) for t in found])].start()
+        return Loop(rate, min(start, sentence) if sentence is not None else start)
 
     def _repeated_sentence(self, text: str) -> int | None:
         """Where the second copy of a sentence said ``sentence_repeats`` times begins."""
@@ -131,4 +135,6 @@ def _repeat_run_start(keys: Sequence[str]) -> int:
         i -= 1
     while i > 0 and repeated[i - 1]:
         i -= 1
+    while i < len(keys) - 1 and _PUNCTUATION.fullmatch(keys[i]):
+        i += 1  # the punctuation that closes the first copy stays with it
     return min(i, max(len(keys) - 1, 0))

@@ -122,3 +122,15 @@ def test_settings_that_cannot_work_are_refused() -> None:
         RepetitionDetector(threshold=0)
     with pytest.raises(ValueError, match="window"):
         RepetitionDetector(window=3)
+
+
+def test_a_loop_whose_copies_start_differently_is_cut_after_the_first() -> None:
+    # The sentences are "The ... Quill." then "[1] The ... Quill." again and again.
+    unit = "The engineer in charge of the works was Margaret Quill. [1] "
+    detector, text = RepetitionDetector(), ""
+    for word in (unit * 10).split():
+        text += word + " "
+        if (loop := detector.check(text)) is not None:
+            break
+    assert loop is not None
+    assert text[: loop.start] == unit
