@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Strategy = Literal["zero-shot", "few-shot", "chain-of-thought"]
 STRATEGIES: tuple[Strategy, ...] = ("zero-shot", "few-shot", "chain-of-thought")
@@ -119,6 +119,10 @@ class Citation(_Model):
 
 # A word an answer must never contain: not blank, at most 64 characters.
 BannedWord = Annotated[str, Field(min_length=1, max_length=64, pattern=r"\S")]
+# A stop sequence is often white space ("\n\n"): kept as sent, even by requests that strip.
+StopSequence = Annotated[
+    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=64)
+]
 
 
 class Sampling(_Model):
@@ -137,7 +141,9 @@ class Sampling(_Model):
     seed: int | None = Field(
         None, ge=-(2**63), lt=2**63, description="Seed for reproducible sampling."
     )
-    stop: list[str] | None = Field(None, max_length=4, description="Strings that end the answer.")
+    stop: list[StopSequence] | None = Field(
+        None, max_length=4, description="Strings that end the answer."
+    )
     repetition_penalty: float | None = Field(
         None, ge=0.5, le=2, description="Above 1 discourages repeating tokens (1: off)."
     )
