@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.errors import IngestError, KbqaError
-from core.types import STRATEGIES, Answer
+from core.types import STRATEGIES
+from kbqa import cli_answers as opts
+from kbqa.cli_answers import console, out, print_answer, stream_answer
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -25,8 +26,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packa
 app = typer.Typer(
     help="Question answering over your documents, with cited answers.", no_args_is_help=True
 )
-console = Console(stderr=True)
-out = Console(highlight=False, soft_wrap=True)
 
 Collection = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection (knowledge base).")
@@ -163,43 +162,29 @@ def ask(
     ] = "zero-shot",
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=50)] = None,
     as_json: AsJson = False,
+    temperature: opts.Temperature = None,
+    top_p: opts.TopP = None,
+    top_k_tokens: opts.TopKTokens = None,
+    max_tokens: opts.MaxTokens = None,
+    repetition_penalty: opts.RepetitionPenalty = None,
+    stop: opts.Stop = None,
+    seed: opts.Seed = None,
+    ban: opts.Ban = None,
 ) -> None:
     """Answer a question from the documents, citing document and page."""
     if strategy not in STRATEGIES:
         raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    sampling = opts.sampling(
+        temperature, top_p, top_k_tokens, max_tokens, repetition_penalty, stop, seed, ban
+    )
     with _service() as kb:
-        answer = _stream_answer(kb, question, collection, strategy, top_k, show=not as_json)
+        answer = stream_answer(
+            kb, question, collection, strategy, top_k, sampling, show=not as_json
+        )
     if as_json:
         out.print_json(answer.model_dump_json())
     else:
-        _print_answer(answer)
-
-
-def _print_answer(answer: Answer) -> None:
-    if answer.unsupported_answer is not None:
-        out.print(
-            f"[yellow]The documents do not support that answer "
-            f"({answer.support:.0%} of its words are in the sources): {answer.answer}[/yellow]"
-        )
-    elif answer.reasoning:
-        out.print(f"\n[bold]Answer:[/bold] {answer.answer}")
-    for c in answer.citations:
-        pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
-        out.print(f"  [{c.n}] {c.filename}, {pages}")
-    out.print(f"[dim]{answer.timings.get('total', 0):.1f}s, {answer.model}[/dim]")
-
-
-def _stream_answer(kb, question: str, collection, strategy: str, top_k, show: bool) -> Answer:  # noqa: ANN001
-    answer = None
-    for item in kb.ask_stream(question, collection, strategy=strategy, top_k=top_k):
-        if isinstance(item, Answer):
-            answer = item
-        elif show:
-            out.print(item, end="")
-    assert answer is not None
-    if show:
-        out.print()
-    return answer
+        print_answer(answer)
 
 
 @app.command()
@@ -209,10 +194,21 @@ def chat(
     strategy: Annotated[
         str, typer.Option("--strategy", "-s", help=" | ".join(STRATEGIES))
     ] = "zero-shot",
+    temperature: opts.Temperature = None,
+    top_p: opts.TopP = None,
+    top_k_tokens: opts.TopKTokens = None,
+    max_tokens: opts.MaxTokens = None,
+    repetition_penalty: opts.RepetitionPenalty = None,
+    stop: opts.Stop = None,
+    seed: opts.Seed = None,
+    ban: opts.Ban = None,
 ) -> None:
     """Ask question after question; the model stays loaded. An empty line or Ctrl-D ends."""
     if strategy not in STRATEGIES:
         raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    sampling = opts.sampling(
+        temperature, top_p, top_k_tokens, max_tokens, repetition_penalty, stop, seed, ban
+    )
     with _service() as kb:
         if not kb.index.documents():
             console.print(
@@ -227,7 +223,10 @@ def chat(
             if not question:
                 break
             try:
-                _print_answer(_stream_answer(kb, question, collection, strategy, None, show=True))
+                answer = stream_answer(
+                    kb, question, collection, strategy, None, sampling, show=True
+                )
+                print_answer(answer)
             except (KbqaError, ValueError) as exc:
                 console.print(f"[red]error:[/red] {exc}")
             question = None
@@ -290,7 +289,8 @@ def model_server() -> None:
     server = LocalServer(settings.llm, settings.models_dir, settings.data_dir / "logs")
     with server:
         out.print(
-            f"chat server at {server.base_url} (model {settings.llm.served_name}); Ctrl-C stops it"
+            f"chat server at {server.base_url} (model {settings.llm.served_name}); Ctrl-C stops it."
+            " Point KBQA_LLM__BASE_URL at it, with KBQA_LLM__SERVER=llama.cpp"
         )
         try:
             assert server.process is not None
