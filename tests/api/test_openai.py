@@ -138,3 +138,12 @@ def test_a_streamed_loop_marks_the_text_to_discard(
     after = "".join(c.choices[0].delta.content or "" for c in chunks[marks[0] :])
     assert after.count("Margaret Quill") == 1
     assert chunks[-1].model_extra["kbqa"]["guard"]["action"] == "retried"  # type: ignore[index]
+
+
+def test_more_than_four_stop_sequences_are_422(client_openai: openai.OpenAI) -> None:
+    with pytest.raises(openai.UnprocessableEntityError):
+        client_openai.chat.completions.create(
+            model="kbqa",
+            messages=[{"role": "user", "content": QUESTION}],
+            stop=["a", "b", "c", "d", "e"],
+        )
