@@ -193,6 +193,22 @@ class Guard(_Model):
     attempts: int = Field(description="Generation attempts made, the last one included.")
     events: list[GuardEvent] = Field(description="The attempts stopped, in order.")
 
+    def summary(self) -> str:
+        """What the guard did, in a sentence for people."""
+        why = [
+            f"the model repeated itself (seq-rep-4 {e.seq_rep_4 or 0:.2f})"
+            if e.reason == "repetition"
+            else f"the model wrote the banned word {e.word!r}"
+            for e in self.events
+        ]
+        done = {
+            "retried": f"answered on attempt {self.attempts}",
+            "truncated": "the answer is cut where the loop began",
+            "withheld": "the answer is withheld",
+        }[self.action]
+        said = "; then ".join(why)
+        return f"{said[:1].upper()}{said[1:]}: {done}."
+
 
 class Answer(_Model):
     """A grounded answer with its sources and how long each stage took (seconds)."""

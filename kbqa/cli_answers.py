@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from core.types import Answer, Discard, Guard, Sampling
+from core.types import Answer, Discard, Sampling
 
 console = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -132,21 +132,5 @@ def print_answer(answer: Answer) -> None:
         pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
         out.print(f"  [{c.n}] {c.filename}, {pages}")
     if answer.guard is not None:
-        console.print(f"[yellow]{guard_note(answer.guard)}[/yellow]")
+        console.print(f"[yellow]{answer.guard.summary()}[/yellow]")
     out.print(f"[dim]{answer.timings.get('total', 0):.1f}s, {answer.model}[/dim]")
-
-
-def guard_note(guard: Guard) -> str:
-    """What the output guard did, in a sentence."""
-    why = []
-    for event in guard.events:
-        if event.reason == "repetition":
-            why.append(f"the model repeated itself (seq-rep-4 {event.seq_rep_4 or 0:.2f})")
-        else:
-            why.append(f"the model wrote the banned word {event.word!r}")
-    done = {
-        "retried": f"answered on attempt {guard.attempts}",
-        "truncated": "the answer is cut where the loop began",
-        "withheld": "the answer is withheld",
-    }[guard.action]
-    return f"{'; then '.join(why)}: {done}."

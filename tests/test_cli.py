@@ -124,7 +124,7 @@ def test_ask_and_chat_say_when_a_loop_was_retried(monkeypatch: pytest.MonkeyPatc
     for result in (asked, chatted):
         assert result.exit_code == 0, result.output
         assert "(The model repeated itself; asking again" in result.output
-        assert "the model repeated itself (seq-rep-4 0." in result.output
+        assert "The model repeated itself (seq-rep-4 0." in result.output
         assert "answered on attempt 2." in result.output
         assert "[1] harbour.pdf, p. 2" in result.output
 
