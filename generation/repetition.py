@@ -9,7 +9,7 @@ window of English; 0.48 of Chinese, in a results table that repeats its row labe
 of period p tokens scores 1 - p/93 once it fills the window.
 
 Tokens are words, numbers, CJK characters and runs of punctuation, lower-cased; every citation
-marker counts as the same token, so counting citations up is a loop too.
+marker is the same three tokens ("[", "n", "]"), so counting citations up is a loop too.
 """
 
 from __future__ import annotations
@@ -37,14 +37,17 @@ class Loop:
     start: int  # character offset where the repetition begins: text[:start] keeps one copy
 
 
-def tokens(text: str) -> list[re.Match[str]]:
-    """The guard's tokens of ``text``, as matches (their spans place them in the text)."""
-    return list(_TOKEN.finditer(text))
-
-
-def _key(token: re.Match[str]) -> str:
-    text = token.group()
-    return "[n]" if _CITATION.fullmatch(text) else text.lower()
+def tokens(text: str) -> list[tuple[str, int]]:
+    """The guard's tokens of ``text``, each with the offset where it starts."""
+    found: list[tuple[str, int]] = []
+    for match in _TOKEN.finditer(text):
+        if _CITATION.fullmatch(match.group()):
+            # About what a citation costs in model tokens, so a run of them fills the window
+            # as fast as the model writes it.
+            found += [(part, match.start()) for part in ("[", "n", "]")]
+        else:
+            found.append((match.group().lower(), match.start()))
+    return found
 
 
 def seq_rep(keys: Sequence[str], n: int = N) -> float:
@@ -89,7 +92,7 @@ class RepetitionDetector:
 
         Call it with the same text as it grows: sentences are counted once, as they end.
         """
-        tail = [_key(t) for t in tokens(text[-self.window * _CHARS_PER_TOKEN :])]
+        tail = [key for key, _ in tokens(text[-self.window * _CHARS_PER_TOKEN :])]
         rate = seq_rep(tail[-self.window :])
         looping = len(tail) >= self.min_tokens and rate >= self.threshold
         sentence = None if looping else self._repeated_sentence(text)
@@ -98,7 +101,7 @@ class RepetitionDetector:
         # Either way, the trailing run of repeated 4-grams starts at the loop's second copy,
         # also when the copies differ in their first tokens ("[1] The ..." after "The ...").
         found = tokens(text)
-        start = found[_repeat_run_start([_key(t) for t in found])].start()
+        start = found[_repeat_run_start([key for key, _ in found])][1]
         return Loop(rate, min(start, sentence) if sentence is not None else start)
 
     def _repeated_sentence(self, text: str) -> int | None:
@@ -107,7 +110,7 @@ class RepetitionDetector:
             sentence = text[self._scanned : end.end()]
             start = self._scanned + len(sentence) - len(sentence.lstrip())
             self._scanned = end.end()
-            key = tuple(_key(t) for t in tokens(sentence))
+            key = tuple(key for key, _ in tokens(sentence))
             if len(key) < N:
                 continue
             starts = self._sentences.setdefault(key, [])

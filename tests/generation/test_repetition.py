@@ -134,3 +134,21 @@ def test_a_loop_whose_copies_start_differently_is_cut_after_the_first() -> None:
             break
     assert loop is not None
     assert text[: loop.start] == unit
+
+
+def test_what_qwen_wrote_with_margaret_banned_is_caught_early() -> None:
+    # Its whole answer, 384 tokens: a quote of the source, then citations counted up to 41.
+    # Counted as one token each, the citations never filled the window.
+    quote = (
+        "[1] [2] The Elmstead reservoir was completed in 1887. Its dam is 41 metres high and it "
+        "holds 12 million cubic metres of water. The engineer in charge of the works was "
+    )
+    text = quote + " ".join(f"[{i}]" for i in range(1, 42))
+    detector = RepetitionDetector()
+    for end in range(len(quote), len(text) + 1):
+        if (loop := detector.check(text[:end])) is not None:
+            break
+    else:
+        raise AssertionError("the loop was not caught")
+    assert end < len(quote) + len(" ".join(f"[{i}]" for i in range(1, 25)))
+    assert text[: loop.start] == quote
