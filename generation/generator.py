@@ -34,7 +34,6 @@ from generation.parsing import citations_for, parse_answer
 from generation.prompts import REFUSAL, build_messages, select_context
 from generation.repetition import RepetitionDetector
 
-MAX_ATTEMPTS = 2  # the first call and one retry
 WITHHELD = "The answer was withheld: the model kept writing a word this request bans."
 _DISCARD = {
     "repetition": "The model repeated itself; asking again with a stronger repetition penalty.",
@@ -122,9 +121,10 @@ class Generator:
         """Yield the answer's text as it is generated, then the parsed :class:`Answer`.
 
         The output guard watches the text: when the model loops, or writes a banned word, the
-        attempt is stopped, a :class:`Discard` is yielded and the model is asked once more
-        (with a stronger repetition penalty, or banning harder). Text that might be the start
-        of a banned word is held back until the next text shows it is not.
+        attempt is stopped, a :class:`Discard` is yielded and the model is asked again, once for
+        each reason (with a stronger repetition penalty, or banning harder); so at most three
+        attempts, when a retry that no longer loops writes a banned word. Text that might be
+        the start of a banned word is held back until the next text shows it is not.
 
         Args:
             question: the question, as the user asked it.
@@ -204,10 +204,12 @@ class Generator:
         return RepetitionDetector(threshold=self.settings.repetition_threshold)
 
     def _retry(self, events: list[GuardEvent]) -> bool:
-        """Whether to ask again: once, and for a banned word only if it can be banned harder."""
-        if len(events) >= MAX_ATTEMPTS:
+        """Whether to ask again: once per reason, for a banned word only if it can be banned
+        harder."""
+        reason = events[-1].reason
+        if sum(e.reason == reason for e in events) > 1:
             return False
-        return events[-1].reason == "repetition" or self.dialect.tightens_bans
+        return reason == "repetition" or self.dialect.tightens_bans
 
     def _params(self, sampling: Sampling, events: Sequence[GuardEvent]) -> dict[str, Any]:
         if any(e.reason == "repetition" for e in events):

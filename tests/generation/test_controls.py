@@ -200,3 +200,19 @@ def test_the_repetition_guard_can_be_switched_off() -> None:
     assert isinstance(answer, Answer)
     assert answer.guard is None
     assert server.chunks_sent == [700]
+
+
+def test_a_retry_that_stops_looping_but_writes_a_banned_word_gets_its_own_retry() -> None:
+    # What Qwen did with "Margaret" banned: it looped, and its retry wrote "Marg" + "aret".
+    server = FakeChatServer(
+        LOOP, "Margaret Quill [1].", "Margaret [1].", tokens=TOKENS, pieces=PIECES
+    )
+    answer = _run(_generator(server, "llama.cpp"), bad_words=["Quill"])[-1]
+    assert isinstance(answer, Answer)
+    assert answer.answer == "Margaret [1]."
+    assert answer.guard is not None
+    assert (answer.guard.action, answer.guard.attempts) == ("retried", 3)
+    assert [e.reason for e in answer.guard.events] == ["repetition", "banned_word"]
+    last = server.bodies[2]
+    assert last["repeat_penalty"] == 1.3  # both remedies at once
+    assert {"22", "62"} <= set(last["logit_bias"])
