@@ -10,7 +10,7 @@ LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX
 	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .DEFAULT_GOAL := help
-.PHONY: help install run chat test load browser check bench fonts clean
+.PHONY: help install run chat test load browser check bench eval fonts clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ check: install ## Lint, format check and type check
 
 bench: install ## Retrieval quality on the dev sets (see bench/README.md)
 	$(BIN)/python bench/retrieval_eval.py
+
+eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE=30 questions)
+	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
 
 load: install ## API throughput and latency with N concurrent clients (see bench/README.md)
 	$(BIN)/python bench/load.py --spawn

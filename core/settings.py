@@ -90,6 +90,12 @@ class LLMSettings(BaseModel):
         "Unset: kbqa starts its embedded llama.cpp server.",
     )
     api_key: str = Field("not-needed", description="Key sent to the chat server.")
+    server: Literal["auto", "vllm", "llama.cpp"] = Field(
+        "auto",
+        description="Which server's names to send for top-k, the repetition penalty and banned "
+        "words, which OpenAI's API lacks; 'auto': llama.cpp for the embedded server, vllm for "
+        "base_url.",
+    )
     model: str | None = Field(
         None, description="Served model name; defaults to the local model's name."
     )
@@ -138,6 +144,21 @@ class GenerationSettings(BaseModel):
         "unusable: search for the follow-up together with the question before it.",
     )
     rewrite_max_tokens: int = Field(64, gt=0, description="Most tokens of a rewritten question.")
+    repetition_guard: bool = Field(
+        True,
+        description="Stop an answer that loops (repeated 4-grams, or one sentence again and "
+        "again) and ask once more with a stronger repetition penalty.",
+    )
+    repetition_threshold: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="Share of repeated 4-grams among the last 96 tokens (seq-rep-4) that counts "
+        "as a loop; natural text stays below 0.5.",
+    )
+    retry_repetition_penalty: float = Field(
+        1.3, ge=1, le=2, description="Repetition penalty of the retry after a loop, at least."
+    )
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

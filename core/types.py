@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Strategy = Literal["zero-shot", "few-shot", "chain-of-thought"]
 STRATEGIES: tuple[Strategy, ...] = ("zero-shot", "few-shot", "chain-of-thought")
@@ -122,20 +122,42 @@ class Citation(_Model):
     )
 
 
+# A word an answer must never contain: not blank, at most 64 characters.
+BannedWord = Annotated[str, Field(min_length=1, max_length=64, pattern=r"\S")]
+# A stop sequence is often white space ("\n\n"): kept as sent, even by requests that strip.
+StopSequence = Annotated[
+    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=64)
+]
+
+
 class Sampling(_Model):
     """Per-request decoding settings; None keeps the server's configured value."""
 
     temperature: float | None = Field(None, ge=0, le=2, description="0 is greedy decoding.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass.")
+    top_k_tokens: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="Sample from the k most likely tokens only (top-k sampling); 0: from all. "
+        "Named apart from top_k, the number of passages retrieved.",
+    )
     max_tokens: int | None = Field(None, gt=0, le=8192, description="Most tokens to generate.")
-    seed: int | None = Field(None, description="Seed for reproducible sampling.")
-    stop: list[str] | None = Field(None, max_length=4, description="Strings that end the answer.")
+    seed: int | None = Field(
+        None, ge=-(2**63), lt=2**63, description="Seed for reproducible sampling."
+    )
+    stop: list[StopSequence] | None = Field(
+        None, max_length=4, description="Strings that end the answer."
+    )
     repetition_penalty: float | None = Field(
         None, ge=0.5, le=2, description="Above 1 discourages repeating tokens (1: off)."
     )
-
-    def overrides(self) -> dict[str, object]:
-        return self.model_dump(exclude_none=True)
+    bad_words: list[BannedWord] | None = Field(
+        None,
+        max_length=32,
+        description="Words the answer must never contain (whole words, any case). An answer "
+        "that cannot avoid one is withheld, and its guard says so.",
+    )
 
 
 class Turn(_Model):
@@ -143,6 +165,54 @@ class Turn(_Model):
 
     role: Literal["user", "assistant"]
     content: str = Field(max_length=8000)
+
+
+GuardReason = Literal["repetition", "banned_word"]
+
+
+class Discard(_Model):
+    """In an answer stream: drop the text received so far, the answer starts again."""
+
+    reason: GuardReason
+    message: str
+
+
+class GuardEvent(_Model):
+    """One generation attempt the output guard stopped."""
+
+    reason: GuardReason
+    seq_rep_4: float | None = Field(
+        None, description="Share of repeated 4-grams among the recent tokens, for repetition."
+    )
+    word: str | None = Field(None, description="The banned word the text contained.")
+
+
+class Guard(_Model):
+    """What the output guard did to an answer."""
+
+    action: Literal["retried", "truncated", "withheld"] = Field(
+        description="'retried': a later attempt gave the answer; 'truncated': the model "
+        "looped again and the answer is cut where the loop began; 'withheld': it kept "
+        "writing a banned word, so its text is not returned."
+    )
+    attempts: int = Field(description="Generation attempts made, the last one included.")
+    events: list[GuardEvent] = Field(description="The attempts stopped, in order.")
+
+    def summary(self) -> str:
+        """What the guard did, in a sentence for people."""
+        why = [
+            f"the model repeated itself (seq-rep-4 {e.seq_rep_4 or 0:.2f})"
+            if e.reason == "repetition"
+            else f"the model wrote the banned word {e.word!r}"
+            for e in self.events
+        ]
+        done = {
+            "retried": f"answered on attempt {self.attempts}",
+            "truncated": "the answer is cut where the loop began",
+            "withheld": "the answer is withheld",
+        }[self.action]
+        said = "; then ".join(why)
+        return f"{said[:1].upper()}{said[1:]}: {done}."
 
 
 class Answer(_Model):
@@ -165,7 +235,13 @@ class Answer(_Model):
     strategy: Strategy
     model: str
     timings: dict[str, float] = Field(default_factory=dict)
+    guard: Guard | None = Field(
+        None, description="Set when the output guard stopped the model (repetition, a banned word)."
+    )
 
+
+# An answer as it streams: text pieces, a Discard when the text so far is dropped, the Answer.
+AnswerItem = str | Discard | Answer
 
 # -- ingestion jobs and conversations, as the API shows them ----------------------------------
 JobState = Literal["queued", "running", "succeeded", "failed"]
@@ -218,7 +294,7 @@ class Conversation(ConversationSummary):
     messages: list[Message] = Field(default_factory=list)
 
 
-def final_answer(stream: Iterable[str | Answer]) -> Answer:
+def final_answer(stream: Iterable[AnswerItem]) -> Answer:
     """Drain an answer stream (text pieces, then the Answer) and return the Answer."""
     answer = None
     for item in stream:

@@ -3,8 +3,9 @@
 It reads the prompt the way a reader would: the numbered sources and the question, both from
 the last user message, and answers with the source sentence sharing the most words with the
 question, cited. Asked to rewrite a follow-up (``generation/prompts/rewrite.toml``), it puts
-the name the previous question asked about in place of the follow-up's pronouns. It needs no
-server, so the API and UI can be tested without a model.
+the name the previous question asked about in place of the follow-up's pronouns. It can also
+loop, as small models do, to exercise the repetition guard. It needs no server, so the API and
+UI can be tested without a model.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _REWRITE = re.compile(
 )
 _PRONOUN = re.compile(r"\b(?:(its|their|his|her)|it|they|them|he|him|she)\b", re.I)
 _NAME = re.compile(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")
+DEFAULT_MAX_TOKENS = 384
 
 
 def _words(text: str) -> set[str]:
@@ -65,23 +67,39 @@ def rewrite_follow_up(conversation: str, question: str) -> str:
 
 
 class QuotingChatModel(BaseChatModel):
-    """Answers with :func:`quote_best_sentence`, streamed word by word."""
+    """Answers with :func:`quote_best_sentence`, streamed word by word.
+
+    With ``loops_below_penalty`` set, it loops the way a small model can: it says its answer
+    again and again, up to ``max_tokens`` words, unless the request's repetition penalty
+    (vLLM's or llama.cpp's name) is at least that.
+    """
+
+    loops_below_penalty: float = 0.0  # 0: never loops
 
     @property
     def _llm_type(self) -> str:
         return "kbqa-quoting-fake"
 
-    def _reply(self, messages: list[BaseMessage]) -> str:
+    def _reply(self, messages: list[BaseMessage], **kwargs: Any) -> str:
         if not messages:
             return REFUSAL
         if rewrite := _REWRITE.match(str(messages[-1].content)):
             return rewrite_follow_up(*rewrite.groups())
         answer = quote_best_sentence(str(messages[-1].content))
         if '"Reasoning:"' in str(messages[0].content) and answer != REFUSAL:  # chain-of-thought
-            return (
+            answer = (
                 f"Reasoning: the sources were searched for the question's words.\nAnswer: {answer}"
             )
+        if self._loops(kwargs):
+            words = answer.split()
+            limit = kwargs.get("max_tokens") or DEFAULT_MAX_TOKENS
+            return " ".join(words[i % len(words)] for i in range(max(limit, len(words))))
         return answer
+
+    def _loops(self, kwargs: dict[str, Any]) -> bool:
+        extra = kwargs.get("extra_body") or {}
+        penalty = extra.get("repetition_penalty") or extra.get("repeat_penalty") or 1.0
+        return penalty < self.loops_below_penalty
 
     def _generate(
         self,
@@ -90,7 +108,8 @@ class QuotingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(self._reply(messages)))])
+        reply = self._reply(messages, **kwargs)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
 
     def _stream(
         self,
@@ -99,5 +118,5 @@ class QuotingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for piece in re.findall(r"\S+\s*", self._reply(messages)):
+        for piece in re.findall(r"\S+\s*", self._reply(messages, **kwargs)):
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))

@@ -2,29 +2,56 @@
 
 from __future__ import annotations
 
+import collections.abc
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
 from core.errors import ModelError
 from core.settings import GenerationSettings, LLMSettings
-from core.types import Answer, Hit, Sampling, Strategy, Turn, final_answer
+from core.types import (
+    Answer,
+    AnswerItem,
+    Discard,
+    Guard,
+    GuardEvent,
+    Hit,
+    Sampling,
+    Strategy,
+    Turn,
+    final_answer,
+)
+from generation.banned import BannedWords
 from generation.context import Prompt, Window, assemble
+from generation.dialects import ServerDialect, VllmDialect
 from generation.parsing import citations_for, parse_answer
 from generation.prompts import REFUSAL
+from generation.repetition import RepetitionDetector
 from generation.rewrite import clean_rewrite, rewrite_prompt
 from generation.tokens import EstimateCounter, TokenCounter
 
+WITHHELD = "The answer was withheld: the model kept writing a word this request bans."
+_DISCARD = {
+    "repetition": "The model repeated itself; asking again with a stronger repetition penalty.",
+    "banned_word": "The model wrote a banned word; asking again with it banned harder.",
+}
 
-def make_chat_model(settings: LLMSettings, base_url: str) -> ChatOpenAI:
+
+def make_chat_model(
+    settings: LLMSettings, base_url: str, http_client: httpx.Client | None = None
+) -> ChatOpenAI:
     """A LangChain chat model for any OpenAI-compatible server (vLLM, llama.cpp, ...)."""
     return ChatOpenAI(
         base_url=base_url,
+        http_client=http_client,
         api_key=settings.api_key,  # type: ignore[arg-type]
         model=settings.served_name,
         temperature=settings.temperature,
@@ -36,18 +63,30 @@ def make_chat_model(settings: LLMSettings, base_url: str) -> ChatOpenAI:
     )
 
 
-def _request_params(sampling: Sampling | None, extra_body: dict[str, Any] | None) -> dict[str, Any]:
+# Sampling controls that are OpenAI's own fields: the same on every server.
+OPENAI_FIELDS = {"temperature", "top_p", "max_tokens", "seed", "stop"}
+
+
+def _request_params(
+    sampling: Sampling | None,
+    extra_body: dict[str, Any] | None,
+    dialect: ServerDialect | None = None,
+    strict: bool = False,
+) -> dict[str, Any]:
     """Sampling overrides as chat-model call arguments.
 
-    Beyond the OpenAI API, they go in the request body under both servers' names: llama.cpp
-    reads ``max_tokens`` and ``repeat_penalty``, vLLM ``repetition_penalty``.
+    OpenAI's own fields are arguments; the rest go in the request body under the server's
+    names (see :mod:`generation.dialects`), and so does ``max_tokens``, which llama.cpp reads
+    there. ``strict`` bans banned words harder, for a retry.
     """
-    params: dict[str, Any] = sampling.overrides() if sampling else {}
+    params: dict[str, Any] = (
+        sampling.model_dump(include=OPENAI_FIELDS, exclude_none=True) if sampling else {}
+    )
     extra: dict[str, Any] = dict(extra_body or {})  # the model's own, which a call would replace
     if "max_tokens" in params:
         extra["max_tokens"] = params["max_tokens"]
-    if (penalty := params.pop("repetition_penalty", None)) is not None:
-        extra |= {"repeat_penalty": penalty, "repetition_penalty": penalty}
+    if sampling is not None:
+        extra |= (dialect or VllmDialect()).fields(sampling, strict)
     if extra:
         params["extra_body"] = extra
     return params
@@ -65,12 +104,22 @@ def _model_errors(chat: BaseChatModel) -> Iterator[None]:
         raise ModelError(f"chat model refused the request: {exc.message}") from exc
 
 
+@dataclass
+class _Attempt:
+    """One call of the model: its whole text, and why the guard stopped it, if it did."""
+
+    text: str
+    event: GuardEvent | None = None
+    loop_start: int | None = None  # for a loop: text[:loop_start] keeps one copy
+
+
 class Generator:
     def __init__(
         self,
         chat: BaseChatModel,
         model_name: str,
         settings: GenerationSettings,
+        dialect: ServerDialect | None = None,
         counter: TokenCounter | None = None,
         window: Window | None = None,
     ) -> None:
@@ -79,13 +128,15 @@ class Generator:
         Args:
             chat: the chat model.
             model_name: the name answers report.
-            settings: prompt strategy and budgets.
+            settings: prompt strategy, budgets and the output guard.
+            dialect: the server's names for sampling fields (default: vLLM's).
             counter: counts tokens as the model does (default: an estimate).
             window: the model's context window and default answer length.
         """
         self.chat = chat
         self.model_name = model_name
         self.settings = settings
+        self.dialect = dialect or VllmDialect()
         self.counter = counter or EstimateCounter()
         self.window = window or Window()
 
@@ -96,8 +147,14 @@ class Generator:
         strategy: Strategy,
         sampling: Sampling | None = None,
         history: Sequence[Turn] = (),
-    ) -> Iterator[str | Answer]:
+    ) -> Iterator[AnswerItem]:
         """Yield the answer's text as it is generated, then the parsed :class:`Answer`.
+
+        The output guard watches the text: when the model loops, or writes a banned word, the
+        attempt is stopped, a :class:`Discard` is yielded and the model is asked again, once for
+        each reason (with a stronger repetition penalty, or banning harder); so at most three
+        attempts, when a retry that no longer loops writes a banned word. Text that might be
+        the start of a banned word is held back until the next text shows it is not.
 
         Args:
             question: the question, as the user asked it.
@@ -116,22 +173,57 @@ class Generator:
             return
         messages = prompt.messages
         timings["prompt"] = time.perf_counter() - start
-        parts: list[str] = []
-        try:
-            for chunk in self.chat.stream(messages, **self._params(sampling)):
-                text = chunk.content if isinstance(chunk.content, str) else ""
-                if text:
-                    if not parts:
-                        timings["first_token"] = time.perf_counter() - start
-                    parts.append(text)
-                    yield text
-        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            where = getattr(self.chat, "openai_api_base", "its URL")
-            raise ModelError(f"chat model at {where} unreachable: {exc}") from exc
-        except openai.APIStatusError as exc:
-            raise ModelError(f"chat model refused the request: {exc.message}") from exc
+        sampling = sampling or Sampling()
+        banned = BannedWords(sampling.bad_words or ())
+        events: list[GuardEvent] = []
+        while True:
+            params = self._params(sampling, events)
+            attempt = yield from self._attempt(messages, params, banned, timings, start)
+            if attempt.event is None:
+                break
+            events.append(attempt.event)
+            if not self._retry(events):
+                break
+            yield Discard(reason=attempt.event.reason, message=_DISCARD[attempt.event.reason])
         timings["generation"] = time.perf_counter() - start - timings["prompt"]
-        yield self._answer(question, "".join(parts), context, strategy, timings)
+        yield self._guarded(question, attempt, events, context, strategy, timings)
+
+    def _attempt(
+        self,
+        messages: list[BaseMessage],
+        params: dict[str, Any],
+        banned: BannedWords,
+        timings: dict[str, float],
+        start: float,
+    ) -> collections.abc.Generator[str, None, _Attempt]:
+        """Stream one call of the model, sending on the text the guard lets through."""
+        loops = self._detector()
+        text, sent = "", 0
+        pieces = self.chat.stream(messages, **params)
+        try:
+            with _model_errors(self.chat):
+                for chunk in pieces:
+                    piece = chunk.content if isinstance(chunk.content, str) else ""
+                    if not piece:
+                        continue
+                    timings.setdefault("first_token", time.perf_counter() - start)
+                    text += piece
+                    if word := banned.find(text, final=False):
+                        return _Attempt(text, GuardEvent(reason="banned_word", word=word))
+                    if loops is not None and (loop := loops.check(text)) is not None:
+                        event = GuardEvent(reason="repetition", seq_rep_4=round(loop.seq_rep_4, 3))
+                        return _Attempt(text, event, loop.start)
+                    if (safe := banned.safe_end(text)) > sent:
+                        yield text[sent:safe]
+                        sent = safe
+        finally:  # ends the request, so the server stops generating a stopped attempt
+            if (close := getattr(pieces, "close", None)) is not None:
+                close()
+        if word := banned.find(text):
+            return _Attempt(text, GuardEvent(reason="banned_word", word=word))
+        if sent < len(text):
+            yield text[sent:]
+        return _Attempt(text)
 
     def prompt(
         self,
@@ -171,18 +263,72 @@ class Generator:
             return None
         sampling = Sampling(temperature=0, max_tokens=reply_tokens, stop=["\n"])
         with _model_errors(self.chat):
-            reply = self.chat.invoke(messages, **self._params(sampling))
+            reply = self.chat.invoke(messages, **self._params(sampling, ()))
         if reply.response_metadata.get("finish_reason") == "length":  # cut off: unusable
             return None
         return clean_rewrite(str(reply.content), question)
 
-    def _params(self, sampling: Sampling | None) -> dict[str, Any]:
-        return _request_params(sampling, getattr(self.chat, "extra_body", None))
+    def _detector(self) -> RepetitionDetector | None:
+        if not self.settings.repetition_guard:
+            return None
+        return RepetitionDetector(threshold=self.settings.repetition_threshold)
+
+    def _retry(self, events: list[GuardEvent]) -> bool:
+        """Whether to ask again: once per reason, for a banned word only if it can be banned
+        harder."""
+        reason = events[-1].reason
+        if sum(e.reason == reason for e in events) > 1:
+            return False
+        return reason == "repetition" or self.dialect.tightens_bans
+
+    def _params(self, sampling: Sampling, events: Sequence[GuardEvent]) -> dict[str, Any]:
+        if any(e.reason == "repetition" for e in events):
+            asked = sampling.repetition_penalty or 1.0
+            penalty = min(2.0, max(self.settings.retry_repetition_penalty, asked + 0.2))
+            sampling = sampling.model_copy(update={"repetition_penalty": round(penalty, 2)})
+        strict = any(e.reason == "banned_word" for e in events)
+        extra_body = getattr(self.chat, "extra_body", None)
+        return _request_params(sampling, extra_body, self.dialect, strict)
 
     def answer(
         self, question: str, hits: Sequence[Hit], strategy: Strategy, **kwargs: Any
     ) -> Answer:
         return final_answer(self.stream(question, hits, strategy, **kwargs))
+
+    def _guarded(
+        self,
+        question: str,
+        attempt: _Attempt,
+        events: list[GuardEvent],
+        context: Sequence[Hit],
+        strategy: Strategy,
+        timings: dict[str, float],
+    ) -> Answer:
+        """The answer from the last attempt, with what the guard did to get it."""
+        if not events:
+            return self._answer(question, attempt.text, context, strategy, timings)
+        if attempt.event is None:
+            action, raw = "retried", attempt.text
+        elif attempt.event.reason == "repetition":
+            action, raw = "truncated", attempt.text[: attempt.loop_start]
+        else:
+            action, raw = "withheld", WITHHELD
+        guard = Guard(action=action, attempts=len(events) + (attempt.event is None), events=events)
+        if action == "withheld":  # nothing of the model's text: it holds the banned word
+            answer = Answer(
+                question=question,
+                answer=WITHHELD,
+                grounded=False,
+                support=0.0,
+                citations=[],
+                strategy=strategy,
+                model=self.model_name,
+                timings=timings,
+            )
+        else:
+            answer = self._answer(question, raw, context, strategy, timings)
+        answer.guard = guard
+        return answer
 
     def _answer(
         self,

@@ -15,8 +15,9 @@ import httpx
 
 from core.errors import InvalidRequestError
 from core.settings import Settings, get_settings
-from core.types import Answer, Document, Sampling, Strategy, Turn, final_answer
+from core.types import Answer, AnswerItem, Document, Sampling, Strategy, Turn, final_answer
 from generation.context import Window
+from generation.dialects import make_dialect
 from generation.generator import Generator, make_chat_model
 from generation.server import LocalServer
 from generation.tokens import EstimateCounter, make_token_counter
@@ -78,8 +79,8 @@ class KBQA:
                 QuotingChatModel(),
                 self.model_name,
                 self.settings.generation,
-                EstimateCounter(),
-                window,
+                counter=EstimateCounter(),
+                window=window,
             )
         base_url = llm.base_url
         if base_url is None:  # no external server: run the embedded one
@@ -94,8 +95,17 @@ class KBQA:
             )
             if counter.context_window:  # the server's own word beats the setting
                 window = Window(counter.context_window, llm.max_tokens)
-        chat = make_chat_model(llm, base_url)
-        return Generator(chat, llm.served_name, self.settings.generation, counter, window)
+        server = llm.server
+        if server == "auto":
+            server = "vllm" if llm.base_url else "llama.cpp"
+        return Generator(
+            make_chat_model(llm, base_url),
+            llm.served_name,
+            self.settings.generation,
+            make_dialect(server, base_url, llm.api_key),
+            counter,
+            window,
+        )
 
     def warm_up(self) -> None:
         """Load the index, the embedding model and the chat model now rather than on first use."""
@@ -159,7 +169,7 @@ class KBQA:
         sampling: Sampling | None = None,
         history: Sequence[Turn] = (),
         conversation_id: str | None = None,
-    ) -> Iterator[str | Answer]:
+    ) -> Iterator[AnswerItem]:
         """Yield answer text as it is generated, then the full :class:`Answer` with timings.
 
         Args:

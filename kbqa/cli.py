@@ -11,24 +11,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.errors import IngestError, KbqaError
-from core.types import STRATEGIES, Answer, Turn
+from core.types import STRATEGIES, Turn
 from evaluation.cli import evaluate
+from kbqa import cli_answers as opts
+from kbqa.cli_answers import console, out, print_answer, stream_answer
 
 if TYPE_CHECKING:
     from core.settings import Settings
-    from kbqa.app import KBQA
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages, never a hub
 app = typer.Typer(
     help="Question answering over your documents, with cited answers.", no_args_is_help=True
 )
-console = Console(stderr=True)
-out = Console(highlight=False, soft_wrap=True)
 
 Collection = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection (knowledge base).")
@@ -165,61 +163,29 @@ def ask(
     ] = "zero-shot",
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=50)] = None,
     as_json: AsJson = False,
+    temperature: opts.Temperature = None,
+    top_p: opts.TopP = None,
+    top_k_tokens: opts.TopKTokens = None,
+    max_tokens: opts.MaxTokens = None,
+    repetition_penalty: opts.RepetitionPenalty = None,
+    stop: opts.Stop = None,
+    seed: opts.Seed = None,
+    ban: opts.Ban = None,
 ) -> None:
     """Answer a question from the documents, citing document and page."""
     if strategy not in STRATEGIES:
         raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    sampling = opts.sampling(
+        temperature, top_p, top_k_tokens, max_tokens, repetition_penalty, stop, seed, ban
+    )
     with _service() as kb:
-        answer = _stream_answer(kb, question, collection, strategy, top_k, show=not as_json)
+        answer = stream_answer(
+            kb, question, collection, strategy, top_k, sampling, show=not as_json
+        )
     if as_json:
         out.print_json(answer.model_dump_json())
     else:
-        _print_answer(answer)
-
-
-def _print_answer(answer: Answer) -> None:
-    if answer.search_query and answer.search_query != answer.question:
-        searched = " ".join(answer.search_query.split())
-        out.print(f"[dim]searched for: {searched}[/dim]", markup=True)
-    if answer.unsupported_answer is not None:
-        out.print(
-            f"[yellow]The documents do not support that answer "
-            f"({answer.support:.0%} of its words are in the sources): {answer.answer}[/yellow]"
-        )
-    elif answer.reasoning:
-        out.print(f"\n[bold]Answer:[/bold] {answer.answer}")
-    for c in answer.citations:
-        pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
-        out.print(f"  [{c.n}] {c.filename}, {pages}")
-    out.print(f"[dim]{answer.timings.get('total', 0):.1f}s, {answer.model}[/dim]")
-
-
-def _stream_answer(
-    kb: KBQA,
-    question: str,
-    collection: list[str] | None,
-    strategy: str,
-    top_k: int | None,
-    show: bool,
-    history: list[Turn] | None = None,
-) -> Answer:
-    answer = None
-    items = kb.ask_stream(
-        question,
-        collection,
-        strategy=strategy,  # type: ignore[arg-type]
-        top_k=top_k,
-        history=history or [],
-    )
-    for item in items:
-        if isinstance(item, Answer):
-            answer = item
-        elif show:
-            out.print(item, end="")
-    assert answer is not None
-    if show:
-        out.print()
-    return answer
+        print_answer(answer)
 
 
 @app.command()
@@ -229,11 +195,22 @@ def chat(
     strategy: Annotated[
         str, typer.Option("--strategy", "-s", help=" | ".join(STRATEGIES))
     ] = "zero-shot",
+    temperature: opts.Temperature = None,
+    top_p: opts.TopP = None,
+    top_k_tokens: opts.TopKTokens = None,
+    max_tokens: opts.MaxTokens = None,
+    repetition_penalty: opts.RepetitionPenalty = None,
+    stop: opts.Stop = None,
+    seed: opts.Seed = None,
+    ban: opts.Ban = None,
 ) -> None:
     """Ask question after question; the model stays loaded and follow-ups ("and who built
     it?") are understood. An empty line or Ctrl-D ends."""
     if strategy not in STRATEGIES:
         raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    sampling = opts.sampling(
+        temperature, top_p, top_k_tokens, max_tokens, repetition_penalty, stop, seed, ban
+    )
     history: list[Turn] = []
     with _service() as kb:
         if not kb.index.documents():
@@ -249,11 +226,13 @@ def chat(
             if not question:
                 break
             try:
-                answer = _stream_answer(kb, question, collection, strategy, None, True, history)
+                answer = stream_answer(
+                    kb, question, collection, strategy, None, sampling, True, history
+                )
             except (KbqaError, ValueError) as exc:
                 console.print(f"[red]error:[/red] {exc}")
             else:
-                _print_answer(answer)
+                print_answer(answer)
                 history += [
                     Turn(role="user", content=answer.question),
                     Turn(role="assistant", content=answer.answer),
@@ -321,7 +300,8 @@ def model_server() -> None:
     server = LocalServer(settings.llm, settings.models_dir, settings.data_dir / "logs")
     with server:
         out.print(
-            f"chat server at {server.base_url} (model {settings.llm.served_name}); Ctrl-C stops it"
+            f"chat server at {server.base_url} (model {settings.llm.served_name}); Ctrl-C stops it."
+            " Point KBQA_LLM__BASE_URL at it, with KBQA_LLM__SERVER=llama.cpp"
         )
         try:
             assert server.process is not None

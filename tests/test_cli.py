@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from core.settings import get_settings
+from generation.fake import QuotingChatModel
 from kbqa.cli import app
 from tests.utils.pdfs import make_corrupt_pdf, make_text_pdf
 
@@ -91,3 +92,59 @@ def test_chat_understands_follow_ups_and_says_what_it_searched_for(
     # The fake model rewrites the follow-up with the name the question before it asked about.
     assert "searched for: Who kept Harbour Board's lighthouse?" in result.stdout
     assert "The lighthouse keeper was Ada Brook." in result.stdout
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch, pdf: Path) -> None:
+    """The quoting fake chat model, over the harbour PDF."""
+    monkeypatch.setenv("KBQA_LLM__BACKEND", "fake")
+    get_settings.cache_clear()
+    _json(runner.invoke(app, ["ingest", str(pdf), "--json"]))
+
+
+GENERATION_OPTIONS = [
+    "--temperature", "0.2", "--top-p", "0.9", "--top-k-tokens", "5", "--max-tokens", "40",
+    "--repetition-penalty", "1.2", "--stop", "##", "--seed", "3", "--ban", "brook",
+]  # fmt: skip
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_ask_passes_the_generation_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict = {}
+    original = QuotingChatModel._stream
+
+    def spy(self: QuotingChatModel, messages: list, stop: object = None, **kwargs: object):  # noqa: ANN202
+        seen.update(kwargs, stop=stop)
+        return original(self, messages, stop, **kwargs)
+
+    monkeypatch.setattr(QuotingChatModel, "_stream", spy)
+    question = "Who was the lighthouse keeper?"
+    answer = _json(runner.invoke(app, ["ask", question, "--json", *GENERATION_OPTIONS]))
+    assert (seen["temperature"], seen["top_p"], seen["seed"]) == (0.2, 0.9, 3)
+    assert (seen["max_tokens"], seen["stop"]) == (40, ["##"])
+    assert seen["extra_body"]["top_k"] == 5  # type: ignore[index]
+    assert seen["extra_body"]["bad_words"] == ["brook", "Brook", "BROOK"]  # type: ignore[index]
+    assert "Brook" not in answer["answer"]  # type: ignore[index]
+    assert answer["guard"]["action"] == "withheld"  # type: ignore[index]
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_ask_and_chat_say_when_a_loop_was_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    def loops(self: QuotingChatModel, kwargs: dict) -> bool:
+        return (kwargs.get("extra_body") or {}).get("repetition_penalty", 1.0) < 1.3
+
+    monkeypatch.setattr(QuotingChatModel, "_loops", loops)
+    asked = runner.invoke(app, ["ask", "Who was the lighthouse keeper?"])
+    chatted = runner.invoke(app, ["chat"], input="Who was the lighthouse keeper?\n\n")
+    for result in (asked, chatted):
+        assert result.exit_code == 0, result.output
+        assert "(The model repeated itself; asking again" in result.output
+        assert "The model repeated itself (seq-rep-4 0." in result.output
+        assert "answered on attempt 2." in result.output
+        assert "[1] harbour.pdf, p. 2" in result.output
+
+
+def test_a_bad_generation_option_is_refused() -> None:
+    result = runner.invoke(app, ["ask", "why?", "--top-p", "0"])
+    assert result.exit_code == 2
+    assert "top_p" in result.output

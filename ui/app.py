@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.settings import get_settings
-from core.types import STRATEGIES, Answer, Citation, Job
+from core.types import STRATEGIES, Answer, Citation, Discard, Job
 from ui.client import ApiClient, ApiError
 
 NEW_COLLECTION = "New collection…"
@@ -26,6 +26,10 @@ HINTS = {
     "unsupported_type": "kbqa reads PDF, text and Markdown files.",
     "empty": "There is no text in it.",
 }
+GREEDY_HELP = (
+    "0 is greedy decoding, the default: the model's most likely words, the same answer every "
+    "time, and the fewest words that are not in the sources."
+)
 STRATEGY_LABELS = {
     "zero-shot": "Zero-shot: instructions only",
     "few-shot": "Few-shot: with worked examples",
@@ -81,19 +85,46 @@ def choose_collections(api: ApiClient) -> tuple[str | None, list[str]]:
 
 
 def answer_settings() -> dict[str, Any]:
+    """The sidebar's answer settings, as /ask request fields."""
     with st.sidebar.expander("Answer settings"):
         strategy = st.radio(
             "Prompt strategy", STRATEGIES, format_func=STRATEGY_LABELS.get, key="strategy"
         )
-        return {
+        settings: dict[str, Any] = {
             "strategy": strategy,
-            "temperature": st.slider("Temperature", 0.0, 1.5, 0.0, 0.05, key="temperature"),
+            "temperature": st.slider(
+                "Temperature", 0.0, 1.5, 0.0, 0.05, key="temperature", help=GREEDY_HELP
+            ),
             "top_p": st.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="top_p"),
+            "top_k_tokens": st.slider(
+                "Top-k", 0, 200, 0, 5, key="top_k_tokens", help="The k most likely tokens; 0: all."
+            ),
             "max_tokens": st.slider("Max tokens", 32, 1024, 384, 32, key="max_tokens"),
             "repetition_penalty": st.slider(
                 "Repetition penalty", 1.0, 1.5, 1.1, 0.05, key="repetition_penalty"
             ),
         }
+        seed = st.number_input(
+            "Seed", min_value=0, max_value=2**31, value=None, key="seed", placeholder="none"
+        )
+        stop = st.text_input(
+            "Stop sequences", key="stop", placeholder="comma-separated; \\n is a line break"
+        )
+        banned = st.text_input(
+            "Never write these words", key="bad_words", placeholder="comma-separated"
+        )
+    if seed is not None:
+        settings["seed"] = int(seed)
+    if stops := _listed(stop.replace("\\n", "\n"), strip=" "):  # "\n\n" is a stop
+        settings["stop"] = stops[:4]
+    if words := _listed(banned):
+        settings["bad_words"] = words
+    return settings
+
+
+def _listed(text: str, strip: str | None = None) -> list[str]:
+    """The comma-separated items of ``text``, trimmed of ``strip`` (white space), none empty."""
+    return [item for item in (part.strip(strip) for part in text.split(",")) if item]
 
 
 def upload_panel(api: ApiClient, collection: str | None) -> None:
@@ -231,6 +262,9 @@ def show_answer(answer: Answer) -> None:
             st.text(citation.text)
     if answer.search_query and answer.search_query != answer.question:
         st.caption(f"Searched for: {' '.join(answer.search_query.split())}")
+    if answer.guard is not None:
+        note = st.caption if answer.guard.action == "retried" else st.warning
+        note(answer.guard.summary())
     seconds = answer.timings.get("total")
     took = f" · {seconds:.1f} s" if seconds is not None else ""
     st.caption(f"{answer.model} · {answer.strategy}{took}")
@@ -283,6 +317,10 @@ def stream_answer(api: ApiClient, body: dict[str, Any]) -> Answer | None:
                 placeholder.empty()
                 show_answer(item)
                 return item
+            if isinstance(item, Discard):  # the text so far is taken back: the model retries
+                text = ""
+                placeholder.caption(item.message)
+                continue
             text += item
             placeholder.markdown(text + " ▌")
     except ApiError as exc:

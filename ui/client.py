@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from core.types import Answer, Conversation, Job
+from core.types import Answer, AnswerItem, Conversation, Discard, Job
 
 
 class ApiError(Exception):
@@ -81,8 +81,8 @@ class ApiClient:
     def conversation(self, conversation_id: str) -> Conversation:
         return Conversation.model_validate(self._json("GET", f"/conversations/{conversation_id}"))
 
-    def ask_stream(self, body: dict[str, Any]) -> Iterator[str | Answer]:
-        """Answer text as it streams, then the :class:`Answer`."""
+    def ask_stream(self, body: dict[str, Any]) -> Iterator[AnswerItem]:
+        """Answer text as it streams (a :class:`Discard` drops it), then the :class:`Answer`."""
         try:
             with self._http.stream("POST", "/ask", json={**body, "stream": True}) as response:
                 if response.is_error:
@@ -95,7 +95,7 @@ class ApiClient:
             raise ApiError(f"Lost the connection to the kbqa API at {self.base_url}.") from exc
 
 
-def _events(lines: Iterator[str]) -> Iterator[str | Answer]:
+def _events(lines: Iterator[str]) -> Iterator[AnswerItem]:
     event = "message"
     for line in lines:
         if line.startswith("event: "):
@@ -104,6 +104,8 @@ def _events(lines: Iterator[str]) -> Iterator[str | Answer]:
             data = json.loads(line.removeprefix("data: "))
             if event == "token":
                 yield data["text"]
+            elif event == "discard":
+                yield Discard.model_validate(data)
             elif event == "answer":
                 yield Answer.model_validate(data)
             elif event == "error":

@@ -13,13 +13,15 @@ from api.deps import Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
 from api.metrics import ApiMetrics
 from api.schemas import AskRequest, TokenEvent
-from core.types import Answer
+from core.types import Answer, AnswerItem, Discard
 
 router = APIRouter(prefix="/ask", tags=["ask"])
 
 STREAM_DOC = {
     "description": "With `stream: true`: events `token` ({text}) as the answer is generated, "
-    "then one `answer` event (the full Answer: citations, timings), or `error` (ErrorBody).",
+    "then one `answer` event (the full Answer: citations, timings), or `error` (ErrorBody). "
+    "A `discard` event ({reason, message}) means: drop the text received so far, the model "
+    "is asked again (it looped, or wrote a banned word); the `answer` event is authoritative.",
     "content": {"text/event-stream": {}},
 }
 
@@ -48,13 +50,16 @@ def ask(
     return EventSourceResponse(sse_events(chain([first], items), metrics))
 
 
-def sse_events(items: Iterator[str | Answer], metrics: ApiMetrics) -> Iterator[bytes]:
-    """An answer stream as SSE: ``token`` events, then ``answer``; ``error`` if it breaks."""
+def sse_events(items: Iterator[AnswerItem], metrics: ApiMetrics) -> Iterator[bytes]:
+    """An answer stream as SSE: ``token`` events (``discard`` drops them), then ``answer``;
+    ``error`` if it breaks."""
     try:
         for item in items:
             if isinstance(item, Answer):
                 metrics.observe_stages(item.timings)
                 yield format_sse_event(event="answer", data_str=item.model_dump_json())
+            elif isinstance(item, Discard):
+                yield format_sse_event(event="discard", data_str=item.model_dump_json())
             else:
                 yield format_sse_event(
                     event="token", data_str=TokenEvent(text=item).model_dump_json()

@@ -5,6 +5,12 @@ another one. The last user message is the question, earlier turns its history; t
 system messages are ignored, since kbqa's own prompt keeps answers to the documents. Citations
 come twice: as a "Sources:" footer in the message text, for people, and as ``citations``
 fields, for programs.
+
+Generation controls are OpenAI's fields, plus vLLM's ``repetition_penalty`` and ``bad_words``
+and kbqa's ``top_k_tokens`` (``top_k`` is the passages retrieved). When the output guard stops
+a streamed answer (a loop, a banned word) and asks again, a chunk with an empty delta and
+``kbqa.discard`` says that the text so far is to be dropped: OpenAI's format has no way to
+take text back, so a plain client shows both; the last chunk's ``kbqa.guard`` tells.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from itertools import chain
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, format_sse_event
@@ -24,7 +30,17 @@ from api.deps import Access, Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
 from api.metrics import ApiMetrics
 from core.errors import InvalidRequestError, NotFoundError
-from core.types import Answer, Citation, Sampling, Strategy, Turn
+from core.types import (
+    Answer,
+    AnswerItem,
+    BannedWord,
+    Citation,
+    Discard,
+    Sampling,
+    StopSequence,
+    Strategy,
+    Turn,
+)
 from kbqa.app import KBQA
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -59,21 +75,28 @@ class ChatCompletionRequest(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, gt=0, le=8192)
     max_completion_tokens: int | None = Field(None, gt=0, le=8192)
-    seed: int | None = None
-    stop: str | list[str] | None = None
+    seed: int | None = Field(None, ge=-(2**63), lt=2**63)
+    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=4)] | None = None
+    # vLLM's names for controls OpenAI lacks, so a client written for vLLM works unchanged.
+    repetition_penalty: float | None = Field(None, ge=0.5, le=2)
+    bad_words: list[BannedWord] | None = Field(None, max_length=32)
     # kbqa's own options, for clients that can send extra fields.
     collections: list[str] | None = Field(None, max_length=16)
     strategy: Strategy | None = None
-    top_k: int | None = Field(None, ge=1, le=50)
+    top_k: int | None = Field(None, ge=1, le=50, description="Passages retrieved.")
+    top_k_tokens: int | None = Field(None, ge=0, le=1000, description="Top-k sampling.")
 
     def sampling(self) -> Sampling:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
         return Sampling(
             temperature=self.temperature,
             top_p=self.top_p,
+            top_k_tokens=self.top_k_tokens,
             max_tokens=self.max_completion_tokens or self.max_tokens,
             seed=self.seed,
             stop=stop,
+            repetition_penalty=self.repetition_penalty,
+            bad_words=self.bad_words,
         )
 
     def conversation(self) -> tuple[str, list[Turn]]:
@@ -167,11 +190,12 @@ def _source(c: Citation) -> str:
 
 
 def _extra(answer: Answer) -> dict[str, Any]:
-    return answer.model_dump(include={"grounded", "support", "reasoning", "timings", "strategy"})
+    fields = {"grounded", "support", "reasoning", "timings", "strategy", "guard"}
+    return answer.model_dump(include=fields)
 
 
 def _chunks(
-    items: Iterator[str | Answer], completion_id: str, created: int, model: str, metrics: ApiMetrics
+    items: Iterator[AnswerItem], completion_id: str, created: int, model: str, metrics: ApiMetrics
 ) -> Iterator[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         data = {
@@ -193,6 +217,8 @@ def _chunks(
                 yield chunk(
                     {"content": footer(item)}, "stop", citations=citations, kbqa=_extra(item)
                 )
+            elif isinstance(item, Discard):  # OpenAI's chunks cannot take text back: say so
+                yield chunk({"content": ""}, kbqa={"discard": item.model_dump()})
             else:
                 yield chunk({"content": item})
     except Exception as exc:  # headers are sent: report the error in the stream

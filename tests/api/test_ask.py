@@ -245,3 +245,123 @@ def test_the_streamed_answer_event_says_what_was_searched_for(loaded: TestClient
     answer = Answer.model_validate(data)
     assert answer.search_query == "And who was Elmstead's engineer?"
     assert "Margaret Quill" in answer.answer
+
+
+def test_every_generation_control_reaches_the_model(
+    loaded: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict = {}
+    original = QuotingChatModel._stream
+
+    def spy(self: QuotingChatModel, messages: list, stop: object = None, **kwargs: object):  # noqa: ANN202
+        seen.update(kwargs, stop=stop)
+        return original(self, messages, stop, **kwargs)
+
+    monkeypatch.setattr(QuotingChatModel, "_stream", spy)
+    body = {
+        "question": QUESTION,
+        "temperature": 0.2,
+        "top_p": 0.8,
+        "top_k_tokens": 30,
+        "max_tokens": 64,
+        "repetition_penalty": 1.15,
+        "stop": ["\n\n"],
+        "seed": 11,
+        "bad_words": ["reservoir"],
+    }
+    assert loaded.post("/ask", json=body).status_code == 200
+    assert (seen["temperature"], seen["top_p"], seen["seed"]) == (0.2, 0.8, 11)
+    assert (seen["max_tokens"], seen["stop"]) == (64, ["\n\n"])
+    assert seen["extra_body"] == {
+        "max_tokens": 64,
+        "top_k": 30,
+        "repetition_penalty": 1.15,
+        "bad_words": ["reservoir", "Reservoir", "RESERVOIR"],
+    }
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"top_k_tokens": -1},
+        {"top_k_tokens": "5"},
+        {"bad_words": ["  "]},
+        {"bad_words": ["x" * 65]},
+        {"bad_words": "Quill"},
+        {"seed": 2**64},
+        {"stop": ["a", "b", "c", "d", "e"]},
+    ],
+)
+def test_bad_generation_controls_are_422(loaded: TestClient, field: dict) -> None:
+    response = loaded.post("/ask", json={"question": QUESTION, **field})
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "invalid_request"
+
+
+@pytest.fixture
+def looping(loaded: TestClient, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    """The fake model loops unless the repetition penalty is at least 1.3: the retry's."""
+    generator = loaded.app.state.kbqa.generator  # type: ignore[attr-defined]
+    monkeypatch.setattr(generator, "chat", QuotingChatModel(loops_below_penalty=1.3))
+    return loaded
+
+
+def test_a_loop_is_retried_and_reported_in_the_json_answer(looping: TestClient) -> None:
+    answer = Answer.model_validate(looping.post("/ask", json={"question": QUESTION}).json())
+    assert answer.answer.count("Margaret Quill") == 1
+    assert answer.citations[0].page == 2
+    assert answer.guard is not None
+    assert (answer.guard.action, answer.guard.attempts) == ("retried", 2)
+    (event,) = answer.guard.events
+    assert event.reason == "repetition"
+    assert event.seq_rep_4 is not None
+    assert event.seq_rep_4 >= 0.6
+
+
+def test_a_loop_in_a_stream_is_discarded_then_answered_again(looping: TestClient) -> None:
+    response = looping.post("/ask", json={"question": QUESTION, "stream": True})
+    events = sse(response.text)
+    names = [event for event, _ in events]
+    assert names.count("discard") == 1
+    cut = names.index("discard")
+    assert events[cut][1]["reason"] == "repetition"
+    before = "".join(data["text"] for event, data in events[:cut] if event == "token")
+    after = "".join(data["text"] for event, data in events[cut:] if event == "token")
+    assert before.count("Margaret Quill") >= 2  # the loop, already sent, then taken back
+    answer = Answer.model_validate(events[-1][1])
+    assert names[-1] == "answer"
+    assert after == answer.answer
+    assert answer.guard is not None
+    assert answer.guard.action == "retried"
+
+
+def test_a_model_that_keeps_looping_is_cut_after_one_copy(
+    loaded: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generator = loaded.app.state.kbqa.generator  # type: ignore[attr-defined]
+    monkeypatch.setattr(generator, "chat", QuotingChatModel(loops_below_penalty=2.5))
+    answer = Answer.model_validate(loaded.post("/ask", json={"question": QUESTION}).json())
+    assert answer.answer.count("Margaret Quill") == 1
+    assert answer.guard is not None
+    assert (answer.guard.action, answer.guard.attempts) == ("truncated", 2)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_banned_word_is_never_sent(loaded: TestClient, stream: bool) -> None:
+    body = {"question": QUESTION, "bad_words": ["quill"], "stream": stream}
+    response = loaded.post("/ask", json=body)
+    assert response.status_code == 200
+    if stream:
+        events = sse(response.text)
+        assert not any(
+            "Quill" in data.get("text", "") for event, data in events if event == "token"
+        )
+        payload = events[-1][1]
+    else:
+        payload = response.json()
+    answer = Answer.model_validate(payload)
+    assert "Quill" not in answer.answer
+    assert answer.citations == []
+    assert answer.guard is not None
+    assert answer.guard.action == "withheld"
+    assert answer.guard.events[0].word == "quill"

@@ -6,6 +6,7 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
+from generation.fake import QuotingChatModel
 from tests.api.conftest import KEY, ORCHARD, ingest, pdf
 
 QUESTION = "Who was the engineer in charge of the works?"
@@ -77,3 +78,72 @@ def test_history_and_bad_conversations(client_openai: openai.OpenAI) -> None:
             api_key="wrong-key",
             http_client=client_openai._client,  # noqa: SLF001
         ).models.list()
+
+
+def test_generation_controls_reach_the_model(
+    client_openai: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict = {}
+    original = QuotingChatModel._stream
+
+    def spy(self: QuotingChatModel, messages: list, stop: object = None, **kwargs: object):  # noqa: ANN202
+        seen.update(kwargs, stop=stop)
+        return original(self, messages, stop, **kwargs)
+
+    monkeypatch.setattr(QuotingChatModel, "_stream", spy)
+    client_openai.chat.completions.create(
+        model="kbqa",
+        messages=[{"role": "user", "content": QUESTION}],
+        temperature=0.4,
+        top_p=0.9,
+        max_completion_tokens=40,
+        seed=5,
+        stop="\n\n",
+        # vLLM's names, as a client written for vLLM sends them; top_k is kbqa's passages.
+        extra_body={"repetition_penalty": 1.2, "bad_words": ["dam"], "top_k_tokens": 8},
+    )
+    assert (seen["temperature"], seen["top_p"], seen["seed"]) == (0.4, 0.9, 5)
+    assert (seen["max_tokens"], seen["stop"]) == (40, ["\n\n"])
+    assert seen["extra_body"] == {
+        "max_tokens": 40,
+        "top_k": 8,
+        "repetition_penalty": 1.2,
+        "bad_words": ["dam", "Dam", "DAM"],
+    }
+
+
+def test_a_withheld_answer_says_why(client_openai: openai.OpenAI) -> None:
+    completion = client_openai.chat.completions.create(
+        model="kbqa",
+        messages=[{"role": "user", "content": QUESTION}],
+        extra_body={"bad_words": ["Quill"]},
+    )
+    assert "Quill" not in (completion.choices[0].message.content or "")
+    guard = completion.model_extra["kbqa"]["guard"]  # type: ignore[index]
+    assert guard["action"] == "withheld"
+
+
+def test_a_streamed_loop_marks_the_text_to_discard(
+    loaded: TestClient, client_openai: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generator = loaded.app.state.kbqa.generator  # type: ignore[attr-defined]
+    monkeypatch.setattr(generator, "chat", QuotingChatModel(loops_below_penalty=1.3))
+    chunks = list(
+        client_openai.chat.completions.create(
+            model="kbqa", messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+    )
+    marks = [i for i, c in enumerate(chunks) if "discard" in (c.model_extra or {}).get("kbqa", {})]
+    assert len(marks) == 1
+    after = "".join(c.choices[0].delta.content or "" for c in chunks[marks[0] :])
+    assert after.count("Margaret Quill") == 1
+    assert chunks[-1].model_extra["kbqa"]["guard"]["action"] == "retried"  # type: ignore[index]
+
+
+def test_more_than_four_stop_sequences_are_422(client_openai: openai.OpenAI) -> None:
+    with pytest.raises(openai.UnprocessableEntityError):
+        client_openai.chat.completions.create(
+            model="kbqa",
+            messages=[{"role": "user", "content": QUESTION}],
+            stop=["a", "b", "c", "d", "e"],
+        )

@@ -74,3 +74,28 @@ def test_question_not_in_the_documents_is_refused(data_dir: Path) -> None:
     answer = json.loads(result.stdout)
     assert not answer["grounded"], answer
     assert answer["citations"] == []
+
+
+def test_the_generation_options_reach_llama_cpp(data_dir: Path) -> None:
+    result = kbqa(
+        "ask", "How high is the dam?", "--json",
+        "--temperature", "0.5", "--top-p", "0.9", "--top-k-tokens", "20", "--max-tokens", "60",
+        "--repetition-penalty", "1.2", "--stop", "##", "--seed", "3",
+        data_dir=data_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["answer"]
+
+
+def test_a_banned_word_never_comes_back_from_the_real_model(data_dir: Path) -> None:
+    # The logit bias turns "Margaret Quill" into "Margaret [1]" on Qwen2.5-0.5B; whatever
+    # the model does, the text check keeps the word out.
+    result = kbqa(
+        "ask", "Who was the engineer in charge of the works?", "--json", "--ban", "Quill",
+        data_dir=data_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert "quill" not in f"{answer['answer']} {answer['reasoning']}".lower()
+    if answer["guard"] is not None:
+        assert answer["guard"]["events"][0]["word"] == "Quill"

@@ -152,7 +152,7 @@ def test_a_single_source_too_big_for_the_window_is_cut_and_marked() -> None:
 def test_a_truncated_source_says_so_in_its_citation() -> None:
     chat = GenericFakeChatModel(messages=iter([AIMessage(content="a0 a1 a2 [1]")]))
     window = Window(tokens=_fixed() + 250, answer_tokens=100)
-    generator = Generator(chat, "m", GenerationSettings(), WordCounter(), window)
+    generator = Generator(chat, "m", GenerationSettings(), counter=WordCounter(), window=window)
     answer = generator.answer("q?", [_hit("a", 1000)], "zero-shot")
     (citation,) = answer.citations
     assert citation.truncated
@@ -161,7 +161,9 @@ def test_a_truncated_source_says_so_in_its_citation() -> None:
 
 def test_an_answer_reserve_that_leaves_no_room_is_a_clear_error() -> None:
     chat = GenericFakeChatModel(messages=iter([]))
-    generator = Generator(chat, "m", GenerationSettings(), WordCounter(), Window(tokens=500))
+    generator = Generator(
+        chat, "m", GenerationSettings(), counter=WordCounter(), window=Window(tokens=500)
+    )
     with pytest.raises(InvalidRequestError, match="500-token context window"):
         generator.answer(
             "q?", [_hit("a", 10)], "zero-shot", sampling=Sampling(max_tokens=500 - _fixed())

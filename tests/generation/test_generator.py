@@ -61,15 +61,14 @@ def test_no_context_refuses_without_asking_the_model() -> None:
 
 def test_sampling_overrides_keep_the_models_own_request_body() -> None:
     from core.types import Sampling
+    from generation.dialects import LlamaCppDialect
     from generation.generator import _request_params
 
     base = {"max_tokens": 384}
     params = _request_params(Sampling(temperature=0.3, repetition_penalty=1.1), base)
     assert params["temperature"] == 0.3
-    assert params["extra_body"] == {
-        "max_tokens": 384,
-        "repeat_penalty": 1.1,
-        "repetition_penalty": 1.1,
-    }
+    assert params["extra_body"] == {"max_tokens": 384, "repetition_penalty": 1.1}
+    llama = _request_params(Sampling(repetition_penalty=1.1), base, LlamaCppDialect())
+    assert llama["extra_body"] == {"max_tokens": 384, "repeat_penalty": 1.1}
     assert _request_params(Sampling(max_tokens=20), base)["extra_body"] == {"max_tokens": 20}
     assert base == {"max_tokens": 384}

@@ -40,7 +40,7 @@ def _generator(*replies: str | AIMessage, **settings: Any) -> tuple[Generator, R
     messages = [r if isinstance(r, AIMessage) else AIMessage(content=r) for r in replies]
     chat = Recording(messages=iter(messages), calls=[])
     generation = GenerationSettings(**settings)
-    return Generator(chat, "m", generation, WordCounter(), Window(4096, 384)), chat
+    return Generator(chat, "m", generation, counter=WordCounter(), window=Window(4096, 384)), chat
 
 
 def test_the_rewrite_prompt_holds_the_conversation_and_the_follow_up() -> None:

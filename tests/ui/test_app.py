@@ -8,9 +8,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.settings import get_settings
+from generation.fake import QuotingChatModel
 from tests.api.conftest import REPORT, pdf
 from tests.ui.conftest import APP
 from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf
+from ui.client import ApiClient
 
 QUESTION = "Who was the engineer in charge of the works?"
 
@@ -112,3 +114,48 @@ def test_an_unreachable_api_is_said_plainly(monkeypatch: pytest.MonkeyPatch) -> 
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
     assert "Cannot reach the kbqa API at http://127.0.0.1:9" in at.error[0].value
+
+
+def test_answer_settings_reach_the_api_and_a_banned_word_is_never_shown(
+    ui: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[dict] = []
+    original = ApiClient.ask_stream
+
+    def spy(self: ApiClient, body: dict):  # noqa: ANN202
+        sent.append(body)
+        return original(self, body)
+
+    monkeypatch.setattr(ApiClient, "ask_stream", spy)
+    ui.run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    ui.slider(key="top_k_tokens").set_value(20)
+    ui.number_input(key="seed").set_value(7)
+    ui.text_input(key="stop").input("\\n\\n, END")
+    ui.text_input(key="bad_words").input("Quill, reservoir ,").run()
+    ui.chat_input[0].set_value(QUESTION).run()
+    assert not ui.exception
+    body = sent[-1]
+    assert (body["temperature"], body["top_k_tokens"], body["seed"]) == (0.0, 20, 7)
+    assert body["stop"] == ["\n\n", "END"]
+    assert body["bad_words"] == ["Quill", "reservoir"]
+    assistant = ui.chat_message[1]
+    assert "Quill" not in assistant.markdown[0].value
+    assert "banned word 'Quill'" in assistant.warning[0].value
+
+
+def test_a_loop_is_taken_back_and_answered_once(
+    ui: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def loops(self: QuotingChatModel, kwargs: dict) -> bool:
+        return (kwargs.get("extra_body") or {}).get("repetition_penalty", 1.0) < 1.3
+
+    monkeypatch.setattr(QuotingChatModel, "_loops", loops)  # the live API is in this process
+    ui.run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    ui.chat_input[0].set_value(QUESTION).run()
+    assert not ui.exception
+    assistant = ui.chat_message[1]
+    assert assistant.markdown[0].value.count("Margaret Quill") == 1
+    captions = [c.value for c in assistant.caption]
+    assert any("repeated itself" in c and "answered on attempt 2" in c for c in captions)
