@@ -17,7 +17,7 @@ from core.errors import InvalidRequestError
 from core.settings import Settings, get_settings
 from core.types import Answer, Document, Sampling, Strategy, Turn, final_answer
 from generation.generator import Generator, make_chat_model
-from generation.server import LocalServer
+from generation.server import ChatServer, make_server
 from index.embedders import Embedder, make_embedder
 from index.knowledge import KnowledgeIndex, check_collection_name
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
@@ -32,7 +32,7 @@ FAKE_MODEL = "fake-quoting"  # the name the deterministic test model answers und
 class KBQA:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self._server: LocalServer | None = None
+        self._server: ChatServer | None = None
         self._generator: Generator | None = None
         self._generator_lock = threading.Lock()  # one chat server, however many first callers
 
@@ -73,10 +73,9 @@ class KBQA:
 
             return Generator(QuotingChatModel(), self.model_name, self.settings.generation)
         base_url = llm.base_url
-        if base_url is None:  # no external server: run the embedded one
-            self._server = LocalServer(
-                llm, self.settings.models_dir, self.settings.data_dir / "logs"
-            )
+        if base_url is None:  # no external server: run our own (llama.cpp or vLLM)
+            logs = self.settings.data_dir / "logs"
+            self._server = make_server(llm, self.settings.models_dir, logs)
             base_url = self._server.start().base_url
         return Generator(make_chat_model(llm, base_url), llm.served_name, self.settings.generation)
 
