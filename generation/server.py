@@ -7,9 +7,11 @@ that log to a file and are ready when ``GET /v1/models`` answers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +41,9 @@ class ChatServer:
     """
 
     log_name = "llm-server.log"
+    # A server that forks workers of its own runs in its own process group, so that stop() can
+    # end them all, and not only the parent, should it hang.
+    own_group = False
 
     def __init__(self, settings: LLMSettings, models_dir: Path, log_dir: Path) -> None:
         self.settings = settings
@@ -71,7 +76,11 @@ class ChatServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                cmd, stdout=log_file, stderr=subprocess.STDOUT, env=self.env()
+                cmd,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+                start_new_session=self.own_group,
             )
         self._wait_ready()
         log.info("chat server ready at %s", self.base_url)
@@ -96,14 +105,18 @@ class ChatServer:
         )
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        process = self.process
+        if process is None or process.poll() is not None:
             return
-        self.process.terminate()
+        process.terminate()
         try:
-            self.process.wait(timeout=10)
+            process.wait(timeout=30 if self.own_group else 10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            process.kill()
+            process.wait()
+        if self.own_group:  # whatever of its children outlived it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
     def __enter__(self) -> ChatServer:
         return self.start()
@@ -185,6 +198,7 @@ class VllmServer(ChatServer):
     """
 
     log_name = "vllm-server.log"
+    own_group = True  # the API server forks an engine process, which forks a worker
 
     def __init__(
         self, settings: LLMSettings, models_dir: Path, log_dir: Path, cuda: bool | None = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,28 @@ def test_a_server_that_dies_names_its_log(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"exited with code 1; see .*vllm-server\.log"):
         server.start()
     assert "No module named vllm" in server.log_path.read_text()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in state  # a zombie has exited, waiting only to be reaped
+
+
+def test_stop_ends_the_servers_children_too(tmp_path: Path) -> None:
+    """vLLM's API server forks an engine, which forks a worker: none may outlive stop()."""
+    server = VllmServer(LLMSettings(server="vllm"), tmp_path, tmp_path, cuda=False)
+    pid_file = tmp_path / "child.pid"
+    # A parent that exits on SIGTERM and leaves a child behind that ignores it.
+    script = f"(trap '' TERM; sleep 300) & echo $! > {pid_file}; wait"
+    server.process = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    server.stop()
+    deadline = time.monotonic() + 5
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child)
