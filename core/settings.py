@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.types import Strategy
 
+# The checkout kbqa is installed from (editable), where `make vllm` puts .venv-vllm.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -76,6 +79,7 @@ class RetrievalSettings(BaseModel):
 
 
 LocalModel = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+ServerKind = Literal["auto", "llama.cpp", "vllm"]
 
 
 class LLMSettings(BaseModel):
@@ -87,14 +91,15 @@ class LLMSettings(BaseModel):
     base_url: str | None = Field(
         None,
         description="OpenAI-compatible endpoint (e.g. a vLLM server, http://host:8000/v1). "
-        "Unset: kbqa starts its embedded llama.cpp server.",
+        "Unset: kbqa starts its own server (see 'server').",
     )
     api_key: str = Field("not-needed", description="Key sent to the chat server.")
-    server: Literal["auto", "vllm", "llama.cpp"] = Field(
+    server: ServerKind = Field(
         "auto",
-        description="Which server's names to send for top-k, the repetition penalty and banned "
-        "words, which OpenAI's API lacks; 'auto': llama.cpp for the embedded server, vllm for "
-        "base_url.",
+        description="The kind of chat server. Without base_url, the one kbqa starts: 'llama.cpp' "
+        "(or 'auto') on the packaged GGUF model, 'vllm' on a Hugging Face model folder (`make "
+        "vllm` installs it). With base_url, whose names to send for top-k, the repetition "
+        "penalty and banned words, which OpenAI's API lacks ('auto': vLLM's).",
     )
     model: str | None = Field(
         None, description="Served model name; defaults to the local model's name."
@@ -108,8 +113,9 @@ class LLMSettings(BaseModel):
     context_window: int = Field(
         4096,
         gt=256,
-        description="Tokens of context the model has (the embedded server's n_ctx). A server "
-        "that reports its own (vLLM's max_model_len) is taken at its word.",
+        description="Tokens of context the model has (llama.cpp's n_ctx, vLLM's "
+        "--max-model-len). A server that reports its own (vLLM's max_model_len) is taken at "
+        "its word.",
     )
     threads: int | None = Field(None, gt=0, description="CPU threads for the embedded server.")
     port: int = Field(0, ge=0, description="Port of the embedded server (0: a free one).")
@@ -117,10 +123,36 @@ class LLMSettings(BaseModel):
     temperature: float = Field(0.0, ge=0, le=2, description="0 is greedy decoding.")
     timeout_s: float = Field(120, gt=0, description="Seconds to wait for the model.")
     startup_timeout_s: float = Field(180, gt=0, description="Seconds to wait for the server.")
+    vllm_model: Path | None = Field(
+        None,
+        description="Hugging Face model folder vLLM serves. Unset: the packaged local_model, "
+        "converted from GGUF to data_dir/models/<local_model>-hf (`kbqa convert-gguf`).",
+    )
+    vllm_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Weights' dtype in vLLM; 'auto' takes the model's own."
+    )
+    vllm_gpu_memory: float = Field(
+        0.9, gt=0, le=1, description="Share of GPU memory vLLM may take (CUDA only)."
+    )
+    vllm_python: Path = Field(
+        PROJECT_ROOT / ".venv-vllm" / "bin" / "python",
+        description="Python of the virtual environment vLLM is installed in (`make vllm`).",
+    )
+    vllm_args: list[str] = Field(
+        default_factory=list,
+        description='More vLLM arguments, as JSON: ["--tensor-parallel-size", "2"].',
+    )
+    vllm_startup_timeout_s: float = Field(
+        900, gt=0, description="Seconds to wait for vLLM, which loads far slower than llama.cpp."
+    )
 
     @property
     def served_name(self) -> str:
-        return self.model or self.local_model
+        if self.model:
+            return self.model
+        if self.base_url is None and self.server == "vllm" and self.vllm_model is not None:
+            return self.vllm_model.name  # e.g. Qwen2.5-7B-Instruct
+        return self.local_model
 
 
 class GenerationSettings(BaseModel):

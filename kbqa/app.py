@@ -19,7 +19,7 @@ from core.types import Answer, AnswerItem, Document, Sampling, Strategy, Turn, f
 from generation.context import Window
 from generation.dialects import make_dialect
 from generation.generator import Generator, make_chat_model
-from generation.server import LocalServer
+from generation.server import ChatServer, make_server
 from generation.tokens import EstimateCounter, make_token_counter
 from index.embedders import Embedder, make_embedder
 from index.knowledge import KnowledgeIndex, check_collection_name
@@ -35,7 +35,7 @@ FAKE_MODEL = "fake-quoting"  # the name the deterministic test model answers und
 class KBQA:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self._server: LocalServer | None = None
+        self._server: ChatServer | None = None
         self._generator: Generator | None = None
         self._generator_lock = threading.Lock()  # one chat server, however many first callers
 
@@ -83,12 +83,12 @@ class KBQA:
                 window=window,
             )
         base_url = llm.base_url
-        if base_url is None:  # no external server: run the embedded one
-            self._server = LocalServer(
-                llm, self.settings.models_dir, self.settings.data_dir / "logs"
-            )
+        if base_url is None:  # no external server: run our own (llama.cpp or vLLM)
+            logs = self.settings.data_dir / "logs"
+            self._server = make_server(llm, self.settings.models_dir, logs)
             base_url = self._server.start().base_url
-            counter = make_token_counter(model_path=self._server.model_file)
+        if self._server is not None and self._server.model_file is not None:
+            counter = make_token_counter(model_path=self._server.model_file)  # llama.cpp's GGUF
         else:
             counter = make_token_counter(
                 base_url=base_url, model=llm.served_name, api_key=llm.api_key

@@ -294,10 +294,10 @@ app.command("eval")(evaluate)
 def model_server() -> None:
     """Run the embedded chat server in the foreground (point KBQA_LLM__BASE_URL at it)."""
     from core.settings import get_settings
-    from generation.server import LocalServer
+    from generation.server import make_server
 
     settings = get_settings()
-    server = LocalServer(settings.llm, settings.models_dir, settings.data_dir / "logs")
+    server = make_server(settings.llm, settings.models_dir, settings.data_dir / "logs")
     with server:
         out.print(
             f"chat server at {server.base_url} (model {settings.llm.served_name}); Ctrl-C stops it."
@@ -308,6 +308,34 @@ def model_server() -> None:
             server.process.wait()
         except KeyboardInterrupt:
             pass
+
+
+@app.command("convert-gguf")
+def convert_gguf(
+    gguf: Annotated[
+        Path | None, typer.Argument(help="A GGUF file; default: the packaged local model.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write (default: models/<name>-hf).")
+    ] = None,
+    dtype: Annotated[str, typer.Option(help="bfloat16, float16 or float32.")] = "bfloat16",
+) -> None:
+    """Convert a GGUF model to a Hugging Face folder for vLLM (KBQA_LLM__SERVER=vllm)."""
+    from core.settings import get_settings
+    from generation import convert
+    from generation.assets import PACKAGED_MODELS
+
+    settings = get_settings()
+    if gguf is None and out_dir is None:
+        folder = convert.ensure_hf_model(
+            PACKAGED_MODELS[settings.llm.local_model], settings.models_dir, dtype
+        )
+    elif gguf is None:
+        raise _fail("--out needs a GGUF file to convert")
+    else:
+        target = out_dir or settings.models_dir / f"{gguf.stem}-hf"
+        folder = convert.convert_gguf(gguf, target, dtype)
+    out.print(folder)
 
 
 @app.command()
