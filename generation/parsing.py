@@ -196,6 +196,12 @@ def parse_answer(
     answer, reasoning = split_reasoning(raw) if chain_of_thought else (raw.strip(), None)
     if is_refusal(answer) or not answer:
         return ParsedAnswer(answer or REFUSAL, reasoning, grounded=False, cited=[], inferred=False)
+    if not _CITATION.sub("", answer).strip(" \t\n.,;:。，"):
+        # Only source numbers ("[1]."), as small models write at times: there is no answer to
+        # show, and citing it would pass a source off as one.
+        return ParsedAnswer(
+            REFUSAL, reasoning, grounded=False, cited=[], inferred=False, unsupported=answer
+        )
     share = support(answer, question, [h.chunk.text for h in hits])
     if share < MIN_SUPPORT:
         return ParsedAnswer(

@@ -55,6 +55,13 @@ def test_refusals_are_not_grounded(text: str) -> None:
     assert parsed.cited == []
 
 
+@pytest.mark.parametrize("text", ["[1]", "[1].", " [1] [2] ", "[1，2]。"])
+def test_source_numbers_alone_are_no_answer(text: str) -> None:
+    parsed = parse_answer(text, HITS, chain_of_thought=False)
+    assert (parsed.answer, parsed.grounded, parsed.cited) == (REFUSAL, False, [])
+    assert parsed.unsupported == text
+
+
 def test_chain_of_thought_is_split_at_the_last_answer_line() -> None:
     raw = "Reasoning: Source [2] is about penguins.\nIt says krill.\nAnswer: Krill and fish [2]."
     answer, reasoning = split_reasoning(raw)
