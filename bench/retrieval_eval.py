@@ -23,7 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.settings import Settings  # noqa: E402
-from core.types import Hit  # noqa: E402
+from evaluation.dataset import EvalQuestion  # noqa: E402
+from evaluation.runner import first_rank  # noqa: E402
 from kbqa.app import KBQA  # noqa: E402
 
 CONFIGS = {  # name -> (mode, rerank)
@@ -33,27 +34,6 @@ CONFIGS = {  # name -> (mode, rerank)
     "hybrid+rerank": ("hybrid", True),
     "bm25+rerank": ("bm25", True),
 }
-
-
-def squash(text: str) -> str:
-    """Lower-case and drop whitespace: PDFs break lines (and CJK has no spaces to keep)."""
-    return "".join(text.lower().split())
-
-
-def first_hit_rank(hits: list[Hit], question: dict, budget: int, depth: int) -> int | None:
-    """1-based rank of the first chunk of the gold document that holds a gold answer inside the
-    budget of ranked context characters, looking at most ``depth`` chunks deep."""
-    answers = [squash(a) for a in question["answers"]]
-    used = 0
-    for rank, hit in enumerate(hits[:depth], start=1):
-        room = budget - used
-        if room <= 0:
-            return None
-        visible = squash(hit.chunk.text[:room])
-        if hit.filename == question["document"] and any(a in visible for a in answers):
-            return rank
-        used += len(hit.chunk.text)
-    return None
 
 
 def ingest(kb: KBQA, pdfs: Path) -> float:
@@ -67,7 +47,7 @@ def ingest(kb: KBQA, pdfs: Path) -> float:
 
 
 def evaluate(
-    kb: KBQA, questions: list[dict], budget: int, configs: list[str]
+    kb: KBQA, questions: list[EvalQuestion], budget: int, configs: list[str]
 ) -> dict[str, dict[str, float]]:
     results = {}
     for name in configs:
@@ -75,11 +55,11 @@ def evaluate(
         recall, rr, seconds = 0, 0.0, 0.0
         for q in questions:
             start = time.perf_counter()
-            hits = kb.search(q["question"], top_k=10, mode=mode, rerank=rerank).hits
+            hits = kb.search(q.question, top_k=10, mode=mode, rerank=rerank).hits
             seconds += time.perf_counter() - start
-            if (rank := first_hit_rank(hits, q, budget, depth=5)) is not None:
+            if first_rank(hits, q, depth=5, budget=budget) is not None:
                 recall += 1
-            if (rank := first_hit_rank(hits, q, budget, depth=10)) is not None:
+            if (rank := first_rank(hits, q, depth=10, budget=budget)) is not None:
                 rr += 1 / rank
         n = len(questions)
         results[name] = {"recall@5": recall / n, "mrr@10": rr / n, "s_per_query": seconds / n}
@@ -102,8 +82,10 @@ def main() -> None:
     args = parser.parse_args()
 
     questions = [
-        json.loads(line) for line in (args.dataset / "questions.jsonl").open(encoding="utf-8")
+        EvalQuestion.model_validate_json(line)
+        for line in (args.dataset / "questions.jsonl").open(encoding="utf-8")
     ]
+    questions = [q for q in questions if q.answerable]  # retrieval needs an answer to find
     if args.sample:
         questions = random.Random(args.seed).sample(questions, min(args.sample, len(questions)))
     settings = Settings(data_dir=args.dataset / "index")
