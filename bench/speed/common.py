@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import statistics
 import threading
@@ -72,7 +73,8 @@ def percentiles(seconds: Sequence[float]) -> dict[str, float]:
     ordered = sorted(seconds)
 
     def rank(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))] * 1000
+        index = math.ceil(q * len(ordered) - 1e-9) - 1  # nearest rank, float error aside
+        return ordered[min(len(ordered) - 1, max(0, index))] * 1000
 
     return {"n": len(ordered), "p50_ms": rank(0.50), "p95_ms": rank(0.95)}
 

@@ -18,12 +18,13 @@ from kbqa.app import KBQA
 PARTS = ("ingest", "query", "generation")
 
 
-def bench_settings(data_dir: Path) -> Settings:
-    """The user's settings on a scratch index; the packaged chat model is assembled once, in
-    the user's data folder, as kbqa itself would."""
+def bench_settings(data_dir: Path, chat: bool) -> Settings:
+    """The user's settings on a scratch index. With ``chat``, the packaged chat model is
+    assembled once, in the user's data folder, as kbqa itself would."""
     settings = get_settings()
     llm = settings.llm
-    if llm.backend != "fake" and llm.base_url is None and llm.local_model_path is None:
+    local = llm.base_url is None and llm.local_model_path is None
+    if chat and llm.backend != "fake" and local:
         from generation.assets import PACKAGED_MODELS, ensure_model
 
         path = ensure_model(PACKAGED_MODELS[llm.local_model], settings.models_dir)
@@ -50,7 +51,8 @@ def run(
     report: dict[str, Any] = {"dataset": str(dataset_dir), "pdfs": [p.name for p in dataset.pdfs]}
     scratch = Path(tempfile.mkdtemp(prefix="kbqa-bench-"))
     try:
-        with KBQA(bench_settings(scratch)) as kb:
+        chat = "generation" in parts or ("query" in parts and asks > 0)
+        with KBQA(bench_settings(scratch, chat)) as kb:
             if "ingest" in parts:
                 from bench.speed.ingest import run_ingest
 
