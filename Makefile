@@ -57,8 +57,11 @@ test: install fonts browser ## Install and run the whole test suite (browser and
 check: install ## Lint, format check and type check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
-bench: install ## Retrieval quality on the dev sets (see bench/README.md)
-	$(BIN)/python bench/retrieval_eval.py
+bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see bench/README.md)
+	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python bench/make_dataset.py \
+		bench/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
+	HF_HUB_OFFLINE=1 $(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/retrieval_eval.py build/eval/squad --budget 4000 --sample 600
 
 load: install ## API throughput and latency with N concurrent clients (see bench/README.md)
 	$(BIN)/python bench/load.py --spawn

@@ -388,6 +388,7 @@ def bench(
     searches: Annotated[int, typer.Option(min=1, help="Questions searched.")] = 20,
     asks: Annotated[int, typer.Option(min=0, help="Questions answered (0: none).")] = 3,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per answer.")] = 64,
+    gen_tokens: Annotated[int, typer.Option(min=2, help="Tokens per generation round.")] = 128,
     recall_questions: Annotated[int, typer.Option(min=0, help="Questions for recall.")] = 40,
     langchain: Annotated[bool, typer.Option(help="Run the LangChain baseline.")] = True,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
@@ -407,6 +408,7 @@ def bench(
         ask_max_tokens=max_tokens,
         recall_questions=recall_questions,
         langchain=langchain,
+        generation_max_tokens=gen_tokens,
     )
     print_report(report, out)
     if json_path is not None:
