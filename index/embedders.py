@@ -38,13 +38,18 @@ class Embedder(ABC):
     def embed(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """Embed any number of texts in batches; rows are unit-length float32."""
+        """Embed any number of texts in batches; rows are unit-length float32.
+
+        Texts are batched longest first, so that a batch pads its texts to about the same
+        length instead of every short text to the longest of its neighbours.
+        """
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
-            out[start : start + len(batch)] = self.embed_batch(batch)
+            rows = order[start : start + self.batch_size]
+            out[rows] = self.embed_batch([texts[i] for i in rows])
             if progress:
-                progress(len(batch))
+                progress(len(rows))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 
@@ -60,6 +65,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.batch_size = settings.batch_size
         self.reads_cjk = settings.reads_cjk
         self._device = resolve_device(settings.device)
+        self.precision = resolve_precision(settings.precision, self._device)
         model = self.model
         # sentence-transformers 5.x renamed the method; keep working on both sides of it.
         get_dim = (
@@ -73,7 +79,12 @@ class SentenceTransformerEmbedder(Embedder):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(resolve_model_path(self.name), device=self._device)
+        model = SentenceTransformer(resolve_model_path(self.name), device=self._device)
+        if self.precision == "bfloat16":
+            import torch
+
+            model.to(torch.bfloat16)
+        return model
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.encode(
@@ -142,6 +153,25 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """'auto' -> 'bfloat16' where the device computes in it natively, else 'float32'."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if native_bfloat16(device) else "float32"
+
+
+def native_bfloat16(device: str) -> bool:
+    """Whether bfloat16 matrix products run natively (not emulated, hence slower) on a device."""
+    import torch
+
+    if device.startswith("cuda"):
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device != "cpu":
+        return False
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private, hence getattr
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
 class LangChainEmbeddings(Embeddings):

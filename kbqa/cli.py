@@ -415,3 +415,40 @@ def main() -> None:
     except (KbqaError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+
+
+@app.command()
+def bench(
+    what: Annotated[str, typer.Argument(help="ingest, query, generation or all.")] = "all",
+    dataset: Annotated[
+        Path, typer.Option(help="A folder of PDFs, or one with pdfs/ and questions.jsonl.")
+    ] = Path("samples"),
+    pdfs: Annotated[int, typer.Option(min=0, help="PDFs to ingest (0: all).")] = 4,
+    searches: Annotated[int, typer.Option(min=1, help="Questions searched.")] = 20,
+    asks: Annotated[int, typer.Option(min=0, help="Questions answered (0: none).")] = 3,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per answer.")] = 64,
+    gen_tokens: Annotated[int, typer.Option(min=2, help="Tokens per generation round.")] = 128,
+    recall_questions: Annotated[int, typer.Option(min=0, help="Questions for recall.")] = 40,
+    langchain: Annotated[bool, typer.Option(help="Run the LangChain baseline.")] = True,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+) -> None:
+    """Speed of ingest, search, ask and generation, each as a ratio to what it is built on."""
+    from bench.speed.run import PARTS, print_report, run, write_json
+
+    parts = list(PARTS) if what == "all" else [what]
+    if not set(parts) <= set(PARTS):
+        raise _fail(f"what must be one of {', '.join(PARTS)} or all, got {what!r}")
+    report = run(
+        parts,
+        dataset,
+        pdfs=pdfs,
+        searches=searches,
+        asks=asks,
+        ask_max_tokens=max_tokens,
+        recall_questions=recall_questions,
+        langchain=langchain,
+        generation_max_tokens=gen_tokens,
+    )
+    print_report(report, out)
+    if json_path is not None:
+        write_json(report, json_path)
