@@ -156,6 +156,11 @@ class LocalServer(ChatServer):
             str(threads),
             "--n_threads_batch",
             str(threads),
+            # The server's default computes the whole vocabulary's logits for every prompt token,
+            # for logprobs kbqa never asks for: off, a prompt is read 1.25x as fast (0.5B model,
+            # 513 tokens, 2 cores).
+            "--logits_all",
+            "false",
         ]
 
     def prepare(self) -> list[str]:

@@ -156,3 +156,9 @@ def test_stop_ends_the_servers_children_too(tmp_path: Path) -> None:
     while _running(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(child)
+
+
+def test_llama_cpp_skips_the_logits_of_prompt_tokens(tmp_path: Path) -> None:
+    """Computing them would only serve logprobs, which kbqa never asks for."""
+    command = LocalServer(LLMSettings(), tmp_path, tmp_path).command(tmp_path / "m.gguf")
+    assert command[command.index("--logits_all") + 1] == "false"
