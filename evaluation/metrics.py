@@ -92,3 +92,26 @@ def holds_answer(text: str, golds: Sequence[str]) -> bool:
     """Whether a passage contains a gold answer, ignoring case and whitespace."""
     passage = squash(text)
     return any(squash(g) in passage for g in golds if g.strip())
+
+
+def answer_rank(
+    ranked: Sequence[tuple[str, str]],
+    golds: Sequence[str],
+    document: str | None,
+    depth: int,
+    budget: int | None = None,
+) -> int | None:
+    """1-based rank of the first ``(filename, text)`` (of ``document``, when known) holding a
+    gold answer, looking ``depth`` deep and, with a ``budget``, only at the first ``budget``
+    characters of ranked text, so that bigger chunks cannot buy recall."""
+    used = 0
+    for rank, (filename, text) in enumerate(ranked[:depth], start=1):
+        visible = text
+        if budget is not None:
+            if used >= budget:
+                return None
+            visible = text[: budget - used]
+            used += len(text)
+        if (document is None or filename == document) and holds_answer(visible, golds):
+            return rank
+    return None

@@ -16,7 +16,14 @@ from pydantic import BaseModel, Field
 from core.errors import InvalidRequestError
 from core.types import Answer, Hit, Strategy
 from evaluation.dataset import EvalQuestion
-from evaluation.metrics import exact_match, holds_answer, rouge_l, strip_citations, token_f1
+from evaluation.metrics import (
+    answer_rank,
+    exact_match,
+    holds_answer,
+    rouge_l,
+    strip_citations,
+    token_f1,
+)
 from kbqa.app import KBQA
 
 RETRIEVAL_SETUPS: dict[str, tuple[str, bool]] = {  # name -> (mode, rerank)
@@ -110,19 +117,9 @@ class _Observed:
 def first_rank(
     hits: Sequence[Hit], q: EvalQuestion, depth: int, budget: int | None = None
 ) -> int | None:
-    """1-based rank of the first chunk (of the gold document, when known) holding an answer,
-    counting only text inside the first ``budget`` characters of ranked context."""
-    used = 0
-    for rank, hit in enumerate(hits[:depth], start=1):
-        text = hit.chunk.text
-        if budget is not None:
-            if used >= budget:
-                return None
-            text = text[: budget - used]
-            used += len(hit.chunk.text)
-        if (q.document is None or hit.filename == q.document) and holds_answer(text, q.answers):
-            return rank
-    return None
+    """:func:`~evaluation.metrics.answer_rank` of a question over ranked hits."""
+    ranked = [(hit.filename, hit.chunk.text) for hit in hits]
+    return answer_rank(ranked, q.answers, q.document, depth, budget)
 
 
 def page_hit(hits: Sequence[Hit], q: EvalQuestion) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from core.types import Hit
+from evaluation.metrics import answer_rank
 
 # Built-in questions for a folder of PDFs without questions.jsonl (e.g. samples/).
 FALLBACK_QUESTIONS = (
@@ -90,27 +91,6 @@ def rotations(items: Sequence[Callable[[], None]], round_: int) -> list[Callable
     return [*items[k:], *items[:k]]
 
 
-def squash(text: str) -> str:
-    return "".join(text.lower().split())
-
-
-def first_hit_rank(
-    ranked: Sequence[tuple[str, str]], question: dict[str, Any], budget: int, depth: int
-) -> int | None:
-    """1-based rank of the first (filename, text) of the gold document that holds a gold answer
-    inside ``budget`` characters of ranked context (as bench/retrieval_eval.py counts)."""
-    answers = [squash(a) for a in question["answers"]]
-    used = 0
-    for rank, (filename, text) in enumerate(ranked[:depth], start=1):
-        room = budget - used
-        if room <= 0:
-            return None
-        if filename == question["document"] and any(a in squash(text[:room]) for a in answers):
-            return rank
-        used += len(text)
-    return None
-
-
 def recall_and_mrr(
     search: Callable[[str], Sequence[tuple[str, str]]],
     questions: Sequence[dict[str, Any]],
@@ -120,8 +100,8 @@ def recall_and_mrr(
     found, rr = 0, 0.0
     for q in questions:
         ranked = search(q["question"])
-        found += first_hit_rank(ranked, q, budget, depth=5) is not None
-        rank = first_hit_rank(ranked, q, budget, depth=10)
+        found += answer_rank(ranked, q["answers"], q["document"], 5, budget) is not None
+        rank = answer_rank(ranked, q["answers"], q["document"], 10, budget)
         rr += 1 / rank if rank else 0.0
     n = max(len(questions), 1)
     return {"questions": len(questions), "recall@5": found / n, "mrr@10": rr / n}

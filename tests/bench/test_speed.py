@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from bench.speed.common import (
     Dataset,
-    first_hit_rank,
     memory_read_bandwidth,
     percentiles,
     rotations,
 )
 from core.settings import get_settings
+from evaluation.metrics import answer_rank
 from kbqa.cli import app
 from tests.utils.pdfs import make_text_pdf
 
@@ -33,11 +33,11 @@ def test_rotations_put_each_step_first_in_turn() -> None:
 
 
 def test_a_hit_counts_only_inside_the_budget() -> None:
-    question = {"document": "a.pdf", "answers": ["Ada Brook"]}
+    golds = ["Ada Brook"]
     ranked = [("a.pdf", "x" * 30), ("b.pdf", "Ada Brook"), ("a.pdf", "keeper: Ada  brook")]
-    assert first_hit_rank(ranked, question, budget=100, depth=5) == 3
-    assert first_hit_rank(ranked, question, budget=45, depth=5) is None
-    assert first_hit_rank(ranked, question, budget=100, depth=2) is None
+    assert answer_rank(ranked, golds, "a.pdf", depth=5, budget=100) == 3
+    assert answer_rank(ranked, golds, "a.pdf", depth=5, budget=45) is None
+    assert answer_rank(ranked, golds, "a.pdf", depth=2, budget=100) is None
 
 
 def test_memory_bandwidth_is_measured() -> None:
