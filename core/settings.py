@@ -83,6 +83,13 @@ class RetrievalSettings(BaseModel):
     cross_encoder_model: str | None = Field(
         None, description="Folder or name of a sentence-transformers CrossEncoder."
     )
+    excerpt_sentences: int = Field(
+        5,
+        ge=0,
+        description="Sentences of the top chunks an answer's prompt holds: those that score best "
+        "against the question (0: whole chunks). Fewer tokens to read make answers faster and, "
+        "from a small model, better.",
+    )
 
 
 LocalModel = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]

@@ -190,8 +190,11 @@ class KBQA:
         query = self.search_query(question, history)
         rewrite_s = time.perf_counter() - start
         found = self.search(query, collections, top_k=top_k)
+        excerpt_start = time.perf_counter()
+        sources = self.retriever.excerpts(query, found.hits)
+        found.timings["excerpt"] = time.perf_counter() - excerpt_start
         retrieval_s = time.perf_counter() - start - rewrite_s
-        stream = self.generator.stream(question, found.hits, strategy, sampling, history)
+        stream = self.generator.stream(question, sources, strategy, sampling, history)
         for item in stream:
             if isinstance(item, Answer):
                 item.search_query = query

@@ -15,6 +15,7 @@ from core.settings import RetrievalSettings
 from core.text import cjk_ratio
 from core.types import Hit
 from index.knowledge import KnowledgeIndex
+from retrieval.excerpts import excerpt
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.rerankers import Reranker
 
@@ -136,6 +137,11 @@ class HybridRetriever:
                 )
             )
         return SearchResult(hits, clock.timings, notes)
+
+    def excerpts(self, query: str, hits: Sequence[Hit], sentences: int | None = None) -> list[Hit]:
+        """The sentences of ``hits`` that bear on ``query`` (see :mod:`retrieval.excerpts`)."""
+        n = self.settings.excerpt_sentences if sentences is None else sentences
+        return excerpt(query, hits, n, self.reranker)
 
 
 class KbqaRetriever(BaseRetriever):

@@ -1,0 +1,102 @@
+"""Excerpts: the sentences of the retrieved chunks that bear on the question, for the prompt.
+
+On a CPU, reading the prompt is most of an answer's time, and a small model answers better when
+the sentence that holds the answer is not buried among twenty others. So the prompt gets the
+``n`` sentences of the top chunks that score best against the question, each shown in its
+chunk, in the chunk's order, with "…" where sentences were left out between two kept ones.
+A source never has words cut from inside a sentence, and its citation names the same page.
+
+Sentences are scored by the reranker (MaxSim over token vectors) where it reads the query's
+language, else by the share of the query's words (CJK: characters) they contain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from core.text import CJK_RE, cjk_ratio
+from core.types import Hit
+from retrieval.rerankers import Reranker
+
+GAP = "…"  # stands between two kept sentences that were not neighbours
+# A sentence ends at . ! ? followed by a space, or at a CJK full stop, exclamation or question
+# mark; a line break ends one too (lists, headings).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
+_WORD = re.compile(r"\w+")
+CJK_QUERY_RATIO = 0.3  # as the retriever routes queries
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, without the blanks between them."""
+    spans, start = [], 0
+    for gap in _SENTENCE_END.finditer(text):
+        if text[start : gap.start()].strip():
+            spans.append((start, gap.start()))
+        start = gap.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return [_strip(text, s, e) for s, e in spans]
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    piece = text[start:end]
+    return start + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())
+
+
+def _units(text: str) -> set[str]:
+    lowered = text.lower()
+    return set(_WORD.findall(CJK_RE.sub(" ", lowered))) | set(CJK_RE.findall(lowered))
+
+
+def overlap_scores(query: str, passages: Sequence[str]) -> list[float]:
+    """Share of the query's words (CJK: characters) each passage contains."""
+    wanted = _units(query)
+    return [len(wanted & _units(p)) / max(len(wanted), 1) for p in passages]
+
+
+def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) -> list[Hit]:
+    """``hits`` cut down to their ``n`` sentences that score best against ``query``.
+
+    Hits keep their order; one left with no sentence is dropped. A kept hit's chunk text is its
+    kept sentences (joined by :data:`GAP` where others were left out between them) and its
+    offsets span them, so a citation points at the text the model read.
+    """
+    if n <= 0 or not hits:
+        return list(hits)
+    found = [(i, span) for i, h in enumerate(hits) for span in sentence_spans(h.chunk.text)]
+    texts = [hits[i].chunk.text[s:e] for i, (s, e) in found]
+    cjk = cjk_ratio(query) >= CJK_QUERY_RATIO
+    if reranker is not None and (reranker.reads_cjk or not cjk):
+        scores = reranker.score(query, texts)
+    else:
+        scores = overlap_scores(query, texts)
+    best = sorted(range(len(found)), key=lambda k: -scores[k])[:n]
+    kept: dict[int, list[tuple[int, int]]] = {}
+    for k in sorted(best):  # in the chunk's order
+        i, span = found[k]
+        kept.setdefault(i, []).append(span)
+    return [_cut(hits[i], kept[i]) for i in range(len(hits)) if i in kept]
+
+
+def _cut(hit: Hit, spans: list[tuple[int, int]]) -> Hit:
+    text = hit.chunk.text
+    if spans[0][0] == 0 and spans[-1][1] == len(text.rstrip()) and _contiguous(text, spans):
+        return hit
+    parts = [text[spans[0][0] : spans[0][1]]]
+    for (_, end), (start, stop) in zip(spans, spans[1:], strict=False):
+        between = text[end:start]
+        parts.append(between if not between.strip() else f" {GAP} ")
+        parts.append(text[start:stop])
+    chunk = hit.chunk.model_copy(
+        update={
+            "text": "".join(parts),
+            "char_start": hit.chunk.char_start + spans[0][0],
+            "char_end": hit.chunk.char_start + spans[-1][1],
+        }
+    )
+    return hit.model_copy(update={"chunk": chunk})
+
+
+def _contiguous(text: str, spans: list[tuple[int, int]]) -> bool:
+    return all(not text[e:s].strip() for (_, e), (s, _) in zip(spans, spans[1:], strict=False))
