@@ -161,6 +161,13 @@ class LocalServer(ChatServer):
             # 513 tokens, 2 cores).
             "--logits_all",
             "false",
+            # Keep the model's state after each prompt, so a prompt that starts like an earlier
+            # one (the same strategy's system rules and examples) is read from where that one
+            # left off, even after prompts of other strategies came between.
+            "--cache",
+            "true",
+            "--cache_size",
+            str(256 * 2**20),
         ]
 
     def prepare(self) -> list[str]:

@@ -162,3 +162,10 @@ def test_llama_cpp_skips_the_logits_of_prompt_tokens(tmp_path: Path) -> None:
     """Computing them would only serve logprobs, which kbqa never asks for."""
     command = LocalServer(LLMSettings(), tmp_path, tmp_path).command(tmp_path / "m.gguf")
     assert command[command.index("--logits_all") + 1] == "false"
+
+
+def test_llama_cpp_keeps_a_cache_of_prompt_states(tmp_path: Path) -> None:
+    """So alternating strategies each find their own system prompt already read."""
+    command = LocalServer(LLMSettings(), tmp_path, tmp_path).command(tmp_path / "m.gguf")
+    assert command[command.index("--cache") + 1] == "true"
+    assert int(command[command.index("--cache_size") + 1]) >= 64 * 2**20
