@@ -24,7 +24,7 @@ GAP = "…"  # stands between two kept sentences that were not neighbours
 # mark; a line break ends one too (lists, headings).
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 _WORD = re.compile(r"\w+")
-CJK_QUERY_RATIO = 0.3  # as the retriever routes queries
+CJK_QUERY_RATIO = 0.3  # a query with this share of CJK characters is treated as CJK
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

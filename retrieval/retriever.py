@@ -15,12 +15,9 @@ from core.settings import RetrievalSettings
 from core.text import cjk_ratio
 from core.types import Hit
 from index.knowledge import KnowledgeIndex
-from retrieval.excerpts import excerpt
+from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.rerankers import Reranker
-
-# A query with this share of CJK characters is treated as CJK.
-CJK_QUERY_RATIO = 0.3
 
 
 @dataclass
