@@ -7,7 +7,7 @@ chunk, in the chunk's order, with "…" where sentences were left out between tw
 A source never has words cut from inside a sentence, and its citation names the same page.
 
 Sentences are scored by the reranker (MaxSim over token vectors) where it reads the query's
-language, else by the share of the query's words (CJK: characters) they contain.
+language, else by the share of the query's BM25 terms (words; CJK: character bigrams) they hold.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from core.text import CJK_RE, cjk_ratio
+from core.text import cjk_ratio
 from core.types import Hit
+from index.lexical import tokenize
 from retrieval.rerankers import Reranker
 
 GAP = "…"  # stands between two kept sentences that were not neighbours
 # A sentence ends at . ! ? followed by a space, or at a CJK full stop, exclamation or question
 # mark; a line break ends one too (lists, headings).
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
-_WORD = re.compile(r"\w+")
 CJK_QUERY_RATIO = 0.3  # a query with this share of CJK characters is treated as CJK
 
 
@@ -44,15 +44,10 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     return start + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())
 
 
-def _units(text: str) -> set[str]:
-    lowered = text.lower()
-    return set(_WORD.findall(CJK_RE.sub(" ", lowered))) | set(CJK_RE.findall(lowered))
-
-
 def overlap_scores(query: str, passages: Sequence[str]) -> list[float]:
-    """Share of the query's words (CJK: characters) each passage contains."""
-    wanted = _units(query)
-    return [len(wanted & _units(p)) / max(len(wanted), 1) for p in passages]
+    """Share of the query's BM25 terms (:func:`index.lexical.tokenize`) each passage holds."""
+    wanted = set(tokenize(query))
+    return [len(wanted & set(tokenize(p))) / max(len(wanted), 1) for p in passages]
 
 
 def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) -> list[Hit]:
