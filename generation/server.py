@@ -41,6 +41,7 @@ class ChatServer:
     """
 
     log_name = "llm-server.log"
+    dialect = "llama.cpp"  # the KBQA_LLM__SERVER value of a client that points at this server
     # A server that forks workers of its own runs in its own process group, so that stop() can
     # end them all, and not only the parent, should it hang.
     own_group = False
@@ -161,14 +162,15 @@ class LocalServer(ChatServer):
             # 513 tokens, 2 cores).
             "--logits_all",
             "false",
-            # Keep the model's state after each prompt, so a prompt that starts like an earlier
-            # one (the same strategy's system rules and examples) is read from where that one
-            # left off, even after prompts of other strategies came between.
-            "--cache",
-            "true",
-            "--cache_size",
-            str(256 * 2**20),
+            *self.cache_args(),
         ]
+
+    def cache_args(self) -> list[str]:
+        """Keep the model's state after each prompt, so a prompt that starts like an earlier
+        one (the same strategy's system rules and examples) is read from where that one left
+        off, even after prompts of other strategies came between."""
+        size = self.settings.prompt_cache_mb
+        return ["--cache", "true", "--cache_size", str(size * 2**20)] if size else []
 
     def prepare(self) -> list[str]:
         try:
@@ -212,6 +214,7 @@ class VllmServer(ChatServer):
     """
 
     log_name = "vllm-server.log"
+    dialect = "vllm"
     own_group = True  # the API server forks an engine process, which forks a worker
 
     def __init__(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -301,7 +302,7 @@ def model_server() -> None:
     with server:
         out.print(
             f"chat server at {server.base_url} (model {settings.llm.served_name}); Ctrl-C stops it."
-            " Point KBQA_LLM__BASE_URL at it, with KBQA_LLM__SERVER=llama.cpp"
+            f" Point KBQA_LLM__BASE_URL at it, with KBQA_LLM__SERVER={server.dialect}"
         )
         try:
             assert server.process is not None
@@ -410,11 +411,26 @@ def _start_ui(settings: Settings) -> subprocess.Popen[bytes]:
 def main() -> None:
     """Entry point that turns domain errors into one clear line and exit code 1."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stop_on_sigterm()
     try:
         app()
     except (KbqaError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (``docker stop``, systemd, ``timeout``) end kbqa the way Ctrl-C does.
+
+    A model server kbqa starts is a child process that kbqa stops on its way out (vLLM's in a
+    session of its own, so that kbqa stops its engine and workers in order). A SIGTERM sent to
+    kbqa alone ended it without unwinding under Python's default, and left the server running:
+    a vLLM server holds gigabytes."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @app.command()

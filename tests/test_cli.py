@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +152,28 @@ def test_a_bad_generation_option_is_refused() -> None:
     result = runner.invoke(app, ["ask", "why?", "--top-p", "0"])
     assert result.exit_code == 2
     assert "top_p" in result.output
+
+
+def test_sigterm_unwinds_like_ctrl_c_so_child_servers_are_stopped(tmp_path: Path) -> None:
+    """`docker stop` or `timeout` sends SIGTERM to kbqa alone; the model server it started
+    must not outlive it."""
+    script = (
+        "import subprocess, sys\n"
+        "from kbqa.cli import stop_on_sigterm\n"
+        "stop_on_sigterm()\n"
+        "server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "print(server.pid, flush=True)\n"
+        "try:\n"
+        "    server.wait()\n"
+        "except KeyboardInterrupt:\n"
+        "    server.terminate()\n"
+        "    server.wait()\n"
+        "    sys.exit(130)\n"
+    )
+    kbqa = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert kbqa.stdout is not None
+    server_pid = int(kbqa.stdout.readline())
+    kbqa.send_signal(signal.SIGTERM)
+    assert kbqa.wait(timeout=30) == 130
+    with pytest.raises(ProcessLookupError):
+        os.kill(server_pid, 0)  # reaped by kbqa: gone, not a zombie left to init
