@@ -132,6 +132,12 @@ class LLMSettings(BaseModel):
         "its word.",
     )
     threads: int | None = Field(None, gt=0, description="CPU threads for the embedded server.")
+    prompt_cache_mb: int = Field(
+        256,
+        ge=0,
+        description="MiB of prompt states the embedded llama.cpp server keeps, so a prompt that "
+        "starts like an earlier one is read from where that one ended (0: off).",
+    )
     port: int = Field(0, ge=0, description="Port of the embedded server (0: a free one).")
     max_tokens: int = Field(384, gt=0, description="Most tokens an answer may have.")
     temperature: float = Field(0.0, ge=0, le=2, description="0 is greedy decoding.")

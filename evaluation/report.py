@@ -40,7 +40,11 @@ def answer_table(report: Report) -> Table:
     for header in headers[1:]:
         table.add_column(header, justify="right")
     for name, s in report.answers.items():
-        refusals = "-" if s.refusal_rate is None else f"{_pct(s.refusal_rate)} of {s.unanswerable}"
+        refusals = (
+            "-"
+            if s.refusal_rate is None
+            else f"{round(s.refusal_rate * s.unanswerable)} of {s.unanswerable}"
+        )
         table.add_row(
             name,
             _pct(s.exact_match),

@@ -29,6 +29,9 @@ def bench_settings(data_dir: Path, chat: bool) -> Settings:
 
         path = ensure_model(PACKAGED_MODELS[llm.local_model], settings.models_dir)
         llm = llm.model_copy(update={"local_model_path": path})
+    # No prompt states kept: a request answered from an earlier one's state would time the
+    # cache, and the bare and kbqa sides of a comparison send the same prompts.
+    llm = llm.model_copy(update={"prompt_cache_mb": 0})
     return settings.model_copy(update={"data_dir": data_dir, "llm": llm})
 
 

@@ -16,6 +16,7 @@ from bench.speed.common import (
     percentiles,
     rotations,
 )
+from bench.speed.run import bench_settings
 from core.settings import get_settings
 from evaluation.metrics import answer_rank
 from kbqa.cli import app
@@ -62,6 +63,13 @@ def _fake_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("_fake_models")
+def test_bench_keeps_no_prompt_states(tmp_path: Path) -> None:
+    """A prompt read from an earlier request's state would time the cache, not the model."""
+    assert bench_settings(tmp_path, chat=False).llm.prompt_cache_mb == 0
+    assert get_settings().llm.prompt_cache_mb > 0  # the user's own server keeps them
 
 
 @pytest.mark.usefixtures("_fake_models")

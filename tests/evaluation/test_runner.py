@@ -130,6 +130,8 @@ def test_command_ingests_a_dataset_folder_and_writes_json_and_chart(tmp_path: Pa
     assert report.collections == ["eval-harbour-set"]
     assert set(report.retrieval) == {"hybrid+rerank", "hybrid", "dense", "bm25"}
     assert report.answers["zero-shot"].refusal_rate == 1.0
+    unanswerable = report.answers["zero-shot"].unanswerable
+    assert f"{unanswerable} of {unanswerable}" in result.stdout  # refused, as a count
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -169,3 +169,13 @@ def test_llama_cpp_keeps_a_cache_of_prompt_states(tmp_path: Path) -> None:
     command = LocalServer(LLMSettings(), tmp_path, tmp_path).command(tmp_path / "m.gguf")
     assert command[command.index("--cache") + 1] == "true"
     assert int(command[command.index("--cache_size") + 1]) >= 64 * 2**20
+
+
+def test_llama_cpp_prompt_cache_can_be_turned_off(tmp_path: Path) -> None:
+    """The benchmark turns it off, so that no request is timed off another one's state."""
+    settings = LLMSettings(prompt_cache_mb=0)
+    command = LocalServer(settings, tmp_path, tmp_path).command(tmp_path / "m.gguf")
+    assert "--cache" not in command
+    settings = LLMSettings(prompt_cache_mb=32)
+    command = LocalServer(settings, tmp_path, tmp_path).command(tmp_path / "m.gguf")
+    assert command[command.index("--cache_size") + 1] == str(32 * 2**20)
