@@ -8,6 +8,7 @@ stage, each against the bare library call it wraps, measured on the same questio
 | bm25 | ``bm25s.BM25.retrieve`` of the question's tokens |
 | fuse | the SQLite ``SELECT`` of the fused candidates' text |
 | rerank | ``SentenceTransformer.encode(..., output_value=None)`` of question and candidates |
+| excerpt (ask) | the same call on the question and the top chunks' sentences |
 | generation | an OpenAI-client streaming chat request with the same messages |
 """
 
@@ -25,6 +26,7 @@ from bench.speed.common import Dataset, percentiles, ratio, rotations
 from core.types import Hit
 from index.lexical import tokenize
 from kbqa.app import KBQA
+from retrieval.excerpts import sentence_spans
 from retrieval.fusion import reciprocal_rank_fusion
 
 SEARCH_STAGES = ("embed", "dense", "bm25", "fuse", "rerank")
@@ -80,6 +82,12 @@ class BareSearch:
         )
         t["rerank"] = time.perf_counter() - start
         return t
+
+    def excerpt(self, question: str, sentences: list[str]) -> float:
+        """Seconds of the token vectors that score the sentences an answer's prompt keeps."""
+        start = time.perf_counter()
+        self.model.encode([question, *sentences], output_value=None, batch_size=self.batch_size)
+        return time.perf_counter() - start
 
 
 def run_search(kb: KBQA, client: Any, dataset: Dataset, n: int) -> dict[str, Any]:
@@ -180,7 +188,11 @@ def run_ask(kb: KBQA, client: Any, dataset: Dataset, n: int, max_tokens: int) ->
     stage_sum: list[float] = []
     chat.forget()
     for round_, question in enumerate(dataset.texts(n)):
-        hits = kb.search(question).hits  # the sources the answer will get, outside the clock
+        # The sources the answer will get, made outside the clock: the search's hits cut down
+        # to their best sentences, as /ask does.
+        found = kb.search(question).hits
+        hits = kb.retriever.excerpts(question, found)
+        sentences = [h.chunk.text[s:e] for h in found for s, e in sentence_spans(h.chunk.text)]
 
         def via_http(q: str = question) -> None:
             chat.forget()
@@ -193,10 +205,14 @@ def run_ask(kb: KBQA, client: Any, dataset: Dataset, n: int, max_tokens: int) ->
                 stages.setdefault(stage, []).append(seconds)
             stage_sum.append(timings["retrieval"] + timings["prompt"] + timings["generation"])
 
-        def via_libraries(q: str = question, hits: list[Hit] = hits) -> None:
+        def via_libraries(
+            q: str = question, hits: list[Hit] = hits, sentences: list[str] = sentences
+        ) -> None:
             messages = convert_to_openai_messages(kb.generator.prompt(q, hits, strategy).messages)
             chat.forget()
             searched = sum(bare_search.run(q).values())
+            if kb.settings.retrieval.excerpt_sentences and kb.retriever.reranker is not None:
+                searched += bare_search.excerpt(q, sentences)
             answered = chat.stream(messages, max_tokens)  # type: ignore[arg-type]
             bare_chat.append(answered["total"])
             bare_sum.append(searched + answered["total"])
