@@ -190,7 +190,7 @@ def _source(c: Citation) -> str:
 
 
 def _extra(answer: Answer) -> dict[str, Any]:
-    fields = {"grounded", "support", "reasoning", "timings", "strategy", "guard"}
+    fields = {"grounded", "support", "reasoning", "timings", "strategy", "guard", "search_query"}
     return answer.model_dump(include=fields)
 
 

@@ -68,6 +68,10 @@ def test_history_and_bad_conversations(client_openai: openai.OpenAI) -> None:
         ],
     )
     assert "Margaret Quill" in (completion.choices[0].message.content or "")
+    # The follow-up was searched for with its history, and the response says as what.
+    search_query = completion.model_extra["kbqa"]["search_query"]  # type: ignore[index]
+    assert "Elmstead" in search_query
+    assert "engineer" in search_query
     with pytest.raises(openai.UnprocessableEntityError, match="must end with a non-empty user"):
         client_openai.chat.completions.create(
             model="kbqa", messages=[{"role": "assistant", "content": "Hello"}]
