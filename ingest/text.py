@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import regex
+
 from core.text import is_cjk
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
@@ -22,6 +24,11 @@ _LIGATURES = str.maketrans(
     }
 )
 _HYPHENATED = re.compile(r"(?<=[^\W\d_])-$")
+# Unicode category C (control, format, private use, surrogate, unassigned) but tab and newline.
+# regex, not a loop over characters: a page is thousands of them, and pages are many.
+_INVISIBLE = regex.compile(r"[^\P{C}\n\t]+")
+_UNUSABLE = regex.compile(r"[\ufffd\p{Co}\p{Cs}\p{Cn}\p{Cc}]")
+_CID = re.compile(r"\(cid:\d+\)")
 
 
 def _join_lines(lines: list[str]) -> str:
@@ -32,7 +39,7 @@ def _join_lines(lines: list[str]) -> str:
             continue
         if not out:
             out = line
-        elif _HYPHENATED.search(out) and line[0].islower():
+        elif _HYPHENATED.search(out[-2:]) and line[0].islower():  # the end only: not O(n^2)
             out = out[:-1] + line  # "exam-\nple" was one word
         elif is_cjk(out[-1]) or is_cjk(line[0]):
             out += line
@@ -50,7 +57,7 @@ def clean_text(text: str) -> str:
     # NFC, not NFKC: NFKC would turn CJK full-width punctuation (，？！) into ASCII.
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = text.translate(_LIGATURES)
-    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C")
+    text = _INVISIBLE.sub("", text)
     paragraphs = (_join_lines(p.split("\n")) for p in _PARAGRAPH_BREAK.split(text))
     return "\n\n".join(_SPACES.sub(" ", p) for p in paragraphs if p)
 
@@ -60,8 +67,5 @@ def looks_garbled(text: str) -> bool:
     stripped = "".join(text.split())
     if not stripped:
         return True
-    bad = sum(
-        1 for c in stripped if c == "\ufffd" or unicodedata.category(c) in ("Co", "Cs", "Cn", "Cc")
-    )
-    bad += 5 * len(re.findall(r"\(cid:\d+\)", text))
+    bad = len(_UNUSABLE.findall(stripped)) + 5 * len(_CID.findall(text))
     return bad / len(stripped) > 0.05
