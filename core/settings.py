@@ -34,7 +34,16 @@ class IngestSettings(BaseModel):
         True, description="Parse each file in a child process with the limits below."
     )
     parse_timeout_s: float = Field(300, gt=0, description="Most seconds one file may parse.")
-    parse_memory_mb: int = Field(2048, ge=256, description="Most MiB one file may parse in.")
+    parse_memory_mb: int = Field(
+        2048, ge=256, description="Most MiB one file may parse in, per parser process."
+    )
+    parse_workers: int = Field(
+        2,
+        ge=1,
+        le=32,
+        description="Parser processes that read the pages of one PDF at the same time (the "
+        "embedder waits for them: on two cores, two halve the wait).",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestSettings:

@@ -56,6 +56,7 @@ class Ingestor:
                 settings.parse_memory_mb,
                 settings.pdf_password,
                 settings.max_pages,
+                settings.parse_workers,
             )
             if settings.isolate
             else None

@@ -11,15 +11,22 @@ from core.errors import IngestError
 from core.settings import IngestSettings
 from index.knowledge import KnowledgeIndex
 from ingest.isolation import IsolatedParser
+from ingest.loaders import PdfLoader
 from ingest.pipeline import Ingestor
-from tests.utils.pdfs import decompression_bomb_pdf, make_encrypted_pdf, text_pdf_bytes
+from tests.utils.pdfs import (
+    decompression_bomb_pdf,
+    make_encrypted_pdf,
+    make_image_only_pdf,
+    text_pdf_bytes,
+)
 
 pytestmark = pytest.mark.slow  # each test spawns a parser process (about a second)
 
 
-@pytest.fixture
-def parser() -> Iterator[IsolatedParser]:
-    isolated = IsolatedParser(timeout_s=60, memory_mb=256)
+@pytest.fixture(params=[1, 2], ids=["one-worker", "two-workers"])
+def parser(request: pytest.FixtureRequest) -> Iterator[IsolatedParser]:
+    """Every limit holds whether a file is read by one worker or split between two."""
+    isolated = IsolatedParser(timeout_s=60, memory_mb=256, workers=request.param)
     yield isolated
     isolated.close()
 
@@ -55,5 +62,33 @@ def test_the_ingestor_parses_pdfs_in_isolation_by_default(index: KnowledgeIndex)
         assert ingestor.isolated is not None
         result = ingestor.ingest_bytes(text_pdf_bytes(["One.", "Two."]), "two.pdf", "c")
         assert result.document.pages == 2
+    finally:
+        ingestor.close()
+
+
+def test_workers_share_a_file_and_its_pages_come_back_in_order(parser: IsolatedParser) -> None:
+    texts = [f"Page {n} of the harbour report." for n in range(1, 8)]
+    data = text_pdf_bytes(texts, font="core")
+    pages = parser.pages(data, "report.pdf")
+    assert pages == PdfLoader().pages(data, "report.pdf")  # what one process reads
+    assert [(p.number, p.text) for p in pages] == list(enumerate(texts, 1))
+
+
+def test_a_scan_without_text_says_so_however_it_was_split(
+    parser: IsolatedParser, tmp_path: Path
+) -> None:
+    scan = make_image_only_pdf(tmp_path / "scan.pdf").read_bytes()
+    with pytest.raises(IngestError) as refused:
+        parser.pages(scan, "scan.pdf")
+    assert refused.value.reason == "needs_ocr"
+
+
+def test_the_ingestor_parses_with_the_workers_settings_name(index: KnowledgeIndex) -> None:
+    ingestor = Ingestor(IngestSettings(chunk_size=200, chunk_overlap=40, parse_workers=3), index)
+    try:
+        assert ingestor.isolated is not None
+        assert ingestor.isolated.workers == 3
+        result = ingestor.ingest_bytes(text_pdf_bytes(["A.", "B.", "C.", "D."]), "d.pdf", "c")
+        assert result.document.pages == 4
     finally:
         ingestor.close()
