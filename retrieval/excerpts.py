@@ -50,6 +50,12 @@ def overlap_scores(query: str, passages: Sequence[str]) -> list[float]:
     return [len(wanted & set(tokenize(p))) / max(len(wanted), 1) for p in passages]
 
 
+def sentences_of(hits: Sequence[Hit]) -> list[tuple[int, tuple[int, int]]]:
+    """(hit's index, span in its chunk) of every sentence of ``hits``, in order: what
+    :func:`excerpt` scores against the query."""
+    return [(i, span) for i, h in enumerate(hits) for span in sentence_spans(h.chunk.text)]
+
+
 def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) -> list[Hit]:
     """``hits`` cut down to their ``n`` sentences that score best against ``query``.
 
@@ -59,7 +65,7 @@ def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) 
     """
     if n <= 0 or not hits:
         return list(hits)
-    found = [(i, span) for i, h in enumerate(hits) for span in sentence_spans(h.chunk.text)]
+    found = sentences_of(hits)
     texts = [hits[i].chunk.text[s:e] for i, (s, e) in found]
     cjk = cjk_ratio(query) >= CJK_QUERY_RATIO
     if reranker is not None and (reranker.reads_cjk or not cjk):

@@ -26,7 +26,7 @@ from bench.speed.common import Dataset, percentiles, ratio, rotations
 from core.types import Hit
 from index.lexical import tokenize
 from kbqa.app import KBQA
-from retrieval.excerpts import sentence_spans
+from retrieval.excerpts import sentences_of
 from retrieval.fusion import reciprocal_rank_fusion
 
 SEARCH_STAGES = ("embed", "dense", "bm25", "fuse", "rerank")
@@ -192,7 +192,7 @@ def run_ask(kb: KBQA, client: Any, dataset: Dataset, n: int, max_tokens: int) ->
         # to their best sentences, as /ask does.
         found = kb.search(question).hits
         hits = kb.retriever.excerpts(question, found)
-        sentences = [h.chunk.text[s:e] for h in found for s, e in sentence_spans(h.chunk.text)]
+        sentences = [found[i].chunk.text[s:e] for i, (s, e) in sentences_of(found)]
 
         def via_http(q: str = question) -> None:
             chat.forget()
