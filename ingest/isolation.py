@@ -81,7 +81,7 @@ class IsolatedParser:
             return self._pool
 
     def pages(self, data: bytes, filename: str) -> list[Page]:
-        parts = self.workers if PurePath(filename).suffix.lower() == ".pdf" else 1
+        parts = self.workers if PurePath(filename).suffix.lower() in PdfLoader.extensions else 1
         if parts > 1:
             slices = cast(list[list[Page]], self._call("slice", data, filename, parts))
             pages = sorted((page for part in slices for page in part), key=lambda p: p.number)
