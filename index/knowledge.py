@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator
-from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +18,9 @@ import numpy as np
 from core.errors import IndexMismatchError, InvalidRequestError, NotFoundError
 from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
 from index.embedders import Embedder
-from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
+from index.lexical import TOKENIZER_VERSION, Held, LexicalIndex, tokenize
+from index.lexical import build as build_lexical
+from index.lexical import sync as sync_lexical
 from index.store import Store
 from index.vectors import VectorIndex
 
@@ -37,7 +39,6 @@ def check_collection_name(name: str) -> str:
 @dataclass
 class _Collection:
     vectors: VectorIndex
-    lexical: LexicalIndex | None = None  # built on first search; writers replace it
     dirty: bool = field(default=False)  # vectors not yet saved
 
 
@@ -57,8 +58,10 @@ class KnowledgeIndex:
         self._write_lock = threading.Lock()  # one writer at a time
         self._flush_lock = threading.Lock()  # one flush at a time, in order
         self._collections: dict[str, _Collection] = {}
+        self._lexical: dict[str, LexicalIndex] = {}  # opened (and repaired) on first use
         self._check_embedder()
         self._check_tokenizer()
+        self._lexical_owner = f"{self.index_id} {TOKENIZER_VERSION}"
 
     def _check_embedder(self) -> None:
         name, dim = self.store.get_meta("embedding_model"), self.store.get_meta("embedding_dim")
@@ -87,6 +90,46 @@ class KnowledgeIndex:
 
     def _vector_path(self, collection: str) -> Path:
         return self.data_dir / "vectors" / f"{collection}.faiss"
+
+    def _lexical_path(self, collection: str) -> Path:
+        return self.data_dir / "lexical" / collection
+
+    def _lexical_index(self, name: str) -> LexicalIndex:
+        """A collection's lexical index, in step with the store (call under _lock).
+
+        Writers commit tantivy first and the store second, so after a crash tantivy holds at
+        most one change the store lacks: the chunk span its record names, which is repaired
+        alone. Anything else out of step (no index yet: one made by an older kbqa, or another
+        database's, tokenizer's or an interrupted build) is built from the stored tokens.
+        """
+        lexical = self._lexical.get(name)
+        if lexical is None:
+            lexical = self._lexical[name] = LexicalIndex(self._lexical_path(name))
+        generation = self.store.collections().get(name, 0)
+        held = lexical.held()
+        if held is None and generation == 0:
+            return lexical  # new and empty
+        owner = self._lexical_owner
+
+        def fetch(first: int, last: int, limit: int) -> list[tuple[int, str]]:
+            return self.store.token_rows(name, first, last, limit)
+
+        if held is not None and held.complete and held.owner == owner:
+            if held.generation == generation:
+                return lexical
+            if held.generation == generation + 1:
+                log.info("lexical index of %s: undoing an uncommitted change", name)
+                span = [(held.span_lo, held.span_hi)]
+                lexical.searcher = sync_lexical(lexical, owner, generation, span, fetch)
+                return lexical
+        log.info("lexical index of %s: building from the stored tokens", name)
+        lexical.searcher = build_lexical(lexical, owner, generation, fetch)
+        return lexical
+
+    def _held(self, generation: int, ids: list[int]) -> Held:
+        """The record a lexical commit leaves for the change of `ids` to `generation`."""
+        span = (min(ids), max(ids)) if ids else (0, -1)
+        return Held(generation, *span, True, self._lexical_owner)
 
     def _collection(self, name: str) -> _Collection:
         """The loaded state of a collection (which must exist in the store)."""
@@ -146,34 +189,24 @@ class KnowledgeIndex:
 
     def lexical_search(self, collection: str, query: str, k: int) -> list[tuple[int, float]]:
         with self._lock:
-            state = self._loaded(collection)
-            if state is None:
+            if collection not in self._lexical and collection not in self.store.collections():
                 return []
-            if state.lexical is None:
-                state.lexical = LexicalIndex(*self.store.tokens(collection))
-            lexical = state.lexical
-        return lexical.search(query, k)
+            searcher = self._lexical_index(collection).searcher  # a snapshot
+        return searcher.search(query, k)
 
     def chunks(self, ids: list[int]) -> dict[int, tuple[str, str, Chunk]]:
         with self._lock:
             return self.store.chunks(ids)
 
     # -- writing ----------------------------------------------------------------------------
-    # Writers take `_write_lock` (one at a time) and prepare the new BM25 index outside `_lock`,
-    # which they hold only to commit and swap: readers wait milliseconds, not a BM25 rebuild
-    # (seconds for a large collection).
-    def _lexical_with(
-        self,
-        collection: str,
-        add: dict[int, list[str]] | None = None,
-        drop: AbstractSet[int] = frozenset(),
-    ) -> LexicalIndex:
-        """The collection's BM25 index as it will be after a change (call under _write_lock)."""
+    # Writers take `_write_lock` (one at a time) and commit the lexical change outside `_lock`
+    # (invisible to readers until its snapshot is swapped in), then hold `_lock` only to commit
+    # the store and swap: readers wait milliseconds, and the change's cost is its own size.
+    def _settle_lexical(self, collection: str) -> None:
+        """After a write failed half way: put the lexical index back in step with the store
+        (undoing the change if the store refused it) and show searches what it holds."""
         with self._lock:
-            ids, tokens = self.store.tokens(collection)
-        kept = [(i, t) for i, t in zip(ids, tokens, strict=True) if i not in drop]
-        kept += list((add or {}).items())
-        return LexicalIndex([i for i, _ in kept], [t for _, t in kept])
+            self._lexical_index(collection).refresh()
 
     def add_document(
         self, collection: str, parsed: ParsedDocument, chunks: list[Chunk], vectors: np.ndarray
@@ -196,19 +229,26 @@ class KnowledgeIndex:
         with self._write_lock:
             with self._lock:
                 first = self.store.next_chunk_id()
+                generation = self.store.collections().get(collection, 0) + 1
+                lexical = self._lexical_index(collection)
             ids = list(range(first, first + len(chunks)))
-            lexical = self._lexical_with(collection, add=dict(zip(ids, tokens, strict=True)))
-            with self._lock:
-                with self.store.transaction() as db:
-                    self.store.ensure_collection(db, collection)
-                    self.store.insert_document(db, doc)
-                    self.store.insert_chunks(db, collection, chunks, tokens, vectors, ids)
-                    generation = self.store.bump_generation(db, collection)
-                state = self._collection(collection)
-                if state.vectors.generation != generation:  # not freshly rebuilt with these rows
-                    state.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
-                    state.vectors.generation = generation
-                state.lexical, state.dirty = lexical, True
+            rows = [(i, " ".join(t)) for i, t in zip(ids, tokens, strict=True)]
+            searcher = lexical.commit(self._held(generation, ids), add=rows)
+            try:
+                with self._lock:
+                    with self.store.transaction() as db:
+                        self.store.ensure_collection(db, collection)
+                        self.store.insert_document(db, doc)
+                        self.store.insert_chunks(db, collection, chunks, tokens, vectors, ids)
+                        generation = self.store.bump_generation(db, collection)
+                    state = self._collection(collection)
+                    if state.vectors.generation != generation:  # not freshly rebuilt with these
+                        state.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
+                        state.vectors.generation = generation
+                    lexical.searcher, state.dirty = searcher, True
+            except BaseException:
+                self._settle_lexical(collection)
+                raise
         return doc
 
     def delete_document(self, collection: str, doc_id: str) -> Document:
@@ -217,15 +257,21 @@ class KnowledgeIndex:
             doc = self.document(collection, doc_id)
             with self._lock:
                 ids = self.store.chunk_ids_of(collection, doc_id)
-            lexical = self._lexical_with(collection, drop=set(ids))
-            with self._lock:
-                with self.store.transaction() as db:
-                    self.store.delete_document(db, collection, doc_id)
-                    generation = self.store.bump_generation(db, collection)
-                state = self._collection(collection)
-                state.vectors.remove(ids)
-                state.vectors.generation = generation
-                state.lexical, state.dirty = lexical, True
+                generation = self.store.collections()[collection] + 1
+                lexical = self._lexical_index(collection)
+            searcher = lexical.commit(self._held(generation, ids), remove=ids)
+            try:
+                with self._lock:
+                    with self.store.transaction() as db:
+                        self.store.delete_document(db, collection, doc_id)
+                        generation = self.store.bump_generation(db, collection)
+                    state = self._collection(collection)
+                    state.vectors.remove(ids)
+                    state.vectors.generation = generation
+                    lexical.searcher, state.dirty = searcher, True
+            except BaseException:
+                self._settle_lexical(collection)
+                raise
         return doc
 
     def delete_collection(self, collection: str) -> list[Document]:
@@ -239,6 +285,10 @@ class KnowledgeIndex:
             # database), never stale for a new collection of the same name.
             self._collections.pop(collection, None)
             self._vector_path(collection).unlink(missing_ok=True)
+            lexical = self._lexical.pop(collection, None)
+            if lexical is not None:
+                lexical.close()
+            shutil.rmtree(self._lexical_path(collection), ignore_errors=True)
             with self.store.transaction() as db:
                 self.store.delete_collection(db, collection)
         return removed
@@ -250,8 +300,7 @@ class KnowledgeIndex:
         with self._lock:
             for name in self.store.collections():
                 documents = self.store.documents(name)
-                chunk_ids, _ = self.store.tokens(name)
-                stored = set(chunk_ids)
+                stored = self.store.chunk_ids(name)
                 expected = sum(d.chunks for d in documents)
                 if len(stored) != expected:
                     problems.append(
@@ -260,8 +309,8 @@ class KnowledgeIndex:
                 state = self._collection(name)
                 if state.vectors.ids() != stored:
                     problems.append(f"{name}: the vector index and the stored chunks differ")
-                if state.lexical is not None and set(state.lexical.chunk_ids.tolist()) != stored:
-                    problems.append(f"{name}: BM25 and the stored chunks differ")
+                if self._lexical_index(name).searcher.chunk_ids() != stored:
+                    problems.append(f"{name}: the lexical index and the stored chunks differ")
         return problems
 
     def flush(self) -> None:
@@ -278,4 +327,6 @@ class KnowledgeIndex:
 
     def close(self) -> None:
         self.flush()
+        for lexical in self._lexical.values():
+            lexical.close()
         self.store.close()

@@ -233,11 +233,21 @@ class Store:
         )
         return len(rows)
 
-    def tokens(self, collection: str) -> tuple[list[int], list[list[str]]]:
-        rows = self.db.execute(
-            "SELECT id, tokens FROM chunks WHERE collection = ? ORDER BY id", (collection,)
+    def chunk_ids(self, collection: str) -> set[int]:
+        rows = self.db.execute("SELECT id FROM chunks WHERE collection = ?", (collection,))
+        return {r[0] for r in rows}
+
+    def token_rows(
+        self, collection: str, first: int, last: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(id, space-joined tokens) of the collection's chunks with first <= id <= last, in
+        id order, at most `limit`: what the lexical index is built and repaired from."""
+        return self.db.execute(
+            # `+collection`: walk the ids in order, not the (collection, document) index.
+            "SELECT id, tokens FROM chunks WHERE +collection = ? AND id BETWEEN ? AND ?"
+            " ORDER BY id LIMIT ?",
+            (collection, first, last, limit),
         ).fetchall()
-        return [r[0] for r in rows], [r[1].split() for r in rows]
 
 
 def _document(row: tuple) -> Document:
