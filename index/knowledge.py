@@ -26,6 +26,7 @@ from index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 COLLECTION_NAME = re.compile(COLLECTION_PATTERN)
+_RETOKENIZE_BATCH = 10_000  # chunks per transaction when the tokenizer changed
 
 
 def check_collection_name(name: str) -> str:
@@ -79,14 +80,24 @@ class KnowledgeIndex:
             )
 
     def _check_tokenizer(self) -> None:
-        """Stored BM25 tokens from an older tokenizer are rebuilt from the stored chunk text."""
+        """Stored BM25 tokens from an older tokenizer are rebuilt from the stored chunk text,
+        a batch per transaction, resuming where an interrupted run stopped. (The lexical
+        indexes, which record the tokenizer they were built with, then rebuild themselves.)"""
         if self.store.get_meta("tokenizer") == TOKENIZER_VERSION:
             return
-        with self.store.transaction() as db:
-            count = self.store.retokenize(db, tokenize)
-            self.store.set_meta("tokenizer", TOKENIZER_VERSION)
-        if count:
-            log.info("re-tokenized %d chunks for BM25 (tokenizer %s)", count, TOKENIZER_VERSION)
+        version, _, done = (self.store.get_meta("retokenized") or "").partition(" ")
+        after = int(done) if version == TOKENIZER_VERSION else 0
+        while True:
+            with self.store.transaction() as db:
+                last = self.store.retokenize(db, tokenize, after, _RETOKENIZE_BATCH)
+                if last is None:
+                    self.store.set_meta("tokenizer", TOKENIZER_VERSION)
+                else:
+                    self.store.set_meta("retokenized", f"{TOKENIZER_VERSION} {last}")
+            if last is None:
+                break
+            log.info("re-tokenized chunks up to id %d (tokenizer %s)", last, TOKENIZER_VERSION)
+            after = last
 
     def _vector_path(self, collection: str) -> Path:
         return self.data_dir / "vectors" / f"{collection}.faiss"

@@ -224,14 +224,23 @@ class Store:
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
         return ids, vecs
 
-    def retokenize(self, db: sqlite3.Connection, tokenize: Callable[[str], list[str]]) -> int:
-        """Recompute every chunk's stored BM25 tokens; returns how many chunks were updated."""
-        rows = db.execute("SELECT id, text FROM chunks").fetchall()
+    def retokenize(
+        self,
+        db: sqlite3.Connection,
+        tokenize: Callable[[str], list[str]],
+        after: int,
+        limit: int,
+    ) -> int | None:
+        """Recompute the stored BM25 tokens of up to `limit` chunks with ids above `after`;
+        returns the last id done, or None if there were none left."""
+        rows = db.execute(
+            "SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        ).fetchall()
         db.executemany(
             "UPDATE chunks SET tokens = ? WHERE id = ?",
             ((" ".join(tokenize(text)), chunk_id) for chunk_id, text in rows),
         )
-        return len(rows)
+        return int(rows[-1][0]) if rows else None
 
     def chunk_ids(self, collection: str) -> set[int]:
         rows = self.db.execute("SELECT id FROM chunks WHERE collection = ?", (collection,))

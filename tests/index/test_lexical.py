@@ -285,3 +285,34 @@ def test_check_notices_a_lexical_index_out_of_step(index: KnowledgeIndex) -> Non
     (victim,) = [i for i, _ in index.lexical_search("c", "penguins", 5)]
     lexical.searcher = lexical.commit(held, remove=[victim])  # behind the store's back
     assert index.verify() == ["c: the lexical index and the stored chunks differ"]
+
+
+def test_a_tokenizer_change_retokenizes_in_batches_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = KnowledgeIndex(tmp_path, FakeEmbedder())
+    _corpus(index, 3)  # six chunks
+    with index.store.transaction() as db:
+        db.execute("UPDATE chunks SET tokens = 'stale'")
+        index.store.set_meta("tokenizer", "0-old")
+    index.close()
+    monkeypatch.setattr("index.knowledge._RETOKENIZE_BATCH", 2)
+    store_type = type(index.store)
+    original, calls = store_type.retokenize, []
+
+    def dies_on_the_third(store, db, tokenize_, after, limit):  # type: ignore[no-untyped-def]
+        calls.append(after)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(store, db, tokenize_, after, limit)
+
+    monkeypatch.setattr(store_type, "retokenize", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        KnowledgeIndex(tmp_path, FakeEmbedder())
+    calls.clear()
+    reopened = KnowledgeIndex(tmp_path, FakeEmbedder())
+    assert calls[0] > 0  # the first two batches were kept
+    stale = reopened.store.db.execute("SELECT COUNT(*) FROM chunks WHERE tokens = 'stale'")
+    assert stale.fetchone()[0] == 0
+    assert _docs(reopened, "topic2") == {"doc2"}
+    reopened.close()
