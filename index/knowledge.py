@@ -105,8 +105,9 @@ class KnowledgeIndex:
     def _lexical_path(self, collection: str) -> Path:
         return self.data_dir / "lexical" / collection
 
-    def _lexical_index(self, name: str) -> LexicalIndex:
-        """A collection's lexical index, in step with the store (call under _lock).
+    def _lexical_index(self, name: str, *, check: bool = False) -> LexicalIndex:
+        """A collection's lexical index, in step with the store (call under _lock); checked
+        when it is opened, and again when `check` says so (writers: a cheap look-up).
 
         Writers commit tantivy first and the store second, so after a crash tantivy holds at
         most one change the store lacks: the chunk span its record names, which is repaired
@@ -114,6 +115,8 @@ class KnowledgeIndex:
         database's, tokenizer's or an interrupted build) is built from the stored tokens.
         """
         lexical = self._lexical.get(name)
+        if lexical is not None and not check:
+            return lexical
         if lexical is None:
             lexical = self._lexical[name] = LexicalIndex(self._lexical_path(name))
         generation = self.store.collections().get(name, 0)
@@ -217,7 +220,7 @@ class KnowledgeIndex:
         """After a write failed half way: put the lexical index back in step with the store
         (undoing the change if the store refused it) and show searches what it holds."""
         with self._lock:
-            self._lexical_index(collection).refresh()
+            self._lexical_index(collection, check=True).refresh()
 
     def add_document(
         self, collection: str, parsed: ParsedDocument, chunks: list[Chunk], vectors: np.ndarray
@@ -241,7 +244,7 @@ class KnowledgeIndex:
             with self._lock:
                 first = self.store.next_chunk_id()
                 generation = self.store.collections().get(collection, 0) + 1
-                lexical = self._lexical_index(collection)
+                lexical = self._lexical_index(collection, check=True)
             ids = list(range(first, first + len(chunks)))
             rows = [(i, " ".join(t)) for i, t in zip(ids, tokens, strict=True)]
             searcher = lexical.commit(self._held(generation, ids), add=rows)
@@ -269,7 +272,7 @@ class KnowledgeIndex:
             with self._lock:
                 ids = self.store.chunk_ids_of(collection, doc_id)
                 generation = self.store.collections()[collection] + 1
-                lexical = self._lexical_index(collection)
+                lexical = self._lexical_index(collection, check=True)
             searcher = lexical.commit(self._held(generation, ids), remove=ids)
             try:
                 with self._lock:
@@ -318,9 +321,10 @@ class KnowledgeIndex:
                         f"{name}: {len(stored)} chunks stored, documents say {expected}"
                     )
                 state = self._collection(name)
-                if state.vectors.ids() != stored:
+                if state.vectors.ids() != set(stored.tolist()):
                     problems.append(f"{name}: the vector index and the stored chunks differ")
-                if self._lexical_index(name).searcher.chunk_ids() != stored:
+                lexical = self._lexical_index(name, check=True).searcher.chunk_ids()
+                if not np.array_equal(lexical, stored):
                     problems.append(f"{name}: the lexical index and the stored chunks differ")
         return problems
 

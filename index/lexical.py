@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tantivy
 from bm25s.stopwords import STOPWORDS_EN
 
@@ -125,13 +126,14 @@ class LexicalSearcher:
         values = self._searcher.fast_field_values("id", [address for _, address in hits])
         return [_int(v) for v in values]
 
-    def chunk_ids(self) -> set[int]:
-        """Every chunk id it holds (reads them all: for checks, not for searches)."""
+    def chunk_ids(self) -> np.ndarray:
+        """Every chunk id it holds, sorted (reads them all: for checks, not for searches)."""
         total = self._searcher.num_docs
         if not total:
-            return set()
+            return np.empty(0, dtype=np.int64)
         hits = self._searcher.search(tantivy.Query.all_query(), limit=total, count=False).hits
-        return set(self._ids(hits)) - {_HELD_ID}
+        ids = np.sort(np.asarray(self._ids(hits), dtype=np.int64))
+        return ids[ids != _HELD_ID]
 
     def held(self) -> Held | None:
         query = tantivy.Query.term_query(self._schema, "id", _HELD_ID)
@@ -175,7 +177,8 @@ class LexicalIndex:
         return index
 
     def held(self) -> Held | None:
-        return self.searcher.held()
+        """What the last commit recorded (which searches may not see yet: see :meth:`commit`)."""
+        return LexicalSearcher(self._index, self._schema).held()
 
     def _write(self) -> tantivy.IndexWriter:
         # Opened on the first write only: a process that only reads (`kbqa check` beside a

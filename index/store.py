@@ -242,9 +242,10 @@ class Store:
         )
         return int(rows[-1][0]) if rows else None
 
-    def chunk_ids(self, collection: str) -> set[int]:
+    def chunk_ids(self, collection: str) -> np.ndarray:
+        """Every chunk id of a collection, sorted (from the index on (collection, document))."""
         rows = self.db.execute("SELECT id FROM chunks WHERE collection = ?", (collection,))
-        return {r[0] for r in rows}
+        return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64))
 
     def token_rows(
         self, collection: str, first: int, last: int, limit: int

@@ -45,7 +45,7 @@ def test_empty_index_and_query(tmp_path: Path) -> None:
     index.searcher = index.commit(_held(), add=[(1, "word")])
     assert index.searcher.search("the", 5) == []  # only a stopword
     assert index.searcher.search("word", 0) == []
-    assert index.searcher.chunk_ids() == {1}
+    assert index.searcher.chunk_ids().tolist() == [1]
     index.close()
 
 
