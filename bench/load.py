@@ -27,7 +27,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+
+from core.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.05  # between looks at an ingestion job: the granularity of upload latencies
@@ -501,12 +502,6 @@ def _rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
