@@ -17,9 +17,9 @@ from bench.speed.common import (
     rotations,
 )
 from bench.speed.run import bench_settings
+from cli.main import app
 from core.settings import get_settings
 from evaluation.metrics import answer_rank
-from kbqa.cli import app
 from tests.utils.pdfs import make_text_pdf
 
 
