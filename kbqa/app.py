@@ -22,6 +22,7 @@ from generation.generator import Generator, make_chat_model
 from generation.server import ChatServer, make_server
 from generation.tokens import EstimateCounter, make_token_counter
 from index.embedders import Embedder, make_embedder
+from index.gpu import gpu_faiss
 from index.knowledge import KnowledgeIndex, check_collection_name
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
@@ -46,7 +47,8 @@ class KBQA:
 
     @cached_property
     def index(self) -> KnowledgeIndex:
-        return KnowledgeIndex(self.settings.data_dir, self.embedder)
+        gpu = gpu_faiss(self.settings.gpu)
+        return KnowledgeIndex(self.settings.data_dir, self.embedder, gpu)
 
     @cached_property
     def ingestor(self) -> Ingestor:
