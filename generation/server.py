@@ -128,7 +128,8 @@ class ChatServer:
 
 
 class LocalServer(ChatServer):
-    """``python -m llama_cpp.server`` on a packaged (or any) GGUF file."""
+    """llama-cpp-python's server on a packaged (or any) GGUF file, started through
+    :mod:`generation.llama_server`, whose prompt cache keeps to its size."""
 
     def model_path(self) -> Path:
         if self.settings.local_model_path is not None:
@@ -142,7 +143,7 @@ class LocalServer(ChatServer):
         return [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "generation.llama_server",
             "--model",
             str(model_path),
             "--model_alias",
@@ -168,7 +169,8 @@ class LocalServer(ChatServer):
     def cache_args(self) -> list[str]:
         """Keep the model's state after each prompt, so a prompt that starts like an earlier
         one (the same strategy's system rules and examples) is read from where that one left
-        off, even after prompts of other strategies came between."""
+        off, even after prompts of other kinds (a follow-up's rewrite, another strategy) came
+        between. :class:`generation.llama_server.BoundedRAMCache` keeps it within its size."""
         size = self.settings.prompt_cache_mb
         return ["--cache", "true", "--cache_size", str(size * 2**20)] if size else []
 

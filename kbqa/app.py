@@ -19,6 +19,7 @@ from core.types import Answer, AnswerItem, Document, Sampling, Strategy, Turn, f
 from generation.context import Window
 from generation.dialects import make_dialect
 from generation.generator import Generator, make_chat_model
+from generation.rewrite import refers_back
 from generation.server import ChatServer, make_server
 from generation.tokens import EstimateCounter, make_token_counter
 from index.embedders import Embedder, make_embedder
@@ -180,7 +181,9 @@ class KBQA:
             strategy: prompt strategy (default from settings).
             top_k: chunks retrieved.
             sampling: per-request decoding overrides.
-            history: earlier turns; a follow-up is searched for as :meth:`search_query` says.
+            history: earlier turns; a follow-up is searched for as :meth:`search_query` says,
+                and answered with them; a question that stands alone gets none of them
+                (:func:`turns_needed`).
             conversation_id: a stored conversation: its turns come before ``history``, and
                 the question and answer are added to it.
         """
@@ -188,6 +191,7 @@ class KBQA:
         question = _check_question(question)
         if conversation_id is not None:
             history = [*self.conversations.history(conversation_id), *history]
+        history = turns_needed(question, history)
         start = time.perf_counter()
         query = self.search_query(question, history)
         rewrite_s = time.perf_counter() - start
@@ -211,7 +215,7 @@ class KBQA:
     def search_query(self, question: str, history: Sequence[Turn]) -> str:
         """What to search for: the question itself, or a follow-up rewritten by the chat model
         to stand alone; when rewriting is off or its reply unusable, :func:`retrieval_query`."""
-        if not history:
+        if not turns_needed(question, history):
             return question
         if self.settings.generation.rewrite:
             rewritten = self.generator.rewrite(question, history)
@@ -237,6 +241,13 @@ class KBQA:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def turns_needed(question: str, history: Sequence[Turn]) -> Sequence[Turn]:
+    """The earlier turns a question needs: all that fit for a follow-up ("and who was its
+    engineer?"), none for a question that stands alone, which is searched and answered as if
+    it came first (an unrelated question searched with the one before it found neither)."""
+    return history if history and refers_back(question) else ()
 
 
 def retrieval_query(question: str, history: Sequence[Turn]) -> str:

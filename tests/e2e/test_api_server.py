@@ -142,7 +142,7 @@ def test_ctrl_c_stops_the_api_and_the_model_server(
 ) -> None:
     url, process = server
     children = {pid: _command(pid) for pid in _children(process.pid)}
-    assert any("llama_cpp.server" in c for c in children.values()), children
+    assert any("generation.llama_server" in c for c in children.values()), children
     assert any("streamlit" in c for c in children.values()), children
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
