@@ -244,7 +244,7 @@ def test_documents_added_and_deleted_search_alike_with_and_without_the_gpu(
     texts = {
         f"d{i}": [f"animal {i} lives in place {i}", f"food {i} grows near {i}"] for i in range(8)
     }
-    kb_gpu = KnowledgeIndex(tmp_path / "g", FakeEmbedder(), GpuFaiss(GpuSettings()))
+    kb_gpu = KnowledgeIndex(tmp_path / "g", FakeEmbedder(), gpu=GpuFaiss(GpuSettings()))
     kb_cpu = KnowledgeIndex(tmp_path / "c", FakeEmbedder())
     for kb in (kb_gpu, kb_cpu):
         for doc, chunk_texts in texts.items():
@@ -273,7 +273,7 @@ def test_documents_added_and_deleted_search_alike_with_and_without_the_gpu(
 def test_a_search_on_the_gpu_sees_a_document_whole_or_not_at_all(
     tmp_path: Path, fake_gpu: FakeGpu
 ) -> None:
-    kb = KnowledgeIndex(tmp_path, FakeEmbedder(), GpuFaiss(GpuSettings()))
+    kb = KnowledgeIndex(tmp_path, FakeEmbedder(), gpu=GpuFaiss(GpuSettings()))
     _add(kb, "c", "base", ["the base document"])
     query = kb.embedder.embed_query("words")
     torn: list[set[int]] = []
