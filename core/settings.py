@@ -67,12 +67,19 @@ class EmbeddingSettings(BaseModel):
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     batch_size: int = Field(64, gt=0, description="Texts embedded per forward pass.")
-    precision: Literal["auto", "float32", "bfloat16"] = Field(
+    gpu_batch_size: int = Field(
+        512,
+        gt=0,
+        description="Texts embedded per forward pass on a GPU, which small batches "
+        "leave mostly idle (not yet tuned on a GPU: README, 'GPU').",
+    )
+    precision: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
         description="Precision of the model's weights. 'auto': bfloat16 on a GPU or a CPU that "
         "computes in it natively (AMX or AVX512-BF16), where MiniLM embeds about twice as fast "
         "with vectors within cosine 0.9999 of float32's and the same retrieval recall "
-        "(bench/README.md); float32 elsewhere, where bfloat16 would be emulated and slower.",
+        "(bench/README.md); float16 on a GPU without bfloat16 (before Ampere); float32 "
+        "elsewhere, where bfloat16 would be emulated and slower.",
     )
     reads_cjk: bool = Field(
         False,
@@ -365,6 +372,27 @@ class UiSettings(BaseModel):
     timeout_s: float = Field(300, gt=0, description="Seconds the UI waits for an answer.")
 
 
+class GpuSettings(BaseModel):
+    faiss: bool = Field(
+        True,
+        description="Search the vector indexes on a GPU when FAISS sees one (the faiss-gpu build "
+        "that `make install` puts on a CUDA machine). The index on disk stays FAISS's CPU format, "
+        "so the same data_dir opens without a GPU.",
+    )
+    device: int = Field(0, ge=0, description="The GPU FAISS searches on.")
+    float16: bool = Field(
+        False,
+        description="Keep the GPU copy of the vectors in float16: half the GPU memory, scores "
+        "off by about 1e-3, so near ties may order differently than on the CPU.",
+    )
+    temp_memory_mb: int | None = Field(
+        None,
+        ge=0,
+        description="GPU scratch memory FAISS reserves (StandardGpuResources.setTempMemory); "
+        "unset: FAISS's default.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KBQA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -379,6 +407,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    gpu: GpuSettings = Field(default_factory=GpuSettings)
 
     @property
     def models_dir(self) -> Path:

@@ -31,6 +31,7 @@ from generation.generator import Generator
 from generation.rewrite import refers_back
 from generation.server import ChatServer
 from index.embedders import Embedder, make_embedder
+from index.gpu import gpu_faiss
 from index.knowledge import KnowledgeIndex, check_collection_name
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
@@ -65,7 +66,8 @@ class KBQA:
 
     @cached_property
     def index(self) -> KnowledgeIndex:
-        return KnowledgeIndex(self.settings.data_dir, self.embedder)
+        gpu = gpu_faiss(self.settings.gpu)
+        return KnowledgeIndex(self.settings.data_dir, self.embedder, gpu)
 
     @cached_property
     def ingestor(self) -> Ingestor:
