@@ -29,7 +29,7 @@ LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX
 	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .DEFAULT_GOAL := help
-.PHONY: help install vllm run chat test load browser check bench eval fonts clean
+.PHONY: help install vllm run chat test test-fast load browser check bench eval fonts clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -108,14 +108,20 @@ browser: ## Headless Chromium for the browser tests (Debian packages chromium, c
 test: install vllm fonts browser ## Install and run the whole test suite (browser and end-to-end included)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
-check: install ## Lint, format check and type check
+# The inner loop: no vLLM venv, no browser, no real models; the unit tests only.
+FAST := not e2e and not browser and not vllm and not slow and not gpu
+test-fast: install fonts ## The unit tests only (no real models, browser or vLLM): the inner loop
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "$(FAST)"
+
+check: install ## Lint, format check and type check (.ci/run runs it before the tests)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see bench/README.md)
 	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python bench/make_dataset.py \
 		bench/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
 	HF_HUB_OFFLINE=1 $(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
-	HF_HUB_OFFLINE=1 $(BIN)/python bench/retrieval_eval.py build/eval/squad --budget 4000 --sample 600
+	HF_HUB_OFFLINE=1 KBQA_DATA_DIR=build/eval/squad/index $(BIN)/kbqa eval build/eval/squad \
+		--no-answers --budget 4000 --sample 600 --out build/eval/squad/report
 
 eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE=30 questions)
 	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)

@@ -239,14 +239,15 @@ def vllm_settings(settings: Settings) -> tuple[Settings, Path | None]:
     """Settings that serve with vLLM (kbqa starts it unless llm.base_url names one), and the
     folder of the model it serves (None when it is not known here)."""
     llm = settings.llm
-    folder = llm.vllm_model
+    folder = llm.vllm.model
     if folder is None and llm.base_url is None:
         from generation.assets import PACKAGED_MODELS
         from generation.convert import hf_folder
 
         folder = hf_folder(PACKAGED_MODELS[llm.local_model], settings.models_dir)
     if llm.base_url is None:
-        llm = llm.model_copy(update={"server": "vllm", "vllm_model": folder})
+        vllm = llm.vllm.model_copy(update={"model": folder})
+        llm = llm.model_copy(update={"server": "vllm", "vllm": vllm})
     return settings.model_copy(update={"llm": llm}), folder
 
 
@@ -257,7 +258,7 @@ def measure_vllm(
     bytes of weights read per token."""
     from bench.speed.generation import run_generation
 
-    per_token = weight_bytes(folder, settings.llm.vllm_dtype)
+    per_token = weight_bytes(folder, settings.llm.vllm.dtype)
     with KBQA(settings) as kb:
         generation = run_generation(kb, rounds, max_tokens)
     bound = bandwidth_gbs * 1e9 / per_token
@@ -315,13 +316,13 @@ def vllm_part(report: Report, args: argparse.Namespace, settings: Settings) -> N
         ),
         (bandwidth is None, f"{name!r} is not in the bandwidth table: pass --bandwidth-gbs"),
         (
-            served.llm.base_url is None and not served.llm.vllm_python.exists(),
-            f"no vLLM at {served.llm.vllm_python}: `make vllm`",
+            served.llm.base_url is None and not served.llm.vllm.python.exists(),
+            f"no vLLM at {served.llm.vllm.python}: `make vllm`",
         ),
         (
             folder is None or not (folder / "config.json").is_file(),
             f"no model folder at {folder} (`make vllm` converts the packaged model; or "
-            "KBQA_LLM__VLLM_MODEL, or --model-dir for a server at KBQA_LLM__BASE_URL)",
+            "KBQA_LLM__VLLM__MODEL, or --model-dir for a server at KBQA_LLM__BASE_URL)",
         ),
     ]
     reason = next((why for failed, why in reasons if failed), None)
