@@ -12,13 +12,14 @@ import faiss
 import numpy as np
 import pytest
 
-from core.settings import GpuSettings
+from core.settings import GpuSettings, Settings
 from core.types import Chunk, Page, ParsedDocument
 from index import gpu as gpu_module
 from index.embedders import FakeEmbedder
 from index.gpu import GpuFaiss, GpuMirror, gpu_faiss
 from index.knowledge import KnowledgeIndex
 from index.vectors import VectorIndex
+from kbqa.app import KBQA
 from tests.utils.faiss_gpu import FakeGpu, install_fake_gpu
 
 DIM = 32
@@ -111,6 +112,15 @@ def test_settings_reach_faiss(fake_gpu: FakeGpu) -> None:
     _, on_gpu = pair(gpu)
     on_gpu.search(unit_vectors(1, seed=1)[0], 5)
     assert fake_gpu.copies[-1].float16
+
+
+def test_the_service_searches_on_the_gpu_its_settings_allow(
+    settings: Settings, fake_gpu: FakeGpu
+) -> None:
+    with KBQA(settings) as kb:
+        assert isinstance(kb.index.gpu, GpuFaiss)
+    with KBQA(settings.model_copy(update={"gpu": GpuSettings(faiss=False)})) as kb:
+        assert kb.index.gpu is None
 
 
 # -- answers, additions, deletions ------------------------------------------------------------
