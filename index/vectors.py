@@ -41,9 +41,10 @@ class VectorIndex:
 
     def remove(self, ids: list[int]) -> None:
         if ids:
+            before = len(self)
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
             if self._gpu is not None:
-                self._gpu.remove(ids)
+                self._gpu.remove(ids, removed=before - len(self))
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if not len(self) or k <= 0:

@@ -153,6 +153,16 @@ def test_deleted_vectors_are_never_found_on_the_gpu(fake_gpu: FakeGpu) -> None:
     assert not set(gone) & {i for q in unit_vectors(20, seed=1) for i, _ in on_gpu.search(q, 50)}
 
 
+def test_removing_ids_the_index_does_not_hold_needs_no_fresh_copy(fake_gpu: FakeGpu) -> None:
+    on_cpu, on_gpu = pair(GpuFaiss(GpuSettings()))
+    on_gpu.search(unit_vectors(1, seed=1)[0], 5)
+    for index in (on_cpu, on_gpu):
+        index.remove([3, 4, 99_999])  # 99,999 was never there
+        index.remove([3])  # nor is 3 any more
+    assert_same_answers(on_cpu, on_gpu)
+    assert len(fake_gpu.copies) == 1
+
+
 def test_many_deletions_copy_the_index_to_the_gpu_afresh(
     fake_gpu: FakeGpu, monkeypatch: pytest.MonkeyPatch
 ) -> None:
