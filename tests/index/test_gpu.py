@@ -203,7 +203,7 @@ def test_an_index_type_without_a_gpu_form_searches_on_the_cpu(
     with caplog.at_level(logging.WARNING):
         assert mirror.search(hnsw, query, 5) is None
         assert mirror.search(hnsw, query, 5) is None
-    assert caplog.text.count("cannot clone") == 1
+    assert caplog.text.count("cannot copy it to the GPU") == 1
     assert not mirror.on_gpu
 
 
