@@ -33,7 +33,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+
+from core.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.05  # between looks at an ingestion job: the granularity of upload latencies
@@ -583,12 +584,6 @@ def _rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

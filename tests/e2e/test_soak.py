@@ -43,7 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
         "KBQA_RETRIEVAL__EXCERPT_SENTENCES": "2",
         "HF_HUB_OFFLINE": "1",
     }
-    cmd = [sys.executable, "-c", "from kbqa.cli import main; main()", "serve", "--no-ui"]
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--no-ui"]
     cmd += ["--port", str(port)]
     log = (root / "serve.log").open("wb")
     process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from core.settings import Settings, get_settings
 from evaluation.chat import ChatEvaluator, build_cases, shared_subject, with_pronoun
 from evaluation.dataset import EvalQuestion
 from kbqa.app import KBQA
-from kbqa.cli import app
 from tests.utils.pdfs import make_text_pdf
 
 QUESTIONS = [
