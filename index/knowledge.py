@@ -9,18 +9,21 @@ import uuid
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import IndexMismatchError, InvalidRequestError, NotFoundError
+from core.settings import DenseSettings
 from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
+from index.builds import BATCH, Rebuilds
 from index.embedders import Embedder
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
-from index.store import Store
-from index.vectors import VectorIndex
+from index.locks import SharedLock
+from index.store import ChunkRecord, Store
+from index.vectors import FaissVectors
 
 log = logging.getLogger(__name__)
 COLLECTION_NAME = re.compile(COLLECTION_PATTERN)
@@ -36,29 +39,40 @@ def check_collection_name(name: str) -> str:
 
 @dataclass
 class _Collection:
-    vectors: VectorIndex
+    vectors: FaissVectors
     lexical: LexicalIndex | None = None  # built on first search; writers replace it
-    dirty: bool = field(default=False)  # vectors not yet saved
 
 
 class KnowledgeIndex:
     """Collections of documents: SQLite for the truth, FAISS and BM25 derived from it.
 
     Every change is one SQLite transaction; the in-memory FAISS index follows it, and its file
-    is written by :meth:`flush`. On open, a FAISS file whose generation does not match the
-    database is rebuilt from the stored vectors, so a crash at any point loses nothing.
+    is written now and then by :meth:`flush` and at :meth:`close`. On open, whatever changed
+    since the file was written is replayed from the stored vectors, so a crash at any point
+    loses nothing.
+
+    Locks: searches hold ``_lock`` shared, side by side; a writer holds ``_write_lock`` (one at
+    a time) while it prepares, and ``_lock`` exclusively only to commit and swap, so searches
+    wait milliseconds. Flushes and rebuild swaps take ``_write_lock`` too.
     """
 
-    def __init__(self, data_dir: Path, embedder: Embedder) -> None:
+    def __init__(
+        self, data_dir: Path, embedder: Embedder, dense: DenseSettings | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.embedder = embedder
+        self.dense = dense or DenseSettings()
         self.store = Store(data_dir / "kbqa.sqlite3")
-        self._lock = threading.RLock()  # readers, and writers while they commit
-        self._write_lock = threading.Lock()  # one writer at a time
-        self._flush_lock = threading.Lock()  # one flush at a time, in order
+        self._lock = SharedLock()  # searches share it; a writer's commit has it alone
+        self._write_lock = threading.Lock()  # one writer at a time, flushes and swaps included
+        self._load_lock = threading.Lock()  # one thread loads a collection's state
         self._collections: dict[str, _Collection] = {}
         self._check_embedder()
         self._check_tokenizer()
+        self._rebuilds = Rebuilds(self.store, self._write_lock, self._lock, self._save)
+        with self._write_lock:  # opened now, so that the first search does not pay for it
+            for name in self.store.collections():
+                self._rebuilds.start_if_wanted(name, self._collection(name).vectors)
 
     def _check_embedder(self) -> None:
         name, dim = self.store.get_meta("embedding_model"), self.store.get_meta("embedding_dim")
@@ -92,18 +106,37 @@ class KnowledgeIndex:
         """The loaded state of a collection (which must exist in the store)."""
         state = self._collections.get(name)
         if state is None:
-            generation = self.store.collections()[name]
-            dim = self.embedder.dim
-            vectors = VectorIndex.load(self._vector_path(name), dim, generation, self.index_id)
-            if vectors is None:  # missing or stale file: rebuild from the database
-                vectors = VectorIndex(dim, generation, self.index_id)
-                vectors.add(*self.store.vectors(name, dim))
-            state = self._collections[name] = _Collection(vectors)
+            with self._load_lock:
+                state = self._collections.get(name)
+                if state is None:
+                    state = self._collections[name] = _Collection(self._open_vectors(name))
         return state
 
+    def _open_vectors(self, name: str) -> FaissVectors:
+        """The collection's saved FAISS index brought up to date, or one rebuilt from SQLite.
+
+        Up to date means: the chunks added since it was saved added, those deleted removed,
+        by chunk id (ids are never reused). A rebuild is exact (a copy, no training); an IVF
+        index, if the size calls for one, is then built in the background.
+        """
+        dim, generation = self.embedder.dim, self.store.collections()[name]
+        vectors = FaissVectors.load(self._vector_path(name), dim, self.index_id, self.dense)
+        if vectors is None:
+            vectors = FaissVectors(dim, self.dense)
+            for ids, batch in self.store.iter_vectors(name, dim, BATCH):
+                vectors.add(ids, batch)
+        elif vectors.generation != generation:
+            have, want = vectors.ids(), self.store.chunk_ids(name)
+            vectors.remove(np.setdiff1d(have, want, assume_unique=True))
+            for ids, batch in self.store.vectors_of(np.setdiff1d(want, have), dim):
+                vectors.add(ids, batch)
+            log.info("vector index of %r: %d changes replayed", name, vectors.changes)
+        vectors.generation = generation
+        return vectors
+
     # -- reading ----------------------------------------------------------------------------
-    # Every read holds the lock: the SQLite connection is shared, and a reader must see the
-    # index before or after a change, never half of one (see `reading`).
+    # Every read holds the lock shared: a reader must see the index before or after a change,
+    # never half of one (see `reading`). Readers do not wait for each other.
     @contextmanager
     def reading(self) -> Iterator[None]:
         """Hold the index still for several reads in a row (one consistent snapshot)."""
@@ -150,11 +183,13 @@ class KnowledgeIndex:
             if state is None:
                 return []
             if state.lexical is None:
-                state.lexical = LexicalIndex(*self.store.tokens(collection))
+                with self._load_lock:
+                    if state.lexical is None:
+                        state.lexical = LexicalIndex(*self.store.tokens(collection))
             lexical = state.lexical
         return lexical.search(query, k)
 
-    def chunks(self, ids: list[int]) -> dict[int, tuple[str, str, Chunk]]:
+    def chunks(self, ids: list[int]) -> dict[int, ChunkRecord]:
         with self._lock:
             return self.store.chunks(ids)
 
@@ -169,8 +204,7 @@ class KnowledgeIndex:
         drop: AbstractSet[int] = frozenset(),
     ) -> LexicalIndex:
         """The collection's BM25 index as it will be after a change (call under _write_lock)."""
-        with self._lock:
-            ids, tokens = self.store.tokens(collection)
+        ids, tokens = self.store.tokens(collection)
         kept = [(i, t) for i, t in zip(ids, tokens, strict=True) if i not in drop]
         kept += list((add or {}).items())
         return LexicalIndex([i for i, _ in kept], [t for _, t in kept])
@@ -194,50 +228,56 @@ class KnowledgeIndex:
         )
         tokens = [tokenize(c.text) for c in chunks]
         with self._write_lock:
-            with self._lock:
-                first = self.store.next_chunk_id()
+            first = self.store.next_chunk_id()
             ids = list(range(first, first + len(chunks)))
             lexical = self._lexical_with(collection, add=dict(zip(ids, tokens, strict=True)))
-            with self._lock:
+            exists = collection in self.store.collections()
+            state = self._collection(collection) if exists else None  # loaded before we commit
+            with self._lock.exclusive():
                 with self.store.transaction() as db:
                     self.store.ensure_collection(db, collection)
                     self.store.insert_document(db, doc)
                     self.store.insert_chunks(db, collection, chunks, tokens, vectors, ids)
                     generation = self.store.bump_generation(db, collection)
-                state = self._collection(collection)
-                if state.vectors.generation != generation:  # not freshly rebuilt with these rows
-                    state.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
-                    state.vectors.generation = generation
-                state.lexical, state.dirty = lexical, True
+                if state is None:
+                    state = self._collections[collection] = _Collection(
+                        FaissVectors(self.embedder.dim, self.dense)
+                    )
+                state.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
+                state.vectors.generation = generation
+                state.lexical = lexical
+            self._rebuilds.start_if_wanted(collection, state.vectors)
         return doc
 
     def delete_document(self, collection: str, doc_id: str) -> Document:
         """Remove a document and every trace of it: chunks, vectors, BM25 terms."""
         with self._write_lock:
             doc = self.document(collection, doc_id)
-            with self._lock:
-                ids = self.store.chunk_ids_of(collection, doc_id)
+            ids = self.store.chunk_ids_of(collection, doc_id)
             lexical = self._lexical_with(collection, drop=set(ids))
-            with self._lock:
+            state = self._collection(collection)
+            with self._lock.exclusive():
                 with self.store.transaction() as db:
                     self.store.delete_document(db, collection, doc_id)
                     generation = self.store.bump_generation(db, collection)
-                state = self._collection(collection)
-                state.vectors.remove(ids)
+                state.vectors.remove(np.asarray(ids, dtype=np.int64))
                 state.vectors.generation = generation
-                state.lexical, state.dirty = lexical, True
+                state.lexical = lexical
+            self._rebuilds.start_if_wanted(collection, state.vectors)
         return doc
 
     def delete_collection(self, collection: str) -> list[Document]:
         """Remove a collection with all its documents; returns what was removed."""
-        # The flush lock too: a flush in progress must not write the file back after this.
-        with self._write_lock, self._flush_lock, self._lock:
+        # The write lock keeps flushes and rebuild swaps out: neither may write the file back.
+        with self._write_lock, self._lock.exclusive():
             if collection not in self.store.collections():
                 raise NotFoundError(f"no collection {collection!r}")
             removed = self.store.documents(collection)
             # The file goes first: a crash before the commit leaves it missing (rebuilt from the
             # database), never stale for a new collection of the same name.
-            self._collections.pop(collection, None)
+            state = self._collections.pop(collection, None)
+            if state is not None:
+                state.vectors.retired = True  # a rebuild in flight must not swap it back
             self._vector_path(collection).unlink(missing_ok=True)
             with self.store.transaction() as db:
                 self.store.delete_collection(db, collection)
@@ -250,32 +290,38 @@ class KnowledgeIndex:
         with self._lock:
             for name in self.store.collections():
                 documents = self.store.documents(name)
-                chunk_ids, _ = self.store.tokens(name)
-                stored = set(chunk_ids)
+                stored = self.store.chunk_ids(name)
                 expected = sum(d.chunks for d in documents)
                 if len(stored) != expected:
                     problems.append(
                         f"{name}: {len(stored)} chunks stored, documents say {expected}"
                     )
                 state = self._collection(name)
-                if state.vectors.ids() != stored:
+                if not np.array_equal(state.vectors.ids(), stored):
                     problems.append(f"{name}: the vector index and the stored chunks differ")
-                if state.lexical is not None and set(state.lexical.chunk_ids.tolist()) != stored:
+                lexical = state.lexical
+                if lexical is not None and not np.array_equal(np.sort(lexical.chunk_ids), stored):
                     problems.append(f"{name}: BM25 and the stored chunks differ")
         return problems
 
-    def flush(self) -> None:
-        """Write changed FAISS indexes to disk: copied under the lock, written outside it."""
-        with self._flush_lock:
-            with self._lock:
-                snapshots = []
-                for name, state in self._collections.items():
-                    if state.dirty:
-                        snapshots.append((self._vector_path(name), state.vectors.snapshot()))
-                        state.dirty = False
-            for path, snapshot in snapshots:
-                snapshot.save(path)
+    def wait_for_rebuilds(self, timeout: float | None = None) -> None:
+        """Wait until vector indexes being rebuilt in the background are swapped in."""
+        self._rebuilds.wait(timeout)
+
+    def _save(self, name: str, vectors: FaissVectors) -> None:
+        """Write a collection's FAISS file (call under the write lock: no change meanwhile)."""
+        if self._collections.get(name) is not None and not vectors.retired:
+            vectors.save(self._vector_path(name), self.index_id)
+
+    def flush(self, force: bool = False) -> None:
+        """Write the FAISS files that have enough changes to be worth it (all changed ones with
+        ``force``). Searches go on meanwhile; writers wait (a file at 1M chunks: seconds)."""
+        with self._write_lock:
+            for name, state in list(self._collections.items()):
+                if state.vectors.changes and (force or state.vectors.due()):
+                    self._save(name, state.vectors)
 
     def close(self) -> None:
-        self.flush()
+        self._rebuilds.stop()  # not under the write lock: a finishing rebuild takes it
+        self.flush(force=True)
         self.store.close()

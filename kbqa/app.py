@@ -46,7 +46,7 @@ class KBQA:
 
     @cached_property
     def index(self) -> KnowledgeIndex:
-        return KnowledgeIndex(self.settings.data_dir, self.embedder)
+        return KnowledgeIndex(self.settings.data_dir, self.embedder, self.settings.dense)
 
     @cached_property
     def ingestor(self) -> Ingestor:

@@ -113,22 +113,22 @@ class HybridRetriever:
         reranked: set[int] = set()
         if reranker is not None and candidates:
             head = candidates[: s.rerank_k]
-            rerank_scores = reranker.score(query, [records[c][2].text for c in head])
+            rerank_scores = reranker.score(query, [records[c].chunk.text for c in head])
             clock.lap("rerank")
             order = sorted(zip(head, rerank_scores, strict=True), key=lambda x: x[1], reverse=True)
             final = dict(order) | {c: fused[c] for c in candidates[s.rerank_k :]}
             reranked = set(head)
         hits = []
         for cid in list(final)[:top_k]:
-            collection, filename, chunk = records[cid]
+            record = records[cid]
             scores = {name: r[cid] for name, r in raw.items() if cid in r} | {"rrf": fused[cid]}
             if cid in reranked:
                 scores["rerank"] = final[cid]
             hits.append(
                 Hit(
-                    chunk=chunk,
-                    collection=collection,
-                    filename=filename,
+                    chunk=record.chunk,
+                    collection=record.collection,
+                    filename=record.filename,
                     score=final[cid],
                     scores=scores,
                 )
