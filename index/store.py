@@ -279,7 +279,10 @@ class Store:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """A collection's (ids, vectors) in batches of ``batch`` rows: never all in memory."""
         cursor = self._reader(db).execute(
-            "SELECT id, embedding FROM chunks WHERE collection = ? ORDER BY id", (collection,)
+            # `+collection`: walk the table in id order. Through the (collection, document)
+            # index, SQLite would sort every row, vectors and all, in a temporary B-tree.
+            "SELECT id, embedding FROM chunks WHERE +collection = ? ORDER BY id",
+            (collection,),
         )
         while rows := cursor.fetchmany(batch):
             yield _ids_and_vectors(rows, dim)
