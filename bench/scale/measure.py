@@ -57,6 +57,7 @@ def _open(data_dir: Path, embedder: SyntheticEmbedder) -> tuple[KnowledgeIndex, 
     rss0, _ = memory_mb()
     started = time.perf_counter()
     index = KnowledgeIndex(data_dir, embedder, DenseSettings())
+    index.lexical_search(COLLECTION, "open", 1)  # the lexical index opens on first use
     seconds = time.perf_counter() - started
     _, peak = memory_mb()
     chunks = sum(c for _, c in index.stats().values())
