@@ -26,6 +26,7 @@ import math
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any, cast
 
 import faiss
 import numpy as np
@@ -33,6 +34,7 @@ import numpy as np
 from core.files import write_atomically
 from core.settings import DenseSettings
 
+_FAISS: Any = faiss  # its type stubs lack DirectMap and the SearchParameters' fields
 TRAIN_POINTS_PER_LIST = 64  # k-means sample per IVF list (FAISS warns below 39)
 
 
@@ -79,9 +81,9 @@ def build_faiss_index(
     """
     if sample is None:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    index = faiss.index_factory(dim, f"IVF{nlist},{codec}", faiss.METRIC_INNER_PRODUCT)
+    index: Any = faiss.index_factory(dim, f"IVF{nlist},{codec}", faiss.METRIC_INNER_PRODUCT)
     index.train(np.ascontiguousarray(sample, dtype=np.float32))
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    index.set_direct_map_type(_FAISS.DirectMap.Hashtable)
     return index
 
 
@@ -98,7 +100,7 @@ def search_faiss(
     faiss.omp_set_num_threads(1)
     if isinstance(index, faiss.IndexIVF):
         # Per call, not index.nprobe: searches in other threads share the index.
-        params = faiss.SearchParametersIVF(nprobe=min(nprobe, index.nlist))
+        params = _FAISS.SearchParametersIVF(nprobe=min(nprobe, index.nlist))
         return index.search(queries, k, params=params)
     return index.search(queries, k)
 
@@ -106,7 +108,7 @@ def search_faiss(
 def faiss_ids(index: faiss.Index) -> np.ndarray:
     """The ids stored in an index made by :func:`build_faiss_index`, sorted."""
     if isinstance(index, faiss.IndexIVF):
-        lists = index.invlists
+        lists: Any = index.invlists
         parts = [
             faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
             for i in range(index.nlist)
@@ -114,7 +116,7 @@ def faiss_ids(index: faiss.Index) -> np.ndarray:
         ]
         ids = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     else:
-        ids = faiss.vector_to_array(index.id_map)
+        ids = faiss.vector_to_array(cast(Any, index).id_map)
     return np.sort(ids.astype(np.int64))
 
 
@@ -123,7 +125,7 @@ def _remove(index: faiss.Index, ids: np.ndarray) -> None:
     if isinstance(index, faiss.IndexIVF):  # the hashtable removes an IDSelectorArray only
         index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids)))
     else:
-        index.remove_ids(ids)
+        index.remove_ids(cast(Any, ids))
 
 
 # -- the local implementation -----------------------------------------------------------------
@@ -246,7 +248,7 @@ class FaissVectors(VectorIndex):
             meta = json.loads(path.with_suffix(".json").read_text())
             if (meta.get("owner"), meta.get("dim")) != (owner, dim):
                 return None
-            index = faiss.read_index(str(path))
+            index: Any = faiss.read_index(str(path))
         except (OSError, ValueError, RuntimeError):
             return None
         if index.d != dim:
@@ -255,7 +257,7 @@ class FaissVectors(VectorIndex):
         ivf = isinstance(index, faiss.IndexIVF)
         trained_at = int(meta.get("trained_at") or 0) if vouched else 0
         if ivf:
-            index.set_direct_map_type(faiss.DirectMap.Hashtable)  # rebuilt, not stored
+            index.set_direct_map_type(_FAISS.DirectMap.Hashtable)  # in case a file lacks it
             trained_at = trained_at or int(index.ntotal) or 1
         out = cls(dim, settings, index, trained_at if ivf else 0)
         out.generation = int(meta.get("generation", -1)) if vouched else -1
