@@ -201,7 +201,7 @@ def steady(data_dir: Path, docs: int, chunks_per_doc: int, n_queries: int) -> di
     out |= _writes(index, embedder, reps=5)
     rss, peak = memory_mb()
     out |= {"rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1)}
-    out |= _with_rerank(index, qs[:20])
+    out |= _with_rerank(index, qs[:5])
     index.close()
     out["disk_mb"] = round(disk_mb(data_dir), 1)
     return out

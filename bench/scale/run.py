@@ -1,7 +1,7 @@
 """``kbqa bench scale``: grow one synthetic corpus through the sizes asked, measuring each.
 
-The corpus is built in this process through ``KnowledgeIndex.add_document`` (documents of
-``build_chunks`` chunks, with their vectors: no embedder), then measured by fresh processes
+The corpus is built in this process (documents of ``build_chunks`` chunks, with their vectors:
+no embedder; bulk-loaded by default, see bulk.py), then measured by fresh processes
 (:mod:`bench.scale.measure`), so that open time and memory are those of a server starting on
 it. Each size prints one JSON line; the end prints a table and what 10M chunks would take,
 extrapolated from the growth between the two largest sizes.
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.scale import bulk
 from bench.scale.corpus import SyntheticEmbedder, documents
 from bench.scale.measure import COLLECTION
 from core.settings import DenseSettings
@@ -85,7 +86,7 @@ def _documents_in(data_dir: Path) -> int:
 
 
 def grow(data_dir: Path, have: int, want: int, build_chunks: int) -> float:
-    """Add documents ``have`` .. ``want - 1``; seconds per 1,000 chunks."""
+    """Add documents ``have`` .. ``want - 1`` one by one; seconds per 1,000 chunks."""
     index = KnowledgeIndex(data_dir, SyntheticEmbedder(), DenseSettings())
     started = time.perf_counter()
     try:
@@ -126,17 +127,22 @@ def run(
     n_queries: int = 200,
     work_dir: Path | None = None,
     json_path: Path | None = None,
+    build: str = "bulk",
 ) -> list[dict[str, Any]]:
-    """Grow the corpus to each size in turn (ascending) and measure it."""
+    """Grow the corpus to each size in turn (ascending) and measure it. ``build``: 'bulk'
+    (rows into SQLite, the index opened on them: see bulk.py) or 'add' (add_document each)."""
     scratch = work_dir or Path(tempfile.mkdtemp(prefix="kbqa-scale-"))
     results: list[dict[str, Any]] = []
     have = _documents_in(scratch)  # a corpus kept from an earlier run grows from where it is
     try:
         for size in sorted(sizes):
             want = max(1, size // build_chunks)
-            build_s = grow(scratch, have, want, build_chunks) if want > have else 0.0
+            result: dict[str, Any] = {"size": size, "build": build}
+            if want > have and build == "bulk":
+                result |= bulk.build(scratch, COLLECTION, have, want - have, build_chunks)
+            elif want > have:
+                result["build_s_per_1k_chunks"] = round(grow(scratch, have, want, build_chunks), 3)
             have = want
-            result = {"size": size, "build_s_per_1k_chunks": round(build_s, 3)}
             result |= measure_size(scratch, have, build_chunks, n_queries)
             print(json.dumps(result), flush=True)
             results.append(result)
