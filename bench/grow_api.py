@@ -108,7 +108,7 @@ def _seconds(job: dict[str, Any]) -> float:
 
 def probe(server: Server, number: int, reps: int = 5) -> dict[str, Any]:
     """Median times of adding (POST to finished; and the job alone), deleting, searching."""
-    adds, jobs, deletes, searches = [], [], [], []
+    adds, jobs, deletes, searches, sizes = [], [], [], [], []
     for rep in range(reps):
         started = time.perf_counter()
         (job,) = server.wait(
@@ -116,6 +116,7 @@ def probe(server: Server, number: int, reps: int = 5) -> dict[str, Any]:
         )
         adds.append(time.perf_counter() - started)
         jobs.append(_seconds(job))
+        sizes.append(job["document"]["chunks"])
         started = time.perf_counter()
         server.http.delete(f"/documents/{job['document']['id']}").raise_for_status()
         deletes.append(time.perf_counter() - started)
@@ -128,6 +129,7 @@ def probe(server: Server, number: int, reps: int = 5) -> dict[str, Any]:
         "add_job_s": round(statistics.median(jobs), 3),
         "delete_s": round(statistics.median(deletes), 3),
         "search_s": round(statistics.median(searches), 3),
+        "probe_chunks": statistics.median(sizes),
     }
 
 
