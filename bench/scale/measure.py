@@ -153,14 +153,26 @@ def _with_rerank(index: KnowledgeIndex, qs: list[Query]) -> dict[str, Any]:
     }
 
 
-def _throughput(retriever: HybridRetriever, qs: list[Query], clients: int) -> float:
+def _throughput(retriever: HybridRetriever, qs: list[Query], rounds: int = 3) -> dict[str, Any]:
+    """Queries per second of 1 client and of 8 at once, in alternating rounds (the machine's
+    speed drifts: only figures measured side by side compare); medians of the rounds."""
+
     def one(q: Query) -> None:
         retriever.search(q.text, [COLLECTION], top_k=5, rerank=False)
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(one, qs))
-    return len(qs) / (time.perf_counter() - started)
+    qps: dict[int, list[float]] = {1: [], 8: []}
+    for _ in range(rounds):
+        for clients in (1, 8):
+            started = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(one, qs))
+            qps[clients].append(len(qs) / (time.perf_counter() - started))
+    single, eight = statistics.median(qps[1]), statistics.median(qps[8])
+    return {
+        "qps_1": round(single, 1),
+        "qps_8": round(eight, 1),
+        "clients_8_vs_1": round(eight / single, 2),
+    }
 
 
 def _writes(index: KnowledgeIndex, embedder: SyntheticEmbedder, reps: int) -> dict[str, Any]:
@@ -190,13 +202,7 @@ def steady(data_dir: Path, docs: int, chunks_per_doc: int, n_queries: int) -> di
     index, out = _open(data_dir, embedder)
     retriever = HybridRetriever(index, RetrievalSettings(reranker="none"), None)
     out |= _search(retriever, qs)
-    one = _throughput(retriever, qs, 1)
-    eight = _throughput(retriever, qs, 8)
-    out |= {
-        "qps_1": round(one, 1),
-        "qps_8": round(eight, 1),
-        "clients_8_vs_1": round(eight / one, 2),
-    }
+    out |= _throughput(retriever, qs)
     out |= _recall(index, qs[:100])
     out |= _writes(index, embedder, reps=5)
     rss, peak = memory_mb()
