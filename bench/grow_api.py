@@ -1,10 +1,11 @@
 """Grow a corpus through the HTTP API and time adding a document as it grows.
 
-Starts ``kbqa serve`` on a scratch data folder with the fake embedder and chat model (the
-index is what is measured, not the models), uploads text files of ``--doc-chunks`` chunks
-until the corpus reaches each of ``--sizes``, and there times five uploads of a 50-chunk
-document (from POST to the job's end, and the job's own start-to-finish) and their DELETEs,
-and five /search calls. Prints one JSON line per size and a table at the end::
+Starts two ``kbqa serve`` on scratch data folders with the fake embedder and chat model (the
+index is what is measured, not the models). One is grown, by uploads of text files of
+``--doc-chunks`` chunks, through each of ``--sizes``; the other stays at the smallest size as
+a baseline. At each size both are probed in alternation, nine rounds: an upload of a 50-chunk
+document (from POST to the job's end, and the job's own start-to-finish), its DELETE, and a
+/search. Prints one JSON line per size and a table at the end::
 
     python bench/grow_api.py --sizes 10000,50000,100000,120000
 """
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -106,31 +108,46 @@ def _seconds(job: dict[str, Any]) -> float:
     return (end - start).total_seconds()
 
 
-def probe(server: Server, number: int, reps: int = 5) -> dict[str, Any]:
-    """Median times of adding (POST to finished; and the job alone), deleting, searching."""
-    adds, jobs, deletes, searches, sizes = [], [], [], [], []
+def probe_once(server: Server, name: str) -> dict[str, float]:
+    """Add a 50-chunk document (POST to finished; the job alone), delete it, search once."""
+    out: dict[str, float] = {}
+    started = time.perf_counter()
+    data = text(zlib.crc32(name.encode()) + 10**9, 50)
+    (job,) = server.wait(server.upload([(f"{name}.txt", data)]))
+    out["add_s"] = time.perf_counter() - started
+    out["add_job_s"] = _seconds(job)
+    out["probe_chunks"] = job["document"]["chunks"]
+    started = time.perf_counter()
+    server.http.delete(f"/documents/{job['document']['id']}").raise_for_status()
+    out["delete_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    body = {"query": " ".join(WORDS[[100, 2000]]), "rerank": False}
+    server.http.post("/search", json=body).raise_for_status()
+    out["search_s"] = time.perf_counter() - started
+    return out
+
+
+def probe(servers: list[Server], tag: str, reps: int = 9) -> list[dict[str, float]]:
+    """Median figures of each server, probed in turn, round after round (the machine's speed
+    drifts: only figures measured side by side compare)."""
+    rounds: list[list[dict[str, float]]] = [[] for _ in servers]
     for rep in range(reps):
-        started = time.perf_counter()
-        (job,) = server.wait(
-            server.upload([(f"probe-{number}-{rep}.txt", text(10**9 + 10 * number + rep, 50))])
-        )
-        adds.append(time.perf_counter() - started)
-        jobs.append(_seconds(job))
-        sizes.append(job["document"]["chunks"])
-        started = time.perf_counter()
-        server.http.delete(f"/documents/{job['document']['id']}").raise_for_status()
-        deletes.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        body = {"query": " ".join(WORDS[[100 + rep, 2000 + rep]]), "rerank": False}
-        server.http.post("/search", json=body).raise_for_status()
-        searches.append(time.perf_counter() - started)
-    return {
-        "add_s": round(statistics.median(adds), 3),
-        "add_job_s": round(statistics.median(jobs), 3),
-        "delete_s": round(statistics.median(deletes), 3),
-        "search_s": round(statistics.median(searches), 3),
-        "probe_chunks": statistics.median(sizes),
-    }
+        for i, server in enumerate(servers):
+            rounds[i].append(probe_once(server, f"probe-{tag}-{i}-{rep}"))
+    return [
+        {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]}
+        for runs in rounds
+    ]
+
+
+def grow(server: Server, size: int, doc_chunks: int, number: int) -> int:
+    """Upload documents until the server holds ``size`` chunks; the next document number."""
+    while (have := server.chunks()) < size:
+        batch = min(10, max(1, (size - have) // doc_chunks))
+        files = [(f"doc{number + i}.txt", text(number + i, doc_chunks)) for i in range(batch)]
+        number += batch
+        server.wait(server.upload(files))
+    return number
 
 
 def main() -> None:
@@ -140,32 +157,38 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="kbqa-grow-"))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = Server(data_dir)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    (data_dir / "grown").mkdir(parents=True, exist_ok=True)
+    (data_dir / "baseline").mkdir(parents=True, exist_ok=True)
+    # The baseline server stays at the smallest size; each probe of the grown one is paired
+    # with one of it, so that their ratio is measured under the same load.
+    grown, baseline = Server(data_dir / "grown"), Server(data_dir / "baseline")
     results = []
     number = 0
     try:
-        for size in sorted(int(s) for s in args.sizes.split(",")):
+        grow(baseline, sizes[0], args.doc_chunks, 0)
+        for size in sizes:
             started = time.perf_counter()
-            while (have := server.chunks()) < size:
-                batch = min(10, max(1, (size - have) // args.doc_chunks))
-                files = [
-                    (f"doc{number + i}.txt", text(number + i, args.doc_chunks))
-                    for i in range(batch)
-                ]
-                number += batch
-                server.wait(server.upload(files))
-            result = {"chunks": server.chunks(), "grow_s": round(time.perf_counter() - started, 1)}
-            result |= probe(server, number)
+            number = grow(grown, size, args.doc_chunks, number)
+            result: dict[str, Any] = {
+                "chunks": grown.chunks(),
+                "baseline_chunks": baseline.chunks(),
+                "grow_s": round(time.perf_counter() - started, 1),
+            }
+            at_size, at_base = probe([grown, baseline], str(size))
+            result |= at_size | {f"baseline_{k}": v for k, v in at_base.items()}
+            result["add_vs_baseline"] = round(at_size["add_job_s"] / at_base["add_job_s"], 2)
             print(json.dumps(result), flush=True)
             results.append(result)
     finally:
-        server.stop()
-    keys = ("chunks", "add_s", "add_job_s", "delete_s", "search_s")
+        grown.stop()
+        baseline.stop()
+    keys = ("chunks", "add_s", "add_job_s", "baseline_add_job_s", "add_vs_baseline", "delete_s")
     print(
-        "| chunks | add 50 chunks, POST to done (s) | the job alone (s) | delete (s) | search (s) |"
+        "| chunks | add 50 chunks, POST to done (s) | the job alone (s) "
+        "| the job, baseline at the smallest size (s) | ratio | delete (s) |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for r in results:
         print("| " + " | ".join(str(r[k]) for k in keys) + " |")
 
