@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scale.corpus import _ZIPF, VOCABULARY, WORDS  # noqa: E402
-from generation.server import free_port  # noqa: E402
+from core.net import free_port  # noqa: E402
 
 CHUNK_SIZE = 200  # characters; the fake-backend tests' size, so text files split finely
 WORDS_PER_CHUNK = 25  # about 200 characters of pseudo-words
@@ -58,7 +58,7 @@ class Server:
         port = self.url.rsplit(":", 1)[1]
         self.log = (data_dir / "server.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from kbqa.cli import main; main()", "serve", "--no-ui"]
+            [sys.executable, "-c", "from cli.main import main; main()", "serve", "--no-ui"]
             + ["--port", port],
             env=env,
             stdout=self.log,

@@ -104,6 +104,9 @@ class Hit(_Model):
         }
 
 
+MAX_QUESTION_CHARS = 4000  # a question longer than this is refused, whichever way it comes
+
+
 class Citation(_Model):
     """Source ``[n]`` of an answer."""
 
@@ -120,6 +123,18 @@ class Citation(_Model):
         description="The passage did not fit the model's context window whole: the model read "
         "only this beginning of it, which ends with '[…truncated]'.",
     )
+
+    @property
+    def pages(self) -> str:
+        """``p. 3``, or ``pp. 3-4`` for a passage that runs across pages."""
+        return (
+            f"p. {self.page}" if self.page == self.page_end else f"pp. {self.page}-{self.page_end}"
+        )
+
+    @property
+    def label(self) -> str:
+        """How the source is shown to people: ``[1] report.pdf, p. 3``."""
+        return f"[{self.n}] {self.filename}, {self.pages}"
 
 
 # A word an answer must never contain: not blank, at most 64 characters.

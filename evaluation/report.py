@@ -17,7 +17,17 @@ def _pct(value: float | None) -> str:
 def retrieval_table(report: Report) -> Table:
     k, scores = report.k, list(report.retrieval.values())
     table = Table(title=f"Retrieval ({scores[0].questions if scores else 0} answerable questions)")
-    headers = ("set-up", f"recall@{k}", "MRR@10", f"page hit@{k}", "in budget", "ms/query p50")
+    budget = f"{report.budget_chars:,} chars"
+    headers = (
+        "set-up",
+        f"recall@{k}",
+        "MRR@10",
+        f"page hit@{k}",
+        "in budget",
+        f"recall@{k} in {budget}",
+        f"MRR@10 in {budget}",
+        "ms/query p50",
+    )
     table.add_column(headers[0], no_wrap=True)
     for header in headers[1:]:
         table.add_column(header, justify="right")
@@ -28,6 +38,8 @@ def retrieval_table(report: Report) -> Table:
             _pct(s.mrr_at_10),
             _pct(s.page_hit_at_k),
             _pct(s.budget_recall),
+            _pct(s.budget_recall_at_k),
+            _pct(s.budget_mrr_at_10),
             f"{s.ms_per_query_p50:.0f}",
         )
     return table

@@ -20,6 +20,7 @@ from core.settings import DenseSettings
 from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
 from index.builds import BATCH, Rebuilds
 from index.embedders import Embedder
+from index.gpu import GpuFaiss
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
 from index.locks import SharedLock
 from index.store import ChunkRecord, Store
@@ -57,11 +58,16 @@ class KnowledgeIndex:
     """
 
     def __init__(
-        self, data_dir: Path, embedder: Embedder, dense: DenseSettings | None = None
+        self,
+        data_dir: Path,
+        embedder: Embedder,
+        dense: DenseSettings | None = None,
+        gpu: GpuFaiss | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.embedder = embedder
         self.dense = dense or DenseSettings()
+        self.gpu = gpu  # vector search on this GPU (index/gpu.py); None: on the CPU
         self.store = Store(data_dir / "kbqa.sqlite3")
         self._lock = SharedLock()  # searches share it; a writer's commit has it alone
         self._write_lock = threading.Lock()  # one writer at a time, flushes and swaps included
@@ -120,9 +126,10 @@ class KnowledgeIndex:
         index, if the size calls for one, is then built in the background.
         """
         dim, generation = self.embedder.dim, self.store.collections()[name]
-        vectors = FaissVectors.load(self._vector_path(name), dim, self.index_id, self.dense)
+        path = self._vector_path(name)
+        vectors = FaissVectors.load(path, dim, self.index_id, self.dense, self.gpu)
         if vectors is None:
-            vectors = FaissVectors(dim, self.dense)
+            vectors = FaissVectors(dim, self.dense, gpu=self.gpu)
             for ids, batch in self.store.iter_vectors(name, dim, BATCH):
                 vectors.add(ids, batch)
         elif vectors.generation != generation:
@@ -241,7 +248,7 @@ class KnowledgeIndex:
                     generation = self.store.bump_generation(db, collection)
                 if state is None:
                     state = self._collections[collection] = _Collection(
-                        FaissVectors(self.embedder.dim, self.dense)
+                        FaissVectors(self.embedder.dim, self.dense, gpu=self.gpu)
                     )
                 state.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
                 state.vectors.generation = generation

@@ -33,6 +33,7 @@ import numpy as np
 
 from core.files import write_atomically
 from core.settings import DenseSettings
+from index.gpu import GpuFaiss, GpuMirror
 
 _FAISS: Any = faiss  # its type stubs lack DirectMap and the SearchParameters' fields
 TRAIN_POINTS_PER_LIST = 64  # k-means sample per IVF list (FAISS warns below 39)
@@ -88,21 +89,25 @@ def build_faiss_index(
 
 
 def search_faiss(
-    index: faiss.Index, queries: np.ndarray, k: int, nprobe: int
+    index: faiss.Index, queries: np.ndarray, k: int, nprobe: int, gpu: GpuMirror | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids) of the k nearest of each query row; FAISS releases the GIL meanwhile.
+    With ``gpu``, its copy of ``index`` answers when it can (index/gpu.py).
 
     One OpenMP thread per search: queries come one at a time from many threads, and FAISS
     splitting one query over the cores cost 10x on a busy 2-core machine (threads spinning
     against each other). The setting is this thread's own; builds elsewhere keep all cores.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, index.d)
-    faiss.omp_set_num_threads(1)
+    params = None
     if isinstance(index, faiss.IndexIVF):
         # Per call, not index.nprobe: searches in other threads share the index.
         params = _FAISS.SearchParametersIVF(nprobe=min(nprobe, index.nlist))
-        return index.search(queries, k, params=params)
-    return index.search(queries, k)
+    found = gpu.search(index, queries, k, params) if gpu is not None else None
+    if found is not None:
+        return found
+    faiss.omp_set_num_threads(1)
+    return index.search(queries, k, params=params)
 
 
 def faiss_ids(index: faiss.Index) -> np.ndarray:
@@ -135,12 +140,16 @@ class FaissVectors(VectorIndex):
     def __init__(
         self,
         dim: int,
-        settings: DenseSettings,
+        settings: DenseSettings | None = None,
         index: faiss.Index | None = None,
         trained_at: int = 0,
+        gpu: GpuFaiss | None = None,
     ) -> None:
         self.dim = dim
-        self.settings = settings
+        self.settings = settings or DenseSettings()
+        # With a GPU, searches go to a copy there, cloned afresh when the index is swapped;
+        # this index stays the truth, and the one saved (index/gpu.py).
+        self._gpu: GpuMirror | None = gpu.mirror() if gpu else None
         self._index = index if index is not None else build_faiss_index(dim)
         self.trained_at = trained_at  # collection size the IVF index was trained at; 0: exact
         self.generation = -1  # the store's generation this index mirrors (-1: not known)
@@ -164,6 +173,8 @@ class FaissVectors(VectorIndex):
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self._index.add_with_ids(vectors, ids)
+        if self._gpu is not None:
+            self._gpu.add(ids, vectors)
         self.changes += len(ids)
         if self._journal is not None:
             self._journal.append((ids, vectors))
@@ -173,6 +184,8 @@ class FaissVectors(VectorIndex):
             return
         ids = np.asarray(ids, dtype=np.int64)
         _remove(self._index, ids)
+        if self._gpu is not None:
+            self._gpu.remove(ids.tolist())
         self.changes += len(ids)
         if self._journal is not None:
             self._journal.append((ids, None))
@@ -180,7 +193,8 @@ class FaissVectors(VectorIndex):
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if not len(self) or k <= 0:
             return []
-        scores, ids = search_faiss(self._index, query, min(k, len(self)), self.settings.nprobe)
+        k = min(k, len(self))
+        scores, ids = search_faiss(self._index, query, k, self.settings.nprobe, self._gpu)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     # -- rebuilds ---------------------------------------------------------------------------
@@ -218,7 +232,7 @@ class FaissVectors(VectorIndex):
             return False
         return self.changes >= min(self.settings.checkpoint_changes, max(len(self) // 10, 1))
 
-    def save(self, path: Path, owner: str) -> None:
+    def save(self, path: Path, owner: str = "") -> None:
         """Write the index (streamed by FAISS, not copied in memory), then its sidecar.
 
         The caller keeps writers out meanwhile; searches may go on. A crash between the two
@@ -241,7 +255,14 @@ class FaissVectors(VectorIndex):
         self.changes = 0
 
     @classmethod
-    def load(cls, path: Path, dim: int, owner: str, settings: DenseSettings) -> FaissVectors | None:
+    def load(
+        cls,
+        path: Path,
+        dim: int,
+        owner: str = "",
+        settings: DenseSettings | None = None,
+        gpu: GpuFaiss | None = None,
+    ) -> FaissVectors | None:
         """The saved index if it belongs to this database, else None. Its ``generation`` is -1
         unless the sidecar vouches for it (then nothing needs replaying)."""
         try:
@@ -259,6 +280,6 @@ class FaissVectors(VectorIndex):
         if ivf:
             index.set_direct_map_type(_FAISS.DirectMap.Hashtable)  # in case a file lacks it
             trained_at = trained_at or int(index.ntotal) or 1
-        out = cls(dim, settings, index, trained_at if ivf else 0)
+        out = cls(dim, settings, index, trained_at if ivf else 0, gpu)
         out.generation = int(meta.get("generation", -1)) if vouched else -1
         return out

@@ -13,6 +13,7 @@ import pypdfium2
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from core.errors import IngestError
+from core.files import DOCUMENT_TYPES
 from core.types import Page
 from ingest.text import clean_text, looks_garbled
 
@@ -42,7 +43,7 @@ class TextLoader(Loader):
     """Plain text; a form feed starts a new page."""
 
     kind = "text"
-    extensions = (".txt", ".text")
+    extensions = DOCUMENT_TYPES[kind]
 
     def pages(self, data: bytes, filename: str) -> list[Page]:
         try:
@@ -59,14 +60,14 @@ class TextLoader(Loader):
 
 class MarkdownLoader(TextLoader):
     kind = "markdown"
-    extensions = (".md", ".markdown")
+    extensions = DOCUMENT_TYPES[kind]
 
 
 class PdfLoader(Loader):
     """PDF text through pypdf, falling back to pdfium page by page where pypdf's is garbled."""
 
     kind = "pdf"
-    extensions = (".pdf",)
+    extensions = DOCUMENT_TYPES[kind]
 
     def __init__(self, password: str | None = None, max_pages: int = 5000) -> None:
         self.password = password

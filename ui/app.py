@@ -14,8 +14,9 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from core.files import DOCUMENT_SUFFIXES
 from core.settings import get_settings
-from core.types import STRATEGIES, Answer, Citation, Discard, Job
+from core.types import STRATEGIES, Answer, Discard, Job
 from ui.client import ApiClient, ApiError
 
 NEW_COLLECTION = "New collection…"
@@ -131,7 +132,7 @@ def upload_panel(api: ApiClient, collection: str | None) -> None:
     round_ = st.session_state.setdefault("upload_round", 0)
     files = st.sidebar.file_uploader(
         "Add documents",
-        type=["pdf", "txt", "md"],
+        type=[suffix.lstrip(".") for suffix in DOCUMENT_SUFFIXES],
         accept_multiple_files=True,
         key=f"files-{round_}",
     )
@@ -258,7 +259,7 @@ def show_answer(answer: Answer) -> None:
         with st.expander("Reasoning"):
             st.markdown(answer.reasoning)
     for citation in answer.citations:
-        with st.expander(source_label(citation)):
+        with st.expander(citation.label):
             st.text(citation.text)
     if answer.search_query and answer.search_query != answer.question:
         st.caption(f"Searched for: {' '.join(answer.search_query.split())}")
@@ -268,15 +269,6 @@ def show_answer(answer: Answer) -> None:
     seconds = answer.timings.get("total")
     took = f" · {seconds:.1f} s" if seconds is not None else ""
     st.caption(f"{answer.model} · {answer.strategy}{took}")
-
-
-def source_label(citation: Citation) -> str:
-    pages = (
-        f"p. {citation.page}"
-        if citation.page == citation.page_end
-        else f"pp. {citation.page}-{citation.page_end}"
-    )
-    return f"[{citation.n}] {citation.filename}, {pages}"
 
 
 def chat(api: ApiClient, sources: list[str], settings: dict[str, Any]) -> None:
