@@ -161,17 +161,22 @@ def _throughput(retriever: HybridRetriever, qs: list[Query], rounds: int = 3) ->
         retriever.search(q.text, [COLLECTION], top_k=5, rerank=False)
 
     qps: dict[int, list[float]] = {1: [], 8: []}
+    busy: dict[int, list[float]] = {1: [], 8: []}  # CPU seconds per second: > 1 is parallel
     for _ in range(rounds):
         for clients in (1, 8):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             with ThreadPoolExecutor(clients) as pool:
                 list(pool.map(one, qs))
-            qps[clients].append(len(qs) / (time.perf_counter() - started))
+            wall = time.perf_counter() - started
+            qps[clients].append(len(qs) / wall)
+            busy[clients].append((time.process_time() - cpu) / wall)
     single, eight = statistics.median(qps[1]), statistics.median(qps[8])
     return {
         "qps_1": round(single, 1),
         "qps_8": round(eight, 1),
         "clients_8_vs_1": round(eight / single, 2),
+        "cpu_per_wall_1": round(statistics.median(busy[1]), 2),
+        "cpu_per_wall_8": round(statistics.median(busy[8]), 2),
     }
 
 
