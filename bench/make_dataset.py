@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, TextIO
 
-import click
 import pypdfium2 as pdfium
 import typer
 from fontTools import subset
@@ -589,7 +588,7 @@ def make_dataset(
         Path, typer.Argument(exists=True, dir_okay=False, help="SQuAD-format JSON file.")
     ],
     outdir: Annotated[Path, typer.Argument(help="Output folder (pdfs/ and questions.jsonl).")],
-    lang: Annotated[str, typer.Option(click_type=click.Choice(["en", "zh"]))] = "en",
+    lang: Annotated[str, typer.Option(help="Language of the set: en or zh.")] = "en",
     articles: Annotated[int | None, typer.Option(help="Sample N articles.")] = None,
     questions_per_article: Annotated[
         int | None, typer.Option(help="Sample at most M questions per article.")
@@ -610,6 +609,8 @@ def make_dataset(
     ] = None,
 ) -> None:
     """Build a PDF evaluation set from a SQuAD-format JSON file."""
+    if lang not in ("en", "zh"):
+        raise typer.BadParameter(f"must be en or zh, got {lang!r}", param_hint="--lang")
     logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
     started = time.perf_counter()
     try:

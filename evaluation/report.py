@@ -16,16 +16,17 @@ def _pct(value: float | None) -> str:
 
 def retrieval_table(report: Report) -> Table:
     k, scores = report.k, list(report.retrieval.values())
-    table = Table(title=f"Retrieval ({scores[0].questions if scores else 0} answerable questions)")
-    budget = f"{report.budget_chars:,} chars"
+    questions = scores[0].questions if scores else 0
+    budget = f"budget: the first {report.budget_chars:,} characters of ranked text"
+    table = Table(title=f"Retrieval ({questions} answerable questions; {budget})")
     headers = (
         "set-up",
         f"recall@{k}",
         "MRR@10",
         f"page hit@{k}",
         "in budget",
-        f"recall@{k} in {budget}",
-        f"MRR@10 in {budget}",
+        f"budget recall@{k}",
+        "budget MRR@10",
         "ms/query p50",
     )
     table.add_column(headers[0], no_wrap=True)

@@ -93,7 +93,8 @@ class GpuMirror:
         self.gpu = gpu
         self._replica: faiss.Index | None = None
         self._source: faiss.Index | None = None  # the CPU index the replica was cloned from
-        self._deleted: set[int] = set()  # ids removed from the CPU index, still on the GPU
+        self._deleted: set[int] = set()  # ids removed from the CPU index, to filter out
+        self._hidden = 0  # rows of the replica that the CPU index no longer holds
         self._unsupported = False  # the source's type has no GPU form: search on the CPU
 
     @property
@@ -110,13 +111,16 @@ class GpuMirror:
                 return
             self._replica.add_with_ids(vectors, ids)
 
-    def remove(self, ids: Iterable[int]) -> None:
-        """Call after removing ids from the CPU index."""
+    def remove(self, ids: Iterable[int], removed: int | None = None) -> None:
+        """Call after removing ids from the CPU index; ``removed``: how many of them it held
+        (all of them, if not given)."""
         with self.gpu.lock:
             if self._replica is None:
                 return
-            self._deleted.update(int(i) for i in ids)
-            if len(self._deleted) > MAX_DELETED:
+            ids = {int(i) for i in ids}
+            self._deleted |= ids
+            self._hidden += len(ids) if removed is None else removed
+            if self._hidden > MAX_DELETED:
                 self._drop()  # cloned afresh by the next search, without them
 
     def search(
@@ -134,7 +138,7 @@ class GpuMirror:
             replica = self._current(source)
             if replica is None:
                 return None
-            wanted = min(k + len(self._deleted), int(replica.ntotal))
+            wanted = min(k + self._hidden, int(replica.ntotal))
             if wanted > GPU_MAX_K:
                 return None
             scores, ids = replica.search(queries, max(wanted, 1), params=params)
@@ -147,9 +151,7 @@ class GpuMirror:
         if source is not self._source:
             self._drop()
             self._source, self._unsupported = source, False
-        elif self._replica is not None and (
-            self._replica.ntotal - len(self._deleted) != source.ntotal
-        ):
+        elif self._replica is not None and (self._replica.ntotal - self._hidden != source.ntotal):
             log.warning("the GPU copy of a vector index fell out of step; cloning it afresh")
             self._drop()
         if self._replica is None and not self._unsupported:
@@ -159,7 +161,7 @@ class GpuMirror:
 
     def _drop(self) -> None:
         self._replica = None
-        self._deleted = set()
+        self._deleted, self._hidden = set(), 0
 
 
 def _without(

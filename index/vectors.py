@@ -1,9 +1,11 @@
 """Dense vectors of one collection, keyed by chunk id: exact search below a size, IVF above it.
 
-:class:`VectorIndex` is what the rest of kbqa calls; a server engine (Milvus) can implement it
-too. :class:`FaissVectors` is the local implementation. Every FAISS index kbqa makes comes from
-:func:`build_faiss_index` and every search goes through :func:`search_faiss`, so that moving
-the index elsewhere (a GPU clone) touches those two functions only.
+:class:`VectorIndex` is the interface a collection's vectors offer (add, remove, search, ids),
+small enough for a server engine (Milvus) to implement; :class:`FaissVectors` is the local
+implementation, and what ``KnowledgeIndex`` holds, with the rebuild and file lifecycle below
+that only a local index needs. Every FAISS index kbqa makes comes from
+:func:`build_faiss_index` and every search goes through :func:`search_faiss` (which hands it to
+the GPU copy when there is one: index/gpu.py).
 
 Lifecycle of a collection's FAISS index (see ``DenseSettings``):
 
@@ -183,9 +185,10 @@ class FaissVectors(VectorIndex):
         if not len(ids):
             return
         ids = np.asarray(ids, dtype=np.int64)
+        before = len(self)
         _remove(self._index, ids)
         if self._gpu is not None:
-            self._gpu.remove(ids.tolist())
+            self._gpu.remove(ids.tolist(), removed=before - len(self))
         self.changes += len(ids)
         if self._journal is not None:
             self._journal.append((ids, None))

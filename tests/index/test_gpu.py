@@ -12,13 +12,14 @@ import faiss
 import numpy as np
 import pytest
 
-from core.settings import GpuSettings
+from core.settings import GpuSettings, Settings
 from core.types import Chunk, Page, ParsedDocument
 from index import gpu as gpu_module
 from index.embedders import FakeEmbedder
 from index.gpu import GpuFaiss, GpuMirror, gpu_faiss
 from index.knowledge import KnowledgeIndex
 from index.vectors import FaissVectors
+from kbqa.app import KBQA
 from tests.utils.faiss_gpu import FakeGpu, install_fake_gpu
 
 DIM = 32
@@ -113,6 +114,15 @@ def test_settings_reach_faiss(fake_gpu: FakeGpu) -> None:
     assert fake_gpu.copies[-1].float16
 
 
+def test_the_service_searches_on_the_gpu_its_settings_allow(
+    settings: Settings, fake_gpu: FakeGpu
+) -> None:
+    with KBQA(settings) as kb:
+        assert isinstance(kb.index.gpu, GpuFaiss)
+    with KBQA(settings.model_copy(update={"gpu": GpuSettings(faiss=False)})) as kb:
+        assert kb.index.gpu is None
+
+
 # -- answers, additions, deletions ------------------------------------------------------------
 def test_the_gpu_answers_as_the_cpu_does(fake_gpu: FakeGpu) -> None:
     on_cpu, on_gpu = pair(GpuFaiss(GpuSettings()))
@@ -141,6 +151,16 @@ def test_deleted_vectors_are_never_found_on_the_gpu(fake_gpu: FakeGpu) -> None:
     assert_same_answers(on_cpu, on_gpu, k=10)
     assert len(fake_gpu.copies) == 1  # filtered, not copied again
     assert not set(gone) & {i for q in unit_vectors(20, seed=1) for i, _ in on_gpu.search(q, 50)}
+
+
+def test_removing_ids_the_index_does_not_hold_needs_no_fresh_copy(fake_gpu: FakeGpu) -> None:
+    on_cpu, on_gpu = pair(GpuFaiss(GpuSettings()))
+    on_gpu.search(unit_vectors(1, seed=1)[0], 5)
+    for index in (on_cpu, on_gpu):
+        index.remove([3, 4, 99_999])  # 99,999 was never there
+        index.remove([3])  # nor is 3 any more
+    assert_same_answers(on_cpu, on_gpu)
+    assert len(fake_gpu.copies) == 1
 
 
 def test_many_deletions_copy_the_index_to_the_gpu_afresh(
