@@ -309,20 +309,35 @@ class Store:
         parts = [v for _, v in self.vectors_of(chosen, dim, db)]
         return np.concatenate(parts) if parts else np.empty((0, dim), dtype=np.float32)
 
-    def retokenize(self, db: sqlite3.Connection, tokenize: Callable[[str], list[str]]) -> int:
-        """Recompute every chunk's stored BM25 tokens; returns how many chunks were updated."""
-        rows = db.execute("SELECT id, text FROM chunks").fetchall()
+    def retokenize(
+        self,
+        db: sqlite3.Connection,
+        tokenize: Callable[[str], list[str]],
+        after: int,
+        limit: int,
+    ) -> int | None:
+        """Recompute the stored BM25 tokens of up to `limit` chunks with ids above `after`;
+        returns the last id done, or None if there were none left."""
+        rows = db.execute(
+            "SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        ).fetchall()
         db.executemany(
             "UPDATE chunks SET tokens = ? WHERE id = ?",
             ((" ".join(tokenize(text)), chunk_id) for chunk_id, text in rows),
         )
-        return len(rows)
+        return int(rows[-1][0]) if rows else None
 
-    def tokens(self, collection: str) -> tuple[list[int], list[list[str]]]:
-        rows = self.db.execute(
-            "SELECT id, tokens FROM chunks WHERE collection = ? ORDER BY id", (collection,)
+    def token_rows(
+        self, collection: str, first: int, last: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(id, space-joined tokens) of the collection's chunks with first <= id <= last, in
+        id order, at most `limit`: what the lexical index is built and repaired from."""
+        return self.db.execute(
+            # `+collection`: walk the ids in order, not the (collection, document) index.
+            "SELECT id, tokens FROM chunks WHERE +collection = ? AND id BETWEEN ? AND ?"
+            " ORDER BY id LIMIT ?",
+            (collection, first, last, limit),
         ).fetchall()
-        return [r[0] for r in rows], [r[1].split() for r in rows]
 
 
 def _ids_and_vectors(rows: list[tuple[int, bytes]], dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -114,7 +114,7 @@ def measure_ingest(kb: KBQA, dataset: Dataset) -> dict[str, Any]:
 
 
 def chunk_texts(kb: KBQA) -> list[str]:
-    ids, _ = kb.index.store.tokens(kb.settings.collection)
+    ids = kb.index.store.chunk_ids(kb.settings.collection)
     return [chunk.text for _, _, chunk in kb.index.chunks([int(i) for i in ids]).values()]
 
 

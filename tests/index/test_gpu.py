@@ -203,8 +203,21 @@ def test_an_index_type_without_a_gpu_form_searches_on_the_cpu(
     with caplog.at_level(logging.WARNING):
         assert mirror.search(hnsw, query, 5) is None
         assert mirror.search(hnsw, query, 5) is None
-    assert caplog.text.count("cannot clone") == 1
+    assert caplog.text.count("cannot copy it to the GPU") == 1
     assert not mirror.on_gpu
+
+
+def test_a_gpu_without_room_for_the_copy_leaves_search_on_the_cpu(
+    fake_gpu: FakeGpu, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def full(*args: object) -> None:
+        raise RuntimeError("Error: cudaMalloc failed: out of memory")
+
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", full)
+    on_cpu, on_gpu = pair(GpuFaiss(GpuSettings()))
+    with caplog.at_level(logging.WARNING):
+        assert_same_answers(on_cpu, on_gpu)
+    assert "out of memory" in caplog.text
 
 
 def test_an_ivf_index_is_copied_and_searched_with_the_callers_nprobe(fake_gpu: FakeGpu) -> None:
@@ -285,7 +298,7 @@ def test_documents_added_and_deleted_search_alike_with_and_without_the_gpu(
     reopened = KnowledgeIndex(tmp_path / "g", FakeEmbedder())  # no GPU now
     vector = reopened.embedder.embed_query("animal 3")
     assert {i for i, _ in reopened.dense_search("c", vector, 100)} == set(
-        reopened.store.tokens("c")[0]
+        reopened.store.chunk_ids("c").tolist()
     )
     reopened.close()
 
@@ -303,7 +316,7 @@ def test_a_search_on_the_gpu_sees_a_document_whole_or_not_at_all(
         while not stop.is_set():
             with kb.reading():
                 found = {i for i, _ in kb.dense_search("c", query, 1000)}
-                stored = set(kb.store.tokens("c")[0])
+                stored = set(kb.store.chunk_ids("c").tolist())
             if found != stored:
                 torn.append(found ^ stored)
 
