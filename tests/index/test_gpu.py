@@ -18,7 +18,7 @@ from index import gpu as gpu_module
 from index.embedders import FakeEmbedder
 from index.gpu import GpuFaiss, GpuMirror, gpu_faiss
 from index.knowledge import KnowledgeIndex
-from index.vectors import VectorIndex
+from index.vectors import FaissVectors
 from kbqa.app import KBQA
 from tests.utils.faiss_gpu import FakeGpu, install_fake_gpu
 
@@ -55,15 +55,15 @@ def unit_vectors(n: int, seed: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def pair(gpu: GpuFaiss, n: int = 500) -> tuple[VectorIndex, VectorIndex]:
+def pair(gpu: GpuFaiss, n: int = 500) -> tuple[FaissVectors, FaissVectors]:
     """The same vectors in an index searched on the CPU and one searched on the GPU."""
-    on_cpu, on_gpu = VectorIndex(DIM), VectorIndex(DIM, gpu=gpu)
+    on_cpu, on_gpu = FaissVectors(DIM), FaissVectors(DIM, gpu=gpu)
     for index in (on_cpu, on_gpu):
         index.add(np.arange(1, n + 1, dtype=np.int64), unit_vectors(n, seed=0))
     return on_cpu, on_gpu
 
 
-def assert_same_answers(a: VectorIndex, b: VectorIndex, k: int = 10) -> None:
+def assert_same_answers(a: FaissVectors, b: FaissVectors, k: int = 10) -> None:
     for query in unit_vectors(20, seed=1):
         ours, theirs = a.search(query, k), b.search(query, k)
         assert [i for i, _ in ours] == [i for i, _ in theirs]
@@ -252,7 +252,7 @@ def test_an_index_searched_on_the_gpu_saves_and_opens_without_one(
     on_gpu.save(tmp_path / "v.faiss")
     monkeypatch.undo()  # a machine without a GPU
     assert type(faiss.read_index(str(tmp_path / "v.faiss"))).__name__ == "IndexIDMap2"
-    loaded = VectorIndex.load(tmp_path / "v.faiss", DIM, 0, "")
+    loaded = FaissVectors.load(tmp_path / "v.faiss", DIM)
     assert loaded is not None
     assert len(loaded) == len(on_cpu)
     assert_same_answers(on_cpu, loaded)
@@ -266,7 +266,7 @@ def test_the_gpu_copy_round_trips_to_a_cpu_index(fake_gpu: FakeGpu) -> None:
     back = faiss.deserialize_index(
         faiss.serialize_index(faiss.index_gpu_to_cpu(fake_gpu.copies[0]))
     )
-    restored = VectorIndex(DIM)
+    restored = FaissVectors(DIM)
     restored._index = back
     assert_same_answers(on_cpu, restored)
 
@@ -356,10 +356,10 @@ def test_real_gpu_answers_deletes_and_round_trips_as_the_cpu_does(tmp_path: Path
         index.add(np.arange(9000, 9100, dtype=np.int64), unit_vectors(100, seed=5))
     assert_same_answers(on_cpu, on_gpu, k=50)
     replica = on_gpu._gpu._replica
-    back = VectorIndex(DIM)
+    back = FaissVectors(DIM)
     back._index = faiss.deserialize_index(faiss.serialize_index(faiss.index_gpu_to_cpu(replica)))
     assert len(back) == len(on_cpu) + 299  # the copy still holds the deleted rows, filtered
     on_gpu.save(tmp_path / "v.faiss")
-    loaded = VectorIndex.load(tmp_path / "v.faiss", DIM, 0, "")
+    loaded = FaissVectors.load(tmp_path / "v.faiss", DIM)
     assert loaded is not None
     assert_same_answers(on_cpu, loaded)

@@ -45,7 +45,7 @@ def test_add_then_search_both_ways(index: KnowledgeIndex) -> None:
     top_dense = index.dense_search("c", index.embedder.embed_query("penguins antarctica"), 1)
     top_lexical = index.lexical_search("c", "where do penguins live", 1)
     chunks = index.chunks([top_dense[0][0], top_lexical[0][0]])
-    assert all("penguins" in record[2].text for record in chunks.values())
+    assert all("penguins" in record.chunk.text for record in chunks.values())
 
 
 def test_delete_removes_every_trace(index: KnowledgeIndex) -> None:
@@ -55,7 +55,7 @@ def test_delete_removes_every_trace(index: KnowledgeIndex) -> None:
     assert [d.id for d in index.documents("c")] == ["doc2"]
     assert index.lexical_search("c", "zebras", 10) == []
     remaining = index.chunks(list(_dense_ids(index, "c", "zebras africa")))
-    assert {r[2].document_id for r in remaining.values()} == {"doc2"}
+    assert {r.chunk.document_id for r in remaining.values()} == {"doc2"}
     assert (
         index.store.db.execute("SELECT COUNT(*) FROM chunks WHERE document_id='doc1'").fetchone()[0]
         == 0
