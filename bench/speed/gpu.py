@@ -30,9 +30,14 @@ from rich.table import Table
 
 from bench.speed.common import Dataset, percentiles, ratio
 from bench.speed.run import bench_settings
-from core.settings import Settings
+from core.settings import DenseSettings, Settings
 from index.gpu import GpuFaiss, gpu_faiss
-from index.vectors import FaissVectors
+from index.vectors import (
+    TRAIN_POINTS_PER_LIST,
+    FaissVectors,
+    build_faiss_index,
+    ivf_lists,
+)
 from kbqa.app import KBQA
 from retrieval.rerankers import MaxSimReranker
 
@@ -134,21 +139,38 @@ def measure_embedding(kb: KBQA, texts: list[str], n: int) -> dict[str, Any]:
     }
 
 
-def measure_faiss(gpu: GpuFaiss | None, dim: int, n: int, queries: int, k: int) -> dict[str, Any]:
+def measure_faiss(
+    gpu: GpuFaiss | None,
+    dim: int,
+    n: int,
+    queries: int,
+    k: int,
+    family: str = "exact",
+    dense: DenseSettings | None = None,
+) -> dict[str, Any]:
     """Search p50 over ``n`` synthetic unit vectors on the CPU and, with ``gpu``, on the GPU;
-    then again after deleting 1,000 of them (which the GPU copy filters out)."""
+    then again after deleting 1,000 of them (which the GPU copy filters out). ``family``:
+    'exact', or 'ivf' as kbqa builds it past ``dense.exact_max`` (both sides the same index)."""
+    dense = dense or DenseSettings()
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((n, dim), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    indexes = {"cpu": FaissVectors(dim)}
+    built = None
+    if family == "ivf":
+        sample = vectors[rng.choice(n, min(n, ivf_lists(n) * TRAIN_POINTS_PER_LIST), False)]
+        built = build_faiss_index(dim, sample, ivf_lists(n), dense.ivf_codec)
+    indexes = {"cpu": FaissVectors(dim, dense, built, n if built else 0)}
     if gpu is not None:
-        indexes["gpu"] = FaissVectors(dim, gpu=gpu)
+        copy = faiss.clone_index(built) if built is not None else None
+        indexes["gpu"] = FaissVectors(dim, dense, copy, n if built else 0, gpu)
     for index in indexes.values():
         index.add(np.arange(n, dtype=np.int64), vectors)
     del vectors
     asked = rng.standard_normal((queries, dim), dtype=np.float32)
     asked /= np.linalg.norm(asked, axis=1, keepdims=True)
-    result: dict[str, Any] = {"vectors": n, "dim": dim, "k": k, "queries": queries}
+    result: dict[str, Any] = {"family": family, "vectors": n, "dim": dim, "k": k}
+    if built is not None:
+        result |= {"nlist": ivf_lists(n), "nprobe": dense.nprobe, "codec": dense.ivf_codec}
     if "gpu" in indexes:
         start = time.perf_counter()
         indexes["gpu"].search(asked[0], k)  # the first search copies the index to the GPU
@@ -294,7 +316,11 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             "FAISS sees no GPU (faiss-cpu, or no CUDA device): `make install` on a machine "
             "where nvidia-smi lists one installs faiss-gpu",
         )
-    report.run("faiss", lambda: measure_faiss(gpu, dim, args.vectors, args.queries, args.k))
+    for family in ("exact", "ivf"):  # below dense.exact_max, and past it
+        measured = measure_faiss(
+            gpu, dim, args.vectors, args.queries, args.k, family, settings.dense
+        )
+        report.data[f"faiss_{family}"] = measured
     vllm_part(report, args, settings)
     return report.data
 
@@ -356,8 +382,10 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     if emb := data.get("embedding"):
         where = f"{emb['device']}, {emb['precision']}, batch {emb['batch_size']}"
         table.add_row(f"embedding chunks/s ({emb['chunks']})", f"{emb['chunks_per_s']:.0f}", where)
-    if faiss_ := data.get("faiss"):
-        size = f"{faiss_['vectors']:,} x {faiss_['dim']}, k={faiss_['k']}"
+    for faiss_ in (data.get("faiss_exact"), data.get("faiss_ivf")):
+        if not faiss_:
+            continue
+        size = f"{faiss_['family']}, {faiss_['vectors']:,} x {faiss_['dim']}, k={faiss_['k']}"
         for phase, label in (("", ""), ("after_delete_", ", 1,000 deleted")):
             for device, p50 in faiss_[f"{phase}p50_ms"].items():
                 table.add_row(f"FAISS search p50 ms{label}", f"{p50:.3f}", f"{device}, {size}")

@@ -43,9 +43,10 @@ def test_a_run_measures_each_part_and_says_what_it_skipped(
     assert report["embedding"]["chunks"] == 30
     assert report["embedding"]["chunks_per_s"] > 0
     assert report["rerank"]["ms_per_query_p50"] > 0
-    faiss_part = report["faiss"]
-    assert set(faiss_part["p50_ms"]) == {"cpu", "gpu"}
-    assert faiss_part["same_ids_share"] == faiss_part["after_delete_same_ids_share"] == 1.0
+    for family in ("exact", "ivf"):
+        faiss_part = report[f"faiss_{family}"]
+        assert set(faiss_part["p50_ms"]) == {"cpu", "gpu"}
+        assert faiss_part["same_ids_share"] == faiss_part["after_delete_same_ids_share"] == 1.0
     assert report["skipped"] == {"vllm": "--no-vllm"}
     printed = capsys.readouterr().out
     assert "CPU p50 / GPU p50" in printed
