@@ -11,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 Strategy = Literal["zero-shot", "few-shot", "chain-of-thought"]
 STRATEGIES: tuple[Strategy, ...] = ("zero-shot", "few-shot", "chain-of-thought")
 PAGE_SEPARATOR = "\n\n"
+DocumentKind = Literal["pdf", "text", "markdown", "docx", "pptx", "html"]
+# The file types kbqa reads: ingest.loaders has a loader for each (a test keeps them equal).
+DOCUMENT_EXTENSIONS = (
+    ".pdf", ".txt", ".text", ".md", ".markdown", ".docx", ".pptx", ".html", ".htm", ".xhtml"
+)  # fmt: skip
+DOCUMENT_TYPES_TEXT = "PDF (scans too), Word (.docx), PowerPoint (.pptx), web pages, text, Markdown"
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 # A collection (knowledge base) name, as request schemas declare it.
 CollectionName = Annotated[
@@ -23,11 +29,28 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+SECTION_DESCRIPTION = (
+    "The heading of the section the text is under, for files without pages (Word, web "
+    "pages): there 'page' counts sections. None for PDFs, slides and text files."
+)
+
+
+def place(page: int, page_end: int, section: str | None = None) -> str:
+    """Where a passage is, for people: 'page 3', 'pages 3-4', or 'section "Scope"'."""
+    if section:
+        return f'section "{section}"'
+    return f"page {page}" if page_end == page else f"pages {page}-{page_end}"
+
+
 class Page(_Model):
-    """The cleaned text of one page; ``number`` is 1-based as printed by PDF viewers."""
+    """The cleaned text of one page; ``number`` is 1-based as printed by PDF viewers.
+
+    Files without pages (Word, HTML) have one per section, with its heading as ``section``.
+    """
 
     number: int
     text: str
+    section: str | None = Field(None, description=SECTION_DESCRIPTION)
 
 
 class ParsedDocument(_Model):
@@ -35,7 +58,7 @@ class ParsedDocument(_Model):
 
     id: str
     filename: str
-    kind: Literal["pdf", "text", "markdown"]
+    kind: DocumentKind
     size_bytes: int
     pages: list[Page]
 
@@ -68,6 +91,7 @@ class Chunk(_Model):
     page_end: int
     char_start: int
     char_end: int
+    section: str | None = Field(None, description=SECTION_DESCRIPTION)
 
 
 class Document(_Model):
@@ -100,6 +124,7 @@ class Hit(_Model):
             "collection": self.collection,
             "page": self.chunk.page_start,
             "page_end": self.chunk.page_end,
+            **({"section": self.chunk.section} if self.chunk.section else {}),
             "score": self.score,
         }
 
@@ -113,6 +138,7 @@ class Citation(_Model):
     filename: str
     page: int
     page_end: int
+    section: str | None = Field(None, description=SECTION_DESCRIPTION)
     text: str
     score: float
     truncated: bool = Field(
@@ -265,6 +291,8 @@ class Job(_Model):
     state: JobState = "queued"
     stage: str | None = Field(None, description="Last step done: parsed, chunked, embedded.")
     pages_parsed: int = 0
+    pages_ocr_done: int = Field(0, description="Scanned pages read by OCR so far.")
+    pages_ocr_total: int = Field(0, description="Scanned pages the file has to OCR.")
     chunks_total: int = 0
     chunks_embedded: int = 0
     duplicate: bool = Field(False, description="The same content was already in the collection.")

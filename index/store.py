@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     page_end INTEGER NOT NULL,
     char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL,
+    section TEXT,
     tokens TEXT NOT NULL,
     embedding BLOB NOT NULL,
     FOREIGN KEY (collection, document_id) REFERENCES documents(collection, id) ON DELETE CASCADE
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(collection, document_id);
 """
 _CHUNK_FIELDS = (
-    "id", "document_id", "ordinal", "text", "page_start", "page_end", "char_start", "char_end"
+    "id", "document_id", "ordinal", "text", "page_start", "page_end", "char_start", "char_end",
+    "section",
 )  # fmt: skip
 
 
@@ -69,6 +71,13 @@ class Store:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an index written by an older version up to this schema."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
+        if "section" not in columns:  # Word and web page sections (added with those loaders)
+            self.db.execute("ALTER TABLE chunks ADD COLUMN section TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -161,8 +170,8 @@ class Store:
         for chunk_id, chunk, toks, vec in zip(ids, chunks, tokens, vectors, strict=True):
             db.execute(
                 "INSERT INTO chunks (id, collection, document_id, ordinal, text, page_start,"
-                " page_end, char_start, char_end, tokens, embedding)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " page_end, char_start, char_end, section, tokens, embedding)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chunk_id,
                     collection,
@@ -173,6 +182,7 @@ class Store:
                     chunk.page_end,
                     chunk.char_start,
                     chunk.char_end,
+                    chunk.section,
                     " ".join(toks),
                     np.ascontiguousarray(vec, dtype=np.float32).tobytes(),
                 ),

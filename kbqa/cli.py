@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.errors import IngestError, KbqaError
-from core.types import STRATEGIES, Turn
+from core.types import DOCUMENT_EXTENSIONS, DOCUMENT_TYPES_TEXT, STRATEGIES, Turn
 from evaluation.cli import evaluate
 from kbqa import cli_answers as opts
 from kbqa.cli_answers import console, out, print_answer, stream_answer
@@ -37,7 +37,8 @@ Collections = Annotated[
     typer.Option("--collection", "-c", help="Collection(s) to search; repeatable."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-SUPPORTED = (".pdf", ".txt", ".text", ".md", ".markdown")
+SUPPORTED = DOCUMENT_EXTENSIONS
+STAGES = {"ocr": "reading scanned pages"}
 
 
 def _service():  # noqa: ANN202 - imported lazily so `kbqa --help` is instant
@@ -63,14 +64,14 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (PDF, txt, md).")],
+    paths: Annotated[list[Path], typer.Argument(help=f"Files or folders: {DOCUMENT_TYPES_TEXT}.")],
     collection: Collection = None,
     as_json: AsJson = False,
 ) -> None:
     """Parse, chunk and index documents; the same content is indexed once."""
     files = _expand(paths)
     if not files:
-        raise _fail("no supported files found (PDF, txt, md)")
+        raise _fail(f"no supported files found ({DOCUMENT_TYPES_TEXT})")
     results, failures = [], 0
     with (
         _service() as kb,
@@ -90,7 +91,10 @@ def ingest(
 
             def show(p, task=task):  # noqa: ANN001, ANN202
                 bar.update(
-                    task, description=f"  {p.filename}: {p.stage}", completed=p.done, total=p.total
+                    task,
+                    description=f"  {p.filename}: {STAGES.get(p.stage, p.stage)}",
+                    completed=p.done,
+                    total=p.total,
                 )
 
             try:

@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from core.types import Answer, Discard, Sampling, Turn
+from core.types import Answer, Discard, Sampling, Turn, place
 
 console = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -140,7 +140,7 @@ def print_answer(answer: Answer) -> None:
     elif answer.reasoning:
         out.print(f"\n[bold]Answer:[/bold] {answer.answer}")
     for c in answer.citations:
-        pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
+        pages = place(c.page, c.page_end, c.section)
         out.print(f"  [{c.n}] {c.filename}, {pages}")
     if answer.guard is not None:
         console.print(f"[yellow]{answer.guard.summary()}[/yellow]")
