@@ -36,6 +36,11 @@ from evaluation.runner import first_rank, page_hit  # noqa: E402
 from kbqa.app import KBQA  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+VERSIONS: dict[str, dict[str, object]] = {  # OCR set-up of the scans -> ingest settings
+    "default": {},
+    "tesseract": {"ocr_engines": ["tesseract"], "ocr_cjk_engine": None},
+    "rapidocr": {"ocr_engines": ["rapidocr"], "ocr_cjk_engine": None},
+}
 SETS = {"squad-en": ROOT / "evaluation/data/squad-en", "cmrc-zh": ROOT / "evaluation/data/cmrc-zh"}
 
 
@@ -73,17 +78,24 @@ def answers(kb: KBQA, questions: list[EvalQuestion], collection: str) -> dict[st
     return {"f1": statistics.fmean(f1s), "cites_gold_page": right_page / len(questions)}
 
 
-def ocr_profile(pdfs: list[Path], engine: str, dpi: int, languages: list[str]) -> dict:
-    """Seconds per page in one process and one thread: rendering, then the engine's steps."""
+def ocr_profile(
+    pdfs: list[Path], originals: Path, engine: str, dpi: int, languages: list[str], limit: int
+) -> dict[str, float]:
+    """Seconds per page in one process and one thread: rendering, then the engine's steps;
+    and how close the text read is to the original's text layer (difflib's ratio, white
+    space ignored: 1 is identical)."""
     from ingest.ocr import _engine
 
     ocr = _engine(engine, tuple(languages))
     render = read = 0.0
     steps: dict[str, float] = {}
+    similarity: list[float] = []
     pages = 0
     for path in pdfs:
         pdf = pypdfium2.PdfDocument(path)
-        for page in pdf:
+        original = pypdfium2.PdfDocument(originals / path.name)
+        for i in range(min(len(pdf), limit - pages)):
+            page = pdf[i]
             start = time.perf_counter()
             image = page.render(scale=dpi / 72, grayscale=True).to_pil()
             render += time.perf_counter() - start
@@ -91,18 +103,30 @@ def ocr_profile(pdfs: list[Path], engine: str, dpi: int, languages: list[str]) -
             if engine == "rapidocr":  # RapidOCR reports its own steps' seconds
                 import numpy as np
 
-                _, elapse = ocr._ocr(np.asarray(image.convert("RGB")))  # type: ignore[attr-defined]
+                boxes, elapse = ocr._ocr(np.asarray(image.convert("RGB")))  # type: ignore[attr-defined]
+                text = "".join(box[1] for box in boxes or [])
                 for name, s in zip(("detect", "classify", "recognise"), elapse or [], strict=False):
                     steps[name] = steps.get(name, 0.0) + s
             else:
-                ocr.read(image)
+                text = ocr.read(image)
             read += time.perf_counter() - start
+            truth = original[i].get_textpage().get_text_bounded()
+            similarity.append(_similar(truth, text))
             pages += 1
         pdf.close()
-    out = {"pages": pages, "render_s": render / pages, "ocr_s": read / pages}
+        original.close()
+    out = {"pages": float(pages), "render_s": render / pages, "ocr_s": read / pages}
+    out["similarity"] = statistics.fmean(similarity)
     out |= {f"{k}_s": v / pages for k, v in steps.items()}
     out["pages_per_s"] = pages / (render + read)
     return out
+
+
+def _similar(a: str, b: str) -> float:
+    import difflib
+
+    a, b = "".join(a.split()), "".join(b.split())
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 def main() -> None:
@@ -110,7 +134,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
-    parser.add_argument("--engines", nargs="+", default=["rapidocr", "tesseract"])
+    parser.add_argument(
+        "--versions",
+        nargs="+",
+        default=["default", "tesseract"],
+        choices=list(VERSIONS),
+        help="OCR set-ups of the scans: default (tesseract, rapidocr for Chinese pages), "
+        "tesseract or rapidocr alone",
+    )
+    parser.add_argument("--profile-pages", type=int, default=6, help="pages per engine profiled")
+    parser.add_argument(
+        "--page-timeout", type=float, default=120, help="OCR seconds per page (a loaded machine)"
+    )
     parser.add_argument("--dpi", type=int, default=150, help="resolution of the scans")
     parser.add_argument("--answers", type=int, default=10, help="answered questions per set")
     parser.add_argument("--out", type=Path, default=ROOT / "build/bench/ocr")
@@ -131,29 +166,34 @@ def main() -> None:
         questions = [q for q in questions if q.answerable]
         sample = random.Random(args.seed).sample(questions, min(args.answers, len(questions)))
         result: dict[str, dict] = {}
-        versions = [("text", None)] + [(f"scan-{e}", e) for e in args.engines]
-        for version, engine in versions:
-            ingest_settings = {"ocr_engines": [engine]} if engine else {}
-            settings = Settings(data_dir=args.out / "data" / version, ingest=ingest_settings)
+        for version in ["text", *args.versions]:
+            scanned = version != "text"
+            settings = Settings(
+                data_dir=args.out / "data" / f"{name}-{version}",
+                ingest=VERSIONS.get(version, {}) | {"ocr_page_timeout_s": args.page_timeout},
+            )
             with KBQA(settings) as kb:
-                collection = name
-                n_pages, seconds = ingest(kb, scans if engine else pdfs, collection)
+                n_pages, seconds = ingest(kb, scans if scanned else pdfs, name)
                 row: dict[str, float] = {"pages": n_pages, "ingest_s": seconds}
-                row |= retrieval(kb, questions, collection)
-                if args.answers:
-                    row |= answers(kb, sample, collection)
-                if engine:
-                    profile = ocr_profile(scans, engine, settings.ingest.ocr_dpi,
-                                          settings.ingest.ocr_languages)  # fmt: skip
-                    row |= {f"ocr_{k}": v for k, v in profile.items()}
+                row |= retrieval(kb, questions, name)
+                if args.answers and version in ("text", "default"):
+                    row |= answers(kb, sample, name)
             result[version] = row
             print(name, version, json.dumps(row), flush=True)
+        for engine in ("tesseract", "rapidocr") if args.profile_pages else ():
+            profile = ocr_profile(
+                scans, folder / "pdfs", engine, 200, ["eng", "chi_sim"], args.profile_pages
+            )
+            result[f"profile-{engine}"] = profile
+            print(name, engine, json.dumps(profile), flush=True)
         report[name] = result
     print()
     print("| set | version | answer-recall@5 | page-hit@5 | answer F1 | ingest pages/s |")
     print("|---|---|---|---|---|---|")
     for name, result in report.items():
         for version, row in result.items():
+            if version.startswith("profile-"):
+                continue
             f1 = f"{row['f1']:.3f}" if "f1" in row else "-"
             print(
                 f"| {name} | {version} | {row['recall@5']:.3f} | {row['page_hit@5']:.3f} | {f1} "

@@ -35,11 +35,13 @@ SECTION_DESCRIPTION = (
 )
 
 
-def place(page: int, page_end: int, section: str | None = None) -> str:
-    """Where a passage is, for people: 'page 3', 'pages 3-4', or 'section "Scope"'."""
+def place(page: int, page_end: int, section: str | None = None, short: bool = False) -> str:
+    """Where a passage is, for people: 'page 3', 'pages 3-4' ('p. 3', 'pp. 3-4' when
+    ``short``), or 'section "Scope"' in a file without pages."""
     if section:
         return f'section "{section}"'
-    return f"page {page}" if page_end == page else f"pages {page}-{page_end}"
+    one, many = ("p.", "pp.") if short else ("page", "pages")
+    return f"{one} {page}" if page_end == page else f"{many} {page}-{page_end}"
 
 
 class Page(_Model):

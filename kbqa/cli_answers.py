@@ -140,7 +140,7 @@ def print_answer(answer: Answer) -> None:
     elif answer.reasoning:
         out.print(f"\n[bold]Answer:[/bold] {answer.answer}")
     for c in answer.citations:
-        pages = place(c.page, c.page_end, c.section)
+        pages = place(c.page, c.page_end, c.section, short=True)
         out.print(f"  [{c.n}] {c.filename}, {pages}")
     if answer.guard is not None:
         console.print(f"[yellow]{answer.guard.summary()}[/yellow]")

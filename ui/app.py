@@ -286,7 +286,7 @@ def show_answer(answer: Answer) -> None:
 
 
 def source_label(citation: Citation) -> str:
-    where = place(citation.page, citation.page_end, citation.section)
+    where = place(citation.page, citation.page_end, citation.section, short=True)
     return f"[{citation.n}] {citation.filename}, {where}"
 
 
