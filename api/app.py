@@ -26,7 +26,6 @@ from api.routes import (
 )
 from core.settings import Settings
 from kbqa.app import KBQA
-from kbqa.jobs import JobQueue
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -47,8 +46,8 @@ def create_app(
     """
     service = service or KBQA(settings)
     settings = service.settings
-    queue = JobQueue(lambda: service.ingestor, settings.data_dir, settings.api.jobs_kept)
-    metrics = ApiMetrics(stats=lambda: _stats(service), jobs=queue.counts)
+    queue = service.job_queue(settings.api.jobs_kept)
+    metrics = ApiMetrics(stats=lambda: service.stats(load=False), jobs=queue.counts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +87,3 @@ def _warm_up(app: FastAPI, service: KBQA) -> None:
     except Exception as exc:  # reported by /health; the API still serves what it can
         log.exception("kbqa failed to start")
         app.state.startup_error = str(exc)
-
-
-def _stats(service: KBQA) -> dict[str, tuple[int, int]]:
-    return service.index.stats() if "index" in service.__dict__ else {}

@@ -114,6 +114,5 @@ def reject_unknown_query(request: Request) -> None:
 
 
 ReadAccess = Depends(require_read)
-WriteAccess = Depends(require_write)
 Reader = Annotated[Access, Depends(require_read)]
 Writer = Annotated[Access, Depends(require_write)]

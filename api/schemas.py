@@ -6,7 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from core.types import CollectionName, Document, Hit, Job, Sampling, Strategy, Turn
+from core.types import (
+    MAX_QUESTION_CHARS,
+    CollectionName,
+    Document,
+    Hit,
+    Job,
+    Sampling,
+    Strategy,
+    Turn,
+)
 
 MAX_COLLECTIONS = 16
 
@@ -30,7 +39,7 @@ class _Scoped(_Request):
 
 
 # Not blank: at least one character that is not white space.
-Question = Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S")]
+Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S")]
 
 
 class AskRequest(_Scoped, Sampling):

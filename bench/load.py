@@ -5,16 +5,22 @@ upload requests to a server on this machine, then latency percentiles and throug
     python bench/load.py --spawn --requests 50 --clients 4 --mix ask=1,search=1
     python bench/load.py --url http://127.0.0.1:8000 --key "$KBQA_API_KEY" --duration 30 --json
     python bench/load.py --questions build/eval/squad/questions.jsonl --mix search=1
+    python bench/load.py --spawn --clients 1 --mix ask=1 --requests 60 --duration 3600 \
+        --seed-files evaluation/data/squad-en/pdfs/*.pdf \
+        --questions evaluation/data/squad-en/questions.jsonl
 
 ``--spawn`` starts a server on a free port over an empty temporary data folder, seeds it with one
-document and stops it at the end; ``--fake`` gives that server the fake embedder and chat model,
-so the figures are the API's own overhead. Without ``--spawn``, the server at ``--url`` is used
-as it is, and uploads add documents to its collection (``--collection`` picks a scratch one).
+document (or the ``--seed-files``) and stops it at the end, printing its memory (RSS, its child
+processes included) every ``--rss-every`` seconds as it runs; ``--fake`` gives that server the
+fake embedder and chat model, so the figures are the API's own overhead. Without ``--spawn``,
+the server at ``--url`` is used as it is, and uploads add documents to its collection
+(``--collection`` picks a scratch one).
 
 The run stops after ``--requests`` requests or ``--duration`` seconds, whichever comes first;
 requests in flight then finish. An upload counts until its ingestion job finishes. Latency
 percentiles are over successful requests. Exit status: 0 without errors, 1 with errors (or when
-the server never became healthy), 2 for bad arguments.
+the server never became healthy), 2 for bad arguments. Questions are drawn as from a shuffled
+deck: each is asked once before any is asked again.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +47,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+
+from core.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.05  # between looks at an ingestion job: the granularity of upload latencies
@@ -166,6 +173,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clients", type=positive(int), default=8, help="concurrent clients")
     p.add_argument("--mix", type=parse_mix, default="ask=1,search=4,upload=1", help="weights")
     p.add_argument("--questions", type=Path, help="JSONL with a 'question' on each line")
+    p.add_argument(
+        "--seed-files",
+        type=Path,
+        nargs="+",
+        help="with --spawn: upload these (PDFs, text) before the run, instead of one short text",
+    )
+    p.add_argument(
+        "--rss-every",
+        type=positive(float),
+        default=10.0,
+        help="with --spawn: seconds between the lines of server memory printed as it runs",
+    )
     p.add_argument("--collection", help="collection to search and upload to (server default)")
     p.add_argument("--key", default=os.environ.get("KBQA_API_KEY"), help="API key (KBQA_API_KEY)")
     p.add_argument("--wait", type=positive(float), default=300.0, help="seconds for /health")
@@ -186,9 +205,14 @@ class Context:
     timeout: float
     rng: random.Random
     uploads: Iterator[int] = field(default_factory=itertools.count)
+    _deck: list[str] = field(default_factory=list)
 
     def question(self) -> str:
-        return self.rng.choice(self.questions)
+        """The next question of a shuffled deck: each is asked once before any is asked again,
+        as users ask distinct questions (a repeated one is read from the model's cache)."""
+        if not self._deck:
+            self._deck = self.rng.sample(self.questions, len(self.questions))
+        return self._deck.pop()
 
     def scope(self) -> dict[str, str]:
         return {"collection": self.collection} if self.collection else {}
@@ -332,15 +356,17 @@ async def run(
         await wait_until_healthy(http, args.wait, server)
         ctx = Context(http, questions, args.collection, args.timeout, random.Random(args.seed))
         if server is not None:
-            note("seeding the server with one document")
-            if (seeded := await timed(ctx, "upload")).error:
-                raise LoadError(f"seeding failed: {seeded.error}")
+            await seed(ctx, args.seed_files)
         note(f"{args.clients} clients, up to {args.requests} requests or {args.duration:g} s")
         samples: list[Sample] = []
         start = time.perf_counter()
         budget = Budget(args.requests, start + args.duration)
         memory: list[float] = []
-        watcher = asyncio.create_task(watch_memory(server, memory)) if server else None
+        timeline: list[dict[str, float]] = []
+        watcher = None
+        if server is not None:
+            watch = watch_memory(server, memory, samples, timeline, start, args.rss_every)
+            watcher = asyncio.create_task(watch)
         await asyncio.gather(*(client(ctx, budget, args.mix, samples) for _ in range(args.clients)))
         wall = time.perf_counter() - start
         if watcher is not None:
@@ -354,13 +380,58 @@ async def run(
             "peak": max(memory),
             "end": memory[-1],
         }
+        result["server_rss_timeline"] = timeline
     return result
 
 
-async def watch_memory(server: Server, out: list[float], every_s: float = 0.5) -> None:
-    """The server's resident memory (MiB), its child processes included, every ``every_s``."""
+async def seed(ctx: Context, files: list[Path] | None) -> None:
+    """Upload ``files`` (or one short text) and wait until they are indexed."""
+    if not files:
+        note("seeding the server with one document")
+        if (seeded := await timed(ctx, "upload")).error:
+            raise LoadError(f"seeding failed: {seeded.error}")
+        return
+    note(f"seeding the server with {len(files)} files")
+    for path in files:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise LoadError(f"cannot read {path}: {exc}") from exc
+        upload_files = [("files", (path.name, content, "application/octet-stream"))]
+        response = await ctx.http.post("/documents", files=upload_files, params=ctx.scope())
+        try:
+            for job in expect(response, 202)["jobs"]:
+                done = await wait_for_job(ctx, job["id"])
+                if done["state"] != "succeeded":
+                    raise LoadError(f"seeding {path.name}: job {done['state']}")
+        except RequestFailed as exc:
+            raise LoadError(f"seeding {path.name} failed: {exc}") from exc
+
+
+async def watch_memory(
+    server: Server,
+    out: list[float],
+    samples: list[Sample],
+    timeline: list[dict[str, float]],
+    start: float,
+    line_every_s: float,
+    every_s: float = 0.5,
+) -> None:
+    """The server's resident memory (MiB), its child processes included, every ``every_s``;
+    every ``line_every_s`` a point of the timeline, also printed (so a growth shows as it
+    happens, and a run cut short still says how memory went)."""
+    next_line = start
     while True:
         out.append(server.rss_mb())
+        now = time.perf_counter()
+        if now >= next_line:
+            point = {"t_s": now - start, "requests": len(samples), "rss_mb": out[-1]}
+            timeline.append(point)
+            note(
+                f"  {point['t_s']:6.0f} s  {len(samples):5d} requests done  "
+                f"server RSS {out[-1]:7.0f} MiB"
+            )
+            next_line += line_every_s
         await asyncio.sleep(every_s)
 
 
@@ -413,6 +484,13 @@ def print_table(result: dict[str, Any]) -> None:
             f"{rss['first_third_peak']:.0f} peak in the first third, {rss['peak']:.0f} peak, "
             f"{rss['end']:.0f} at the end"
         )
+    if timeline := result.get("server_rss_timeline"):
+        print("server memory over time:")
+        for point in timeline:
+            print(
+                f"  {point['t_s']:6.0f} s  {point['requests']:5d} requests  "
+                f"{point['rss_mb']:7.0f} MiB"
+            )
     for error in result["errors"][:ERRORS_SHOWN]:
         print(f"  {error['count']} x {error['message']}")
     if len(result["errors"]) > ERRORS_SHOWN:
@@ -461,7 +539,7 @@ class Server:
 
     def rss_mb(self) -> float:
         """Resident memory of the server and its children (the parser, a model server), MiB."""
-        return sum(_rss_kib(pid) for pid in _tree(self._process.pid)) / 1024
+        return tree_rss_mib(self._process.pid)
 
     def exited(self) -> bool:
         return self._process.poll() is not None
@@ -495,18 +573,17 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` and all its descendants, MiB (from /proc)."""
+    return sum(_rss_kib(p) for p in _tree(pid)) / 1024
+
+
 def _rss_kib(pid: int) -> int:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ verified are dropped and counted in the printed summary.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import json
@@ -35,9 +34,10 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Annotated, TextIO
 
 import pypdfium2 as pdfium
+import typer
 from fontTools import subset
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
@@ -583,76 +583,55 @@ def write_jsonl(out: TextIO, records: Iterable[dict]) -> None:
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse command-line arguments."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("src", type=Path, help="SQuAD-format JSON file")
-    parser.add_argument("outdir", type=Path, help="output folder (pdfs/ and questions.jsonl)")
-    parser.add_argument("--lang", choices=["en", "zh"], default="en")
-    parser.add_argument("--articles", type=int, default=None, help="sample N articles")
-    parser.add_argument(
-        "--questions-per-article",
-        type=int,
-        default=None,
-        help="sample at most M questions per article",
-    )
-    parser.add_argument(
-        "--unanswerable",
-        type=int,
-        default=0,
-        help="add K questions from articles left out (answers: []), to measure refusals",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="worker processes for PDF rendering (default: CPU count)",
-    )
-    parser.add_argument(
-        "--prefix",
-        default=None,
-        help="file-name prefix for untitled/grouped PDFs (default: from SRC)",
-    )
-    args = parser.parse_args(argv)
-    if not args.src.is_file():
-        parser.error(f"no such file: {args.src}")
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point."""
-    args = parse_args(argv)
+def make_dataset(
+    src: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="SQuAD-format JSON file.")
+    ],
+    outdir: Annotated[Path, typer.Argument(help="Output folder (pdfs/ and questions.jsonl).")],
+    lang: Annotated[str, typer.Option(help="Language of the set: en or zh.")] = "en",
+    articles: Annotated[int | None, typer.Option(help="Sample N articles.")] = None,
+    questions_per_article: Annotated[
+        int | None, typer.Option(help="Sample at most M questions per article.")
+    ] = None,
+    unanswerable: Annotated[
+        int,
+        typer.Option(
+            help="Add K questions from articles left out (answers: []), to measure refusals."
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
+    jobs: Annotated[
+        int | None, typer.Option(help="Worker processes for PDF rendering (default: CPU count).")
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        typer.Option(help="File-name prefix for untitled/grouped PDFs (default: from SRC)."),
+    ] = None,
+) -> None:
+    """Build a PDF evaluation set from a SQuAD-format JSON file."""
+    if lang not in ("en", "zh"):
+        raise typer.BadParameter(f"must be en or zh, got {lang!r}", param_hint="--lang")
     logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
     started = time.perf_counter()
     try:
         stats = build(
-            args.src,
-            args.outdir,
-            args.lang,
-            args.articles,
-            args.questions_per_article,
-            args.seed,
-            args.prefix,
-            args.jobs,
-            args.unanswerable,
+            src, outdir, lang, articles, questions_per_article, seed, prefix, jobs, unanswerable
         )
     except FontMissingError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise typer.Exit(code=2) from exc
     total = stats.kept + stats.dropped
     print(
         f"articles: {stats.articles}  PDFs: {stats.pdfs}  pages: {stats.pages}  "
         f"questions kept: {stats.kept}/{total}  dropped: {stats.dropped}  "
         f"unanswerable: {stats.unanswerable}  "
-        f"({time.perf_counter() - started:.1f}s) -> {args.outdir}"
+        f"({time.perf_counter() - started:.1f}s) -> {outdir}"
     )
     if stats.dropped_ids:
         shown = ", ".join(stats.dropped_ids[:10])
         more = " ..." if len(stats.dropped_ids) > 10 else ""
         print(f"dropped ids: {shown}{more}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    typer.run(make_dataset)

@@ -1,9 +1,23 @@
-"""Writing files so that a crash leaves them whole or absent."""
+"""The files kbqa reads, and writing files so that a crash leaves them whole or absent."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+# The kinds of document kbqa ingests -> their file name suffixes. ingest's loaders, the
+# command's folder walk and the web UI's file picker all read this one table.
+DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
+    "pdf": (".pdf",),
+    "text": (".txt", ".text"),
+    "markdown": (".md", ".markdown"),
+    "docx": (".docx",),
+    "pptx": (".pptx",),
+    "html": (".html", ".htm", ".xhtml"),
+}
+# The same, in words, for help texts and error hints.
+DOCUMENT_TYPES_TEXT = "PDF (scans too), Word (.docx), PowerPoint (.pptx), web pages, text, Markdown"
+DOCUMENT_SUFFIXES = tuple(suffix for suffixes in DOCUMENT_TYPES.values() for suffix in suffixes)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -6,9 +6,10 @@ Nested sections use ``__``: ``KBQA_RETRIEVAL__RERANKER=none``, ``KBQA_LLM__BASE_
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,12 +93,19 @@ class EmbeddingSettings(BaseModel):
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     batch_size: int = Field(64, gt=0, description="Texts embedded per forward pass.")
-    precision: Literal["auto", "float32", "bfloat16"] = Field(
+    gpu_batch_size: int = Field(
+        512,
+        gt=0,
+        description="Texts embedded per forward pass on a GPU, which small batches "
+        "leave mostly idle (not yet tuned on a GPU: README, 'GPU').",
+    )
+    precision: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
         description="Precision of the model's weights. 'auto': bfloat16 on a GPU or a CPU that "
         "computes in it natively (AMX or AVX512-BF16), where MiniLM embeds about twice as fast "
         "with vectors within cosine 0.9999 of float32's and the same retrieval recall "
-        "(bench/README.md); float32 elsewhere, where bfloat16 would be emulated and slower.",
+        "(bench/README.md); float16 on a GPU without bfloat16 (before Ampere); float32 "
+        "elsewhere, where bfloat16 would be emulated and slower.",
     )
     reads_cjk: bool = Field(
         False,
@@ -131,7 +139,79 @@ LocalModel = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 ServerKind = Literal["auto", "llama.cpp", "vllm"]
 
 
+DialectKind = Literal["auto", "llama.cpp", "vllm"]
+
+
+class ServerSettings(BaseModel):
+    """What every chat server kbqa starts shares."""
+
+    threads: int | None = Field(None, gt=0, description="CPU threads the server may use.")
+    port: int = Field(0, ge=0, description="Port of the server (0: a free one).")
+    startup_timeout_s: float = Field(180, gt=0, description="Seconds to wait for the server.")
+
+
+class LlamaCppSettings(ServerSettings):
+    """The embedded llama.cpp server (``KBQA_LLM__LLAMA_CPP__*``)."""
+
+    model_path: Path | None = Field(
+        None, description="Any GGUF file to run instead of the packaged local_model."
+    )
+    prompt_cache_mb: int = Field(
+        256,
+        ge=0,
+        description="MiB of prompt states the server keeps, so a prompt that starts like an "
+        "earlier one is read from where that one ended (0: off).",
+    )
+
+
+class VllmSettings(ServerSettings):
+    """The vLLM server kbqa starts with ``KBQA_LLM__SERVER=vllm`` (``KBQA_LLM__VLLM__*``)."""
+
+    model: Path | None = Field(
+        None,
+        description="Hugging Face model folder vLLM serves. Unset: the packaged local_model, "
+        "converted from GGUF to data_dir/models/<local_model>-hf (`kbqa convert-gguf`).",
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Weights' dtype in vLLM; 'auto' takes the model's own."
+    )
+    gpu_memory: float = Field(
+        0.9, gt=0, le=1, description="Share of GPU memory vLLM may take (CUDA only)."
+    )
+    python: Path = Field(
+        PROJECT_ROOT / ".venv-vllm" / "bin" / "python",
+        description="Python of the virtual environment vLLM is installed in (`make vllm`).",
+    )
+    args: list[str] = Field(
+        default_factory=list,
+        description='More vLLM arguments, as JSON: ["--tensor-parallel-size", "2"].',
+    )
+    startup_timeout_s: float = Field(
+        900, gt=0, description="Seconds to wait for vLLM, which loads far slower than llama.cpp."
+    )
+
+
+# Fields that moved out of `llm` into its server sections: old name -> (section, new name).
+# The old names keep working, with a warning naming the new one.
+MOVED_LLM_FIELDS: dict[str, list[tuple[str, str]]] = {
+    "local_model_path": [("llama_cpp", "model_path")],
+    "prompt_cache_mb": [("llama_cpp", "prompt_cache_mb")],
+    "startup_timeout_s": [("llama_cpp", "startup_timeout_s")],
+    "threads": [("llama_cpp", "threads"), ("vllm", "threads")],
+    "port": [("llama_cpp", "port"), ("vllm", "port")],
+    "vllm_model": [("vllm", "model")],
+    "vllm_dtype": [("vllm", "dtype")],
+    "vllm_gpu_memory": [("vllm", "gpu_memory")],
+    "vllm_python": [("vllm", "python")],
+    "vllm_args": [("vllm", "args")],
+    "vllm_startup_timeout_s": [("vllm", "startup_timeout_s")],
+}
+
+
 class LLMSettings(BaseModel):
+    """The chat model and kbqa's client of it; the servers kbqa can start have their own
+    sections, ``llama_cpp`` and ``vllm``."""
+
     backend: Literal["openai-compatible", "fake"] = Field(
         "openai-compatible",
         description="'openai-compatible' (vLLM, llama.cpp, ...); 'fake' quotes the best source, "
@@ -145,19 +225,21 @@ class LLMSettings(BaseModel):
     api_key: str = Field("not-needed", description="Key sent to the chat server.")
     server: ServerKind = Field(
         "auto",
-        description="The kind of chat server. Without base_url, the one kbqa starts: 'llama.cpp' "
-        "(or 'auto') on the packaged GGUF model, 'vllm' on a Hugging Face model folder (`make "
-        "vllm` installs it). With base_url, whose names to send for top-k, the repetition "
-        "penalty and banned words, which OpenAI's API lacks ('auto': vLLM's).",
+        description="The chat server kbqa starts without base_url: 'llama.cpp' (or 'auto') on "
+        "the packaged GGUF model, 'vllm' on a Hugging Face model folder (`make vllm` installs "
+        "it).",
+    )
+    dialect: DialectKind = Field(
+        "auto",
+        description="Whose names to send for top-k, the repetition penalty and banned words, "
+        "which OpenAI's API lacks: 'llama.cpp' or 'vllm'. 'auto': the server's that kbqa "
+        "starts; with base_url, 'server' if set (as before this setting), else vLLM's.",
     )
     model: str | None = Field(
         None, description="Served model name; defaults to the local model's name."
     )
     local_model: LocalModel = Field(
-        "qwen2.5-coder-0.5b", description="Packaged GGUF model run by the embedded server."
-    )
-    local_model_path: Path | None = Field(
-        None, description="Any GGUF file to run instead of a packaged model."
+        "qwen2.5-coder-0.5b", description="Packaged model the embedded server runs."
     )
     context_window: int = Field(
         4096,
@@ -166,48 +248,52 @@ class LLMSettings(BaseModel):
         "--max-model-len). A server that reports its own (vLLM's max_model_len) is taken at "
         "its word.",
     )
-    threads: int | None = Field(None, gt=0, description="CPU threads for the embedded server.")
-    prompt_cache_mb: int = Field(
-        256,
-        ge=0,
-        description="MiB of prompt states the embedded llama.cpp server keeps, so a prompt that "
-        "starts like an earlier one is read from where that one ended (0: off).",
-    )
-    port: int = Field(0, ge=0, description="Port of the embedded server (0: a free one).")
     max_tokens: int = Field(384, gt=0, description="Most tokens an answer may have.")
     temperature: float = Field(0.0, ge=0, le=2, description="0 is greedy decoding.")
     timeout_s: float = Field(120, gt=0, description="Seconds to wait for the model.")
-    startup_timeout_s: float = Field(180, gt=0, description="Seconds to wait for the server.")
-    vllm_model: Path | None = Field(
-        None,
-        description="Hugging Face model folder vLLM serves. Unset: the packaged local_model, "
-        "converted from GGUF to data_dir/models/<local_model>-hf (`kbqa convert-gguf`).",
-    )
-    vllm_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto", description="Weights' dtype in vLLM; 'auto' takes the model's own."
-    )
-    vllm_gpu_memory: float = Field(
-        0.9, gt=0, le=1, description="Share of GPU memory vLLM may take (CUDA only)."
-    )
-    vllm_python: Path = Field(
-        PROJECT_ROOT / ".venv-vllm" / "bin" / "python",
-        description="Python of the virtual environment vLLM is installed in (`make vllm`).",
-    )
-    vllm_args: list[str] = Field(
-        default_factory=list,
-        description='More vLLM arguments, as JSON: ["--tensor-parallel-size", "2"].',
-    )
-    vllm_startup_timeout_s: float = Field(
-        900, gt=0, description="Seconds to wait for vLLM, which loads far slower than llama.cpp."
-    )
+    llama_cpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+    vllm: VllmSettings = Field(default_factory=VllmSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        """Read the names fields had before the server sections, and say what they are now."""
+        if not isinstance(data, dict) or not MOVED_LLM_FIELDS.keys() & data.keys():
+            return data
+        data = dict(data)
+        for old, moves in MOVED_LLM_FIELDS.items():
+            if old not in data:
+                continue
+            value = data.pop(old)
+            for section, new in moves:
+                target = data.get(section)
+                if isinstance(target, BaseModel):
+                    target = target.model_dump(exclude_unset=True)
+                target = dict(target or {})
+                target.setdefault(new, value)  # the new name wins where both are set
+                data[section] = target
+            names = " and ".join(f"KBQA_LLM__{s.upper()}__{n.upper()}" for s, n in moves)
+            warnings.warn(
+                f"KBQA_LLM__{old.upper()} is deprecated: use {names}", FutureWarning, stacklevel=2
+            )
+        return data
 
     @property
     def served_name(self) -> str:
         if self.model:
             return self.model
-        if self.base_url is None and self.server == "vllm" and self.vllm_model is not None:
-            return self.vllm_model.name  # e.g. Qwen2.5-7B-Instruct
+        if self.base_url is None and self.server == "vllm" and self.vllm.model is not None:
+            return self.vllm.model.name  # e.g. Qwen2.5-7B-Instruct
         return self.local_model
+
+    @property
+    def wire_dialect(self) -> Literal["llama.cpp", "vllm"]:
+        """The dialect to speak, ``dialect`` with 'auto' resolved."""
+        if self.dialect != "auto":
+            return self.dialect
+        if self.server != "auto":
+            return self.server
+        return "vllm" if self.base_url else "llama.cpp"
 
 
 class GenerationSettings(BaseModel):
@@ -312,6 +398,27 @@ class UiSettings(BaseModel):
     timeout_s: float = Field(300, gt=0, description="Seconds the UI waits for an answer.")
 
 
+class GpuSettings(BaseModel):
+    faiss: bool = Field(
+        True,
+        description="Search the vector indexes on a GPU when FAISS sees one (the faiss-gpu build "
+        "that `make install` puts on a CUDA machine). The index on disk stays FAISS's CPU format, "
+        "so the same data_dir opens without a GPU.",
+    )
+    device: int = Field(0, ge=0, description="The GPU FAISS searches on.")
+    float16: bool = Field(
+        False,
+        description="Keep the GPU copy of the vectors in float16: half the GPU memory, scores "
+        "off by about 1e-3, so near ties may order differently than on the CPU.",
+    )
+    temp_memory_mb: int | None = Field(
+        None,
+        ge=0,
+        description="GPU scratch memory FAISS reserves (StandardGpuResources.setTempMemory); "
+        "unset: FAISS's default.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KBQA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -326,6 +433,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    gpu: GpuSettings = Field(default_factory=GpuSettings)
 
     @property
     def models_dir(self) -> Path:

@@ -1,15 +1,36 @@
-"""Character classes shared by ingest (line joining, chunk sizes) and the index (tokenising)."""
+"""The text rules every stage shares, each defined once: which characters are CJK, what a
+citation marker looks like, which words carry no content.
+
+The character classes are the inside of a ``[...]`` (compose them: ``f"[{HAN}]"``).
+"""
 
 from __future__ import annotations
 
 import re
 
-# CJK ideographs, kana, hangul and the CJK / full-width punctuation blocks.
-CJK_CLASS = (
-    r"\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    r"\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
-)
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+# Han ideographs: CJK Extension A, the Unified block, the Compatibility block. Scored one
+# character at a time (answer metrics, the guard's support check).
+HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# The letters of CJK text, words written without spaces between them: kana, Han, hangul.
+CJK_LETTERS = rf"\u3040-\u30ff{HAN}\uac00-\ud7af"
+# Everything of CJK text, its punctuation too: radicals, CJK symbols and punctuation,
+# bopomofo and kana extensions, the CJK / full-width forms. Used where text is measured and
+# split (line joining, chunk sizes, BM25 tokens).
+CJK_CLASS = rf"\u2e80-\u2fff\u3000-\u303f{CJK_LETTERS}\u3100-\u31ff\ufe30-\ufe4f\uff00-\uffef"
 CJK_RE = re.compile(f"[{CJK_CLASS}]")
+
+# A citation marker in an answer: [1], [2, 3], [2，3] (a full-width comma from CJK answers).
+# Group 1 holds the numbers.
+CITATION_RE = re.compile(r"\[(\d+(?:\s*[,，]\s*\d+)*)\]")
+
+# English words that carry no content: NLTK's list as bm25s ships it, with the modal verbs and
+# the few others it lacks. (BM25 keeps its own, shorter list: bm25s's Lucene one, which the
+# index's tokens were built with; see index/lexical.py.)
+STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {
+    "also", "could", "may", "might", "must", "shall", "us", "whose", "would", "yes",
+}  # fmt: skip
 
 
 def is_cjk(char: str) -> bool:

@@ -12,11 +12,6 @@ Strategy = Literal["zero-shot", "few-shot", "chain-of-thought"]
 STRATEGIES: tuple[Strategy, ...] = ("zero-shot", "few-shot", "chain-of-thought")
 PAGE_SEPARATOR = "\n\n"
 DocumentKind = Literal["pdf", "text", "markdown", "docx", "pptx", "html"]
-# The file types kbqa reads: ingest.loaders has a loader for each (a test keeps them equal).
-DOCUMENT_EXTENSIONS = (
-    ".pdf", ".txt", ".text", ".md", ".markdown", ".docx", ".pptx", ".html", ".htm", ".xhtml"
-)  # fmt: skip
-DOCUMENT_TYPES_TEXT = "PDF (scans too), Word (.docx), PowerPoint (.pptx), web pages, text, Markdown"
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 # A collection (knowledge base) name, as request schemas declare it.
 CollectionName = Annotated[
@@ -131,6 +126,9 @@ class Hit(_Model):
         }
 
 
+MAX_QUESTION_CHARS = 4000  # a question longer than this is refused, whichever way it comes
+
+
 class Citation(_Model):
     """Source ``[n]`` of an answer."""
 
@@ -148,6 +146,17 @@ class Citation(_Model):
         description="The passage did not fit the model's context window whole: the model read "
         "only this beginning of it, which ends with '[…truncated]'.",
     )
+
+    @property
+    def pages(self) -> str:
+        """``p. 3``, ``pp. 3-4`` for a passage that runs across pages, or ``section "Scope"``
+        in a file without pages (Word, web pages)."""
+        return place(self.page, self.page_end, self.section, short=True)
+
+    @property
+    def label(self) -> str:
+        """How the source is shown to people: ``[1] report.pdf, p. 3``."""
+        return f"[{self.n}] {self.filename}, {self.pages}"
 
 
 # A word an answer must never contain: not blank, at most 64 characters.

@@ -68,10 +68,22 @@ def evaluate(
         Path | None,
         typer.Option("--out", help="Folder for report.json and report.png (default build/eval)."),
     ] = None,
+    chat: Annotated[
+        bool,
+        typer.Option(
+            "--chat",
+            help="Score conversations instead: second questions after an unrelated first one, "
+            "and follow-ups with a pronoun, against the same questions asked alone (--sample: "
+            "conversations of each kind; the first of --strategies answers).",
+        ),
+    ] = False,
 ) -> None:
     """Score retrieval (recall@k, MRR, page hit) and answers (EM, F1, ROUGE-L, citations,
     refusals) on a question set, comparing set-ups and strategies side by side."""
     try:
+        if chat:
+            _evaluate_chat(dataset, collection, _split(strategies), sample, seed, output)
+            return
         _evaluate(
             dataset,
             collection,
@@ -129,6 +141,43 @@ def _evaluate(
     write_json(report, output / "report.json")
     write_chart(report, output / "report.png")
     out.print(f"wrote {output / 'report.json'} and {output / 'report.png'}")
+
+
+def _evaluate_chat(
+    dataset: Path,
+    collections: list[str] | None,
+    strategies: list[str],
+    n: int | None,
+    seed: int,
+    output: Path | None,
+) -> None:
+    from core.errors import InvalidRequestError
+    from core.files import write_atomically
+    from evaluation.chat import ChatEvaluator, build_cases, chat_table
+    from evaluation.dataset import load_questions
+    from kbqa.app import KBQA
+
+    if not strategies or strategies[0] not in STRATEGIES:
+        raise InvalidRequestError(f"strategies must be among {', '.join(STRATEGIES)}")
+    questions_file, pdfs = _locate(dataset)
+    cases = build_cases(load_questions(questions_file), n, seed)
+    if not cases:
+        raise InvalidRequestError(f"{questions_file}: no two answerable questions to pair")
+    name = dataset.stem if dataset.is_file() else dataset.name
+    output = output or Path("build/eval") / name
+    with KBQA() as kb:
+        if collections is None:
+            collections = [f"eval-{name}"] if pdfs else [kb.settings.collection]
+        if pdfs:
+            _ingest(kb, pdfs, collections[0])
+        evaluator = ChatEvaluator(kb, collections, strategies[0])  # type: ignore[arg-type]
+        with _progress() as bar:
+            task = bar.add_task(f"{len(cases)} conversations", total=evaluator.steps(cases))
+            report = evaluator.run(cases, str(dataset), lambda: bar.advance(task))
+    out.print(chat_table(report))
+    output.mkdir(parents=True, exist_ok=True)
+    write_atomically(output / "chat.json", report.model_dump_json(indent=2).encode())
+    out.print(f"wrote {output / 'chat.json'}")
 
 
 def _locate(dataset: Path) -> tuple[Path, Path | None]:

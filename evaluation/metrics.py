@@ -16,10 +16,11 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+from core.text import CITATION_RE, HAN
+
+_TOKEN = re.compile(rf"[{HAN}]|[^\s{HAN}]+")
 _ARTICLES = frozenset({"a", "an", "the"})
-_CITATION = re.compile(r"\s*\[\d+(?:\s*[,，]\s*\d+)*\]")
+_CITATION = re.compile(rf"\s*{CITATION_RE.pattern}")
 
 
 def _is_punctuation(char: str) -> bool:
@@ -115,3 +116,13 @@ def answer_rank(
         if (document is None or filename == document) and holds_answer(visible, golds):
             return rank
     return None
+
+
+def recall_at(ranks: Sequence[int | None], k: int) -> float:
+    """Share of questions whose first answer-holding chunk ranks ``k`` or better."""
+    return sum(r is not None and r <= k for r in ranks) / max(len(ranks), 1)
+
+
+def mean_reciprocal_rank(ranks: Sequence[int | None]) -> float:
+    """Mean of 1 / rank of the first answer-holding chunk (0 where none was found)."""
+    return sum(1 / r for r in ranks if r) / max(len(ranks), 1)

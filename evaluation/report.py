@@ -16,8 +16,19 @@ def _pct(value: float | None) -> str:
 
 def retrieval_table(report: Report) -> Table:
     k, scores = report.k, list(report.retrieval.values())
-    table = Table(title=f"Retrieval ({scores[0].questions if scores else 0} answerable questions)")
-    headers = ("set-up", f"recall@{k}", "MRR@10", f"page hit@{k}", "in budget", "ms/query p50")
+    questions = scores[0].questions if scores else 0
+    budget = f"budget: the first {report.budget_chars:,} characters of ranked text"
+    table = Table(title=f"Retrieval ({questions} answerable questions; {budget})")
+    headers = (
+        "set-up",
+        f"recall@{k}",
+        "MRR@10",
+        f"page hit@{k}",
+        "in budget",
+        f"budget recall@{k}",
+        "budget MRR@10",
+        "ms/query p50",
+    )
     table.add_column(headers[0], no_wrap=True)
     for header in headers[1:]:
         table.add_column(header, justify="right")
@@ -28,6 +39,8 @@ def retrieval_table(report: Report) -> Table:
             _pct(s.mrr_at_10),
             _pct(s.page_hit_at_k),
             _pct(s.budget_recall),
+            _pct(s.budget_recall_at_k),
+            _pct(s.budget_mrr_at_10),
             f"{s.ms_per_query_p50:.0f}",
         )
     return table

@@ -20,6 +20,8 @@ from evaluation.metrics import (
     answer_rank,
     exact_match,
     holds_answer,
+    mean_reciprocal_rank,
+    recall_at,
     rouge_l,
     strip_citations,
     token_f1,
@@ -45,6 +47,12 @@ class RetrievalScores(BaseModel):
     )
     budget_recall: float = Field(
         description="An answer lies within the first budget characters of ranked text."
+    )
+    budget_recall_at_k: float = Field(
+        description="A top-k chunk holds an answer within the first budget characters."
+    )
+    budget_mrr_at_10: float = Field(
+        description="MRR@10 counting an answer only within the first budget characters."
     )
     ms_per_query_p50: float
 
@@ -192,24 +200,18 @@ class Evaluator:
     def _score_retrieval(self, name: str, observed: list[_Observed]) -> RetrievalScores:
         c = self.config
         scored = [o for o in observed if o.question.answerable]
-        recall = rr = budget = 0.0
-        paged = page_hits = 0
-        for o in scored:
-            hits, q = o.hits[name], o.question
-            rank = first_rank(hits, q, MRR_DEPTH)
-            recall += rank is not None and rank <= c.k
-            rr += 1 / rank if rank else 0.0
-            budget += first_rank(hits, q, MRR_DEPTH, c.budget_chars) is not None
-            if q.page is not None:
-                paged += 1
-                page_hits += page_hit(hits[: c.k], q)
-        n = max(len(scored), 1)
+        ranks = [first_rank(o.hits[name], o.question, MRR_DEPTH) for o in scored]
+        budget = [first_rank(o.hits[name], o.question, MRR_DEPTH, c.budget_chars) for o in scored]
+        paged = [o for o in scored if o.question.page is not None]
+        page_hits = sum(page_hit(o.hits[name][: c.k], o.question) for o in paged)
         return RetrievalScores(
             questions=len(scored),
-            recall_at_k=recall / n,
-            mrr_at_10=rr / n,
-            page_hit_at_k=page_hits / paged if paged else None,
-            budget_recall=budget / n,
+            recall_at_k=recall_at(ranks, c.k),
+            mrr_at_10=mean_reciprocal_rank(ranks),
+            page_hit_at_k=page_hits / len(paged) if paged else None,
+            budget_recall=recall_at(budget, MRR_DEPTH),
+            budget_recall_at_k=recall_at(budget, c.k),
+            budget_mrr_at_10=mean_reciprocal_rank(budget),
             ms_per_query_p50=1000 * _median([o.search_s[name] for o in observed]),
         )
 

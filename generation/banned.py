@@ -16,7 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+from core.text import CJK_LETTERS
+
+_CJK = re.compile(f"[{CJK_LETTERS}]")
 _HOLD_SLACK = 8  # extra characters held back, for white space inside a banned phrase
 
 

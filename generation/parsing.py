@@ -6,12 +6,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.text import CITATION_RE, HAN, STOPWORDS
 from core.types import Citation, Hit
 from generation.prompts import REFUSAL, TRUNCATED
 
 _ANSWER_MARK = re.compile(r"(?im)^\W*(?:final\s+answer|answer|答案|最终答案)\s*[:：]\s*")
 _REASONING_MARK = re.compile(r"(?im)^\W*(?:reasoning|推理|思考)\s*[:：]\s*")
-_CITATION = re.compile(r"\[(\d+(?:\s*[,，]\s*\d+)*)\]")
 _REFUSALS = re.compile(
     r"do(?:es)? not contain the answer|not (?:mentioned|found|stated) in the (?:sources|documents)"
     r"|(?:sources|documents) do(?:es)? not (?:say|mention|contain)|no information (?:about|on)"
@@ -19,100 +19,9 @@ _REFUSALS = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
-_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_FUNCTION_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "from",
-        "by",
-        "with",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "what",
-        "when",
-        "where",
-        "why",
-        "how",
-        "not",
-        "no",
-        "yes",
-        "do",
-        "does",
-        "did",
-        "has",
-        "have",
-        "had",
-        "will",
-        "would",
-        "can",
-        "could",
-        "should",
-        "may",
-        "might",
-        "must",
-        "shall",
-        "than",
-        "then",
-        "so",
-        "such",
-        "they",
-        "them",
-        "their",
-        "he",
-        "him",
-        "his",
-        "she",
-        "her",
-        "we",
-        "us",
-        "our",
-        "you",
-        "your",
-        "i",
-        "me",
-        "my",
-        "also",
-        "about",
-        "into",
-        "over",
-        "under",
-        "answer",
-        "source",
-        "sources",
-        "document",
-        "documents",
-        "according",
-    ]
-)
+_CJK_CHAR = re.compile(f"[{HAN}]")
+# Words that say nothing about the sources: function words, and the words of the prompt itself.
+_CONTENTLESS = STOPWORDS | {"according", "answer", "document", "documents", "source", "sources"}
 # Below this share of its new words found in the sources, an answer is taken as invented.
 MIN_SUPPORT = 0.5
 
@@ -130,8 +39,8 @@ class ParsedAnswer:
 
 def content_units(text: str) -> set[str]:
     """Words that carry content (CJK: single characters), lower-cased, without citations."""
-    text = _CITATION.sub(" ", text.lower())
-    units = {w for w in _WORD.findall(_CJK_CHAR.sub(" ", text)) if w not in _FUNCTION_WORDS}
+    text = CITATION_RE.sub(" ", text.lower())
+    units = {w for w in _WORD.findall(_CJK_CHAR.sub(" ", text)) if w not in _CONTENTLESS}
     return units | set(_CJK_CHAR.findall(text))
 
 
@@ -160,7 +69,7 @@ def split_reasoning(text: str) -> tuple[str, str | None]:
 
 def cited_numbers(answer: str, n_sources: int) -> list[int]:
     seen: list[int] = []
-    for group in _CITATION.findall(answer):
+    for group in CITATION_RE.findall(answer):
         for number in re.split(r"[,，]", group):
             n = int(number)
             if 1 <= n <= n_sources and n not in seen:
@@ -175,7 +84,7 @@ def is_refusal(answer: str) -> bool:
 def best_supporting_source(answer: str, hits: Sequence[Hit]) -> int | None:
     """The 1-based source that most supports an uncited answer: it holds the answer verbatim,
     or shares the most of its words (characters, for CJK)."""
-    plain = _CITATION.sub("", answer).strip().strip(".。").lower()
+    plain = CITATION_RE.sub("", answer).strip().strip(".。").lower()
     if not plain or not hits:
         return None
     squashed = "".join(plain.split())
@@ -196,7 +105,7 @@ def parse_answer(
     answer, reasoning = split_reasoning(raw) if chain_of_thought else (raw.strip(), None)
     if is_refusal(answer) or not answer:
         return ParsedAnswer(answer or REFUSAL, reasoning, grounded=False, cited=[], inferred=False)
-    if not _CITATION.sub("", answer).strip(" \t\n.,;:。，"):
+    if not CITATION_RE.sub("", answer).strip(" \t\n.,;:。，"):
         # Only source numbers ("[1]."), as small models write at times: there is no answer to
         # show, and citing it would pass a source off as one.
         return ParsedAnswer(

@@ -18,10 +18,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.text import CITATION_RE, CJK_LETTERS
+
 N = 4
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_CITATION = re.compile(r"\[\d+(?:\s*[,，]\s*\d+)*\]")
-_TOKEN = re.compile(rf"{_CITATION.pattern}|[{_CJK}]|[^\W{_CJK}]+|[^\w\s]+")
+_TOKEN = re.compile(rf"{CITATION_RE.pattern}|[{CJK_LETTERS}]|[^\W{CJK_LETTERS}]+|[^\w\s]+")
 # A sentence ends at . ! ? before white space (not the dot of "3.5" or "app.py"), at 。！？,
 # or at a line break; one still being written has no end yet.
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s)|[。！？]+|\n")
@@ -41,7 +41,7 @@ def tokens(text: str) -> list[tuple[str, int]]:
     """The guard's tokens of ``text``, each with the offset where it starts."""
     found: list[tuple[str, int]] = []
     for match in _TOKEN.finditer(text):
-        if _CITATION.fullmatch(match.group()):
+        if CITATION_RE.fullmatch(match.group()):
             # About what a citation costs in model tokens, so a run of them fills the window
             # as fast as the model writes it.
             found += [(part, match.start()) for part in ("[", "n", "]")]

@@ -4,6 +4,10 @@
 conversation, rewrites it as "Who was the engineer of the Elmstead reservoir?". Its reply is
 checked before it is used (:func:`clean_rewrite`): a small model may answer instead, refuse,
 or ramble, and then the caller searches another way.
+
+Only a question that points back (:func:`refers_back`: a pronoun, "this", an opening "and")
+is a follow-up. One that does not, such as "Where does the Rhine begin?" after a question
+about Tesla, stands alone: it is searched and answered as itself, as if asked first.
 """
 
 from __future__ import annotations
@@ -26,6 +30,46 @@ _DECLINED = re.compile(
     r"^(?:i'?m sorry|sorry|i can(?:not|'t)|i am (?:unable|not able)|as an ai)", re.I
 )
 _QUOTES = "\"'`“”‘’«»「」"
+
+# What makes a question point back at the conversation. English: personal pronouns, "this",
+# "these", "those" (in a question these name something said before), "that" or "there" as its
+# last word ("who did that?", "who lived there?"), and an opening that continues the last
+# question ("and ...", "what about ..."). Chinese: 它/他/她(们), 其 (not in 其他, 尤其 ...),
+# 该/此/这/那 (not in 那么 "then" alone), and 那/还有 ... openings.
+_REFERS_EN = re.compile(
+    r"\b(?:it|its|itself|they|them|their|theirs|themselves|he|him|his|himself|she|her|hers|"
+    r"herself|this|these|those)\b"
+    r"|\b(?:that|there)\s*[?.!]*\s*$"
+    r"|^\s*(?:and|but|also|so|then|what about|how about)\b",
+    re.I,
+)
+_REFERS_ZH = re.compile(
+    r"(?<![其吉])[它他她]|(?<![尤极与])其(?![他它实次余])|(?<!应)该|(?<![因如])此|这"
+    r"|那(?:里|儿|个|些|时|年|次|位|件|座|本)"
+    r"|^\s*(?:那|还有|另外|那么)"
+)
+# A few words and nothing to search for: "Why?", "And the engineer?", "什么时候？".
+_ELLIPSIS_WORDS = 3
+_ELLIPSIS_CJK_CHARS = 5
+_CJK_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
+_WORD = re.compile(r"\w+")
+
+
+def refers_back(question: str) -> bool:
+    """Whether ``question`` points back at the conversation, so that it needs it to be
+    understood: a reference word, an opening that continues, or too few words to stand alone.
+
+    Errs towards "stands alone" for a question with a definite noun ("when did the war
+    end?"): it is searched as asked, which finds the war, if the collection holds one.
+    """
+    text = question.strip()
+    if _REFERS_EN.search(text) or _REFERS_ZH.search(text):
+        return True
+    cjk = len(_CJK_IDEOGRAPH.findall(text))
+    words = len(_WORD.findall(_CJK_IDEOGRAPH.sub(" ", text)))
+    if cjk:  # a Latin word says about as much as two characters
+        return cjk + 2 * words <= _ELLIPSIS_CJK_CHARS
+    return words <= _ELLIPSIS_WORDS
 
 
 def transcript(history: Sequence[Turn]) -> str:

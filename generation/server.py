@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,11 @@ from pathlib import Path
 import httpx
 
 from core.errors import ModelError
-from core.settings import LLMSettings
+from core.net import free_port
+from core.settings import LLMSettings, ServerSettings
 from generation.assets import PACKAGED_MODELS, ensure_model
 
 log = logging.getLogger(__name__)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ChatServer:
@@ -41,7 +35,7 @@ class ChatServer:
     """
 
     log_name = "llm-server.log"
-    dialect = "llama.cpp"  # the KBQA_LLM__SERVER value of a client that points at this server
+    dialect = "llama.cpp"  # the KBQA_LLM__DIALECT of a client that points at this server
     # A server that forks workers of its own runs in its own process group, so that stop() can
     # end them all, and not only the parent, should it hang.
     own_group = False
@@ -50,7 +44,7 @@ class ChatServer:
         self.settings = settings
         self.models_dir = models_dir
         self.log_path = log_dir / self.log_name
-        self.port = settings.port or free_port()
+        self.port = self.section.port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.model_file: Path | None = None  # the GGUF it serves, once started
 
@@ -63,8 +57,13 @@ class ChatServer:
         return self.process is not None and self.process.poll() is None
 
     @property
+    def section(self) -> ServerSettings:
+        """This kind of server's own settings (``llm.llama_cpp``, ``llm.vllm``)."""
+        return self.settings.llama_cpp
+
+    @property
     def startup_timeout_s(self) -> float:
-        return self.settings.startup_timeout_s
+        return self.section.startup_timeout_s
 
     def prepare(self) -> list[str]:
         """Check what the server needs and return its command line."""
@@ -128,21 +127,23 @@ class ChatServer:
 
 
 class LocalServer(ChatServer):
-    """``python -m llama_cpp.server`` on a packaged (or any) GGUF file."""
+    """llama-cpp-python's server on a packaged (or any) GGUF file, started through
+    :mod:`generation.llama_server`, whose prompt cache keeps to its size."""
 
     def model_path(self) -> Path:
-        if self.settings.local_model_path is not None:
-            if not self.settings.local_model_path.is_file():
-                raise ModelError(f"local_model_path {self.settings.local_model_path} is not a file")
-            return self.settings.local_model_path
+        path = self.settings.llama_cpp.model_path
+        if path is not None:
+            if not path.is_file():
+                raise ModelError(f"llama_cpp.model_path {path} is not a file")
+            return path
         return ensure_model(PACKAGED_MODELS[self.settings.local_model], self.models_dir)
 
     def command(self, model_path: Path) -> list[str]:
-        threads = self.settings.threads or os.cpu_count() or 1
+        threads = self.section.threads or os.cpu_count() or 1
         return [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "generation.llama_server",
             "--model",
             str(model_path),
             "--model_alias",
@@ -168,8 +169,9 @@ class LocalServer(ChatServer):
     def cache_args(self) -> list[str]:
         """Keep the model's state after each prompt, so a prompt that starts like an earlier
         one (the same strategy's system rules and examples) is read from where that one left
-        off, even after prompts of other strategies came between."""
-        size = self.settings.prompt_cache_mb
+        off, even after prompts of other kinds (a follow-up's rewrite, another strategy) came
+        between. :class:`generation.llama_server.BoundedRAMCache` keeps it within its size."""
+        size = self.settings.llama_cpp.prompt_cache_mb
         return ["--cache", "true", "--cache_size", str(size * 2**20)] if size else []
 
     def prepare(self) -> list[str]:
@@ -224,26 +226,26 @@ class VllmServer(ChatServer):
         self.cuda = has_cuda() if cuda is None else cuda
 
     @property
-    def startup_timeout_s(self) -> float:
-        return self.settings.vllm_startup_timeout_s
+    def section(self) -> ServerSettings:
+        return self.settings.vllm
 
     def model_path(self) -> Path:
         """The model folder: the configured one, or the packaged model converted for vLLM."""
-        folder = self.settings.vllm_model
+        folder = self.settings.vllm.model
         if folder is None:
             from generation.convert import ensure_hf_model
 
             return ensure_hf_model(PACKAGED_MODELS[self.settings.local_model], self.models_dir)
         if not (folder / "config.json").is_file():
             raise ModelError(
-                f"vllm_model {folder} is not a Hugging Face model folder (no config.json)"
+                f"vllm.model {folder} is not a Hugging Face model folder (no config.json)"
             )
         return folder
 
     def command(self, model_path: Path) -> list[str]:
-        s = self.settings
+        s, v = self.settings, self.settings.vllm
         cmd = [
-            str(s.vllm_python),
+            str(v.python),
             "-m",
             "vllm.entrypoints.openai.api_server",
             "--model",
@@ -257,29 +259,29 @@ class VllmServer(ChatServer):
             "--max-model-len",
             str(s.context_window),
             "--dtype",
-            s.vllm_dtype,
+            v.dtype,
         ]
         if self.cuda:
-            cmd += ["--gpu-memory-utilization", str(s.vllm_gpu_memory)]
+            cmd += ["--gpu-memory-utilization", str(v.gpu_memory)]
         else:
             cmd += ["--enforce-eager"]
-        return cmd + s.vllm_args
+        return cmd + v.args
 
     def env(self) -> dict[str, str]:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
         if not self.cuda:
-            cpus = sorted(os.sched_getaffinity(0))[: self.settings.threads]
+            cpus = sorted(os.sched_getaffinity(0))[: self.section.threads]
             env["VLLM_CPU_OMP_THREADS_BIND"] = _cpu_list(cpus)
             env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"  # its default keeps one core of few idle
             env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")  # GiB; plenty for one 4k-token user
         return env
 
     def prepare(self) -> list[str]:
-        python = self.settings.vllm_python
+        python = self.settings.vllm.python
         if not python.exists():
             raise ModelError(
                 f"vLLM is not installed: {python} does not exist. Run `make vllm`, or set "
-                "KBQA_LLM__VLLM_PYTHON to the python of a venv with vllm (or vllm-cpu)"
+                "KBQA_LLM__VLLM__PYTHON to the python of a venv with vllm (or vllm-cpu)"
             )
         return self.command(self.model_path())
 

@@ -17,6 +17,7 @@ from langchain_core.embeddings import Embeddings
 from core.settings import EmbeddingSettings
 
 if TYPE_CHECKING:
+    import torch
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,11 @@ class SentenceTransformerEmbedder(Embedder):
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         self.name = settings.model
-        self.batch_size = settings.batch_size
         self.reads_cjk = settings.reads_cjk
-        self._device = resolve_device(settings.device)
-        self.precision = resolve_precision(settings.precision, self._device)
+        self.device = resolve_device(settings.device)
+        on_gpu = self.device.startswith("cuda")
+        self.batch_size = settings.gpu_batch_size if on_gpu else settings.batch_size
+        self.precision = resolve_precision(settings.precision, self.device)
         model = self.model
         # sentence-transformers 5.x renamed the method; keep working on both sides of it.
         get_dim = (
@@ -79,11 +81,11 @@ class SentenceTransformerEmbedder(Embedder):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(resolve_model_path(self.name), device=self._device)
-        if self.precision == "bfloat16":
+        model = SentenceTransformer(resolve_model_path(self.name), device=self.device)
+        if self.precision != "float32":
             import torch
 
-            model.to(torch.bfloat16)
+            model.to(getattr(torch, self.precision))  # bfloat16 or float16
         return model
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -93,17 +95,20 @@ class SentenceTransformerEmbedder(Embedder):
 
     def token_embeddings(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Per-token unit vectors of each text (no special tokens), for late interaction."""
+        return [t.cpu().numpy() for t in self.token_tensors(texts)]
+
+    def token_tensors(self, texts: Sequence[str]) -> list[torch.Tensor]:
+        """:meth:`token_embeddings` as float32 tensors left on the model's device (a GPU's,
+        where MaxSim then runs too)."""
+        from torch.nn.functional import normalize
+
         outputs: list[dict[str, Any]] = self.model.encode(  # type: ignore[assignment]
             list(texts), output_value=None, batch_size=self.batch_size, show_progress_bar=False
         )
-        vectors = []
-        for out in outputs:
-            tokens = out["token_embeddings"][out["attention_mask"].bool()][1:-1]
-            tokens = tokens.float().cpu().numpy()
-            vectors.append(
-                tokens / np.maximum(np.linalg.norm(tokens, axis=1, keepdims=True), 1e-12)
-            )
-        return vectors
+        return [
+            normalize(out["token_embeddings"][out["attention_mask"].bool()][1:-1].float(), dim=1)
+            for out in outputs
+        ]
 
 
 class FakeEmbedder(Embedder):
@@ -156,10 +161,13 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_precision(precision: str, device: str) -> str:
-    """'auto' -> 'bfloat16' where the device computes in it natively, else 'float32'."""
+    """'auto' -> 'bfloat16' where the device computes in it natively, else 'float16' on a GPU
+    (CUDA GPUs older than Ampere have float16 tensor cores, no bfloat16), else 'float32'."""
     if precision != "auto":
         return precision
-    return "bfloat16" if native_bfloat16(device) else "float32"
+    if native_bfloat16(device):
+        return "bfloat16"
+    return "float16" if device.startswith("cuda") else "float32"
 
 
 def native_bfloat16(device: str) -> bool:

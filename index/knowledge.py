@@ -18,6 +18,7 @@ import numpy as np
 from core.errors import IndexMismatchError, InvalidRequestError, NotFoundError
 from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
 from index.embedders import Embedder
+from index.gpu import GpuFaiss
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
 from index.store import Store
 from index.vectors import VectorIndex
@@ -49,9 +50,10 @@ class KnowledgeIndex:
     database is rebuilt from the stored vectors, so a crash at any point loses nothing.
     """
 
-    def __init__(self, data_dir: Path, embedder: Embedder) -> None:
+    def __init__(self, data_dir: Path, embedder: Embedder, gpu: GpuFaiss | None = None) -> None:
         self.data_dir = data_dir
         self.embedder = embedder
+        self.gpu = gpu  # vector search on this GPU (index/gpu.py); None: on the CPU
         self.store = Store(data_dir / "kbqa.sqlite3")
         self._lock = threading.RLock()  # readers, and writers while they commit
         self._write_lock = threading.Lock()  # one writer at a time
@@ -94,9 +96,10 @@ class KnowledgeIndex:
         if state is None:
             generation = self.store.collections()[name]
             dim = self.embedder.dim
-            vectors = VectorIndex.load(self._vector_path(name), dim, generation, self.index_id)
+            path, owner = self._vector_path(name), self.index_id
+            vectors = VectorIndex.load(path, dim, generation, owner, self.gpu)
             if vectors is None:  # missing or stale file: rebuild from the database
-                vectors = VectorIndex(dim, generation, self.index_id)
+                vectors = VectorIndex(dim, generation, owner, self.gpu)
                 vectors.add(*self.store.vectors(name, dim))
             state = self._collections[name] = _Collection(vectors)
         return state

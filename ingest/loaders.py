@@ -13,6 +13,7 @@ import pypdfium2
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from core.errors import IngestError
+from core.files import DOCUMENT_TYPES
 from core.types import Page
 from ingest.base import Loader, PageProgress
 from ingest.ocr import INSTALL_HINT, has_images, ocr_page
@@ -29,7 +30,7 @@ class TextLoader(Loader):
     """Plain text; a form feed starts a new page."""
 
     kind = "text"
-    extensions = (".txt", ".text")
+    extensions = DOCUMENT_TYPES[kind]
 
     def pages(self, data: bytes, filename: str, progress: PageProgress | None = None) -> list[Page]:
         try:
@@ -46,7 +47,7 @@ class TextLoader(Loader):
 
 class MarkdownLoader(TextLoader):
     kind = "markdown"
-    extensions = (".md", ".markdown")
+    extensions = DOCUMENT_TYPES[kind]
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class PdfLoader(Loader):
     pages with no usable text but an image (scans) are OCR'd when an engine is available."""
 
     kind = "pdf"
-    extensions = (".pdf",)
+    extensions = DOCUMENT_TYPES[kind]
 
     def __init__(
         self, password: str | None = None, max_pages: int = 5000, ocr: OcrOptions | None = None

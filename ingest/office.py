@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from core.errors import IngestError
+from core.files import DOCUMENT_TYPES
 from core.types import Page
 from ingest.base import Loader, PageProgress
 from ingest.text import clean_text
@@ -123,7 +124,7 @@ class DocxLoader(_OfficeLoader):
     """Word documents: paragraphs and tables in order, one page per heading's section."""
 
     kind = "docx"
-    extensions = (".docx",)
+    extensions = DOCUMENT_TYPES[kind]
 
     def _read(self, data: bytes) -> list[Page]:
         import docx
@@ -157,7 +158,7 @@ class PptxLoader(_OfficeLoader):
     """PowerPoint decks: one page per slide (its text frames and tables), speaker notes after."""
 
     kind = "pptx"
-    extensions = (".pptx",)
+    extensions = DOCUMENT_TYPES[kind]
 
     def _read(self, data: bytes) -> list[Page]:
         import pptx
@@ -196,7 +197,7 @@ class HtmlLoader(Loader):
     """Web pages: the visible text, one page per heading's section."""
 
     kind = "html"
-    extensions = (".html", ".htm", ".xhtml")
+    extensions = DOCUMENT_TYPES[kind]
 
     def check(self, data: bytes, filename: str) -> None:
         if not data.strip():

@@ -8,34 +8,54 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import httpx
-
 from core.errors import InvalidRequestError
 from core.settings import Settings, get_settings
-from core.types import Answer, AnswerItem, Document, Sampling, Strategy, Turn, final_answer
-from generation.context import Window
-from generation.dialects import make_dialect
-from generation.generator import Generator, make_chat_model
-from generation.server import ChatServer, make_server
-from generation.tokens import EstimateCounter, make_token_counter
+from core.types import (
+    MAX_QUESTION_CHARS,
+    Answer,
+    AnswerItem,
+    Conversation,
+    ConversationSummary,
+    Document,
+    Sampling,
+    Strategy,
+    Turn,
+    final_answer,
+)
+from generation.backends import make_backend
+from generation.generator import Generator
+from generation.rewrite import refers_back
+from generation.server import ChatServer
 from index.embedders import Embedder, make_embedder
+from index.gpu import gpu_faiss
 from index.knowledge import KnowledgeIndex, check_collection_name
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
+from kbqa.jobs import JobQueue
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult
 
-MAX_QUESTION_CHARS = 4000
-FAKE_MODEL = "fake-quoting"  # the name the deterministic test model answers under
+
+@dataclass(frozen=True)
+class Readiness:
+    """What the service has loaded: the index and the chat model."""
+
+    index: bool
+    model: bool
+
+    @property
+    def ready(self) -> bool:
+        return self.index and self.model
 
 
 class KBQA:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self._server: ChatServer | None = None
+        self._backend = make_backend(self.settings)  # picked by KBQA_LLM__BACKEND
         self._generator: Generator | None = None
         self._generator_lock = threading.Lock()  # one chat server, however many first callers
 
@@ -46,7 +66,8 @@ class KBQA:
 
     @cached_property
     def index(self) -> KnowledgeIndex:
-        return KnowledgeIndex(self.settings.data_dir, self.embedder)
+        gpu = gpu_faiss(self.settings.gpu)
+        return KnowledgeIndex(self.settings.data_dir, self.embedder, gpu)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -66,70 +87,40 @@ class KBQA:
     def generator(self) -> Generator:
         with self._generator_lock:
             if self._generator is None:
-                self._generator = self._make_generator()
+                self._generator = self._backend.generator()
             return self._generator
 
-    def _make_generator(self) -> Generator:
-        llm = self.settings.llm
-        window = Window(llm.context_window, llm.max_tokens)
-        if llm.backend == "fake":
-            from generation.fake import QuotingChatModel
-
-            return Generator(
-                QuotingChatModel(),
-                self.model_name,
-                self.settings.generation,
-                counter=EstimateCounter(),
-                window=window,
-            )
-        base_url = llm.base_url
-        if base_url is None:  # no external server: run our own (llama.cpp or vLLM)
-            logs = self.settings.data_dir / "logs"
-            self._server = make_server(llm, self.settings.models_dir, logs)
-            base_url = self._server.start().base_url
-        if self._server is not None and self._server.model_file is not None:
-            counter = make_token_counter(model_path=self._server.model_file)  # llama.cpp's GGUF
-        else:
-            counter = make_token_counter(
-                base_url=base_url, model=llm.served_name, api_key=llm.api_key
-            )
-            if counter.context_window:  # the server's own word beats the setting
-                window = Window(counter.context_window, llm.max_tokens)
-        server = llm.server
-        if server == "auto":
-            server = "vllm" if llm.base_url else "llama.cpp"
-        return Generator(
-            make_chat_model(llm, base_url),
-            llm.served_name,
-            self.settings.generation,
-            make_dialect(server, base_url, llm.api_key),
-            counter,
-            window,
-        )
+    def _opened(self, part: str) -> bool:
+        """Whether a part (``index``, ``retriever``, ...) is built yet (reading it builds it)."""
+        return part in vars(self)  # where functools.cached_property keeps what it built
 
     def warm_up(self) -> None:
         """Load the index, the embedding model and the chat model now rather than on first use."""
         self.retriever.index.embedder.embed_query("warm up")
         _ = self.generator
 
+    def readiness(self) -> Readiness:
+        """What is loaded: the index (with its retriever) and the chat model."""
+        index = self._opened("index") and self._opened("retriever")
+        return Readiness(index=index, model=self.model_ready())
+
+    @property
+    def ready(self) -> bool:
+        """True when questions can be answered now, without loading anything first."""
+        return self.readiness().ready
+
     def model_ready(self) -> bool:
         """True when answers can be generated now: the chat model is loaded and answering."""
-        if self._generator is None:
-            return False
-        if self._server is not None:
-            return self._server.alive
-        if self.settings.llm.backend == "fake":
-            return True
-        try:  # an external server (vLLM, ...): is it up?
-            url = f"{self.settings.llm.base_url}/models"
-            key = self.settings.llm.api_key
-            return httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=2).is_success
-        except httpx.HTTPError:
-            return False
+        return self._generator is not None and self._backend.ready()
 
     @property
     def model_name(self) -> str:
-        return FAKE_MODEL if self.settings.llm.backend == "fake" else self.settings.llm.served_name
+        return self._backend.model_name
+
+    @property
+    def model_server(self) -> ChatServer | None:
+        """The chat server this service started, if any (the benchmarks measure it)."""
+        return self._backend.server
 
     # -- operations ---------------------------------------------------------------------------
     def collections_or_default(self, collections: Sequence[str] | None) -> list[str]:
@@ -144,9 +135,56 @@ class KBQA:
         name = self.collection_or_default(collection)
         return self.ingestor.ingest_path(path, name, progress)
 
+    def check_upload(self, data: bytes, filename: str) -> str:
+        """Refuse a file that cannot be ingested (size, type, an unreadable PDF) before it is
+        queued; returns the filename to store it under."""
+        return self.ingestor.check(data, filename)
+
+    def job_queue(self, kept: int = 1000) -> JobQueue:
+        """A queue that ingests uploads in the background into this service's index."""
+        return JobQueue(lambda: self.ingestor, self.settings.data_dir, kept)
+
     def delete(self, document_id: str, collection: str | None = None) -> Document:
         name = self.collection_or_default(collection)
         return self.index.delete_document(name, document_id)
+
+    def delete_collection(self, collection: str) -> list[Document]:
+        """Remove a collection with every document in it; returns the documents removed."""
+        return self.index.delete_collection(self.collection_or_default(collection))
+
+    def collections(self) -> list[str]:
+        return self.index.collections()
+
+    def stats(self, load: bool = True) -> dict[str, tuple[int, int]]:
+        """Collection -> (documents, chunks); empty without ``load`` while the index is not
+        open yet (a metrics scrape does not open it)."""
+        if not load and not self._opened("index"):
+            return {}
+        return self.index.stats()
+
+    def documents(self, collection: str | None = None) -> list[Document]:
+        """The documents of one collection, or of every collection."""
+        return self.index.documents(collection)
+
+    def document(self, document_id: str, collection: str | None = None) -> Document:
+        return self.index.document(self.collection_or_default(collection), document_id)
+
+    def verify(self) -> list[str]:
+        """Problems found in the index (a document half in the store, vectors or BM25)."""
+        return self.index.verify()
+
+    # -- conversations ----------------------------------------------------------------------
+    def new_conversation(self, title: str = "") -> Conversation:
+        return self.conversations.create(title)
+
+    def recent_conversations(self, limit: int = 50) -> list[ConversationSummary]:
+        return self.conversations.recent(limit)
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        return self.conversations.get(conversation_id)
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self.conversations.delete(conversation_id)
 
     def search(
         self,
@@ -178,7 +216,9 @@ class KBQA:
             strategy: prompt strategy (default from settings).
             top_k: chunks retrieved.
             sampling: per-request decoding overrides.
-            history: earlier turns; a follow-up is searched for as :meth:`search_query` says.
+            history: earlier turns; a follow-up is searched for as :meth:`search_query` says,
+                and answered with them; a question that stands alone gets none of them
+                (:func:`turns_needed`).
             conversation_id: a stored conversation: its turns come before ``history``, and
                 the question and answer are added to it.
         """
@@ -186,6 +226,7 @@ class KBQA:
         question = _check_question(question)
         if conversation_id is not None:
             history = [*self.conversations.history(conversation_id), *history]
+        history = turns_needed(question, history)
         start = time.perf_counter()
         query = self.search_query(question, history)
         rewrite_s = time.perf_counter() - start
@@ -209,7 +250,7 @@ class KBQA:
     def search_query(self, question: str, history: Sequence[Turn]) -> str:
         """What to search for: the question itself, or a follow-up rewritten by the chat model
         to stand alone; when rewriting is off or its reply unusable, :func:`retrieval_query`."""
-        if not history:
+        if not turns_needed(question, history):
             return question
         if self.settings.generation.rewrite:
             rewritten = self.generator.rewrite(question, history)
@@ -221,20 +262,26 @@ class KBQA:
         return final_answer(self.ask_stream(question, **kwargs))  # type: ignore[arg-type]
 
     def close(self) -> None:
-        if "ingestor" in self.__dict__:
+        if self._opened("ingestor"):
             self.ingestor.close()
-        if "index" in self.__dict__:
+        if self._opened("index"):
             self.index.close()
-        if "conversations" in self.__dict__:
+        if self._opened("conversations"):
             self.conversations.close()
-        if self._server is not None:
-            self._server.stop()
+        self._backend.close()
 
     def __enter__(self) -> KBQA:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def turns_needed(question: str, history: Sequence[Turn]) -> Sequence[Turn]:
+    """The earlier turns a question needs: all that fit for a follow-up ("and who was its
+    engineer?"), none for a question that stands alone, which is searched and answered as if
+    it came first (an unrelated question searched with the one before it found neither)."""
+    return history if history and refers_back(question) else ()
 
 
 def retrieval_query(question: str, history: Sequence[Turn]) -> str:

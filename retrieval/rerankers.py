@@ -41,6 +41,12 @@ class MaxSimReranker(Reranker):
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
         if not passages:
             return []
+        on_device = getattr(self.encoder, "token_tensors", None)
+        if on_device is not None and getattr(self.encoder, "device", "cpu") != "cpu":
+            from retrieval.maxsim import maxsim_scores  # on the GPU the embedder runs on
+
+            tensors = on_device([query, *passages])
+            return maxsim_scores(tensors[0], tensors[1:])
         vectors = self.encoder.token_embeddings([query, *passages])
         q = vectors[0]
         if not len(q):

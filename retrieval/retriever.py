@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
@@ -13,11 +14,13 @@ from langchain_core.retrievers import BaseRetriever
 from core.errors import InvalidRequestError
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
-from core.types import Hit
+from core.types import Chunk, Hit
 from index.knowledge import KnowledgeIndex
 from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.rerankers import Reranker
+
+MODES = ("hybrid", "dense", "bm25")
 
 
 @dataclass
@@ -42,6 +45,23 @@ def _merge(results: list[list[tuple[int, float]]], k: int) -> list[tuple[int, fl
     """Merge per-collection result lists by score, best k."""
     merged = [item for result in results for item in result]
     return sorted(merged, key=lambda item: item[1], reverse=True)[:k]
+
+
+def _hit(
+    cid: int,
+    score: float,
+    record: tuple[str, str, Chunk],
+    raw: dict[str, dict[int, float]],
+    fused: dict[int, float],
+    reranked: dict[int, float],
+) -> Hit:
+    """A hit with the score of each stage that ranked it."""
+    collection, filename, chunk = record
+    scores = {name: ranking[cid] for name, ranking in raw.items() if cid in ranking}
+    scores["rrf"] = fused[cid]
+    if cid in reranked:
+        scores["rerank"] = reranked[cid]
+    return Hit(chunk=chunk, collection=collection, filename=filename, score=score, scores=scores)
 
 
 class HybridRetriever:
@@ -69,71 +89,76 @@ class HybridRetriever:
             mode: 'hybrid', 'dense' or 'bm25'.
             rerank: apply the reranker, if one is configured.
         """
-        if mode not in ("hybrid", "dense", "bm25"):
+        if mode not in MODES:
             raise InvalidRequestError(f"mode must be 'hybrid', 'dense' or 'bm25', got {mode!r}")
-        s, clock = self.settings, _Clock()
+        s, clock, notes = self.settings, _Clock(), list[str]()
         top_k = top_k or s.top_k
-        rankings, raw, notes = [], {}, []
-        cjk = cjk_ratio(query) >= CJK_QUERY_RATIO
-        if mode == "hybrid" and cjk and not self.index.embedder.reads_cjk:
-            # Fusing a noise ranking would only push good BM25 hits down (measured: CMRC
-            # recall@5 0.92 for BM25 alone, 0.56 fused with MiniLM's dense ranking).
-            mode = "bm25"
-            notes.append("dense search skipped: the embedding model does not read CJK")
-        qvec = self.index.embedder.embed_query(query) if mode in ("hybrid", "dense") else None
+        mode, reranker = self._route(query, mode, self.reranker if rerank else None, notes)
+        qvec = self.index.embedder.embed_query(query) if mode != "bm25" else None
         clock.lap("embed")
-        reranker = self.reranker if rerank else None
-        if reranker is not None and cjk and not reranker.reads_cjk:
-            # Measured on CMRC: MaxSim over MiniLM took recall@5 from 0.969 down to 0.737.
-            notes.append(f"{reranker.name} rerank skipped: its model does not read CJK")
-            reranker = None
         # One snapshot: candidates and their text come from the same state of the index, so a
         # concurrent ingest or delete is seen entirely or not at all.
         with self.index.reading():
-            if qvec is not None:
-                dense = _merge(
-                    [self.index.dense_search(c, qvec, s.dense_k) for c in collections], s.dense_k
-                )
-                clock.lap("dense")
-                rankings.append([i for i, _ in dense])
-                raw["dense"] = dict(dense)
-            if mode in ("hybrid", "bm25"):
-                lexical = _merge(
-                    [self.index.lexical_search(c, query, s.bm25_k) for c in collections],
-                    s.bm25_k,
-                )
-                clock.lap("bm25")
-                rankings.append([i for i, _ in lexical])
-                raw["bm25"] = dict(lexical)
-            fused = reciprocal_rank_fusion(rankings, s.rrf_k)
+            raw = self._candidates(query, mode, qvec, collections, clock)
+            fused = reciprocal_rank_fusion([list(ranking) for ranking in raw.values()], s.rrf_k)
             candidates = list(fused)[: max(top_k, s.rerank_k) if reranker else top_k]
             records = self.index.chunks(candidates)
         clock.lap("fuse")
         final = {c: fused[c] for c in candidates}
-        reranked: set[int] = set()
+        reranked: dict[int, float] = {}
         if reranker is not None and candidates:
-            head = candidates[: s.rerank_k]
-            rerank_scores = reranker.score(query, [records[c][2].text for c in head])
+            reranked = self._rerank(query, reranker, candidates[: s.rerank_k], records)
             clock.lap("rerank")
-            order = sorted(zip(head, rerank_scores, strict=True), key=lambda x: x[1], reverse=True)
-            final = dict(order) | {c: fused[c] for c in candidates[s.rerank_k :]}
-            reranked = set(head)
-        hits = []
-        for cid in list(final)[:top_k]:
-            collection, filename, chunk = records[cid]
-            scores = {name: r[cid] for name, r in raw.items() if cid in r} | {"rrf": fused[cid]}
-            if cid in reranked:
-                scores["rerank"] = final[cid]
-            hits.append(
-                Hit(
-                    chunk=chunk,
-                    collection=collection,
-                    filename=filename,
-                    score=final[cid],
-                    scores=scores,
-                )
-            )
+            final = reranked | {c: fused[c] for c in candidates[s.rerank_k :]}
+        best = list(final)[:top_k]
+        hits = [_hit(cid, final[cid], records[cid], raw, fused, reranked) for cid in best]
         return SearchResult(hits, clock.timings, notes)
+
+    def _route(
+        self, query: str, mode: str, reranker: Reranker | None, notes: list[str]
+    ) -> tuple[str, Reranker | None]:
+        """The mode and reranker a query gets: a model that reads no CJK sits out CJK queries."""
+        if not cjk_ratio(query) >= CJK_QUERY_RATIO:
+            return mode, reranker
+        if mode == "hybrid" and not self.index.embedder.reads_cjk:
+            # Fusing a noise ranking would only push good BM25 hits down (measured: CMRC
+            # recall@5 0.92 for BM25 alone, 0.56 fused with MiniLM's dense ranking).
+            mode = "bm25"
+            notes.append("dense search skipped: the embedding model does not read CJK")
+        if reranker is not None and not reranker.reads_cjk:
+            # Measured on CMRC: MaxSim over MiniLM took recall@5 from 0.969 down to 0.737.
+            notes.append(f"{reranker.name} rerank skipped: its model does not read CJK")
+            reranker = None
+        return mode, reranker
+
+    def _candidates(
+        self,
+        query: str,
+        mode: str,
+        qvec: np.ndarray | None,
+        collections: Sequence[str],
+        clock: _Clock,
+    ) -> dict[str, dict[int, float]]:
+        """Each ranking the mode asks for (``dense``, ``bm25``) as chunk id -> score, best
+        first, merged across the collections."""
+        s, raw = self.settings, {}
+        if qvec is not None:
+            dense = [self.index.dense_search(c, qvec, s.dense_k) for c in collections]
+            raw["dense"] = dict(_merge(dense, s.dense_k))
+            clock.lap("dense")
+        if mode in ("hybrid", "bm25"):
+            lexical = [self.index.lexical_search(c, query, s.bm25_k) for c in collections]
+            raw["bm25"] = dict(_merge(lexical, s.bm25_k))
+            clock.lap("bm25")
+        return raw
+
+    @staticmethod
+    def _rerank(
+        query: str, reranker: Reranker, head: list[int], records: dict[int, tuple[str, str, Chunk]]
+    ) -> dict[int, float]:
+        """The reranker's scores of the head candidates, best first."""
+        scores = reranker.score(query, [records[c][2].text for c in head])
+        return dict(sorted(zip(head, scores, strict=True), key=lambda x: x[1], reverse=True))
 
     def excerpts(self, query: str, hits: Sequence[Hit], sentences: int | None = None) -> list[Hit]:
         """The sentences of ``hits`` that bear on ``query`` (see :mod:`retrieval.excerpts`)."""

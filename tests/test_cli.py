@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from core.settings import get_settings
 from generation.fake import QuotingChatModel
-from kbqa.cli import app
 from tests.utils.pdfs import make_corrupt_pdf, make_text_pdf
 
 runner = CliRunner()
@@ -159,7 +159,7 @@ def test_sigterm_unwinds_like_ctrl_c_so_child_servers_are_stopped(tmp_path: Path
     must not outlive it."""
     script = (
         "import subprocess, sys\n"
-        "from kbqa.cli import stop_on_sigterm\n"
+        "from cli.main import stop_on_sigterm\n"
         "stop_on_sigterm()\n"
         "server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
         "print(server.pid, flush=True)\n"

@@ -14,21 +14,12 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.settings import get_settings
-from core.types import (
-    DOCUMENT_EXTENSIONS,
-    DOCUMENT_TYPES_TEXT,
-    STRATEGIES,
-    Answer,
-    Citation,
-    Discard,
-    Job,
-    place,
-)
+from core.types import STRATEGIES, Answer, Discard, Job
 from ui.client import ApiClient, ApiError
 
 NEW_COLLECTION = "New collection…"
-UPLOAD_TYPES = [ext.lstrip(".") for ext in DOCUMENT_EXTENSIONS]
 HINTS = {
     "encrypted": "Remove its password and upload it again.",
     "needs_ocr": "It is a scan and the server has no OCR engine: install one there (pip install "
@@ -142,7 +133,7 @@ def upload_panel(api: ApiClient, collection: str | None) -> None:
     round_ = st.session_state.setdefault("upload_round", 0)
     files = st.sidebar.file_uploader(
         "Add documents",
-        type=UPLOAD_TYPES,
+        type=[suffix.lstrip(".") for suffix in DOCUMENT_SUFFIXES],
         accept_multiple_files=True,
         key=f"files-{round_}",
     )
@@ -273,7 +264,7 @@ def show_answer(answer: Answer) -> None:
         with st.expander("Reasoning"):
             st.markdown(answer.reasoning)
     for citation in answer.citations:
-        with st.expander(source_label(citation)):
+        with st.expander(citation.label):
             st.text(citation.text)
     if answer.search_query and answer.search_query != answer.question:
         st.caption(f"Searched for: {' '.join(answer.search_query.split())}")
@@ -283,11 +274,6 @@ def show_answer(answer: Answer) -> None:
     seconds = answer.timings.get("total")
     took = f" · {seconds:.1f} s" if seconds is not None else ""
     st.caption(f"{answer.model} · {answer.strategy}{took}")
-
-
-def source_label(citation: Citation) -> str:
-    where = place(citation.page, citation.page_end, citation.section, short=True)
-    return f"[{citation.n}] {citation.filename}, {where}"
 
 
 def chat(api: ApiClient, sources: list[str], settings: dict[str, Any]) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+from httpx_sse import ServerSentEvent, connect_sse
 
 from core.types import Answer, AnswerItem, Conversation, Discard, Job
 
@@ -84,32 +84,28 @@ class ApiClient:
     def ask_stream(self, body: dict[str, Any]) -> Iterator[AnswerItem]:
         """Answer text as it streams (a :class:`Discard` drops it), then the :class:`Answer`."""
         try:
-            with self._http.stream("POST", "/ask", json={**body, "stream": True}) as response:
-                if response.is_error:
-                    response.read()
-                    _raise_for_error(response)
-                yield from _events(response.iter_lines())
+            with connect_sse(self._http, "POST", "/ask", json={**body, "stream": True}) as source:
+                if source.response.is_error:
+                    source.response.read()
+                    _raise_for_error(source.response)
+                yield from _events(source.iter_sse())
         except httpx.TimeoutException as exc:
             raise ApiError("The model took too long to answer; try again or ask less.") from exc
         except httpx.TransportError as exc:
             raise ApiError(f"Lost the connection to the kbqa API at {self.base_url}.") from exc
 
 
-def _events(lines: Iterator[str]) -> Iterator[AnswerItem]:
-    event = "message"
-    for line in lines:
-        if line.startswith("event: "):
-            event = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            data = json.loads(line.removeprefix("data: "))
-            if event == "token":
-                yield data["text"]
-            elif event == "discard":
-                yield Discard.model_validate(data)
-            elif event == "answer":
-                yield Answer.model_validate(data)
-            elif event == "error":
-                raise ApiError(data["error"]["message"], data["error"]["status"])
+def _events(events: Iterator[ServerSentEvent]) -> Iterator[AnswerItem]:
+    for sse in events:
+        if sse.event == "token":
+            yield sse.json()["text"]
+        elif sse.event == "discard":
+            yield Discard.model_validate_json(sse.data)
+        elif sse.event == "answer":
+            yield Answer.model_validate_json(sse.data)
+        elif sse.event == "error":
+            error = sse.json()["error"]
+            raise ApiError(error["message"], error["status"])
 
 
 def _raise_for_error(response: httpx.Response) -> None:

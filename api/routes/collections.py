@@ -16,7 +16,7 @@ router = APIRouter(prefix="/collections", tags=["collections"], responses=ERROR_
 
 @router.get("")
 def list_collections(service: Service, caller: Reader) -> CollectionList:
-    stats = {n: s for n, s in service.index.stats().items() if caller.visible([n])}
+    stats = {n: s for n, s in service.stats().items() if caller.visible([n])}
     infos = [CollectionInfo(name=n, documents=d, chunks=c) for n, (d, c) in stats.items()]
     return CollectionList(collections=infos, default=service.settings.collection)
 
@@ -27,5 +27,5 @@ def delete_collection(
 ) -> CollectionDeleted:
     """Remove a collection with every document in it."""
     (checked,) = caller.allow([service.collection_or_default(name)])
-    removed = service.index.delete_collection(checked)
+    removed = service.delete_collection(checked)
     return CollectionDeleted(name=name, documents=removed)

@@ -30,21 +30,21 @@ class ConversationList(BaseModel):
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create(service: Service, body: NewConversation | None = None) -> Conversation:
     """Start a conversation; pass its id to ``/ask`` as ``conversation_id``."""
-    return service.conversations.create((body or NewConversation()).title)
+    return service.new_conversation((body or NewConversation()).title)
 
 
 @router.get("")
 def recent(service: Service, limit: int = Query(50, ge=1, le=500)) -> ConversationList:
     """Conversations, the most recently active first."""
-    return ConversationList(conversations=service.conversations.recent(limit))
+    return ConversationList(conversations=service.recent_conversations(limit))
 
 
 @router.get("/{conversation_id}")
 def get(conversation_id: str, service: Service) -> Conversation:
     """A conversation with every question and answer, citations included."""
-    return service.conversations.get(conversation_id)
+    return service.conversation(conversation_id)
 
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete(conversation_id: str, service: Service) -> None:
-    service.conversations.delete(conversation_id)
+    service.delete_conversation(conversation_id)

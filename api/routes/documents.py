@@ -9,7 +9,8 @@ from fastapi import APIRouter, File, Query, UploadFile, status
 from api.deps import Jobs, Reader, Service, Writer
 from api.errors import ERROR_RESPONSES, PayloadTooLarge
 from api.schemas import DocumentList, JobList
-from core.types import COLLECTION_PATTERN, DOCUMENT_TYPES_TEXT, Document
+from core.files import DOCUMENT_TYPES_TEXT
+from core.types import COLLECTION_PATTERN, Document
 
 router = APIRouter(prefix="/documents", tags=["documents"], responses=ERROR_RESPONSES)
 CollectionParam = Annotated[
@@ -41,7 +42,7 @@ def upload(
     checked = []
     for upload in files:
         data = upload.file.read()
-        checked.append((service.ingestor.check(data, upload.filename or "unnamed"), data))
+        checked.append((service.check_upload(data, upload.filename or "unnamed"), data))
     return JobList(jobs=[jobs.submit(data, filename, name) for filename, data in checked])
 
 
@@ -56,9 +57,9 @@ def list_documents(
     """Documents of one collection, or of all."""
     if collection:
         (name,) = caller.allow([service.collection_or_default(collection)])
-        return DocumentList(documents=service.index.documents(name))
-    visible = set(caller.visible(service.index.collections()))
-    return DocumentList(documents=[d for d in service.index.documents() if d.collection in visible])
+        return DocumentList(documents=service.documents(name))
+    visible = set(caller.visible(service.collections()))
+    return DocumentList(documents=[d for d in service.documents() if d.collection in visible])
 
 
 @router.get("/{document_id}")
@@ -66,7 +67,7 @@ def get_document(
     document_id: str, service: Service, caller: Reader, collection: CollectionParam = None
 ) -> Document:
     (name,) = caller.allow([service.collection_or_default(collection)])
-    return service.index.document(name, document_id)
+    return service.document(document_id, name)
 
 
 @router.delete("/{document_id}")

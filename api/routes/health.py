@@ -16,14 +16,13 @@ router = APIRouter(tags=["operations"])
 @router.get("/health", responses={503: {"model": Health, "description": "Not ready yet."}})
 def health(request: Request, service: Service) -> JSONResponse:
     """Ready (200) when the index is open and the chat model answers; 503 until then."""
-    index_ready = "index" in service.__dict__ and "retriever" in service.__dict__
-    model_ready = service.model_ready()
+    readiness = service.readiness()
     error = request.app.state.startup_error
-    state = "ready" if index_ready and model_ready else "unavailable" if error else "starting"
+    state = "ready" if readiness.ready else "unavailable" if error else "starting"
     body = Health(
         status=state,
-        index=index_ready,
-        model=model_ready,
+        index=readiness.index,
+        model=readiness.model,
         model_name=service.model_name,
         error=error,
     )

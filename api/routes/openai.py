@@ -24,6 +24,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, format_sse_event
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.deps import Access, Metrics, Reader, Service
@@ -36,6 +38,7 @@ from core.types import (
     BannedWord,
     Citation,
     Discard,
+    Guard,
     Sampling,
     StopSequence,
     Strategy,
@@ -108,6 +111,34 @@ class ChatCompletionRequest(BaseModel):
         return turns[-1].text(), earlier
 
 
+class KbqaExtras(BaseModel):
+    """kbqa's own account of an answer, beside OpenAI's fields."""
+
+    grounded: bool
+    support: float
+    reasoning: str | None
+    timings: dict[str, float]
+    strategy: Strategy
+    guard: Guard | None
+    search_query: str | None
+
+
+class KbqaMessage(ChatCompletionMessage):
+    citations: list[Citation] = Field(description="The sources the answer cites.")
+
+
+class KbqaChoice(Choice):
+    message: KbqaMessage
+
+
+class KbqaChatCompletion(ChatCompletion):
+    """OpenAI's ``ChatCompletion``, with the citations and kbqa's account of the answer."""
+
+    choices: list[KbqaChoice]  # type: ignore[assignment]  # narrowed: pydantic validates it
+    citations: list[Citation]
+    kbqa: KbqaExtras
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
@@ -123,14 +154,26 @@ class ModelList(BaseModel):
 @router.get("/models", responses=ERROR_RESPONSES)
 def list_models(service: Service, caller: Reader) -> ModelList:
     """``kbqa`` and ``kbqa/<collection>`` for each collection."""
-    names = [MODEL, *(f"{MODEL}/{c}" for c in caller.visible(service.index.collections()))]
+    names = [MODEL, *(f"{MODEL}/{c}" for c in caller.visible(service.collections()))]
     return ModelList(data=[ModelCard(id=name) for name in names])
 
 
-@router.post("/chat/completions", response_model=None, responses=ERROR_RESPONSES)
+STREAM_DOC = {
+    "description": "With `stream: true`: OpenAI's `chat.completion.chunk` events, the last one "
+    "with `citations` and `kbqa` as in the JSON answer, then `[DONE]`.",
+    "content": {"text/event-stream": {}},
+}
+
+
+@router.post(
+    "/chat/completions",
+    response_model=KbqaChatCompletion,
+    response_model_exclude_unset=True,  # OpenAI's optional fields that kbqa has no value for
+    responses={**ERROR_RESPONSES, 200: STREAM_DOC},
+)
 def chat_completions(
     body: ChatCompletionRequest, service: Service, metrics: Metrics, caller: Reader
-) -> dict[str, Any] | EventSourceResponse:
+) -> KbqaChatCompletion | EventSourceResponse:
     question, history = body.conversation()
     items = service.ask_stream(
         question,
@@ -153,15 +196,18 @@ def chat_completions(
         "content": answer.answer + footer(answer),
         "citations": citations,
     }
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": body.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "citations": citations,
-        "kbqa": _extra(answer),
-    }
+    # Validated from plain data, so every field kbqa fills counts as set (and is sent).
+    return KbqaChatCompletion.model_validate(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": body.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "citations": citations,
+            "kbqa": _extra(answer),
+        }
+    )
 
 
 def _collections(body: ChatCompletionRequest, service: KBQA, caller: Access) -> list[str]:
@@ -178,15 +224,10 @@ def _collections(body: ChatCompletionRequest, service: KBQA, caller: Access) -> 
 def footer(answer: Answer) -> str:
     """What the answer rests on, for people reading the message."""
     if answer.citations:
-        return "\n\nSources:\n" + "\n".join(_source(c) for c in answer.citations)
+        return "\n\nSources:\n" + "\n".join(c.label for c in answer.citations)
     if answer.unsupported_answer:
         return "\n\n(The model's answer was withheld: the documents do not support it.)"
     return ""
-
-
-def _source(c: Citation) -> str:
-    pages = f"p. {c.page}" if c.page == c.page_end else f"pp. {c.page}-{c.page_end}"
-    return f"[{c.n}] {c.filename}, {pages}"
 
 
 def _extra(answer: Answer) -> dict[str, Any]:
@@ -198,15 +239,17 @@ def _chunks(
     items: Iterator[AnswerItem], completion_id: str, created: int, model: str, metrics: ApiMetrics
 ) -> Iterator[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        data = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **extra,
-        }
-        return format_sse_event(data_str=json.dumps(data))
+        data = ChatCompletionChunk.model_validate(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+        )
+        return format_sse_event(data_str=data.model_dump_json(exclude_unset=True))
 
     yield chunk({"role": "assistant", "content": ""})
     try:

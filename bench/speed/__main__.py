@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
+import typer
 
-from kbqa.cli import app
+from bench.cli import speed
 
 if __name__ == "__main__":
-    app(["bench", *sys.argv[1:]], prog_name="python -m bench.speed")
+    typer.run(speed)

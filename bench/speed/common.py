@@ -8,8 +8,7 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.types import Hit
-from evaluation.metrics import answer_rank
+from evaluation.metrics import answer_rank, mean_reciprocal_rank, recall_at
 
 # Built-in questions for a folder of PDFs without questions.jsonl (e.g. samples/).
 FALLBACK_QUESTIONS = (
@@ -59,14 +58,6 @@ class Dataset:
         return [texts[i % len(texts)] for i in range(n)]
 
 
-@contextmanager
-def timer(into: list[float]) -> Iterator[None]:
-    """Append the seconds the block took to ``into``."""
-    start = time.perf_counter()
-    yield
-    into.append(time.perf_counter() - start)
-
-
 def percentiles(seconds: Sequence[float]) -> dict[str, float]:
     """p50 and p95 in milliseconds (nearest rank), with the count."""
     if not seconds:
@@ -97,14 +88,15 @@ def recall_and_mrr(
     budget: int,
 ) -> dict[str, float]:
     """answer-recall@5 and MRR@10 of a search function returning (filename, text), best first."""
-    found, rr = 0, 0.0
-    for q in questions:
-        ranked = search(q["question"])
-        found += answer_rank(ranked, q["answers"], q["document"], 5, budget) is not None
-        rank = answer_rank(ranked, q["answers"], q["document"], 10, budget)
-        rr += 1 / rank if rank else 0.0
-    n = max(len(questions), 1)
-    return {"questions": len(questions), "recall@5": found / n, "mrr@10": rr / n}
+    ranks = [
+        answer_rank(search(q["question"]), q["answers"], q["document"], 10, budget)
+        for q in questions
+    ]
+    return {
+        "questions": len(questions),
+        "recall@5": recall_at(ranks, 5),
+        "mrr@10": mean_reciprocal_rank(ranks),
+    }
 
 
 def hits_as_pairs(hits: Sequence[Hit]) -> list[tuple[str, str]]:

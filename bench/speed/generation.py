@@ -42,7 +42,9 @@ def run_generation(kb: KBQA, rounds: int, max_tokens: int) -> dict[str, Any]:
     chat = BareChat(kb)
     messages = [{"role": "user", "content": PROMPT}]
     n_prompt = prompt_tokens(chat.base_url, messages)
-    threads = kb.settings.llm.threads or os.cpu_count() or 1
+    server = kb.model_server
+    section = server.section if server is not None else kb.settings.llm.llama_cpp
+    threads = section.threads or os.cpu_count() or 1
     bandwidth: list[float] = []
     prompt_rate: list[float] = []
     output_rate: list[float] = []
@@ -81,5 +83,5 @@ def run_generation(kb: KBQA, rounds: int, max_tokens: int) -> dict[str, Any]:
 
 def _model_file(kb: KBQA) -> Path | None:
     """The GGUF file the embedded server runs; None for an external server (unknown size)."""
-    server = kb._server  # a benchmark may look inside
+    server = kb.model_server
     return server.model_file if server is not None else None

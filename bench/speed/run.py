@@ -23,15 +23,17 @@ def bench_settings(data_dir: Path, chat: bool) -> Settings:
     assembled once, in the user's data folder, as kbqa itself would."""
     settings = get_settings()
     llm = settings.llm
-    local = llm.base_url is None and llm.local_model_path is None
+    llama_cpp = llm.llama_cpp
+    local = llm.base_url is None and llama_cpp.model_path is None
     if chat and llm.backend != "fake" and local:
         from generation.assets import PACKAGED_MODELS, ensure_model
 
         path = ensure_model(PACKAGED_MODELS[llm.local_model], settings.models_dir)
-        llm = llm.model_copy(update={"local_model_path": path})
+        llama_cpp = llama_cpp.model_copy(update={"model_path": path})
     # No prompt states kept: a request answered from an earlier one's state would time the
     # cache, and the bare and kbqa sides of a comparison send the same prompts.
-    llm = llm.model_copy(update={"prompt_cache_mb": 0})
+    llama_cpp = llama_cpp.model_copy(update={"prompt_cache_mb": 0})
+    llm = llm.model_copy(update={"llama_cpp": llama_cpp})
     return settings.model_copy(update={"data_dir": data_dir, "llm": llm})
 
 

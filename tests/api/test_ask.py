@@ -211,13 +211,27 @@ def test_a_question_without_history_is_searched_as_asked(
 def test_an_unusable_rewrite_falls_back_to_the_previous_question_and_the_follow_up(
     loaded: TestClient, searched: list[str]
 ) -> None:
-    # No pronoun: the fake model repeats the question, which is no rewrite.
-    body = {"question": "How many kinds of apple?", "history": ORCHARD_HISTORY}
+    # A follow-up ("and ...") without a pronoun: the fake model repeats it, which is no rewrite.
+    body = {"question": "And how many kinds of apple?", "history": ORCHARD_HISTORY}
     answer = Answer.model_validate(loaded.post("/ask", json=body).json())
     expected = f"{ORCHARD_HISTORY[0]['content']}\n{body['question']}"
     assert answer.search_query == expected
     assert searched == [expected]
     assert answer.citations[0].filename == "orchard.pdf"
+
+
+def test_a_question_that_stands_alone_is_searched_and_answered_as_if_asked_first(
+    loaded: TestClient, searched: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = loaded.app.state.kbqa  # type: ignore[attr-defined]
+    monkeypatch.setattr(service.generator, "rewrite", None)  # would fail if it were called
+    alone = Answer.model_validate(loaded.post("/ask", json={"question": QUESTION}).json())
+    body = {"question": QUESTION, "history": ORCHARD_HISTORY}
+    answer = Answer.model_validate(loaded.post("/ask", json=body).json())
+    assert searched == [QUESTION, QUESTION]  # not glued to the orchard question
+    assert answer.search_query == QUESTION
+    assert "rewrite" not in answer.timings
+    assert (answer.answer, answer.citations) == (alone.answer, alone.citations)
 
 
 def test_rewriting_can_be_switched_off(

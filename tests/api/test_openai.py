@@ -151,3 +151,23 @@ def test_more_than_four_stop_sequences_are_422(client_openai: openai.OpenAI) -> 
             messages=[{"role": "user", "content": QUESTION}],
             stop=["a", "b", "c", "d", "e"],
         )
+
+
+def test_the_completion_is_documented_and_typed(loaded: TestClient) -> None:
+    """/docs shows OpenAI's ChatCompletion with kbqa's fields; the body validates as one."""
+    schema = loaded.get("/openapi.json").json()
+    route = schema["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    ref = route["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    fields = schema["components"]["schemas"][ref]["properties"]
+    assert {"id", "choices", "created", "model", "object", "citations", "kbqa"} <= set(fields)
+    body = loaded.post(
+        "/v1/chat/completions",
+        json={"model": "kbqa", "messages": [{"role": "user", "content": QUESTION}]},
+        headers={"Authorization": f"Bearer {KEY}"},
+    ).json()
+    completion = openai.types.chat.ChatCompletion.model_validate(body)
+    assert completion.object == "chat.completion"
+    assert set(body["kbqa"]) == {
+        "grounded", "support", "reasoning", "timings", "strategy", "guard", "search_query",
+    }  # fmt: skip
+    assert "service_tier" not in body  # OpenAI's fields kbqa has no value for are left out

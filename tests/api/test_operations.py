@@ -19,7 +19,7 @@ def test_health_is_503_until_warm_up_and_says_why_it_failed(tmp_path: Path) -> N
     settings = Settings(
         data_dir=tmp_path,
         embedding={"backend": "fake"},
-        llm={"local_model_path": tmp_path / "missing.gguf"},
+        llm={"llama_cpp": {"model_path": tmp_path / "missing.gguf"}},
     )
     with TestClient(create_app(settings, warm_up=False)) as client:
         response = client.get("/health")

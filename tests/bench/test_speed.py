@@ -17,9 +17,9 @@ from bench.speed.common import (
     rotations,
 )
 from bench.speed.run import bench_settings
+from cli.main import app
 from core.settings import get_settings
 from evaluation.metrics import answer_rank
-from kbqa.cli import app
 from tests.utils.pdfs import make_text_pdf
 
 
@@ -68,8 +68,8 @@ def _fake_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.mark.usefixtures("_fake_models")
 def test_bench_keeps_no_prompt_states(tmp_path: Path) -> None:
     """A prompt read from an earlier request's state would time the cache, not the model."""
-    assert bench_settings(tmp_path, chat=False).llm.prompt_cache_mb == 0
-    assert get_settings().llm.prompt_cache_mb > 0  # the user's own server keeps them
+    assert bench_settings(tmp_path, chat=False).llm.llama_cpp.prompt_cache_mb == 0
+    assert get_settings().llm.llama_cpp.prompt_cache_mb > 0  # the user's own server keeps them
 
 
 @pytest.mark.usefixtures("_fake_models")

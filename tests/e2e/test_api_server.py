@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from generation.server import free_port
+from core.net import free_port
 from tests.e2e.test_end_to_end import PAGES
 from tests.utils.pdfs import text_pdf_bytes
 from tests.utils.servers import wait_until_up
@@ -39,7 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
         "KBQA_API__KEYS": json.dumps([KEY]),
         "HF_HUB_OFFLINE": "1",
     }
-    cmd = [sys.executable, "-c", "from kbqa.cli import main; main()", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)]
     log = (root / "serve.log").open("wb")
     process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -142,7 +142,7 @@ def test_ctrl_c_stops_the_api_and_the_model_server(
 ) -> None:
     url, process = server
     children = {pid: _command(pid) for pid in _children(process.pid)}
-    assert any("llama_cpp.server" in c for c in children.values()), children
+    assert any("generation.llama_server" in c for c in children.values()), children
     assert any("streamlit" in c for c in children.values()), children
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0

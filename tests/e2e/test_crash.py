@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from generation.server import free_port
+from core.net import free_port
 from index.embedders import FakeEmbedder
 from index.knowledge import KnowledgeIndex
 from tests.utils.pdfs import text_pdf_bytes
@@ -38,7 +38,7 @@ class Server:
             "KBQA_INGEST__CHUNK_SIZE": "200",
             "KBQA_INGEST__CHUNK_OVERLAP": "20",
         }
-        cmd = [sys.executable, "-c", "from kbqa.cli import main; main()", "serve", "--no-ui"]
+        cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--no-ui"]
         self.process = subprocess.Popen(
             [*cmd, "--port", str(self.port)],
             env=env,

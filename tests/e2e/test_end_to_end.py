@@ -28,7 +28,7 @@ PAGES = [
 
 def kbqa(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KBQA_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-c", "from kbqa.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from generation.server import free_port
+from core.net import free_port
 from tests.e2e.test_end_to_end import PAGES
 from tests.utils.pdfs import make_text_pdf
 from tests.utils.servers import wait_until_up
@@ -44,7 +44,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "KBQA_API__KEYS": '["ui-e2e-key-0123456789abcdef"]',
         "HF_HUB_OFFLINE": "1",
     }
-    cmd = [sys.executable, "-c", "from kbqa.cli import main; main()", "serve"]
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve"]
     log = (root / "serve.log").open("wb")
     process = subprocess.Popen(
         [*cmd, "--port", str(api_port)], env=env, stdout=log, stderr=subprocess.STDOUT

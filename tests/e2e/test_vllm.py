@@ -40,7 +40,7 @@ PAGES = [
 def vllm_model() -> Path:
     missing = [
         f"{path} is missing"
-        for path in (DEFAULTS.llm.vllm_python, HF_MODEL / "config.json")
+        for path in (DEFAULTS.llm.vllm.python, HF_MODEL / "config.json")
         if not path.exists()
     ]
     if missing:
@@ -54,10 +54,10 @@ def kbqa(*args: str, data_dir: Path, model: Path) -> subprocess.CompletedProcess
         "KBQA_DATA_DIR": str(data_dir),
         "HF_HUB_OFFLINE": "1",
         "KBQA_LLM__SERVER": "vllm",
-        "KBQA_LLM__VLLM_MODEL": str(model),
+        "KBQA_LLM__VLLM__MODEL": str(model),
         "KBQA_LLM__MODEL": PACKAGED.name,
     }
-    cmd = [sys.executable, "-c", "from kbqa.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, check=False)
 
 

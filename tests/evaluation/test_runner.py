@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from core.settings import Settings, get_settings
 from evaluation.dataset import EvalQuestion, load_questions
 from evaluation.runner import EvalConfig, Evaluator, Report
 from kbqa.app import KBQA
-from kbqa.cli import app
 from tests.utils.pdfs import make_text_pdf
 
 QUESTIONS = [

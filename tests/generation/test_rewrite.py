@@ -14,7 +14,7 @@ from generation.context import Window
 from generation.fake import QuotingChatModel, rewrite_follow_up
 from generation.generator import Generator
 from generation.prompts import REFUSAL
-from generation.rewrite import clean_rewrite, rewrite_messages, transcript
+from generation.rewrite import clean_rewrite, refers_back, rewrite_messages, transcript
 from tests.generation.test_context import WordCounter
 
 FOLLOW_UP = "And who was its engineer?"
@@ -130,3 +130,42 @@ def test_the_fake_model_rewrites_deterministically() -> None:
     generator = Generator(QuotingChatModel(), "fake", GenerationSettings())
     assert generator.rewrite(FOLLOW_UP, HISTORY) == "And who was Elmstead's engineer?"
     assert generator.rewrite("Who built dams?", HISTORY) is None  # no pronoun: nothing to do
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "And who was its engineer?",
+        "When did it end?",
+        "Who conducted this survey?",
+        "What happened after that?",
+        "Who lived there?",
+        "What about the second dam?",
+        "Why?",
+        "它栖息在哪儿？",
+        "该书讲述了什么内容？",
+        "其地理位置的重要性体现在哪些方面？",
+        "那首届比赛在哪里举行？",
+        "为什么？",
+    ],
+)
+def test_a_question_that_points_back_is_a_follow_up(question: str) -> None:
+    assert refers_back(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Where does the Rhine begin?",
+        "What is the capital of Kenya?",
+        "In what year was Nikola Tesla born?",
+        "Is there a museum in Celle?",  # "there" that points at nothing
+        "What is the name of the company that built the dam?",
+        "MIT OpenCourseWare指什么？",
+        "其他国家的首都是哪里？",  # 其他 is "other", not "its"
+        "你应该怎么申请签证？",  # 应该 is "should", not "this"
+        "印度野驴栖息在哪儿？",
+    ],
+)
+def test_a_question_that_stands_alone_is_no_follow_up(question: str) -> None:
+    assert not refers_back(question)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ModelError
-from core.settings import LLMSettings, Settings
+from core.settings import LlamaCppSettings, LLMSettings, Settings, VllmSettings
 from generation.server import LocalServer, VllmServer, _cpu_list, make_server
 
 
@@ -22,33 +22,73 @@ def _folder(path: Path) -> Path:
 
 def test_vllm_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KBQA_LLM__SERVER", "vllm")
-    monkeypatch.setenv("KBQA_LLM__VLLM_MODEL", "/models/Qwen2.5-7B-Instruct")
-    monkeypatch.setenv("KBQA_LLM__VLLM_DTYPE", "float16")
-    monkeypatch.setenv("KBQA_LLM__VLLM_GPU_MEMORY", "0.5")
-    monkeypatch.setenv("KBQA_LLM__VLLM_ARGS", '["--tensor-parallel-size", "2"]')
+    monkeypatch.setenv("KBQA_LLM__VLLM__MODEL", "/models/Qwen2.5-7B-Instruct")
+    monkeypatch.setenv("KBQA_LLM__VLLM__DTYPE", "float16")
+    monkeypatch.setenv("KBQA_LLM__VLLM__GPU_MEMORY", "0.5")
+    monkeypatch.setenv("KBQA_LLM__VLLM__ARGS", '["--tensor-parallel-size", "2"]')
     llm = Settings().llm
-    assert (llm.server, llm.vllm_dtype, llm.vllm_gpu_memory) == ("vllm", "float16", 0.5)
-    assert llm.vllm_args == ["--tensor-parallel-size", "2"]
+    assert (llm.server, llm.vllm.dtype, llm.vllm.gpu_memory) == ("vllm", "float16", 0.5)
+    assert llm.vllm.args == ["--tensor-parallel-size", "2"]
     assert llm.served_name == "Qwen2.5-7B-Instruct"  # the folder's name, unless model is set
-    assert llm.vllm_python.parts[-3:] == (".venv-vllm", "bin", "python")
+    assert llm.vllm.python.parts[-3:] == (".venv-vllm", "bin", "python")
+
+
+def test_the_old_names_still_work_and_warn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server fields had other names, in `llm` itself, before the server sections."""
+    monkeypatch.setenv("KBQA_LLM__VLLM_DTYPE", "float16")
+    monkeypatch.setenv("KBQA_LLM__THREADS", "3")
+    monkeypatch.setenv("KBQA_LLM__PROMPT_CACHE_MB", "64")
+    monkeypatch.setenv("KBQA_LLM__VLLM__GPU_MEMORY", "0.5")  # a new name beside the old ones
+    with pytest.warns(FutureWarning, match="KBQA_LLM__VLLM_DTYPE is deprecated") as caught:
+        llm = Settings().llm
+    assert (llm.vllm.dtype, llm.vllm.gpu_memory) == ("float16", 0.5)
+    assert (llm.llama_cpp.threads, llm.vllm.threads, llm.llama_cpp.prompt_cache_mb) == (3, 3, 64)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "KBQA_LLM__LLAMA_CPP__THREADS and KBQA_LLM__VLLM__THREADS" in messages
+    with pytest.warns(FutureWarning):
+        assert LLMSettings(vllm_model=Path("/m/X")).vllm.model == Path("/m/X")
+
+
+def test_a_new_name_wins_over_its_old_one() -> None:
+    with pytest.warns(FutureWarning):
+        llm = LLMSettings.model_validate({"port": 1, "llama_cpp": {"port": 2}})
+    assert (llm.llama_cpp.port, llm.vllm.port) == (2, 1)
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("server", "base_url", "dialect", "expected"),
     [
-        ("server", "ollama"),
-        ("vllm_gpu_memory", 0),
-        ("vllm_gpu_memory", 1.5),
-        ("vllm_dtype", "int4"),
+        ("auto", None, "auto", "llama.cpp"),  # the server kbqa starts
+        ("vllm", None, "auto", "vllm"),
+        ("auto", "http://x/v1", "auto", "vllm"),  # someone's server: vLLM's names
+        ("llama.cpp", "http://x/v1", "auto", "llama.cpp"),  # `server` said it, before `dialect`
+        ("auto", "http://x/v1", "llama.cpp", "llama.cpp"),
     ],
 )
-def test_nonsense_vllm_settings_are_refused(field: str, value: object) -> None:
+def test_the_dialect_follows_the_server_unless_set(
+    server: str, base_url: str | None, dialect: str, expected: str
+) -> None:
+    llm = LLMSettings.model_validate({"server": server, "base_url": base_url, "dialect": dialect})
+    assert llm.wire_dialect == expected
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        (None, "server", "ollama"),
+        ("vllm", "gpu_memory", 0),
+        ("vllm", "gpu_memory", 1.5),
+        ("vllm", "dtype", "int4"),
+    ],
+)
+def test_nonsense_vllm_settings_are_refused(section: str | None, field: str, value: object) -> None:
+    data = {section: {field: value}} if section else {field: value}
     with pytest.raises(ValueError, match=field):
-        LLMSettings.model_validate({field: value})
+        LLMSettings.model_validate(data)
 
 
 def test_served_name_prefers_the_configured_model() -> None:
-    llm = LLMSettings(server="vllm", vllm_model=Path("/m/Big-Model"), model="big")
+    llm = LLMSettings(server="vllm", vllm=VllmSettings(model=Path("/m/Big-Model")), model="big")
     assert llm.served_name == "big"
     assert LLMSettings(server="vllm").served_name == "qwen2.5-coder-0.5b"
 
@@ -62,9 +102,8 @@ def test_server_is_picked_by_name(tmp_path: Path) -> None:
 
 def test_vllm_command_on_cpu(tmp_path: Path) -> None:
     model = _folder(tmp_path / "Qwen2.5-7B-Instruct")
-    settings = LLMSettings(
-        server="vllm", vllm_model=model, vllm_python=Path("/v/bin/python"), port=8123
-    )
+    vllm = VllmSettings(model=model, python=Path("/v/bin/python"), port=8123)
+    settings = LLMSettings(server="vllm", vllm=vllm)
     server = VllmServer(settings, tmp_path, tmp_path, cuda=False)
     cmd = server.command(server.model_path())
     assert cmd[:3] == ["/v/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
@@ -82,12 +121,10 @@ def test_vllm_command_on_cpu(tmp_path: Path) -> None:
 
 def test_vllm_command_on_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
-    settings = LLMSettings(
-        server="vllm",
-        vllm_model=_folder(tmp_path / "m"),
-        vllm_gpu_memory=0.6,
-        vllm_args=["--tensor-parallel-size", "2"],
+    vllm = VllmSettings(
+        model=_folder(tmp_path / "m"), gpu_memory=0.6, args=["--tensor-parallel-size", "2"]
     )
+    settings = LLMSettings(server="vllm", vllm=vllm)
     server = VllmServer(settings, tmp_path, tmp_path, cuda=True)
     cmd = server.command(server.model_path())
     assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.6"
@@ -97,7 +134,8 @@ def test_vllm_command_on_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_threads_limit_the_cores_vllm_is_bound_to(tmp_path: Path) -> None:
-    server = VllmServer(LLMSettings(server="vllm", threads=1), tmp_path, tmp_path, cuda=False)
+    settings = LLMSettings(server="vllm", vllm=VllmSettings(threads=1))
+    server = VllmServer(settings, tmp_path, tmp_path, cuda=False)
     assert server.env()["VLLM_CPU_OMP_THREADS_BIND"].isdigit()
 
 
@@ -107,16 +145,15 @@ def test_cpu_list_is_written_as_ranges() -> None:
 
 
 def test_missing_vllm_says_to_run_make_vllm(tmp_path: Path) -> None:
-    settings = LLMSettings(server="vllm", vllm_python=tmp_path / "nope" / "python")
+    settings = LLMSettings(server="vllm", vllm=VllmSettings(python=tmp_path / "nope" / "python"))
     with pytest.raises(ModelError, match="make vllm"):
         VllmServer(settings, tmp_path, tmp_path, cuda=False).start()
 
 
 def test_a_folder_without_config_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    settings = LLMSettings(
-        server="vllm", vllm_model=tmp_path / "empty", vllm_python=Path(sys.executable)
-    )
+    vllm = VllmSettings(model=tmp_path / "empty", python=Path(sys.executable))
+    settings = LLMSettings(server="vllm", vllm=vllm)
     with pytest.raises(ModelError, match=r"no config\.json"):
         VllmServer(settings, tmp_path, tmp_path, cuda=False).start()
 
@@ -126,7 +163,8 @@ def test_a_server_that_dies_names_its_log(tmp_path: Path) -> None:
     python = tmp_path / "python"
     python.write_text("#!/bin/sh\necho 'No module named vllm' >&2\nexit 1\n")
     python.chmod(0o755)
-    settings = LLMSettings(server="vllm", vllm_model=_folder(tmp_path / "m"), vllm_python=python)
+    vllm = VllmSettings(model=_folder(tmp_path / "m"), python=python)
+    settings = LLMSettings(server="vllm", vllm=vllm)
     server = VllmServer(settings, tmp_path, tmp_path / "logs", cuda=False)
     with pytest.raises(ModelError, match=r"exited with code 1; see .*vllm-server\.log"):
         server.start()
@@ -173,9 +211,9 @@ def test_llama_cpp_keeps_a_cache_of_prompt_states(tmp_path: Path) -> None:
 
 def test_llama_cpp_prompt_cache_can_be_turned_off(tmp_path: Path) -> None:
     """The benchmark turns it off, so that no request is timed off another one's state."""
-    settings = LLMSettings(prompt_cache_mb=0)
+    settings = LLMSettings(llama_cpp=LlamaCppSettings(prompt_cache_mb=0))
     command = LocalServer(settings, tmp_path, tmp_path).command(tmp_path / "m.gguf")
     assert "--cache" not in command
-    settings = LLMSettings(prompt_cache_mb=32)
+    settings = LLMSettings(llama_cpp=LlamaCppSettings(prompt_cache_mb=32))
     command = LocalServer(settings, tmp_path, tmp_path).command(tmp_path / "m.gguf")
     assert command[command.index("--cache_size") + 1] == str(32 * 2**20)

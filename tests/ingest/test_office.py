@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from core.errors import IngestError
-from core.types import DOCUMENT_EXTENSIONS, ParsedDocument
+from core.types import ParsedDocument
 from ingest.chunking import Chunker
-from ingest.loaders import LOADERS, loader_for
+from ingest.loaders import loader_for
 from ingest.office import FIRST_SECTION
 from tests.utils.office import (
     corrupt_docx,
@@ -22,10 +22,6 @@ from tests.utils.office import (
 
 def _pages(data: bytes, name: str) -> list:
     return loader_for(name).pages(data, name)
-
-
-def test_every_type_the_apps_offer_has_a_loader() -> None:
-    assert set(LOADERS) == set(DOCUMENT_EXTENSIONS)
 
 
 def test_a_word_file_has_a_page_per_section_named_by_its_heading() -> None:

@@ -11,8 +11,8 @@ import uvicorn
 from streamlit.testing.v1 import AppTest
 
 from api.app import create_app
+from core.net import free_port
 from core.settings import Settings, get_settings
-from generation.server import free_port
 from tests.api.conftest import KEY
 from tests.utils.servers import wait_until_up
 

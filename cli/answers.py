@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from core.types import Answer, Discard, Sampling, Turn, place
+from core.types import Answer, Discard, Sampling, Turn
 
 console = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -95,7 +95,7 @@ def stream_answer(
     kb,  # noqa: ANN001 - a KBQA, imported lazily
     question: str,
     collection: list[str] | None,
-    strategy: str,
+    strategy: str | None,
     top_k: int | None,
     sampling: Sampling | None,
     show: bool,
@@ -140,8 +140,7 @@ def print_answer(answer: Answer) -> None:
     elif answer.reasoning:
         out.print(f"\n[bold]Answer:[/bold] {answer.answer}")
     for c in answer.citations:
-        pages = place(c.page, c.page_end, c.section, short=True)
-        out.print(f"  [{c.n}] {c.filename}, {pages}")
+        out.print(f"  {c.label}", markup=False)
     if answer.guard is not None:
         console.print(f"[yellow]{answer.guard.summary()}[/yellow]")
     out.print(f"[dim]{answer.timings.get('total', 0):.1f}s, {answer.model}[/dim]")

@@ -15,11 +15,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.cli import speed
+from cli import answers as opts
+from cli.answers import console, out, print_answer, stream_answer
 from core.errors import IngestError, KbqaError
-from core.types import DOCUMENT_EXTENSIONS, DOCUMENT_TYPES_TEXT, STRATEGIES, Turn
+from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
+from core.types import STRATEGIES, Turn
 from evaluation.cli import evaluate
-from kbqa import cli_answers as opts
-from kbqa.cli_answers import console, out, print_answer, stream_answer
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -37,8 +39,24 @@ Collections = Annotated[
     typer.Option("--collection", "-c", help="Collection(s) to search; repeatable."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-SUPPORTED = DOCUMENT_EXTENSIONS
-STAGES = {"ocr": "reading scanned pages"}
+STAGES = {"ocr": "reading scanned pages"}  # how a file's progress stage is shown
+
+
+def _check_strategy(value: str | None) -> str | None:
+    if value is not None and value not in STRATEGIES:
+        raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {value!r}")
+    return value
+
+
+StrategyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--strategy",
+        "-s",
+        help=f"{' | '.join(STRATEGIES)}; default: KBQA_GENERATION__STRATEGY (zero-shot).",
+        callback=_check_strategy,
+    ),
+]
 
 
 def _service():  # noqa: ANN202 - imported lazily so `kbqa --help` is instant
@@ -56,7 +74,9 @@ def _expand(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED))
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.suffix.lower() in DOCUMENT_SUFFIXES)
+            )
         else:
             files.append(path)
     return files
@@ -130,7 +150,10 @@ def ingest(
 def search(
     question: str,
     collection: Collections = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 5,
+    top_k: Annotated[
+        int | None,
+        typer.Option("--top-k", "-k", min=1, max=100, help="Default: KBQA_RETRIEVAL__TOP_K (5)."),
+    ] = None,
     mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
     no_rerank: Annotated[bool, typer.Option("--no-rerank", help="Skip the rerank stage.")] = False,
     as_json: AsJson = False,
@@ -163,9 +186,7 @@ def search(
 def ask(
     question: str,
     collection: Collections = None,
-    strategy: Annotated[
-        str, typer.Option("--strategy", "-s", help=" | ".join(STRATEGIES))
-    ] = "zero-shot",
+    strategy: StrategyOption = None,
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=50)] = None,
     as_json: AsJson = False,
     temperature: opts.Temperature = None,
@@ -178,8 +199,6 @@ def ask(
     ban: opts.Ban = None,
 ) -> None:
     """Answer a question from the documents, citing document and page."""
-    if strategy not in STRATEGIES:
-        raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     sampling = opts.sampling(
         temperature, top_p, top_k_tokens, max_tokens, repetition_penalty, stop, seed, ban
     )
@@ -197,9 +216,7 @@ def ask(
 def chat(
     question: Annotated[str | None, typer.Argument(help="A first question (optional).")] = None,
     collection: Collections = None,
-    strategy: Annotated[
-        str, typer.Option("--strategy", "-s", help=" | ".join(STRATEGIES))
-    ] = "zero-shot",
+    strategy: StrategyOption = None,
     temperature: opts.Temperature = None,
     top_p: opts.TopP = None,
     top_k_tokens: opts.TopKTokens = None,
@@ -211,14 +228,12 @@ def chat(
 ) -> None:
     """Ask question after question; the model stays loaded and follow-ups ("and who built
     it?") are understood. An empty line or Ctrl-D ends."""
-    if strategy not in STRATEGIES:
-        raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     sampling = opts.sampling(
         temperature, top_p, top_k_tokens, max_tokens, repetition_penalty, stop, seed, ban
     )
     history: list[Turn] = []
     with _service() as kb:
-        if not kb.index.documents():
+        if not kb.documents():
             console.print(
                 "[yellow]the knowledge base is empty: run `kbqa ingest FILES` first[/yellow]"
             )
@@ -249,7 +264,7 @@ def chat(
 def documents(collection: Collection = None, as_json: AsJson = False) -> None:
     """List indexed documents."""
     with _service() as kb:
-        docs = kb.index.documents(collection)
+        docs = kb.documents(collection)
     if as_json:
         out.print_json(json.dumps([d.model_dump(mode="json") for d in docs]))
         return
@@ -271,7 +286,7 @@ def delete(document_id: str, collection: Collection = None) -> None:
     """Delete a document (id or unique id prefix) and every trace of it."""
     with _service() as kb:
         name = kb.collection_or_default(collection)
-        matches = [d for d in kb.index.documents(name) if d.id.startswith(document_id)]
+        matches = [d for d in kb.documents(name) if d.id.startswith(document_id)]
         if len(matches) != 1:
             raise _fail(f"{len(matches)} documents in {name!r} match id {document_id!r}")
         doc = kb.delete(matches[0].id, name)
@@ -282,8 +297,8 @@ def delete(document_id: str, collection: Collection = None) -> None:
 def check() -> None:
     """Check the index: every document whole in the store, the vectors and BM25."""
     with _service() as kb:
-        problems = kb.index.verify()
-        stats = kb.index.stats()
+        problems = kb.verify()
+        stats = kb.stats()
     for problem in problems:
         console.print(f"[red]problem:[/red] {problem}")
     if problems:
@@ -293,6 +308,7 @@ def check() -> None:
 
 
 app.command("eval")(evaluate)
+app.command("bench")(speed)
 
 
 @app.command("model-server")
@@ -306,7 +322,7 @@ def model_server() -> None:
     with server:
         out.print(
             f"chat server at {server.base_url} (model {settings.llm.served_name}); Ctrl-C stops it."
-            f" Point KBQA_LLM__BASE_URL at it, with KBQA_LLM__SERVER={server.dialect}"
+            f" Point KBQA_LLM__BASE_URL at it, with KBQA_LLM__DIALECT={server.dialect}"
         )
         try:
             assert server.process is not None
@@ -435,40 +451,3 @@ def stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-
-
-@app.command()
-def bench(
-    what: Annotated[str, typer.Argument(help="ingest, query, generation or all.")] = "all",
-    dataset: Annotated[
-        Path, typer.Option(help="A folder of PDFs, or one with pdfs/ and questions.jsonl.")
-    ] = Path("samples"),
-    pdfs: Annotated[int, typer.Option(min=0, help="PDFs to ingest (0: all).")] = 4,
-    searches: Annotated[int, typer.Option(min=1, help="Questions searched.")] = 20,
-    asks: Annotated[int, typer.Option(min=0, help="Questions answered (0: none).")] = 3,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per answer.")] = 64,
-    gen_tokens: Annotated[int, typer.Option(min=2, help="Tokens per generation round.")] = 128,
-    recall_questions: Annotated[int, typer.Option(min=0, help="Questions for recall.")] = 40,
-    langchain: Annotated[bool, typer.Option(help="Run the LangChain baseline.")] = True,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
-) -> None:
-    """Speed of ingest, search, ask and generation, each as a ratio to what it is built on."""
-    from bench.speed.run import PARTS, print_report, run, write_json
-
-    parts = list(PARTS) if what == "all" else [what]
-    if not set(parts) <= set(PARTS):
-        raise _fail(f"what must be one of {', '.join(PARTS)} or all, got {what!r}")
-    report = run(
-        parts,
-        dataset,
-        pdfs=pdfs,
-        searches=searches,
-        asks=asks,
-        ask_max_tokens=max_tokens,
-        recall_questions=recall_questions,
-        langchain=langchain,
-        generation_max_tokens=gen_tokens,
-    )
-    print_report(report, out)
-    if json_path is not None:
-        write_json(report, json_path)

@@ -1,0 +1,51 @@
+"""``kbqa bench``: the speed benchmarks. The ``kbqa`` command mounts :func:`speed`;
+``python -m bench`` runs it beside the load benchmark and the dataset builder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def speed(
+    what: Annotated[str, typer.Argument(help="ingest, query, generation or all.")] = "all",
+    dataset: Annotated[
+        Path, typer.Option(help="A folder of PDFs, or one with pdfs/ and questions.jsonl.")
+    ] = Path("samples"),
+    pdfs: Annotated[int, typer.Option(min=0, help="PDFs to ingest (0: all).")] = 4,
+    searches: Annotated[int, typer.Option(min=1, help="Questions searched.")] = 20,
+    asks: Annotated[int, typer.Option(min=0, help="Questions answered (0: none).")] = 3,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per answer.")] = 64,
+    gen_tokens: Annotated[int, typer.Option(min=2, help="Tokens per generation round.")] = 128,
+    recall_questions: Annotated[int, typer.Option(min=0, help="Questions for recall.")] = 40,
+    langchain: Annotated[bool, typer.Option(help="Run the LangChain baseline.")] = True,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+) -> None:
+    """Speed of ingest, search, ask and generation, each as a ratio to what it is built on."""
+    from bench.speed.run import PARTS, print_report, run, write_json
+
+    parts = list(PARTS) if what == "all" else [what]
+    if not set(parts) <= set(PARTS):
+        known = ", ".join(PARTS)
+        console.print(f"[red]error:[/red] what must be one of {known} or all, got {what!r}")
+        raise typer.Exit(code=1)
+    report = run(
+        parts,
+        dataset,
+        pdfs=pdfs,
+        searches=searches,
+        asks=asks,
+        ask_max_tokens=max_tokens,
+        recall_questions=recall_questions,
+        langchain=langchain,
+        generation_max_tokens=gen_tokens,
+    )
+    print_report(report, out)
+    if json_path is not None:
+        write_json(report, json_path)
