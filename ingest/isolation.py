@@ -155,6 +155,12 @@ class IsolatedParser:
                 filename, "too_large", f"needs more than {self.memory_mb} MiB to OCR page {number}"
             ) from exc
         except Exception as exc:
+            if "bad_alloc" in str(exc):  # ONNX Runtime's out-of-memory, as a RuntimeException
+                raise IngestError(
+                    filename,
+                    "too_large",
+                    f"needs more than {self.memory_mb} MiB to OCR page {number}",
+                ) from exc
             raise IngestError(
                 filename,
                 "corrupt",
