@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ import pypdfium2
 from PIL import Image
 
 from core.text import cjk_ratio, is_cjk
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
     "install an OCR engine: `pip install rapidocr-onnxruntime` (English and Chinese), or "
@@ -165,7 +168,10 @@ def ocr_page(
     image = page.render(scale=dpi / 72, grayscale=True).to_pil()
     text = _engine(engine, tuple(languages)).read(image)
     if cjk_engine and cjk_engine != engine and cjk_ratio(text) >= CJK_PAGE_RATIO:
-        return _engine(cjk_engine, tuple(languages)).read(image)
+        try:
+            return _engine(cjk_engine, tuple(languages)).read(image)
+        except Exception as exc:  # e.g. ONNX Runtime out of the parser's memory: keep the first
+            log.warning("%s failed on a page (%s); keeping %s's text", cjk_engine, exc, engine)
     return text
 
 
