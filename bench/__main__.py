@@ -1,14 +1,14 @@
-"""``python -m bench speed|load|make-dataset ...``: the benchmarks' command line.
+"""``python -m bench speed|load|gpu|make-dataset ...``: the benchmarks' command line.
 
-``speed`` is ``kbqa bench``; ``load`` and ``make-dataset`` need the test extras (httpx load
-clients, fpdf2), so the ``kbqa`` command leaves them out."""
+``speed`` is ``kbqa bench``; ``make-dataset`` needs the test extras (fpdf2), so the ``kbqa``
+command leaves it out. ``load`` and ``gpu`` keep their own option parsers (``--help`` shows
+them): ``load --seed-files`` takes several files after one flag, which typer options cannot."""
 
 from __future__ import annotations
 
 import typer
 
 from bench.cli import speed
-from bench.load import main as load_main
 from bench.make_dataset import make_dataset
 
 app = typer.Typer(help="kbqa's benchmarks (bench/README.md).", no_args_is_help=True)
@@ -23,7 +23,21 @@ app.command("make-dataset")(make_dataset)
 )
 def load(ctx: typer.Context) -> None:
     """API throughput and latency with N concurrent clients (`load --help`: its options)."""
-    raise typer.Exit(code=load_main(ctx.args))
+    from bench.load import main
+
+    raise typer.Exit(code=main(ctx.args))
+
+
+@app.command(
+    "gpu",
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def gpu(ctx: typer.Context) -> None:
+    """The GPU figures, or what was skipped and why (`gpu --help`; also bench/gpu.sh)."""
+    from bench.speed.gpu import main
+
+    main(ctx.args)
 
 
 if __name__ == "__main__":

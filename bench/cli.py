@@ -14,7 +14,7 @@ out = Console(highlight=False, soft_wrap=True)
 
 
 def speed(
-    what: Annotated[str, typer.Argument(help="ingest, query, generation or all.")] = "all",
+    what: Annotated[str, typer.Argument(help="ingest, query, generation, all; or scale.")] = "all",
     dataset: Annotated[
         Path, typer.Option(help="A folder of PDFs, or one with pdfs/ and questions.jsonl.")
     ] = Path("samples"),
@@ -26,8 +26,16 @@ def speed(
     recall_questions: Annotated[int, typer.Option(min=0, help="Questions for recall.")] = 40,
     langchain: Annotated[bool, typer.Option(help="Run the LangChain baseline.")] = True,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    sizes: Annotated[str, typer.Option(help="scale: corpus sizes, in chunks.")] = "10000,100000",
+    scale_dir: Annotated[Path | None, typer.Option(help="scale: keep the corpus here.")] = None,
 ) -> None:
-    """Speed of ingest, search, ask and generation, each as a ratio to what it is built on."""
+    """Speed of ingest, search, ask and generation, each as a ratio to what it is built on;
+    ``scale``: what a synthetic corpus of each size costs to write, search and open."""
+    if what == "scale":  # bench/scale/run.py
+        from bench.scale.run import run as run_scale
+
+        run_scale([int(n) for n in sizes.split(",")], work_dir=scale_dir, json_path=json_path)
+        return
     from bench.speed.run import PARTS, print_report, run, write_json
 
     parts = list(PARTS) if what == "all" else [what]

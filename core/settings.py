@@ -135,6 +135,41 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class DenseSettings(BaseModel):
+    """How each collection's vector index is kept (index/vectors.py)."""
+
+    exact_max: int = Field(
+        100_000,
+        gt=0,
+        description="Chunks of a collection searched exactly. Past this, an IVF index is trained "
+        "aside while searches go on, and swapped in (seconds at 100k chunks, in the background).",
+    )
+    retrain_growth: float = Field(
+        4.0,
+        gt=1,
+        description="Retrain the IVF index when the collection has grown this many times since "
+        "it was trained (its lists get long); it falls back to exact search below half exact_max.",
+    )
+    ivf_codec: Literal["Flat", "SQ8"] = Field(
+        "Flat",
+        description="How the IVF index stores vectors: 'Flat' (float32, 4 bytes a dimension) or "
+        "'SQ8' (1 byte a dimension: a quarter of the memory, for corpora of 10M chunks).",
+    )
+    nprobe: int = Field(
+        32,
+        gt=0,
+        description="IVF lists a search scans: more is slower and closer to exact "
+        "(`kbqa bench scale` measures recall@10 against exact search).",
+    )
+    checkpoint_changes: int = Field(
+        50_000,
+        gt=0,
+        description="Chunks added or removed since a collection's FAISS file was written past "
+        "which a flush writes it again (it is always written at close). Changes not yet "
+        "written are replayed from SQLite when the index opens.",
+    )
+
+
 LocalModel = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 ServerKind = Literal["auto", "llama.cpp", "vllm"]
 
@@ -429,6 +464,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    dense: DenseSettings = Field(default_factory=DenseSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

@@ -322,6 +322,9 @@ class Message(_Model):
     created_at: datetime
 
 
+TITLE_CHARS = 80  # a conversation's title: given, or its first question cut to this
+
+
 class ConversationSummary(_Model):
     id: str
     title: str

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # The most neighbours a FAISS GPU search returns (GPU_MAX_SELECTION_K, CUDA builds).
 GPU_MAX_K = 2048
-# Deleted ids a replica carries before it is cloned afresh: each search asks for k more rows.
+# Deleted rows a replica carries before it is cloned afresh: each search asks for k more.
 MAX_DELETED = 1024
 
 
@@ -61,20 +61,20 @@ class GpuFaiss:
         if settings.temp_memory_mb is not None:
             self.resources.setTempMemory(settings.temp_memory_mb * 2**20)
         self.lock = threading.Lock()
-        self._refused: set[str] = set()  # index types FAISS cannot clone, warned about once
+        self._refused: set[tuple[str, str]] = set()  # (index type, error), warned about once
 
     def clone(self, index: faiss.Index) -> faiss.Index | None:
-        """A GPU copy of a CPU index, or None when FAISS has no GPU form for its type (HNSW).
-        The caller holds :attr:`lock`."""
+        """A GPU copy of a CPU index, or None when FAISS cannot make one: no GPU form for its
+        type (HNSW), or no room on the GPU. The caller holds :attr:`lock`."""
         options = faiss.GpuClonerOptions()
         options.useFloat16 = self.float16
         try:
             return faiss.index_cpu_to_gpu(self.resources, self.device, index, options)
-        except RuntimeError as error:  # "This index type is not implemented on GPU."
-            kind = type(index).__name__
-            if kind not in self._refused:
-                self._refused.add(kind)
-                log.warning("%s searches on the CPU: FAISS cannot clone it (%s)", kind, error)
+        except RuntimeError as error:  # "This index type is not implemented on GPU.", or OOM
+            why = (type(index).__name__, (str(error).strip().splitlines() or [""])[-1][:200])
+            if why not in self._refused:
+                self._refused.add(why)
+                log.warning("%s searches on the CPU: FAISS cannot copy it to the GPU (%s)", *why)
             return None
 
     def mirror(self) -> GpuMirror:

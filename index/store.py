@@ -7,10 +7,12 @@ rebuilt: a crash between a commit here and a FAISS write loses nothing.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,37 +63,84 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class ChunkRecord(NamedTuple):
+    """A stored chunk with where it lives."""
+
+    collection: str
+    filename: str
+    chunk: Chunk
+
+
 class Store:
-    """Thin typed access to the SQLite file. Callers serialise writes (see KnowledgeIndex)."""
+    """Thin typed access to the SQLite file. Callers serialise writes (see KnowledgeIndex).
+
+    Writes go through one connection (:meth:`transaction`); reads through one connection per
+    thread (:attr:`db`), so searches in several threads read side by side (WAL mode: a reader
+    sees the last commit and never waits for a writer).
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer.executescript(SCHEMA)
         self._migrate()
 
     def _migrate(self) -> None:
         """Bring an index written by an older version up to this schema."""
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
+        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(chunks)")}
         if "section" not in columns:  # Word and web page sections (added with those loaders)
-            self.db.execute("ALTER TABLE chunks ADD COLUMN section TEXT")
+            self._writer.execute("ALTER TABLE chunks ADD COLUMN section TEXT")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        with self._connections_lock:
+            self._connections.append(db)
+        return db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection for reading."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    def _reader(self, db: sqlite3.Connection | None) -> sqlite3.Connection:
+        return self.db if db is None else db
+
+    def snapshot(self) -> sqlite3.Connection:
+        """A new connection in a read transaction, pinned now: later commits stay invisible
+        to it until it is closed (which the caller does)."""
+        db = self._connect()
+        with self._connections_lock:
+            self._connections.remove(db)  # the caller's to close
+        db.execute("BEGIN")
+        db.execute("SELECT COUNT(*) FROM collections").fetchone()  # a read pins the snapshot
+        return db
 
     def close(self) -> None:
-        self.db.close()
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for db in connections:
+            db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """All-or-nothing: commits on success, rolls back on any exception."""
-        self.db.execute("BEGIN IMMEDIATE")
+        self._writer.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
+            yield self._writer
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._writer.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        self._writer.execute("COMMIT")
 
     # -- meta and collections -------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -99,7 +148,7 @@ class Store:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._writer.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def collections(self) -> dict[str, int]:
         """Collection name -> generation (bumped by every change to its chunks)."""
@@ -206,8 +255,8 @@ class Store:
         db.execute("DELETE FROM documents WHERE collection = ? AND id = ?", (collection, doc_id))
 
     # -- chunks -----------------------------------------------------------------------------
-    def chunks(self, ids: Iterable[int]) -> dict[int, tuple[str, str, Chunk]]:
-        """Chunk id -> (collection, filename, chunk) for the ids that exist."""
+    def chunks(self, ids: Iterable[int]) -> dict[int, ChunkRecord]:
+        """Chunk id -> its record, for the ids that exist."""
         ids = list(ids)
         if not ids:
             return {}
@@ -222,32 +271,89 @@ class Store:
         out = {}
         for collection, filename, *values in rows:
             chunk = Chunk(**dict(zip(_CHUNK_FIELDS, values, strict=True)))
-            out[int(values[0])] = (collection, filename, chunk)
+            out[int(values[0])] = ChunkRecord(collection, filename, chunk)
         return out
 
-    def vectors(self, collection: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """All (ids, vectors) of a collection, to rebuild its FAISS index."""
-        rows = self.db.execute(
-            "SELECT id, embedding FROM chunks WHERE collection = ? ORDER BY id", (collection,)
-        ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
-        return ids, vecs
+    def count(self, collection: str, db: sqlite3.Connection | None = None) -> int:
+        """Chunks in a collection."""
+        sql = "SELECT COUNT(*) FROM chunks WHERE collection = ?"
+        return int(self._reader(db).execute(sql, (collection,)).fetchone()[0])
 
-    def retokenize(self, db: sqlite3.Connection, tokenize: Callable[[str], list[str]]) -> int:
-        """Recompute every chunk's stored BM25 tokens; returns how many chunks were updated."""
-        rows = db.execute("SELECT id, text FROM chunks").fetchall()
+    def chunk_ids(self, collection: str, db: sqlite3.Connection | None = None) -> np.ndarray:
+        """Every chunk id of a collection, sorted (from the index on (collection, document))."""
+        rows = self._reader(db).execute("SELECT id FROM chunks WHERE collection = ?", (collection,))
+        return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64))
+
+    def iter_vectors(
+        self, collection: str, dim: int, batch: int, db: sqlite3.Connection | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """A collection's (ids, vectors) in batches of ``batch`` rows: never all in memory."""
+        cursor = self._reader(db).execute(
+            # `+collection`: walk the table in id order. Through the (collection, document)
+            # index, SQLite would sort every row, vectors and all, in a temporary B-tree.
+            "SELECT id, embedding FROM chunks WHERE +collection = ? ORDER BY id",
+            (collection,),
+        )
+        while rows := cursor.fetchmany(batch):
+            yield _ids_and_vectors(rows, dim)
+
+    def vectors_of(
+        self, ids: np.ndarray, dim: int, db: sqlite3.Connection | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of the given chunk ids, in batches (ids that do not exist are skipped)."""
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT id, embedding FROM chunks WHERE id IN ({marks})"
+            rows = self._reader(db).execute(sql, part).fetchall()
+            if rows:
+                yield _ids_and_vectors(rows, dim)
+
+    def sample_vectors(
+        self, collection: str, dim: int, n: int, db: sqlite3.Connection | None = None
+    ) -> np.ndarray:
+        """Up to n vectors of a collection drawn at random (to train an IVF index on)."""
+        ids = self.chunk_ids(collection, db)
+        rng = np.random.default_rng(len(ids))
+        chosen = np.sort(rng.choice(ids, size=min(n, len(ids)), replace=False))
+        parts = [v for _, v in self.vectors_of(chosen, dim, db)]
+        return np.concatenate(parts) if parts else np.empty((0, dim), dtype=np.float32)
+
+    def retokenize(
+        self,
+        db: sqlite3.Connection,
+        tokenize: Callable[[str], list[str]],
+        after: int,
+        limit: int,
+    ) -> int | None:
+        """Recompute the stored BM25 tokens of up to `limit` chunks with ids above `after`;
+        returns the last id done, or None if there were none left."""
+        rows = db.execute(
+            "SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        ).fetchall()
         db.executemany(
             "UPDATE chunks SET tokens = ? WHERE id = ?",
             ((" ".join(tokenize(text)), chunk_id) for chunk_id, text in rows),
         )
-        return len(rows)
+        return int(rows[-1][0]) if rows else None
 
-    def tokens(self, collection: str) -> tuple[list[int], list[list[str]]]:
-        rows = self.db.execute(
-            "SELECT id, tokens FROM chunks WHERE collection = ? ORDER BY id", (collection,)
+    def token_rows(
+        self, collection: str, first: int, last: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(id, space-joined tokens) of the collection's chunks with first <= id <= last, in
+        id order, at most `limit`: what the lexical index is built and repaired from."""
+        return self.db.execute(
+            # `+collection`: walk the ids in order, not the (collection, document) index.
+            "SELECT id, tokens FROM chunks WHERE +collection = ? AND id BETWEEN ? AND ?"
+            " ORDER BY id LIMIT ?",
+            (collection, first, last, limit),
         ).fetchall()
-        return [r[0] for r in rows], [r[1].split() for r in rows]
+
+
+def _ids_and_vectors(rows: list[tuple[int, bytes]], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
+    return ids, vectors
 
 
 def _document(row: tuple) -> Document:

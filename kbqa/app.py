@@ -67,7 +67,7 @@ class KBQA:
     @cached_property
     def index(self) -> KnowledgeIndex:
         gpu = gpu_faiss(self.settings.gpu)
-        return KnowledgeIndex(self.settings.data_dir, self.embedder, gpu)
+        return KnowledgeIndex(self.settings.data_dir, self.embedder, self.settings.dense, gpu)
 
     @cached_property
     def ingestor(self) -> Ingestor:

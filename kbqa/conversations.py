@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import NotFoundError
-from core.types import Answer, Conversation, ConversationSummary, Message, Turn
+from core.types import TITLE_CHARS, Answer, Conversation, ConversationSummary, Message, Turn
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -32,7 +32,6 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 """
-TITLE_CHARS = 80
 
 
 def _now() -> datetime:

@@ -14,8 +14,9 @@ from langchain_core.retrievers import BaseRetriever
 from core.errors import InvalidRequestError
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
-from core.types import Chunk, Hit
+from core.types import Hit
 from index.knowledge import KnowledgeIndex
+from index.store import ChunkRecord
 from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.rerankers import Reranker
@@ -50,18 +51,23 @@ def _merge(results: list[list[tuple[int, float]]], k: int) -> list[tuple[int, fl
 def _hit(
     cid: int,
     score: float,
-    record: tuple[str, str, Chunk],
+    record: ChunkRecord,
     raw: dict[str, dict[int, float]],
     fused: dict[int, float],
     reranked: dict[int, float],
 ) -> Hit:
     """A hit with the score of each stage that ranked it."""
-    collection, filename, chunk = record
     scores = {name: ranking[cid] for name, ranking in raw.items() if cid in ranking}
     scores["rrf"] = fused[cid]
     if cid in reranked:
         scores["rerank"] = reranked[cid]
-    return Hit(chunk=chunk, collection=collection, filename=filename, score=score, scores=scores)
+    return Hit(
+        chunk=record.chunk,
+        collection=record.collection,
+        filename=record.filename,
+        score=score,
+        scores=scores,
+    )
 
 
 class HybridRetriever:
@@ -154,10 +160,10 @@ class HybridRetriever:
 
     @staticmethod
     def _rerank(
-        query: str, reranker: Reranker, head: list[int], records: dict[int, tuple[str, str, Chunk]]
+        query: str, reranker: Reranker, head: list[int], records: dict[int, ChunkRecord]
     ) -> dict[int, float]:
         """The reranker's scores of the head candidates, best first."""
-        scores = reranker.score(query, [records[c][2].text for c in head])
+        scores = reranker.score(query, [records[c].chunk.text for c in head])
         return dict(sorted(zip(head, scores, strict=True), key=lambda x: x[1], reverse=True))
 
     def excerpts(self, query: str, hits: Sequence[Hit], sentences: int | None = None) -> list[Hit]:

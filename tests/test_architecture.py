@@ -115,6 +115,19 @@ def test_routes_call_the_service_and_nothing_under_it() -> None:
     assert reached == []
 
 
+def test_the_api_imports_the_service_and_nothing_under_it() -> None:
+    """From kbqa, the API takes the service (kbqa.app) and the job queue it hands out."""
+    modules = {
+        f"{module}: {node.module}"
+        for module, tree in _trees("api").items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").split(".")[0] == "kbqa"
+        and node.module not in ("kbqa.app", "kbqa.jobs")
+    }
+    assert modules == set()
+
+
 CODE_LOADERS = ("import pickle", "pickle.load", "torch.load(", "allow_pickle=True", "joblib.load")
 
 

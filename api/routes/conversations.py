@@ -7,8 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ReadAccess, Service
 from api.errors import ERROR_RESPONSES
-from core.types import Conversation, ConversationSummary
-from kbqa.conversations import TITLE_CHARS
+from core.types import TITLE_CHARS, Conversation, ConversationSummary
 
 router = APIRouter(
     prefix="/conversations",

@@ -4,7 +4,7 @@ card's memory-bandwidth bound. Each part says the device it ran on; a part that 
 machine lacks (a GPU that FAISS or torch sees, vLLM) prints why it was skipped, so the command
 runs on a CPU-only machine too, where the first figures are CPU figures.
 
-The FAISS part searches synthetic unit vectors through kbqa's own ``VectorIndex``, once with
+The FAISS part searches synthetic unit vectors through kbqa's own ``FaissVectors``, once with
 its GPU copy and once without, one query at a time as kbqa does, and checks that both return
 the same ids.
 """
@@ -32,7 +32,7 @@ from bench.speed.common import Dataset, percentiles, ratio
 from bench.speed.run import bench_settings
 from core.settings import Settings
 from index.gpu import GpuFaiss, gpu_faiss
-from index.vectors import VectorIndex
+from index.vectors import FaissVectors
 from kbqa.app import KBQA
 from retrieval.rerankers import MaxSimReranker
 
@@ -114,7 +114,7 @@ def measure_ingest(kb: KBQA, dataset: Dataset) -> dict[str, Any]:
 
 
 def chunk_texts(kb: KBQA) -> list[str]:
-    ids, _ = kb.index.store.tokens(kb.settings.collection)
+    ids = kb.index.store.chunk_ids(kb.settings.collection)
     return [chunk.text for _, _, chunk in kb.index.chunks([int(i) for i in ids]).values()]
 
 
@@ -140,9 +140,9 @@ def measure_faiss(gpu: GpuFaiss | None, dim: int, n: int, queries: int, k: int) 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((n, dim), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    indexes = {"cpu": VectorIndex(dim)}
+    indexes = {"cpu": FaissVectors(dim)}
     if gpu is not None:
-        indexes["gpu"] = VectorIndex(dim, gpu=gpu)
+        indexes["gpu"] = FaissVectors(dim, gpu=gpu)
     for index in indexes.values():
         index.add(np.arange(n, dtype=np.int64), vectors)
     del vectors

@@ -5,7 +5,7 @@ stage, each against the bare library call it wraps, measured on the same questio
 |---|---|
 | embed | ``SentenceTransformer.encode([question])`` |
 | dense | ``faiss.Index.search`` of that vector |
-| bm25 | ``bm25s.BM25.retrieve`` of the question's tokens |
+| bm25 | tantivy's ``Searcher.search`` of the question's terms (top-k, no count) |
 | fuse | the SQLite ``SELECT`` of the fused candidates' text |
 | rerank | ``SentenceTransformer.encode(..., output_value=None)`` of question and candidates |
 | excerpt (ask) | the same call on the question and the top chunks' sentences |
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import openai
+import tantivy
 from langchain_core.messages import convert_to_openai_messages
 
 from bench.speed.common import Dataset, percentiles, ratio, rotations
@@ -36,13 +37,12 @@ class BareSearch:
     """The library calls under one hybrid + rerank search of one collection, nothing else."""
 
     def __init__(self, kb: KBQA, collection: str) -> None:
-        kb.search("warm up", [collection])  # loads FAISS and builds BM25
+        kb.search("warm up", [collection])  # loads FAISS and opens the lexical index
         state = kb.index._collection(collection)  # a benchmark may look inside
-        assert state.lexical is not None
-        assert state.lexical._bm25 is not None
+        lexical = kb.index._lexical_index(collection)
         self.model = kb.embedder.model  # type: ignore[attr-defined]
-        self.faiss, self.bm25 = state.vectors._index, state.lexical._bm25
-        self.bm25_ids, self.db = state.lexical.chunk_ids, kb.index.store.db
+        self.faiss, self.db = state.vectors._index, kb.index.store.db
+        self.bm25, self.bm25_schema = lexical.searcher._searcher, lexical._schema
         self.s = kb.settings.retrieval
         self.batch_size = kb.embedder.batch_size
 
@@ -57,12 +57,17 @@ class BareSearch:
         start = time.perf_counter()
         _, dense = self.faiss.search(np.asarray(vector, dtype=np.float32), self.s.dense_k)
         t["dense"] = time.perf_counter() - start
-        tokens = tokenize(question)
+        terms = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(self.bm25_schema, "body", token))
+            for token in tokenize(question)
+        ]
         start = time.perf_counter()
-        k = min(self.s.bm25_k, len(self.bm25_ids))
-        docs, _ = self.bm25.retrieve([tokens], k=k, show_progress=False, n_threads=1)
+        hits = self.bm25.search(
+            tantivy.Query.boolean_query(terms), limit=self.s.bm25_k, count=False
+        ).hits
+        values = self.bm25.fast_field_values("id", [address for _, address in hits])
         t["bm25"] = time.perf_counter() - start
-        lexical = [int(self.bm25_ids[d]) for d in docs[0]]
+        lexical = [int(v or 0) for v in values]
         fused = list(reciprocal_rank_fusion([[int(i) for i in dense[0]], lexical], self.s.rrf_k))
         head = fused[: max(self.s.top_k, self.s.rerank_k)]
         start = time.perf_counter()

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from core.net import free_port
+from core.settings import DenseSettings
 from index.embedders import FakeEmbedder
 from index.knowledge import KnowledgeIndex
 from tests.utils.pdfs import text_pdf_bytes
@@ -27,7 +28,7 @@ ROUNDS = 12
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, settings_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -37,6 +38,7 @@ class Server:
             "KBQA_LLM__BACKEND": "fake",
             "KBQA_INGEST__CHUNK_SIZE": "200",
             "KBQA_INGEST__CHUNK_OVERLAP": "20",
+            **(settings_env or {}),
         }
         cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--no-ui"]
         self.process = subprocess.Popen(
@@ -80,16 +82,28 @@ def _churn(server: Server, round_: int, seen: dict, stop: threading.Event) -> No
         pass  # killed
 
 
-def test_sigkill_loses_nothing_and_leaves_nothing_half_done(tmp_path: Path) -> None:
+# Past a small exact_max, the approximate (IVF) index is trained, rebuilt in the background
+# and swapped in while the churn goes on, and its file written now and then: killed anywhere in
+# that, the restart must still replay everything from SQLite.
+IVF = {"KBQA_DENSE__EXACT_MAX": "24", "KBQA_DENSE__CHECKPOINT_CHANGES": "30"}
+
+
+@pytest.mark.parametrize(("env", "rounds"), [({}, ROUNDS), (IVF, 6)], ids=["exact", "ivf"])
+def test_sigkill_loses_nothing_and_leaves_nothing_half_done(
+    tmp_path: Path, env: dict[str, str], rounds: int
+) -> None:
     data_dir = tmp_path / "data"
+    dense = DenseSettings.model_validate(
+        {k.removeprefix("KBQA_DENSE__").lower(): v for k, v in env.items()}
+    )
     seen: dict = {
         "accepted": {},  # job id -> filename, for every 202
         "attempted": set(),  # filenames a delete was sent for
         "deleted": set(),  # filenames whose delete answered 200
     }
     rng = random.Random(7)
-    for round_ in range(ROUNDS):
-        server = Server(data_dir)
+    for round_ in range(rounds):
+        server = Server(data_dir, env)
         if round_:
             _check_after_restart(server, seen)
         stop = threading.Event()
@@ -105,12 +119,12 @@ def test_sigkill_loses_nothing_and_leaves_nothing_half_done(tmp_path: Path) -> N
         stop.set()
         worker.join(timeout=30)
         server.http.close()
-        index = KnowledgeIndex(data_dir, FakeEmbedder())
+        index = KnowledgeIndex(data_dir, FakeEmbedder(), dense)
         try:
             assert index.verify() == [], f"round {round_}"
         finally:
             index.close()
-    assert len(seen["accepted"]) >= 2 * ROUNDS
+    assert len(seen["accepted"]) >= 2 * rounds
 
 
 def _check_after_restart(server: Server, seen: dict) -> None:

@@ -18,7 +18,7 @@ from index import gpu as gpu_module
 from index.embedders import FakeEmbedder
 from index.gpu import GpuFaiss, GpuMirror, gpu_faiss
 from index.knowledge import KnowledgeIndex
-from index.vectors import VectorIndex
+from index.vectors import FaissVectors
 from kbqa.app import KBQA
 from tests.utils.faiss_gpu import FakeGpu, install_fake_gpu
 
@@ -55,15 +55,15 @@ def unit_vectors(n: int, seed: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def pair(gpu: GpuFaiss, n: int = 500) -> tuple[VectorIndex, VectorIndex]:
+def pair(gpu: GpuFaiss, n: int = 500) -> tuple[FaissVectors, FaissVectors]:
     """The same vectors in an index searched on the CPU and one searched on the GPU."""
-    on_cpu, on_gpu = VectorIndex(DIM), VectorIndex(DIM, gpu=gpu)
+    on_cpu, on_gpu = FaissVectors(DIM), FaissVectors(DIM, gpu=gpu)
     for index in (on_cpu, on_gpu):
         index.add(np.arange(1, n + 1, dtype=np.int64), unit_vectors(n, seed=0))
     return on_cpu, on_gpu
 
 
-def assert_same_answers(a: VectorIndex, b: VectorIndex, k: int = 10) -> None:
+def assert_same_answers(a: FaissVectors, b: FaissVectors, k: int = 10) -> None:
     for query in unit_vectors(20, seed=1):
         ours, theirs = a.search(query, k), b.search(query, k)
         assert [i for i, _ in ours] == [i for i, _ in theirs]
@@ -203,8 +203,21 @@ def test_an_index_type_without_a_gpu_form_searches_on_the_cpu(
     with caplog.at_level(logging.WARNING):
         assert mirror.search(hnsw, query, 5) is None
         assert mirror.search(hnsw, query, 5) is None
-    assert caplog.text.count("cannot clone") == 1
+    assert caplog.text.count("cannot copy it to the GPU") == 1
     assert not mirror.on_gpu
+
+
+def test_a_gpu_without_room_for_the_copy_leaves_search_on_the_cpu(
+    fake_gpu: FakeGpu, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def full(*args: object) -> None:
+        raise RuntimeError("Error: cudaMalloc failed: out of memory")
+
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", full)
+    on_cpu, on_gpu = pair(GpuFaiss(GpuSettings()))
+    with caplog.at_level(logging.WARNING):
+        assert_same_answers(on_cpu, on_gpu)
+    assert "out of memory" in caplog.text
 
 
 def test_an_ivf_index_is_copied_and_searched_with_the_callers_nprobe(fake_gpu: FakeGpu) -> None:
@@ -239,7 +252,7 @@ def test_an_index_searched_on_the_gpu_saves_and_opens_without_one(
     on_gpu.save(tmp_path / "v.faiss")
     monkeypatch.undo()  # a machine without a GPU
     assert type(faiss.read_index(str(tmp_path / "v.faiss"))).__name__ == "IndexIDMap2"
-    loaded = VectorIndex.load(tmp_path / "v.faiss", DIM, 0, "")
+    loaded = FaissVectors.load(tmp_path / "v.faiss", DIM)
     assert loaded is not None
     assert len(loaded) == len(on_cpu)
     assert_same_answers(on_cpu, loaded)
@@ -253,7 +266,7 @@ def test_the_gpu_copy_round_trips_to_a_cpu_index(fake_gpu: FakeGpu) -> None:
     back = faiss.deserialize_index(
         faiss.serialize_index(faiss.index_gpu_to_cpu(fake_gpu.copies[0]))
     )
-    restored = VectorIndex(DIM)
+    restored = FaissVectors(DIM)
     restored._index = back
     assert_same_answers(on_cpu, restored)
 
@@ -285,7 +298,7 @@ def test_documents_added_and_deleted_search_alike_with_and_without_the_gpu(
     reopened = KnowledgeIndex(tmp_path / "g", FakeEmbedder())  # no GPU now
     vector = reopened.embedder.embed_query("animal 3")
     assert {i for i, _ in reopened.dense_search("c", vector, 100)} == set(
-        reopened.store.tokens("c")[0]
+        reopened.store.chunk_ids("c").tolist()
     )
     reopened.close()
 
@@ -303,7 +316,7 @@ def test_a_search_on_the_gpu_sees_a_document_whole_or_not_at_all(
         while not stop.is_set():
             with kb.reading():
                 found = {i for i, _ in kb.dense_search("c", query, 1000)}
-                stored = set(kb.store.tokens("c")[0])
+                stored = set(kb.store.chunk_ids("c").tolist())
             if found != stored:
                 torn.append(found ^ stored)
 
@@ -343,10 +356,10 @@ def test_real_gpu_answers_deletes_and_round_trips_as_the_cpu_does(tmp_path: Path
         index.add(np.arange(9000, 9100, dtype=np.int64), unit_vectors(100, seed=5))
     assert_same_answers(on_cpu, on_gpu, k=50)
     replica = on_gpu._gpu._replica
-    back = VectorIndex(DIM)
+    back = FaissVectors(DIM)
     back._index = faiss.deserialize_index(faiss.serialize_index(faiss.index_gpu_to_cpu(replica)))
     assert len(back) == len(on_cpu) + 299  # the copy still holds the deleted rows, filtered
     on_gpu.save(tmp_path / "v.faiss")
-    loaded = VectorIndex.load(tmp_path / "v.faiss", DIM, 0, "")
+    loaded = FaissVectors.load(tmp_path / "v.faiss", DIM)
     assert loaded is not None
     assert_same_answers(on_cpu, loaded)

@@ -45,7 +45,7 @@ def test_add_then_search_both_ways(index: KnowledgeIndex) -> None:
     top_dense = index.dense_search("c", index.embedder.embed_query("penguins antarctica"), 1)
     top_lexical = index.lexical_search("c", "where do penguins live", 1)
     chunks = index.chunks([top_dense[0][0], top_lexical[0][0]])
-    assert all("penguins" in record[2].text for record in chunks.values())
+    assert all("penguins" in record.chunk.text for record in chunks.values())
 
 
 def test_delete_removes_every_trace(index: KnowledgeIndex) -> None:
@@ -55,7 +55,7 @@ def test_delete_removes_every_trace(index: KnowledgeIndex) -> None:
     assert [d.id for d in index.documents("c")] == ["doc2"]
     assert index.lexical_search("c", "zebras", 10) == []
     remaining = index.chunks(list(_dense_ids(index, "c", "zebras africa")))
-    assert {r[2].document_id for r in remaining.values()} == {"doc2"}
+    assert {r.chunk.document_id for r in remaining.values()} == {"doc2"}
     assert (
         index.store.db.execute("SELECT COUNT(*) FROM chunks WHERE document_id='doc1'").fetchone()[0]
         == 0
@@ -123,22 +123,22 @@ def test_tokens_of_an_older_tokenizer_are_rebuilt(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("change", ["add", "delete"])
-def test_readers_do_not_wait_while_a_writer_rebuilds_bm25(
+def test_readers_do_not_wait_while_a_writer_commits_bm25(
     index: KnowledgeIndex, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
     _add(index, "c", "doc1", ["zebras live in africa"])
     _add(index, "c", "doc2", ["penguins live in antarctica"])
-    assert index.lexical_search("c", "zebras", 5)  # BM25 built
-    building, release = threading.Event(), threading.Event()
-    original = LexicalIndex.__init__
+    assert index.lexical_search("c", "zebras", 5)
+    committing, release = threading.Event(), threading.Event()
+    original = LexicalIndex.commit
 
-    def held_build(self: LexicalIndex, *args: object) -> None:
+    def held_commit(self: LexicalIndex, *args: object, **kwargs: object) -> object:
         if threading.current_thread().name == "writer":
-            building.set()
+            committing.set()
             assert release.wait(30)
-        original(self, *args)  # type: ignore[arg-type]
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(LexicalIndex, "__init__", held_build)
+    monkeypatch.setattr(LexicalIndex, "commit", held_commit)
 
     def write() -> None:
         if change == "add":
@@ -146,19 +146,27 @@ def test_readers_do_not_wait_while_a_writer_rebuilds_bm25(
         else:
             index.delete_document("c", "doc1")
 
+    def lexical_docs() -> set[str]:
+        hits = index.lexical_search("c", "zebras", 5)
+        return {r[2].document_id for r in index.chunks([i for i, _ in hits]).values()}
+
     writer = threading.Thread(target=write, name="writer")
     writer.start()
-    assert building.wait(30)
+    assert committing.wait(30)
     results: list[int] = []
-    reader = threading.Thread(target=lambda: results.extend(_dense_ids(index, "c", "zebras")))
+    seen: list[set[str]] = []
+    reader = threading.Thread(
+        target=lambda: (
+            results.extend(_dense_ids(index, "c", "zebras")),
+            seen.append(lexical_docs()),
+        )
+    )
     reader.start()
-    reader.join(timeout=30)  # held on the writer's BM25 build, it would never finish
+    reader.join(timeout=30)  # held on the writer's BM25 commit, it would never finish
     finished = not reader.is_alive()
     release.set()
     writer.join()
-    assert finished, "a search waited for a writer's BM25 rebuild"
+    assert finished, "a search waited for a writer's BM25 commit"
     assert len(results) == 2  # the index before the change: doc1 and doc2
-    after = {r[2].document_id for r in index.chunks(
-        [i for i, _ in index.lexical_search("c", "zebras", 5)]
-    ).values()}  # fmt: skip
-    assert after == ({"doc1", "doc3"} if change == "add" else set())
+    assert seen == [{"doc1"}]
+    assert lexical_docs() == ({"doc1", "doc3"} if change == "add" else set())

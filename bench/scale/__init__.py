@@ -1,0 +1,1 @@
+"""The scale benchmark: synthetic corpora of up to millions of chunks (``kbqa bench scale``)."""
