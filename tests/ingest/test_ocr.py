@@ -14,11 +14,11 @@ from core.settings import IngestSettings
 from index.knowledge import KnowledgeIndex
 from ingest.isolation import IsolatedParser
 from ingest.loaders import OcrOptions, PdfLoader
-from ingest.ocr import ENGINES, layout_lines, pick_engine
+from ingest.ocr import layout_lines, pick_engine
 from ingest.pipeline import Ingestor, Progress
 from tests.utils.pdfs import text_pdf_bytes
 
-ENGINE = pick_engine(list(ENGINES), ["eng", "chi_sim"])
+ENGINE = pick_engine(IngestSettings().ocr_engines, IngestSettings().ocr_languages)
 needs_engine = pytest.mark.skipif(ENGINE is None, reason="no OCR engine installed")
 PAGES = [
     "The harbour wall was completed in 1890 by the engineer Thomas Reed.",
