@@ -126,17 +126,23 @@ class JobQueue:
         return self._spool / f"{job_id}.upload"
 
     def _resume_interrupted(self) -> None:
+        resumed = []
         for job in self._jobs.values():
             if job.finished_at is not None:
                 continue
             if self._spool_path(job.id).exists():
                 job.state, job.stage, job.resumed = "queued", None, True
-                self._pending += 1
-                self._executor.submit(self._run, job.id)
+                resumed.append(job.id)
             else:  # an upload that never reached the disk whole
                 job.state, job.finished_at = "failed", datetime.now(UTC)
                 job.error = JobError(code="interrupted", message="the server stopped; upload again")
             self._log.save(job)
+        # Only once every state is saved: a job the worker finishes at once (a duplicate) must
+        # not have its 'succeeded' overwritten by a 'queued' saved after it, which the next
+        # restart would read as an upload whose file is gone.
+        for job_id in resumed:
+            self._pending += 1
+            self._executor.submit(self._run, job_id)
         for stray in self._spool.glob("*.tmp"):  # half-written uploads of a crash
             stray.unlink(missing_ok=True)
 

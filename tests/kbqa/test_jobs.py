@@ -6,9 +6,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from core.types import Job
 from ingest.pipeline import Ingestor, Progress
-from kbqa.jobs import JobQueue
+from kbqa.jobs import JobQueue, _JobLog
 from tests.utils.pdfs import text_pdf_bytes
 
 PAGES = ["The Elmstead reservoir was completed in 1887.", "Its engineer was Margaret Quill."]
@@ -80,3 +82,30 @@ def test_a_job_whose_upload_was_lost_is_reported_failed(ingestor: Ingestor, tmp_
     assert lost.error is not None
     assert lost.error.code == "interrupted"
     again.close()
+
+
+def test_a_resumed_job_that_finishes_at_once_stays_finished(
+    ingestor: Ingestor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resumed state is saved before the worker can finish the job, not after."""
+    stuck = _Stuck(ingestor.index)
+    queue = JobQueue(lambda: stuck, tmp_path)  # type: ignore[arg-type, return-value]
+    job = queue.submit(text_pdf_bytes(PAGES), "report.pdf", "default")
+    assert stuck.started.wait(10)
+    queue.close()
+    save = _JobLog.save
+
+    def save_late(log: _JobLog, saved: Job) -> None:  # the restart's own saves, written late
+        if threading.current_thread() is threading.main_thread() and saved.resumed:
+            saved = saved.model_copy(deep=True)
+            time.sleep(3)
+        save(log, saved)
+
+    monkeypatch.setattr(_JobLog, "save", save_late)
+    again = JobQueue(lambda: ingestor, tmp_path)
+    assert _wait(again, job).state == "succeeded"
+    again.close()
+    monkeypatch.undo()
+    after = JobQueue(lambda: ingestor, tmp_path)
+    assert after.get(job.id).state == "succeeded"
+    after.close()
