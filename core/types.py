@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 Strategy = Literal["zero-shot", "few-shot", "chain-of-thought"]
 STRATEGIES: tuple[Strategy, ...] = ("zero-shot", "few-shot", "chain-of-thought")
 PAGE_SEPARATOR = "\n\n"
+DocumentKind = Literal["pdf", "text", "markdown", "docx", "pptx", "html"]
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 # A collection (knowledge base) name, as request schemas declare it.
 CollectionName = Annotated[
@@ -23,11 +24,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+SECTION_DESCRIPTION = (
+    "The heading of the section the text is under, for files without pages (Word, web "
+    "pages): there 'page' counts sections. None for PDFs, slides and text files."
+)
+
+
+def place(page: int, page_end: int, section: str | None = None, short: bool = False) -> str:
+    """Where a passage is, for people: 'page 3', 'pages 3-4' ('p. 3', 'pp. 3-4' when
+    ``short``), or 'section "Scope"' in a file without pages."""
+    if section:
+        return f'section "{section}"'
+    one, many = ("p.", "pp.") if short else ("page", "pages")
+    return f"{one} {page}" if page_end == page else f"{many} {page}-{page_end}"
+
+
 class Page(_Model):
-    """The cleaned text of one page; ``number`` is 1-based as printed by PDF viewers."""
+    """The cleaned text of one page; ``number`` is 1-based as printed by PDF viewers.
+
+    Files without pages (Word, HTML) have one per section, with its heading as ``section``.
+    """
 
     number: int
     text: str
+    section: str | None = Field(None, description=SECTION_DESCRIPTION)
 
 
 class ParsedDocument(_Model):
@@ -35,7 +55,7 @@ class ParsedDocument(_Model):
 
     id: str
     filename: str
-    kind: Literal["pdf", "text", "markdown"]
+    kind: DocumentKind
     size_bytes: int
     pages: list[Page]
 
@@ -68,6 +88,7 @@ class Chunk(_Model):
     page_end: int
     char_start: int
     char_end: int
+    section: str | None = Field(None, description=SECTION_DESCRIPTION)
 
 
 class Document(_Model):
@@ -100,6 +121,7 @@ class Hit(_Model):
             "collection": self.collection,
             "page": self.chunk.page_start,
             "page_end": self.chunk.page_end,
+            **({"section": self.chunk.section} if self.chunk.section else {}),
             "score": self.score,
         }
 
@@ -116,6 +138,7 @@ class Citation(_Model):
     filename: str
     page: int
     page_end: int
+    section: str | None = Field(None, description=SECTION_DESCRIPTION)
     text: str
     score: float
     truncated: bool = Field(
@@ -126,10 +149,9 @@ class Citation(_Model):
 
     @property
     def pages(self) -> str:
-        """``p. 3``, or ``pp. 3-4`` for a passage that runs across pages."""
-        return (
-            f"p. {self.page}" if self.page == self.page_end else f"pp. {self.page}-{self.page_end}"
-        )
+        """``p. 3``, ``pp. 3-4`` for a passage that runs across pages, or ``section "Scope"``
+        in a file without pages (Word, web pages)."""
+        return place(self.page, self.page_end, self.section, short=True)
 
     @property
     def label(self) -> str:
@@ -280,6 +302,8 @@ class Job(_Model):
     state: JobState = "queued"
     stage: str | None = Field(None, description="Last step done: parsed, chunked, embedded.")
     pages_parsed: int = 0
+    pages_ocr_done: int = Field(0, description="Scanned pages read by OCR so far.")
+    pages_ocr_total: int = Field(0, description="Scanned pages the file has to OCR.")
     chunks_total: int = 0
     chunks_embedded: int = 0
     duplicate: bool = Field(False, description="The same content was already in the collection.")

@@ -143,6 +143,7 @@ def citations_for(cited: Sequence[int], hits: Sequence[Hit]) -> list[Citation]:
                 filename=hit.filename,
                 page=hit.chunk.page_start,
                 page_end=hit.chunk.page_end,
+                section=hit.chunk.section,
                 text=hit.chunk.text,
                 score=hit.score,
                 truncated=hit.chunk.text.endswith(TRUNCATED),

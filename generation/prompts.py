@@ -11,7 +11,7 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from core.errors import InvalidRequestError
-from core.types import STRATEGIES, Hit, Strategy, Turn
+from core.types import STRATEGIES, Hit, Strategy, Turn, place
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 REFUSAL = "The documents do not contain the answer."
@@ -40,9 +40,7 @@ _STRUCTURE_LINE = re.compile(r"^(?=\s*(?:Question:|Sources:|\[\d+\] \())", re.MU
 
 
 def format_source(n: int, hit: Hit) -> str:
-    pages = f"page {hit.chunk.page_start}"
-    if hit.chunk.page_end != hit.chunk.page_start:
-        pages = f"pages {hit.chunk.page_start}-{hit.chunk.page_end}"
+    pages = place(hit.chunk.page_start, hit.chunk.page_end, hit.chunk.section)
     text = _STRUCTURE_LINE.sub("| ", hit.chunk.text)
     return f"[{n}] ({hit.filename}, {pages})\n{text}"
 

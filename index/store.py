@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     page_end INTEGER NOT NULL,
     char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL,
+    section TEXT,
     tokens TEXT NOT NULL,
     embedding BLOB NOT NULL,
     FOREIGN KEY (collection, document_id) REFERENCES documents(collection, id) ON DELETE CASCADE
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(collection, document_id);
 """
 _CHUNK_FIELDS = (
-    "id", "document_id", "ordinal", "text", "page_start", "page_end", "char_start", "char_end"
+    "id", "document_id", "ordinal", "text", "page_start", "page_end", "char_start", "char_end",
+    "section",
 )  # fmt: skip
 
 
@@ -86,6 +88,13 @@ class Store:
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an index written by an older version up to this schema."""
+        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(chunks)")}
+        if "section" not in columns:  # Word and web page sections (added with those loaders)
+            self._writer.execute("ALTER TABLE chunks ADD COLUMN section TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -210,8 +219,8 @@ class Store:
         for chunk_id, chunk, toks, vec in zip(ids, chunks, tokens, vectors, strict=True):
             db.execute(
                 "INSERT INTO chunks (id, collection, document_id, ordinal, text, page_start,"
-                " page_end, char_start, char_end, tokens, embedding)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " page_end, char_start, char_end, section, tokens, embedding)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chunk_id,
                     collection,
@@ -222,6 +231,7 @@ class Store:
                     chunk.page_end,
                     chunk.char_start,
                     chunk.char_end,
+                    chunk.section,
                     " ".join(toks),
                     np.ascontiguousarray(vec, dtype=np.float32).tobytes(),
                 ),

@@ -59,6 +59,7 @@ class Chunker:
                         page_end=page.number,
                         char_start=page_offset + start,
                         char_end=page_offset + start + len(piece),
+                        section=page.section,
                     )
                 )
                 # The next chunk starts after this one's start, within the overlap of its end.

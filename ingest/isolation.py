@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
+import tempfile
 import threading
+from concurrent.futures import Future, as_completed
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import PurePath
 from typing import cast
@@ -18,7 +20,8 @@ from pebble import ProcessExpired, ProcessPool
 
 from core.errors import IngestError
 from core.types import Page
-from ingest.loaders import PdfLoader, loader_for
+from ingest.base import PageProgress
+from ingest.loaders import OcrOptions, PdfLoader, TextPass, loader_for
 
 
 def _limit_memory(limit_mb: int) -> None:
@@ -28,28 +31,33 @@ def _limit_memory(limit_mb: int) -> None:
 
 def _run(
     action: str,
-    data: bytes,
+    source: bytes | str,
     filename: str,
     password: str | None,
     max_pages: int,
+    ocr: OcrOptions | None = None,
     start: int = 0,
     step: int = 1,
 ) -> object:
-    loader = loader_for(filename, password=password, max_pages=max_pages)
+    loader = loader_for(filename, password=password, max_pages=max_pages, ocr=ocr)
+    if isinstance(loader, PdfLoader):
+        if action == "slice":
+            return loader.page_slice(cast(bytes, source), filename, start, step)
+        if action == "ocr":  # source: the PDF's path; start: the page number
+            return loader.ocr_pages(source, filename, [start])[0]
     if action == "check":
-        loader.check(data, filename)
+        loader.check(cast(bytes, source), filename)
         return None
-    if action == "slice" and isinstance(loader, PdfLoader):
-        return loader.page_slice(data, filename, start, step)
-    return loader.pages(data, filename)
+    return loader.pages(cast(bytes, source), filename)
 
 
 class IsolatedParser:
     """Spawned workers, reused from file to file and replaced when a file kills one.
 
-    It reads PDFs as :class:`PdfLoader` does (same ``pages`` and ``check``), in the workers:
-    with ``workers`` > 1 each reads every ``workers``-th page of a file at the same time, so
-    parsing, which the embedder waits for, takes that much less time on a free core.
+    It reads files as their loaders do (same ``pages`` and ``check``), in the workers. A PDF's
+    text layer is read in ``workers`` parts at once, each every ``workers``-th page, so
+    parsing, which the embedder waits for, takes that much less time on a free core; its
+    scanned pages are then OCR'd one per task, each under ``ocr_page_timeout_s``.
     """
 
     def __init__(
@@ -59,12 +67,16 @@ class IsolatedParser:
         password: str | None = None,
         max_pages: int = 5000,
         workers: int = 1,
+        ocr: OcrOptions | None = None,
+        ocr_page_timeout_s: float = 120,
     ) -> None:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.password = password
         self.max_pages = max_pages
         self.workers = workers
+        self.ocr = ocr
+        self.ocr_page_timeout_s = ocr_page_timeout_s
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
 
@@ -80,16 +92,80 @@ class IsolatedParser:
                 )
             return self._pool
 
-    def pages(self, data: bytes, filename: str) -> list[Page]:
-        parts = self.workers if PurePath(filename).suffix.lower() in PdfLoader.extensions else 1
-        if parts > 1:
-            slices = cast(list[list[Page]], self._call("slice", data, filename, parts))
-            pages = sorted((page for part in slices for page in part), key=lambda p: p.number)
-            if any(p.text for p in pages):
-                return pages
-            # No text anywhere: the whole file once more, for pages() to say why (a scan
-            # without a text layer, or nothing at all).
-        return cast(list[Page], self._call("pages", data, filename)[0])
+    def pages(self, data: bytes, filename: str, progress: PageProgress | None = None) -> list[Page]:
+        if PurePath(filename).suffix.lower() not in PdfLoader.extensions:
+            return cast(list[Page], self._call("pages", data, filename)[0])
+        parts = cast(list[TextPass], self._call("slice", data, filename, self.workers))
+        text = TextPass(
+            sorted((page for part in parts for page in part.pages), key=lambda p: p.number),
+            sorted(n for part in parts for n in part.scanned),
+        )
+        loader = PdfLoader(self.password, self.max_pages, self.ocr)
+        todo = loader.to_ocr(filename, text)
+        if todo:
+            for page in self._ocr(data, filename, todo, progress):
+                text.pages[page.number - 1] = page
+        return loader.finish(filename, text.pages)
+
+    def _ocr(
+        self, data: bytes, filename: str, numbers: list[int], progress: PageProgress | None
+    ) -> list[Page]:
+        """OCR the pages ``numbers``, one task each, so progress moves page by page."""
+        # The workers read the PDF from a file: its bytes are not sent once per page.
+        with tempfile.NamedTemporaryFile(suffix=".pdf") as spool:
+            spool.write(data)
+            spool.flush()
+            call = ("ocr", spool.name, filename, self.password, self.max_pages, self.ocr)
+            pool = self._get_pool()
+            futures: dict[Future, int] = {
+                pool.schedule(_run, args=(*call, n), timeout=self.ocr_page_timeout_s): n
+                for n in numbers
+            }
+            pages = []
+            try:
+                for future in as_completed(futures):
+                    pages.append(self._result(future, filename, futures[future]))
+                    if progress is not None:
+                        progress(len(pages), len(numbers))
+            finally:
+                for future in futures:
+                    future.cancel()
+        return pages
+
+    def _result(self, future: Future, filename: str, number: int) -> Page:
+        try:
+            return cast(Page, future.result())
+        except FutureTimeout as exc:
+            raise IngestError(
+                filename,
+                "too_slow",
+                f"took more than {self.ocr_page_timeout_s:g} s to OCR page {number}",
+            ) from exc
+        except ProcessExpired as exc:
+            raise IngestError(
+                filename,
+                "too_large",
+                f"made OCR fail on page {number} (exit code {exc.exitcode}): it needs more "
+                f"than {self.memory_mb} MiB",
+            ) from exc
+        except IngestError:
+            raise
+        except MemoryError as exc:
+            raise IngestError(
+                filename, "too_large", f"needs more than {self.memory_mb} MiB to OCR page {number}"
+            ) from exc
+        except Exception as exc:
+            if "bad_alloc" in str(exc):  # ONNX Runtime's out-of-memory, as a RuntimeException
+                raise IngestError(
+                    filename,
+                    "too_large",
+                    f"needs more than {self.memory_mb} MiB to OCR page {number}",
+                ) from exc
+            raise IngestError(
+                filename,
+                "corrupt",
+                f"page {number} could not be OCR'd ({type(exc).__name__}: {exc})",
+            ) from exc
 
     def check(self, data: bytes, filename: str) -> None:
         self._call("check", data, filename)
@@ -98,7 +174,8 @@ class IsolatedParser:
         """``action`` on the file in a worker; with ``parts`` > 1, a slice of the pages in
         each of that many workers at once. Returns each part's result."""
         calls: list[tuple[object, ...]] = [
-            (action, data, filename, self.password, self.max_pages, i, parts) for i in range(parts)
+            (action, data, filename, self.password, self.max_pages, self.ocr, i, parts)
+            for i in range(parts)
         ]
         try:
             return self._attempt(calls)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
-from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, ClassVar
+from typing import NamedTuple
 
 import pypdf
 import pypdfium2
@@ -15,28 +15,15 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError
 from core.errors import IngestError
 from core.files import DOCUMENT_TYPES
 from core.types import Page
+from ingest.base import Loader, PageProgress
+from ingest.ocr import INSTALL_HINT, has_images, ocr_page
+from ingest.office import OFFICE_LOADERS
 from ingest.text import clean_text, looks_garbled
+
+__all__ = ["LOADERS", "Loader", "OcrOptions", "PdfLoader", "loader_for"]
 
 log = logging.getLogger(__name__)
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns on every odd object
-
-
-class Loader(ABC):
-    """Parses one kind of file. Subclasses implement :meth:`pages`."""
-
-    kind: ClassVar[str]
-    extensions: ClassVar[tuple[str, ...]]
-
-    @abstractmethod
-    def pages(self, data: bytes, filename: str) -> list[Page]:
-        """Return the file's pages, 1-based, with cleaned text."""
-
-    def check(self, data: bytes, filename: str) -> None:
-        """Refuse a file that cannot be parsed, cheaply: before it is queued, not after.
-
-        Passing is no promise: a PDF can still turn out to hold only images.
-        """
-        self.pages(data, filename)
 
 
 class TextLoader(Loader):
@@ -45,7 +32,7 @@ class TextLoader(Loader):
     kind = "text"
     extensions = DOCUMENT_TYPES[kind]
 
-    def pages(self, data: bytes, filename: str) -> list[Page]:
+    def pages(self, data: bytes, filename: str, progress: PageProgress | None = None) -> list[Page]:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -63,37 +50,56 @@ class MarkdownLoader(TextLoader):
     extensions = DOCUMENT_TYPES[kind]
 
 
+@dataclass(frozen=True)
+class OcrOptions:
+    """How scanned pages are read; ``engine`` None: no OCR engine is available."""
+
+    engine: str | None
+    languages: tuple[str, ...] = ("eng", "chi_sim")
+    cjk_engine: str | None = None  # reads again the pages ``engine`` reads as mostly CJK
+    dpi: int = 200
+    max_pages: int = 500
+
+
+class TextPass(NamedTuple):
+    """Pages as their text layer reads, and the numbers of those that need OCR."""
+
+    pages: list[Page]
+    scanned: list[int]
+
+
 class PdfLoader(Loader):
-    """PDF text through pypdf, falling back to pdfium page by page where pypdf's is garbled."""
+    """PDF text through pypdf, falling back to pdfium page by page where pypdf's is garbled;
+    pages with no usable text but an image (scans) are OCR'd when an engine is available."""
 
     kind = "pdf"
     extensions = DOCUMENT_TYPES[kind]
 
-    def __init__(self, password: str | None = None, max_pages: int = 5000) -> None:
+    def __init__(
+        self, password: str | None = None, max_pages: int = 5000, ocr: OcrOptions | None = None
+    ) -> None:
         self.password = password
         self.max_pages = max_pages
+        self.ocr = ocr or OcrOptions(engine=None)
 
-    def pages(self, data: bytes, filename: str) -> list[Page]:
-        reader, pages = self._read(data, filename, 0, 1)
-        if not any(p.text for p in pages):
-            if any(_has_images(reader, i) for i in range(len(reader.pages))):
-                raise IngestError(filename, "needs_ocr", "has only scanned images, no text layer")
-            raise IngestError(filename, "empty", "holds no text")
-        return pages
+    def pages(self, data: bytes, filename: str, progress: PageProgress | None = None) -> list[Page]:
+        text = self.page_slice(data, filename, 0, 1)
+        todo = self.to_ocr(filename, text)
+        for done, number in enumerate(todo, 1):
+            text.pages[number - 1] = self.ocr_pages(data, filename, [number])[0]
+            if progress is not None:
+                progress(done, len(todo))
+        return self.finish(filename, text.pages)
 
-    def page_slice(self, data: bytes, filename: str, start: int, step: int) -> list[Page]:
-        """Every ``step``-th page from index ``start``, for reading one file in several
-        processes; unlike :meth:`pages`, a slice with no text is no error."""
-        return self._read(data, filename, start, step)[1]
-
-    def _read(
-        self, data: bytes, filename: str, start: int, step: int
-    ) -> tuple[pypdf.PdfReader, list[Page]]:
+    def page_slice(self, data: bytes, filename: str, start: int, step: int) -> TextPass:
+        """The text layer of every ``step``-th page from index ``start``, for reading one file
+        in several processes."""
         _check_pdf_magic(data, filename)
         reader = self._open(data, filename)
         count = self._page_count(reader, filename)
         pdfium: pypdfium2.PdfDocument | None = None
         pages: list[Page] = []
+        scanned: list[int] = []
         try:
             for i in range(start, count, step):
                 text = _pypdf_text(reader, i)
@@ -102,11 +108,67 @@ class PdfLoader(Loader):
                     fallback = pdfium[i].get_textpage().get_text_bounded()
                     if not looks_garbled(fallback) or not text.strip():
                         text = fallback
+                    # Garbage text (fonts without a Unicode map) reads right once rendered.
+                    if looks_garbled(text) and (text.strip() or has_images(pdfium[i])):
+                        scanned.append(i + 1)
                 pages.append(Page(number=i + 1, text=clean_text(text)))
         finally:
             if pdfium is not None:
                 pdfium.close()
-        return reader, pages
+        return TextPass(pages, scanned)
+
+    def to_ocr(self, filename: str, text: TextPass) -> list[int]:
+        """Which scanned pages to OCR: all of them, or none when no engine is available and
+        other pages have text. Raises when the scans are all there is, or too many."""
+        if not text.scanned:
+            return []
+        if self.ocr.engine is None:
+            if any(p.text for p in text.pages):
+                log.warning("%s: %d scanned pages left unread: no OCR engine", filename,
+                            len(text.scanned))  # fmt: skip
+                return []
+            raise IngestError(
+                filename, "needs_ocr", f"has only scanned images, no text layer; {INSTALL_HINT}"
+            )
+        if len(text.scanned) > self.ocr.max_pages:
+            raise IngestError(
+                filename,
+                "too_large",
+                f"has {len(text.scanned)} scanned pages, more than the OCR limit of "
+                f"{self.ocr.max_pages} (KBQA_INGEST__OCR_MAX_PAGES)",
+            )
+        return text.scanned
+
+    def ocr_pages(self, source: bytes | str, filename: str, numbers: list[int]) -> list[Page]:
+        """OCR the pages ``numbers`` (1-based) of a PDF given as bytes or a file path."""
+        assert self.ocr.engine is not None, "to_ocr() picks the pages only with an engine"
+        if isinstance(source, bytes):
+            self._open(source, filename)  # the password that opens it
+        pdfium = _open_pdfium(source, getattr(self, "_used_password", self.password), filename)
+        try:
+            return [
+                Page(
+                    number=n,
+                    text=clean_text(
+                        ocr_page(
+                            pdfium[n - 1],
+                            self.ocr.engine,
+                            self.ocr.languages,
+                            self.ocr.dpi,
+                            self.ocr.cjk_engine,
+                        )
+                    ),
+                )
+                for n in numbers
+            ]
+        finally:
+            pdfium.close()
+
+    def finish(self, filename: str, pages: list[Page]) -> list[Page]:
+        """The pages, or why the document has no text at all."""
+        if not any(p.text for p in pages):
+            raise IngestError(filename, "empty", "holds no text")
+        return pages
 
     def check(self, data: bytes, filename: str) -> None:
         _check_pdf_magic(data, filename)
@@ -161,35 +223,29 @@ def _pypdf_text(reader: pypdf.PdfReader, index: int) -> str:
         return ""
 
 
-def _open_pdfium(data: bytes, password: str | None, filename: str) -> pypdfium2.PdfDocument:
+def _open_pdfium(data: bytes | str, password: str | None, filename: str) -> pypdfium2.PdfDocument:
     try:
         return pypdfium2.PdfDocument(data, password=password)
     except pypdfium2.PdfiumError as exc:
         raise IngestError(filename, "corrupt", f"is not a readable PDF: {exc}") from exc
 
 
-def _has_images(reader: pypdf.PdfReader, index: int) -> bool:
-    try:
-        resources: Any = reader.pages[index].get("/Resources")
-        xobjects: Any = resources.get_object().get("/XObject") if resources else None
-        if not xobjects:
-            return False
-        return any(
-            x.get_object().get("/Subtype") == "/Image" for x in xobjects.get_object().values()
-        )
-    except Exception:  # a broken resource tree: no evidence of images
-        return False
-
-
 LOADERS: dict[str, type[Loader]] = {}
-for _cls in (PdfLoader, TextLoader, MarkdownLoader):
+_ALL: tuple[type[Loader], ...] = (PdfLoader, TextLoader, MarkdownLoader, *OFFICE_LOADERS)
+for _cls in _ALL:
     for _ext in _cls.extensions:
         if _ext in LOADERS:
             raise RuntimeError(f"two loaders claim {_ext}")
         LOADERS[_ext] = _cls
 
 
-def loader_for(filename: str, *, password: str | None = None, max_pages: int = 5000) -> Loader:
+def loader_for(
+    filename: str,
+    *,
+    password: str | None = None,
+    max_pages: int = 5000,
+    ocr: OcrOptions | None = None,
+) -> Loader:
     """The loader for a file name's extension, or an IngestError naming the type."""
     ext = PurePath(filename).suffix.lower()
     cls = LOADERS.get(ext)
@@ -199,5 +255,5 @@ def loader_for(filename: str, *, password: str | None = None, max_pages: int = 5
             filename, "unsupported_type", f"has type {ext or '(none)'!r}; supported: {supported}"
         )
     if cls is PdfLoader:
-        return PdfLoader(password=password, max_pages=max_pages)
+        return PdfLoader(password=password, max_pages=max_pages, ocr=ocr)
     return cls()

@@ -11,14 +11,17 @@ from core.errors import IngestError
 from core.settings import IngestSettings
 from core.types import Document, ParsedDocument
 from index.knowledge import KnowledgeIndex
+from ingest.base import PageProgress
 from ingest.chunking import Chunker
 from ingest.isolation import IsolatedParser
-from ingest.loaders import Loader, loader_for
+from ingest.loaders import Loader, OcrOptions, loader_for
+from ingest.ocr import pick_engine
 
 
 @dataclass(frozen=True)
 class Progress:
-    """One step of one file: ``stage`` is 'parsed', 'chunked' or 'embedded'."""
+    """One step of one file: ``stage`` is 'ocr' (scanned pages read so far), 'parsed',
+    'chunked' or 'embedded'."""
 
     filename: str
     stage: str
@@ -50,6 +53,15 @@ class Ingestor:
         self.settings = settings
         self.index = index
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+        self.ocr = OcrOptions(
+            engine=pick_engine(settings.ocr_engines, settings.ocr_languages),
+            languages=tuple(settings.ocr_languages),
+            cjk_engine=pick_engine([settings.ocr_cjk_engine], settings.ocr_languages)
+            if settings.ocr_cjk_engine
+            else None,
+            dpi=settings.ocr_dpi,
+            max_pages=settings.ocr_max_pages,
+        )
         self.isolated = (
             IsolatedParser(
                 settings.parse_timeout_s,
@@ -57,6 +69,8 @@ class Ingestor:
                 settings.pdf_password,
                 settings.max_pages,
                 settings.parse_workers,
+                self.ocr,
+                settings.ocr_page_timeout_s,
             )
             if settings.isolate
             else None
@@ -88,7 +102,12 @@ class Ingestor:
         if existing is not None:
             return IngestResult(existing, created=False)
         report = progress or (lambda _: None)
-        parsed = self.parse(data, filename, doc_id)
+        parsed = self.parse(
+            data,
+            filename,
+            doc_id,
+            lambda done, total: report(Progress(filename, "ocr", done, total)),
+        )
         report(Progress(filename, "parsed", len(parsed.pages), len(parsed.pages)))
         chunks = self.chunker.split(parsed)
         report(Progress(filename, "chunked", len(chunks), len(chunks)))
@@ -125,19 +144,29 @@ class Ingestor:
         return filename
 
     def _reader(self, loader: Loader) -> Loader | IsolatedParser:
-        """Who parses: PDFs (C parsers on hostile input) go to the isolated worker."""
-        if self.isolated is not None and loader.kind == "pdf":
+        """Who parses: PDFs and Office files (C parsers, archives: hostile input) go to the
+        isolated worker; plain text is read here."""
+        if self.isolated is not None and loader.kind not in ("text", "markdown"):
             return self.isolated
         return loader
 
     def _loader(self, filename: str) -> Loader:
         return loader_for(
-            filename, password=self.settings.pdf_password, max_pages=self.settings.max_pages
+            filename,
+            password=self.settings.pdf_password,
+            max_pages=self.settings.max_pages,
+            ocr=self.ocr,
         )
 
-    def parse(self, data: bytes, filename: str, doc_id: str | None = None) -> ParsedDocument:
+    def parse(
+        self,
+        data: bytes,
+        filename: str,
+        doc_id: str | None = None,
+        progress: PageProgress | None = None,
+    ) -> ParsedDocument:
         loader = self._loader(filename)
-        pages = self._reader(loader).pages(data, filename)
+        pages = self._reader(loader).pages(data, filename, progress)
         return ParsedDocument(
             id=doc_id or content_id(data),
             filename=filename,

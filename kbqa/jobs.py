@@ -158,7 +158,11 @@ class JobQueue:
     def _progress(self, job_id: str, event: Progress) -> None:
         if self._closing.is_set():  # raised inside ingest_bytes, before anything is written
             raise _Cancelled
-        if event.stage == "parsed":
+        if event.stage == "ocr":
+            self._update(
+                job_id, stage="ocr", pages_ocr_done=event.done, pages_ocr_total=event.total
+            )
+        elif event.stage == "parsed":
             self._update(job_id, stage="parsed", pages_parsed=event.done)
         elif event.stage == "chunked":
             self._update(job_id, stage="chunked", chunks_total=event.total)

@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from core.files import DOCUMENT_SUFFIXES
+from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.settings import get_settings
 from core.types import STRATEGIES, Answer, Discard, Job
 from ui.client import ApiClient, ApiError
@@ -22,9 +22,10 @@ from ui.client import ApiClient, ApiError
 NEW_COLLECTION = "New collection…"
 HINTS = {
     "encrypted": "Remove its password and upload it again.",
-    "needs_ocr": "It is a scan without a text layer: run OCR on it first (e.g. ocrmypdf).",
-    "corrupt": "The file is damaged or is not really a PDF.",
-    "unsupported_type": "kbqa reads PDF, text and Markdown files.",
+    "needs_ocr": "It is a scan and the server has no OCR engine: install one there (pip install "
+    "rapidocr-onnxruntime, or Debian's tesseract-ocr) or run OCR on the file first (ocrmypdf).",
+    "corrupt": "The file is damaged or is not what its name says.",
+    "unsupported_type": f"kbqa reads {DOCUMENT_TYPES_TEXT}.",
     "empty": "There is no text in it.",
 }
 GREEDY_HELP = (
@@ -171,6 +172,8 @@ def _fraction(job: Job) -> float:
         return 1.0
     if job.chunks_total:
         return 0.1 + 0.9 * job.chunks_embedded / job.chunks_total
+    if job.pages_ocr_total:  # OCR is most of the time a scan takes
+        return 0.05 + 0.05 * job.pages_ocr_done / job.pages_ocr_total
     return 0.05 if job.state == "running" else 0.0
 
 
@@ -179,6 +182,8 @@ def _stage(job: Job) -> str:
         return "queued"
     if job.chunks_total:
         return f"embedded {job.chunks_embedded} of {job.chunks_total} chunks"
+    if job.pages_ocr_total and not job.pages_parsed:
+        return f"reading scanned pages: {job.pages_ocr_done} of {job.pages_ocr_total}"
     return f"parsed {job.pages_parsed} pages" if job.pages_parsed else "parsing"
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Query, UploadFile, status
 from api.deps import Jobs, Reader, Service, Writer
 from api.errors import ERROR_RESPONSES, PayloadTooLarge
 from api.schemas import DocumentList, JobList
+from core.files import DOCUMENT_TYPES_TEXT
 from core.types import COLLECTION_PATTERN, Document
 
 router = APIRouter(prefix="/documents", tags=["documents"], responses=ERROR_RESPONSES)
@@ -23,7 +24,7 @@ CollectionParam = Annotated[
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 def upload(
-    files: Annotated[list[UploadFile], File(description="PDF, text or Markdown files.")],
+    files: Annotated[list[UploadFile], File(description=DOCUMENT_TYPES_TEXT)],
     service: Service,
     jobs: Jobs,
     caller: Writer,

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
-from api.schemas import DocumentList, JobList
+from api.app import create_app
+from api.schemas import DocumentList, JobList, SearchResponse
+from core.settings import Settings
 from core.types import Document
-from tests.api.conftest import ORCHARD, REPORT, error_of, ingest, pdf, upload, wait
+from tests.api.conftest import AUTH, ORCHARD, REPORT, error_of, ingest, pdf, upload, wait
+from tests.utils.office import docx_bytes, encrypted_docx, pptx_bytes
 from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf, make_image_only_pdf
 
 
@@ -61,7 +66,9 @@ def test_encrypted_unsupported_and_oversized_files_get_their_own_status(
     locked = make_encrypted_pdf(tmp_path / "locked.pdf", "Secret minutes.").read_bytes()
     cases = [
         ("locked.pdf", locked, 422, "encrypted"),
-        ("notes.docx", b"PK\x03\x04 not supported", 415, "unsupported_type"),
+        ("sheet.xlsx", b"PK\x03\x04 not supported", 415, "unsupported_type"),
+        ("notes.docx", b"PK\x03\x04 broken", 422, "corrupt"),
+        ("locked.docx", encrypted_docx(), 422, "encrypted"),
         ("huge.pdf", b"%PDF-1.7\n" + b"0" * (2 * 2**20), 413, "too_large"),
         ("empty.pdf", b"", 422, "empty"),
     ]
@@ -92,14 +99,34 @@ def test_a_request_body_over_the_limit_is_413(api_settings, tmp_path) -> None:  
     assert error_of(response)["code"] == "too_large"
 
 
-def test_a_scan_without_text_fails_in_its_job(client: TestClient, tmp_path) -> None:  # noqa: ANN001
+def test_without_ocr_a_scan_fails_in_its_job_saying_how_to_enable_it(
+    api_settings: Settings, tmp_path: Path
+) -> None:
+    settings = api_settings.model_copy(
+        update={"ingest": api_settings.ingest.model_copy(update={"ocr_engines": []})}
+    )
     scan = make_image_only_pdf(tmp_path / "scan.pdf").read_bytes()
-    (job,) = upload(client, {"scan.pdf": scan})
-    done = wait(client, job)
-    assert done.state == "failed"
-    assert done.error is not None
-    assert done.error.reason == "needs_ocr"
-    assert client.get("/documents").json()["documents"] == []
+    with TestClient(create_app(settings, warm_up=False), headers=AUTH) as client:
+        (job,) = upload(client, {"scan.pdf": scan})
+        done = wait(client, job)
+        assert done.state == "failed"
+        assert done.error is not None
+        assert done.error.reason == "needs_ocr"
+        assert "pip install rapidocr-onnxruntime" in done.error.message
+        assert client.get("/documents").json()["documents"] == []
+
+
+def test_word_and_powerpoint_files_are_cited_by_section_and_slide(client: TestClient) -> None:
+    word = docx_bytes([("Scope", ["Intro."]), ("Dam safety", ["The spillway was widened."])])
+    deck = pptx_bytes([("Budget", "Costs"), ("Turbines", "Three turbines were replaced.")])
+    jobs = ingest(client, {"plan.docx": word, "deck.pptx": deck})
+    assert [j.document.kind for j in jobs if j.document] == ["docx", "pptx"]
+    found = {}
+    for query in ("spillway widened", "turbines replaced"):
+        response = client.post("/search", json={"query": query, "top_k": 1})
+        (hit,) = SearchResponse.model_validate(response.json()).hits
+        found[hit.filename] = (hit.chunk.page_start, hit.chunk.section)
+    assert found == {"plan.docx": (2, "Dam safety"), "deck.pptx": (2, None)}
 
 
 def test_a_filename_is_never_a_path(client: TestClient) -> None:

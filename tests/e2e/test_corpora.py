@@ -1,5 +1,6 @@
-"""Real-world and hostile PDFs through the API: each is indexed or refused with a reason, the
-server stays up, and the documents it already had answer exactly as before.
+"""Real-world and hostile files (PDFs, Office files, web pages) through the API: each is
+indexed or refused with a reason, the server stays up, and the documents it already had
+answer exactly as before.
 
 The corpora come from the package registries at set-up (cached in build/corpora): the test
 files of pypdf's and OCRmyPDF's source distributions, and R's 2,415-page reference manual
@@ -21,6 +22,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.settings import Settings
 from tests.api.conftest import AUTH, KEY, REPORT, ingest, pdf, wait, wait_ready
+from tests.utils.office import corrupt_docx, encrypted_docx, zip_bomb_docx
 from tests.utils.pdfs import decompression_bomb_pdf, text_pdf_bytes, truncated_pdf
 
 pytestmark = pytest.mark.slow
@@ -35,6 +37,15 @@ REASONS = {
     "unsupported_type",
     "too_large",
     "too_slow",
+}
+# Hostile Office files and web pages, and how each is refused.
+OFFICE_HOSTILE = {
+    "bomb.docx": "refused at upload: too_large",
+    "locked.docx": "refused at upload: encrypted",
+    "cut.docx": "refused at upload: corrupt",
+    "cut.pptx": "refused at upload: corrupt",
+    "pdf-renamed.pptx": "refused at upload: corrupt",
+    "binary.html": "refused at upload: corrupt",
 }
 QUESTIONS = ["When was the Elmstead reservoir completed?", "Who was the engineer?", "dam height"]
 
@@ -82,6 +93,12 @@ def _hostile() -> dict[str, bytes]:
         "bomb.pdf": decompression_bomb_pdf(expanded_mb=1500),
         "zero-pages.pdf": zero_pages,
         "not-utf8.txt": b"\xff\xfe\xfa binary",
+        "bomb.docx": zip_bomb_docx(expanded_mb=1500),
+        "locked.docx": encrypted_docx(),
+        "cut.docx": corrupt_docx(),
+        "cut.pptx": corrupt_docx(),
+        "pdf-renamed.pptx": good,
+        "binary.html": b"\x00\x01binary\x00" * 50,
     }
 
 
@@ -117,6 +134,7 @@ def test_every_file_is_indexed_or_refused_and_nothing_else_changes(tmp_path: Pat
         api={"keys": [KEY]},
     )
     outcomes: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    seen: dict[str, str] = {}
     with TestClient(create_app(settings), headers=AUTH) as client:
         wait_ready(client)
         ingest(client, {"report.pdf": pdf(REPORT)}, collection="team")
@@ -127,12 +145,14 @@ def test_every_file_is_indexed_or_refused_and_nothing_else_changes(tmp_path: Pat
                 files = _hostile()
             for name, data in files.items():
                 started = time.monotonic()
-                outcomes[corpus][_outcome(client, name, data)] += 1
+                seen[name] = _outcome(client, name, data)
+                outcomes[corpus][seen[name]] += 1
                 assert time.monotonic() - started < 900, f"{name} hung"
         assert client.get("/health").status_code == 200
         assert [_search(client, q) for q in QUESTIONS] == before
         assert client.app.state.kbqa.index.verify() == []  # type: ignore[attr-defined]
     _report(outcomes)
+    assert {name: seen[name] for name in OFFICE_HOSTILE} == OFFICE_HOSTILE
     assert sum(outcomes["pypdf"].values()) > 50
     assert sum(outcomes["ocrmypdf"].values()) > 30
 

@@ -78,8 +78,8 @@ def test_zip_renamed_to_pdf_is_named(tmp_path: Path) -> None:
 
 
 def test_unsupported_type_names_the_extension() -> None:
-    with pytest.raises(IngestError, match=r"'\.docx'") as info:
-        loader_for("report.docx")
+    with pytest.raises(IngestError, match=r"'\.xlsx'") as info:
+        loader_for("report.xlsx")
     assert info.value.reason == "unsupported_type"
 
 

@@ -1,0 +1,209 @@
+"""OCR for PDF pages without a usable text layer: render with pdfium, read with an engine.
+
+Two engines run offline, picked by name from settings in order of preference, and a second
+engine may read again the pages the first finds to be mostly Chinese (or Japanese, Korean):
+
+- ``rapidocr``: RapidOCR (PaddleOCR's PP-OCRv4 models, shipped inside the
+  ``rapidocr-onnxruntime`` wheel, on ONNX Runtime). Its models read Chinese and English.
+- ``tesseract``: Tesseract 5 (Debian ``tesseract-ocr`` and a package per language) through
+  pytesseract.
+
+bench/ocr_eval.py measures both on the dev sets; bench/README.md has the figures.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pypdfium2
+from PIL import Image
+
+from core.text import cjk_ratio, is_cjk
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "install an OCR engine: `pip install rapidocr-onnxruntime` (English and Chinese), or "
+    "`apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim`; "
+    "KBQA_INGEST__OCR_ENGINES picks among them"
+)
+
+
+class OcrEngine(ABC):
+    """Reads the text of one page image. Subclasses implement :meth:`read`."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def __init__(self, languages: Sequence[str]) -> None:
+        """Load the engine for ``languages`` (once per process: see :func:`_engine`)."""
+
+    @classmethod
+    @abstractmethod
+    def unavailable(cls, languages: Sequence[str]) -> str | None:
+        """Why the engine cannot read ``languages`` here, or None when it can."""
+
+    @abstractmethod
+    def read(self, image: Image.Image) -> str:
+        """The text of a greyscale page image, lines in reading order, paragraphs apart."""
+
+
+class RapidOcrEngine(OcrEngine):
+    name = "rapidocr"
+    # The PP-OCRv4 Chinese models in the wheel read simplified Chinese and English.
+    LANGUAGES = frozenset({"eng", "chi_sim"})
+
+    def __init__(self, languages: Sequence[str]) -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        # One thread per parser process: the parse workers are the parallelism.
+        self._ocr = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+
+    @classmethod
+    def unavailable(cls, languages: Sequence[str]) -> str | None:
+        if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+            return "rapidocr-onnxruntime is not installed"
+        missing = set(languages) - cls.LANGUAGES
+        return f"its models do not read {', '.join(sorted(missing))}" if missing else None
+
+    # Text detection's memory grows with the image: past about 1,600 pixels a side it needs
+    # more than the parser's 2 GiB limit allows (measured: std::bad_alloc at 200 dpi A4).
+    MAX_SIDE = 1600
+
+    def read(self, image: Image.Image) -> str:
+        if max(image.size) > self.MAX_SIDE:
+            image = image.copy()
+            image.thumbnail((self.MAX_SIDE, self.MAX_SIDE))
+        result, _ = self._ocr(np.asarray(image.convert("RGB")))
+        boxes = [(np.asarray(box, dtype=float), text) for box, text, _score in result or []]
+        return layout_lines(boxes)
+
+
+class TesseractEngine(OcrEngine):
+    name = "tesseract"
+
+    def __init__(self, languages: Sequence[str]) -> None:
+        self._lang = "+".join(languages)
+        # One thread per page: the parse workers are the parallelism (OpenMP would make each
+        # tesseract claim every core). This process's environment is inherited by tesseract.
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+    @classmethod
+    def unavailable(cls, languages: Sequence[str]) -> str | None:
+        if importlib.util.find_spec("pytesseract") is None:
+            return "pytesseract is not installed"
+        if shutil.which("tesseract") is None:
+            return "the tesseract program is not installed"
+        missing = set(languages) - _tesseract_languages()
+        if missing:
+            return f"tesseract has no data for {', '.join(sorted(missing))}"
+        return None
+
+    def read(self, image: Image.Image) -> str:
+        import pytesseract
+
+        return str(pytesseract.image_to_string(image, lang=self._lang))
+
+
+@functools.cache
+def _tesseract_languages() -> frozenset[str]:
+    try:
+        out = subprocess.run(
+            ["tesseract", "--list-langs"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(line.strip() for line in out.splitlines()[1:] if line.strip())
+
+
+ENGINES: dict[str, type[OcrEngine]] = {}
+for _cls in (RapidOcrEngine, TesseractEngine):
+    if _cls.name in ENGINES:
+        raise RuntimeError(f"two OCR engines are named {_cls.name}")
+    ENGINES[_cls.name] = _cls
+
+
+def pick_engine(names: Sequence[str], languages: Sequence[str]) -> str | None:
+    """The first engine of ``names`` that can read ``languages`` here; None if none can."""
+    for name in names:
+        if ENGINES[name].unavailable(tuple(languages)) is None:
+            return name
+    return None
+
+
+@functools.cache
+def _engine(name: str, languages: tuple[str, ...]) -> OcrEngine:
+    # Cached per process: a parse worker loads the models once, not once per page.
+    return ENGINES[name](languages)
+
+
+def has_images(page: pypdfium2.PdfPage) -> bool:
+    """Whether a page draws any image, in form XObjects too (where scanners often put them)."""
+    image = pypdfium2.raw.FPDF_PAGEOBJ_IMAGE
+    return any(True for _ in page.get_objects(filter=(image,), max_depth=4))
+
+
+# A page whose OCR text is at least this share CJK is a CJK page.
+CJK_PAGE_RATIO = 0.3
+
+
+def ocr_page(
+    page: pypdfium2.PdfPage,
+    engine: str,
+    languages: Sequence[str],
+    dpi: int,
+    cjk_engine: str | None = None,
+) -> str:
+    """The text OCR reads on one page, rendered at ``dpi`` in greyscale; a page ``engine``
+    reads as mostly CJK is read again by ``cjk_engine``, when given."""
+    image = page.render(scale=dpi / 72, grayscale=True).to_pil()
+    text = _engine(engine, tuple(languages)).read(image)
+    if cjk_engine and cjk_engine != engine and cjk_ratio(text) >= CJK_PAGE_RATIO:
+        try:
+            return _engine(cjk_engine, tuple(languages)).read(image)
+        except Exception as exc:  # e.g. ONNX Runtime out of the parser's memory: keep the first
+            log.warning("%s failed on a page (%s); keeping %s's text", cjk_engine, exc, engine)
+    return text
+
+
+def layout_lines(boxes: list[tuple[np.ndarray, str]]) -> str:
+    """Text boxes (four corner points each) -> lines in reading order.
+
+    Boxes whose vertical centres lie within half a line height of each other form one line,
+    read left to right; a gap of more than a line height between lines starts a paragraph.
+    """
+    items: list[tuple[float, float, float, str]] = []  # centre y, height, left x, text
+    for box, text in boxes:
+        ys, xs = box[:, 1], box[:, 0]
+        items.append(((ys.min() + ys.max()) / 2, ys.max() - ys.min(), xs.min(), text))
+    items.sort()
+    lines: list[list[Any]] = []  # [centre y, height, [(x, text), ...]]
+    for y, h, x, text in items:
+        if lines and abs(y - lines[-1][0]) < max(h, lines[-1][1]) / 2:
+            lines[-1][2].append((x, text))
+        else:
+            lines.append([y, h, [(x, text)]])
+    out: list[str] = []
+    for i, (y, h, parts) in enumerate(lines):
+        if i and y - lines[i - 1][0] > 2.2 * max(h, lines[i - 1][1]):
+            out.append("")  # a blank line: clean_text keeps paragraphs apart
+        out.append(_join_words(text for _, text in sorted(parts)))
+    return "\n".join(out)
+
+
+def _join_words(words: Any) -> str:
+    line = ""
+    for word in words:
+        if line and not (is_cjk(line[-1]) or is_cjk(word[0])):
+            line += " "
+        line += word
+    return line

@@ -1,0 +1,134 @@
+"""Scanned pages read by OCR: the rest of the file read as before, page numbers kept."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pypdf
+import pytest
+
+from bench.scans import scan_pdf
+from core.errors import IngestError
+from core.settings import IngestSettings
+from index.knowledge import KnowledgeIndex
+from ingest.isolation import IsolatedParser
+from ingest.loaders import OcrOptions, PdfLoader
+from ingest.ocr import layout_lines, pick_engine
+from ingest.pipeline import Ingestor, Progress
+from tests.utils.pdfs import text_pdf_bytes
+
+ENGINE = pick_engine(IngestSettings().ocr_engines, IngestSettings().ocr_languages)
+needs_engine = pytest.mark.skipif(ENGINE is None, reason="no OCR engine installed")
+PAGES = [
+    "The harbour wall was completed in 1890 by the engineer Thomas Reed.",
+    "The reservoir holds four million cubic metres of water.",
+    "Repairs to the lighthouse cost two million euros in 2019.",
+]
+
+
+def _mixed() -> bytes:
+    """Page 2 scanned, pages 1 and 3 with a text layer."""
+    text = text_pdf_bytes(PAGES, font="dejavu")
+    scan = scan_pdf(text, dpi=150)
+    writer = pypdf.PdfWriter()
+    writer.add_page(pypdf.PdfReader(io.BytesIO(text)).pages[0])
+    writer.add_page(pypdf.PdfReader(io.BytesIO(scan)).pages[1])
+    writer.add_page(pypdf.PdfReader(io.BytesIO(text)).pages[2])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _words(text: str) -> set[str]:
+    return {w.strip(".,").lower() for w in text.split()}
+
+
+def test_boxes_on_one_line_are_read_left_to_right_and_paragraphs_kept() -> None:
+    import numpy as np
+
+    def box(x: float, y: float, w: float = 50, h: float = 20) -> np.ndarray:
+        return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+
+    boxes = [(box(200, 12), "world"), (box(10, 10), "Hello"), (box(10, 40), "again"),
+             (box(10, 150), "New"), (box(70, 150), "中文"), (box(130, 151), "字")]  # fmt: skip
+    assert layout_lines(boxes) == "Hello world\nagain\n\nNew中文字"
+
+
+def test_without_an_engine_a_scan_is_refused_with_how_to_install_one() -> None:
+    scan = scan_pdf(text_pdf_bytes(PAGES[:1]))
+    with pytest.raises(IngestError) as refused:
+        PdfLoader(ocr=OcrOptions(engine=None)).pages(scan, "scan.pdf")
+    assert refused.value.reason == "needs_ocr"
+    assert "rapidocr-onnxruntime" in refused.value.detail
+    assert "tesseract-ocr" in refused.value.detail
+
+
+def test_no_engine_is_picked_when_none_is_asked_for_or_reads_the_language() -> None:
+    assert pick_engine([], ["eng"]) is None
+    assert pick_engine(["rapidocr"], ["klingon"]) is None
+
+
+@needs_engine
+def test_only_the_scanned_page_is_ocrd_and_numbers_hold() -> None:
+    seen: list[tuple[int, int]] = []
+    loader = PdfLoader(ocr=OcrOptions(engine=ENGINE, dpi=150))
+    pages = loader.pages(_mixed(), "mixed.pdf", progress=lambda d, t: seen.append((d, t)))
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert pages[0].text == PAGES[0]
+    assert pages[2].text == PAGES[2]
+    assert len(_words(pages[1].text) & _words(PAGES[1])) >= 7  # of 9 words
+    assert seen == [(1, 1)]
+
+
+@needs_engine
+def test_a_pdf_with_a_text_layer_is_not_ocrd_again() -> None:
+    text = text_pdf_bytes(PAGES, font="dejavu")
+    assert PdfLoader().page_slice(text, "t.pdf", 0, 1).scanned == []
+
+
+@needs_engine
+def test_the_ocr_page_limit_refuses_a_longer_scan() -> None:
+    scan = scan_pdf(text_pdf_bytes(PAGES), dpi=72)
+    with pytest.raises(IngestError) as refused:
+        PdfLoader(ocr=OcrOptions(engine=ENGINE, max_pages=2)).pages(scan, "scan.pdf")
+    assert refused.value.reason == "too_large"
+    assert "OCR limit of 2" in refused.value.detail
+
+
+@pytest.fixture
+def isolated_ingestor(index: KnowledgeIndex) -> Iterator[Ingestor]:
+    ingestor = Ingestor(
+        IngestSettings(chunk_size=200, chunk_overlap=40, parse_workers=2, ocr_dpi=150), index
+    )
+    yield ingestor
+    ingestor.close()
+
+
+@needs_engine
+@pytest.mark.slow
+def test_the_isolated_parser_ocrs_page_by_page_with_progress(isolated_ingestor: Ingestor) -> None:
+    events: list[Progress] = []
+    scan = scan_pdf(text_pdf_bytes(PAGES), dpi=150)
+    result = isolated_ingestor.ingest_bytes(scan, "scan.pdf", "c", events.append)
+    assert result.document.pages == 3
+    ocr = [(e.done, e.total) for e in events if e.stage == "ocr"]
+    assert ocr == [(1, 3), (2, 3), (3, 3)]
+    ids = [i for i, _ in isolated_ingestor.index.lexical_search("c", "lighthouse repairs", 1)]
+    ((_, _, chunk),) = isolated_ingestor.index.chunks(ids).values()
+    assert chunk.page_start == 3
+
+
+@needs_engine
+@pytest.mark.slow
+def test_an_ocr_page_over_its_time_limit_is_refused(index: KnowledgeIndex) -> None:
+    parser = IsolatedParser(
+        timeout_s=60, memory_mb=2048, ocr=OcrOptions(engine=ENGINE), ocr_page_timeout_s=0.01
+    )
+    try:
+        with pytest.raises(IngestError) as refused:
+            parser.pages(scan_pdf(text_pdf_bytes(PAGES[:1])), "scan.pdf")
+        assert refused.value.reason == "too_slow"
+        assert "page 1" in refused.value.detail
+    finally:
+        parser.close()
