@@ -21,7 +21,7 @@ from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
 from index.builds import BATCH, Rebuilds
 from index.embedders import Embedder
 from index.gpu import GpuFaiss
-from index.lexical import TOKENIZER_VERSION, Held, LexicalIndex, tokenize
+from index.lexical import TOKENIZER_VERSION, Held, LexicalIndex, LexicalSearcher, tokenize
 from index.lexical import build as build_lexical
 from index.lexical import sync as sync_lexical
 from index.locks import SharedLock
@@ -236,6 +236,13 @@ class KnowledgeIndex:
     def find_document(self, collection: str, doc_id: str) -> Document | None:
         with self._lock:
             return self.store.document(collection, doc_id)
+
+    def engines(self, collection: str) -> tuple[FaissVectors, LexicalSearcher]:
+        """The dense and lexical engines of a collection as they stand, for benchmarks that time
+        the libraries under kbqa bare; searches go through :meth:`dense_search` and
+        :meth:`lexical_search`."""
+        with self._lock:
+            return self._collection(collection).vectors, self._lexical_index(collection).searcher
 
     def _loaded(self, collection: str) -> _Collection | None:
         """The state of a collection, or None if it does not exist (searching it finds nothing)."""

@@ -111,6 +111,11 @@ class LexicalSearcher:
         self._searcher = index.searcher()
         self._schema = schema
 
+    @property
+    def engine(self) -> tuple[tantivy.Searcher, tantivy.Schema]:
+        """The tantivy searcher and schema under this snapshot, for timing them bare."""
+        return self._searcher, self._schema
+
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top-k (chunk id, BM25 score) for the query's tokens (a repeated token counts twice)."""
         tokens = tokenize(query)

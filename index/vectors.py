@@ -163,6 +163,11 @@ class FaissVectors(VectorIndex):
         return int(self._index.ntotal)
 
     @property
+    def faiss_index(self) -> faiss.Index:
+        """The FAISS index itself (on the CPU), for timing it bare."""
+        return self._index
+
+    @property
     def exact(self) -> bool:
         return not isinstance(self._index, faiss.IndexIVF)
 

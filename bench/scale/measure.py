@@ -88,14 +88,14 @@ def _exact_top(index: KnowledgeIndex, qs: list[Query], k: int) -> np.ndarray:
 
 def _recall(index: KnowledgeIndex, qs: list[Query], k: int = 10) -> dict[str, Any]:
     truth = _exact_top(index, qs, k)
-    vectors = index._collection(COLLECTION).vectors
+    vectors, _ = index.engines(COLLECTION)
     out: dict[str, Any] = {"dense_exact": vectors.exact, "nprobe": vectors.settings.nprobe}
     sweep = {}
     for nprobe in PROBE_SWEEP if not vectors.exact else (vectors.settings.nprobe,):
         hits, times = 0, []
         for row, q in enumerate(qs):
             started = time.perf_counter()
-            _, ids = search_faiss(vectors._index, q.vector, k, nprobe)
+            _, ids = search_faiss(vectors.faiss_index, q.vector, k, nprobe)
             times.append(time.perf_counter() - started)
             hits += len(set(ids[0].tolist()) & set(truth[row].tolist()))
         sweep[nprobe] = {

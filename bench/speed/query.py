@@ -38,11 +38,10 @@ class BareSearch:
 
     def __init__(self, kb: KBQA, collection: str) -> None:
         kb.search("warm up", [collection])  # loads FAISS and opens the lexical index
-        state = kb.index._collection(collection)  # a benchmark may look inside
-        lexical = kb.index._lexical_index(collection)
+        vectors, lexical = kb.index.engines(collection)
         self.model = kb.embedder.model  # type: ignore[attr-defined]
-        self.faiss, self.db = state.vectors._index, kb.index.store.db
-        self.bm25, self.bm25_schema = lexical.searcher._searcher, lexical._schema
+        self.faiss, self.db = vectors.faiss_index, kb.index.store.db
+        self.bm25, self.bm25_schema = lexical.engine
         self.s = kb.settings.retrieval
         self.batch_size = kb.embedder.batch_size
 
