@@ -7,33 +7,13 @@ import numpy as np
 import pytest
 
 from core.errors import IndexMismatchError, NotFoundError
-from core.types import Chunk, Page, ParsedDocument
+from core.types import ParsedDocument
 from index.embedders import FakeEmbedder
 from index.knowledge import KnowledgeIndex
 from index.lexical import LexicalIndex
+from tests.utils.documents import add_text_document
 
-
-def _add(index: KnowledgeIndex, collection: str, doc_id: str, texts: list[str]) -> None:
-    parsed = ParsedDocument(
-        id=doc_id,
-        filename=f"{doc_id}.txt",
-        kind="text",
-        size_bytes=1,
-        pages=[Page(number=1, text=" ".join(texts))],
-    )
-    chunks = [
-        Chunk(
-            document_id=doc_id,
-            ordinal=i,
-            text=t,
-            page_start=1,
-            page_end=1,
-            char_start=0,
-            char_end=len(t),
-        )
-        for i, t in enumerate(texts)
-    ]
-    index.add_document(collection, parsed, chunks, index.embedder.embed(texts))
+_add = add_text_document
 
 
 def _dense_ids(index: KnowledgeIndex, collection: str, query: str) -> set[int]:

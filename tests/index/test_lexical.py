@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import index.lexical as lexical_module
-from core.types import Chunk, Page, ParsedDocument
 from index.embedders import FakeEmbedder
 from index.knowledge import KnowledgeIndex
 from index.lexical import Held, LexicalIndex, LexicalSearcher, tokenize
+from tests.utils.documents import add_text_document
 
 
 def test_english_tokens_drop_stopwords() -> None:
@@ -62,27 +62,7 @@ def test_a_searcher_is_a_snapshot(tmp_path: Path) -> None:
 # -- through KnowledgeIndex ------------------------------------------------------------------
 
 
-def _add(index: KnowledgeIndex, collection: str, doc_id: str, texts: list[str]) -> None:
-    parsed = ParsedDocument(
-        id=doc_id,
-        filename=f"{doc_id}.txt",
-        kind="text",
-        size_bytes=1,
-        pages=[Page(number=1, text=" ".join(texts))],
-    )
-    chunks = [
-        Chunk(
-            document_id=doc_id,
-            ordinal=i,
-            text=t,
-            page_start=1,
-            page_end=1,
-            char_start=0,
-            char_end=len(t),
-        )
-        for i, t in enumerate(texts)
-    ]
-    index.add_document(collection, parsed, chunks, index.embedder.embed(texts))
+_add = add_text_document
 
 
 def _docs(index: KnowledgeIndex, query: str) -> set[str]:

@@ -1,0 +1,32 @@
+"""Documents of plain text chunks, added straight to a KnowledgeIndex (no parser)."""
+
+from __future__ import annotations
+
+from core.types import Chunk, Page, ParsedDocument
+from index.knowledge import KnowledgeIndex
+
+
+def add_text_document(
+    index: KnowledgeIndex, collection: str, doc_id: str, texts: list[str]
+) -> None:
+    """Index ``texts`` as the one-page document ``doc_id``, a chunk each."""
+    parsed = ParsedDocument(
+        id=doc_id,
+        filename=f"{doc_id}.txt",
+        kind="text",
+        size_bytes=1,
+        pages=[Page(number=1, text=" ".join(texts))],
+    )
+    chunks = [
+        Chunk(
+            document_id=doc_id,
+            ordinal=i,
+            text=t,
+            page_start=1,
+            page_end=1,
+            char_start=0,
+            char_end=len(t),
+        )
+        for i, t in enumerate(texts)
+    ]
+    index.add_document(collection, parsed, chunks, index.embedder.embed(texts))
