@@ -30,9 +30,9 @@ from generation.backends import make_backend
 from generation.generator import Generator
 from generation.rewrite import refers_back
 from generation.server import ChatServer
+from index.backend import IndexBackend, open_index
 from index.embedders import Embedder, make_embedder
-from index.gpu import gpu_faiss
-from index.knowledge import KnowledgeIndex, check_collection_name
+from index.knowledge import check_collection_name
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
 from kbqa.jobs import JobQueue
@@ -65,9 +65,9 @@ class KBQA:
         return make_embedder(self.settings.embedding)
 
     @cached_property
-    def index(self) -> KnowledgeIndex:
-        gpu = gpu_faiss(self.settings.gpu)
-        return KnowledgeIndex(self.settings.data_dir, self.embedder, self.settings.dense, gpu)
+    def index(self) -> IndexBackend:
+        """The index ``KBQA_INDEX__BACKEND`` names: local (the default) or Milvus."""
+        return open_index(self.settings, self.embedder)
 
     @cached_property
     def ingestor(self) -> Ingestor:
