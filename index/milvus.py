@@ -49,6 +49,14 @@ _FIELDS = [
     "char_end", "section",
 ]  # fmt: skip
 _META = "meta/index"
+# A channel of its own (gRPC's shared subchannels keep the backoff of earlier failures), and
+# reconnection tried every second at most while Milvus is away.
+_RECONNECT = {
+    "grpc.use_local_subchannel_pool": 1,
+    "grpc.initial_reconnect_backoff_ms": 200,
+    "grpc.min_reconnect_backoff_ms": 200,
+    "grpc.max_reconnect_backoff_ms": 1000,
+}
 
 
 def chunk_key(collection: str, doc_id: str, ordinal: int) -> int:
@@ -85,13 +93,17 @@ class MilvusIndex:
         self.catalog_name = f"{settings.milvus_prefix}_catalog"
         self._errors: tuple[type[BaseException], ...] = (MilvusException, grpc.RpcError, OSError)
         with self._calls("connecting"):
-            self.client = MilvusClient(
+            client = MilvusClient(
                 uri=self.uri,
                 token=settings.milvus_token or "",
                 user=settings.milvus_user or "",
                 password=settings.milvus_password or "",
                 timeout=self.timeout,
+                # Reconnect soon after Milvus is back: gRPC's own backoff grows to minutes.
+                grpc_options=_RECONNECT,
             )
+            names = (self.chunks_name, self.catalog_name)
+            self.client: Any = _Reloading(client, names, self.timeout, MilvusException)
             self._create_collections()
         self._check_meta()
 
@@ -417,6 +429,35 @@ class MilvusIndex:
 
     def close(self) -> None:
         self.client.close()
+
+
+class _Reloading:
+    """The Milvus client, loading kbqa's collections again when a read finds them released (a
+    restarted milvus-lite forgets what was loaded) and trying once more."""
+
+    _READS = frozenset({"search", "query", "get", "query_iterator"})
+
+    def __init__(
+        self, client: Any, names: tuple[str, ...], timeout: float, error: type[Exception]
+    ) -> None:
+        self._client, self._names, self._timeout, self._error = client, names, timeout, error
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name not in self._READS:
+            return method
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except self._error as exc:
+                if "released" not in str(exc) and "not loaded" not in str(exc):
+                    raise
+                for collection in self._names:
+                    self._client.load_collection(collection, timeout=self._timeout)
+                return method(*args, **kwargs)
+
+        return read
 
 
 def _chunk_row(collection: str, doc: Document, chunk: Chunk, vector: np.ndarray) -> dict[str, Any]:
