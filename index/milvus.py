@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 _BATCH = 500  # rows per insert call
 _PAGE = 1000  # rows per page when reading whole sets
+_QUERY_MAX = 16_384  # the most rows one Milvus query returns
 _MAX_VARCHAR = 65_535  # bytes: Milvus's longest VARCHAR
 _FIELDS = [
     "kb", "document_id", "filename", "ordinal", "text", "page_start", "page_end", "char_start",
@@ -215,8 +216,13 @@ class MilvusIndex:
             )
 
     def _all(self, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
-        """Every row that matches, read a page at a time (a query returns 16,384 rows at most)."""
-        rows: list[dict[str, Any]] = []
+        """Every row that matches: one query, or page by page past what one query may return."""
+        rows: list[dict[str, Any]] = list(
+            self.client.query(name, filter=expr, output_fields=fields, limit=_QUERY_MAX)
+        )
+        if len(rows) < _QUERY_MAX:
+            return rows
+        rows = []
         iterator = self.client.query_iterator(
             name, batch_size=_PAGE, filter=expr, output_fields=fields, timeout=self.timeout
         )

@@ -97,3 +97,18 @@ def test_settings_refuse_nonsense() -> None:
         IndexSettings(milvus_user="u")
     with pytest.raises(ValidationError, match="milvus_prefix"):
         IndexSettings(milvus_prefix="no spaces")
+
+
+def test_more_rows_than_one_query_returns_are_read_page_by_page(
+    milvus: MilvusIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.milvus as milvus_module
+
+    monkeypatch.setattr(milvus_module, "_QUERY_MAX", 2)
+    monkeypatch.setattr(milvus_module, "_PAGE", 2)
+    for n in range(5):
+        parsed, chunks = _document(f"doc{n}", TEXTS)
+        milvus.add_document("c", parsed, chunks, milvus.embedder.embed(TEXTS))
+    assert [d.id for d in milvus.documents("c")] == [f"doc{n}" for n in range(5)]
+    assert milvus.stats() == {"c": (5, 15)}
+    assert milvus.verify() == []
