@@ -430,6 +430,15 @@ class MilvusIndex:
                 problems.append(f"{name}: {hidden} chunks of documents not in the catalog")
         return problems
 
+    def problem(self) -> str | None:
+        """Why Milvus cannot serve now, asked with a cheap call (what /health reports)."""
+        try:
+            with self._calls("checking"):
+                self.client.has_collection(self.chunks_name, timeout=min(self.timeout, 2))
+        except IndexUnavailableError as exc:
+            return str(exc)
+        return None
+
     def flush(self, force: bool = False) -> None:
         """Nothing to do: Milvus keeps what it acknowledged."""
 

@@ -79,6 +79,9 @@ def test_requests_while_milvus_is_down_are_503_and_nothing_is_lost(
         assert done.state == "succeeded"
         assert done.document is not None
         server.stop()
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert f"Milvus at {server.uri}" in (Health.model_validate(health.json()).error or "")
         for response in (
             client.post("/search", json=QUERY),
             client.get("/documents"),
@@ -94,6 +97,7 @@ def test_requests_while_milvus_is_down_are_503_and_nothing_is_lost(
         assert failed.error is not None
         assert failed.error.code == "index_unavailable"
         server.start()
+        wait_ready(client, timeout=30)
         assert _found(client) == {"report.pdf"}
         assert [d["filename"] for d in client.get("/documents").json()["documents"]] == [
             "report.pdf"
