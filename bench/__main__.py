@@ -1,4 +1,5 @@
-"""``python -m bench speed|load|gpu|make-dataset ...``: the benchmarks' command line.
+"""``python -m bench speed|load|gpu|make-dataset|ocr|ocr-corpus|ocr-memory|scans ...``: the
+benchmarks' command line.
 
 ``speed`` is ``kbqa bench``; ``make-dataset`` needs the test extras (fpdf2), so the ``kbqa``
 command leaves it out. ``load`` and ``gpu`` keep their own option parsers (``--help`` shows
@@ -10,10 +11,18 @@ import typer
 
 from bench.cli import speed
 from bench.make_dataset import make_dataset
+from bench.ocr_corpus import ocr_corpus
+from bench.ocr_eval import ocr_eval
+from bench.ocr_memory import ocr_memory
+from bench.scans import scans
 
 app = typer.Typer(help="kbqa's benchmarks (bench/README.md).", no_args_is_help=True)
 app.command("speed")(speed)
 app.command("make-dataset")(make_dataset)
+app.command("ocr")(ocr_eval)
+app.command("ocr-corpus")(ocr_corpus)
+app.command("ocr-memory")(ocr_memory)
+app.command("scans")(scans)
 
 
 @app.command(

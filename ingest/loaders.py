@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import NamedTuple
 
 import pypdf
 import pypdfium2
+from PIL import Image
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from core.errors import IngestError
 from core.files import DOCUMENT_TYPES
 from core.types import Page
 from ingest.base import Loader, PageProgress
-from ingest.ocr import INSTALL_HINT, has_images, ocr_page
+from ingest.ocr import INSTALL_HINT, has_images, load_engine, ocr_page, render, wants_cjk_engine
 from ingest.office import OFFICE_LOADERS
 from ingest.text import clean_text, looks_garbled
 
-__all__ = ["LOADERS", "Loader", "OcrOptions", "PdfLoader", "loader_for"]
+__all__ = ["LOADERS", "Loader", "OcrOptions", "PdfLoader", "ScannedPage", "loader_for", "read_cjk"]
 
 log = logging.getLogger(__name__)
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns on every odd object
@@ -66,6 +69,22 @@ class TextPass(NamedTuple):
 
     pages: list[Page]
     scanned: list[int]
+
+
+class ScannedPage(NamedTuple):
+    """A scanned page as the first OCR engine read it; ``image`` (greyscale pixels of
+    ``size``) when the CJK engine should read it again."""
+
+    page: Page
+    image: bytes | None = None
+    size: tuple[int, int] = (0, 0)
+
+
+def read_cjk(options: OcrOptions, image: bytes, size: tuple[int, int]) -> str:
+    """The clean text the CJK engine reads on a page image from :meth:`PdfLoader.read_scanned`."""
+    assert options.cjk_engine is not None, "read_scanned() asks for it only with one"
+    engine = load_engine(options.cjk_engine, options.languages)
+    return clean_text(engine.read(Image.frombytes("L", size, image)))
 
 
 class PdfLoader(Loader):
@@ -140,27 +159,43 @@ class PdfLoader(Loader):
         return text.scanned
 
     def ocr_pages(self, source: bytes | str, filename: str, numbers: list[int]) -> list[Page]:
-        """OCR the pages ``numbers`` (1-based) of a PDF given as bytes or a file path."""
-        assert self.ocr.engine is not None, "to_ocr() picks the pages only with an engine"
-        if isinstance(source, bytes):
-            self._open(source, filename)  # the password that opens it
-        pdfium = _open_pdfium(source, getattr(self, "_used_password", self.password), filename)
-        try:
+        """OCR the pages ``numbers`` (1-based) of a PDF given as bytes or a file path, in this
+        process, the CJK engine included."""
+        engine, ocr = self._engine_options()
+        with self._pdfium(source, filename) as pdfium:
             return [
                 Page(
                     number=n,
                     text=clean_text(
-                        ocr_page(
-                            pdfium[n - 1],
-                            self.ocr.engine,
-                            self.ocr.languages,
-                            self.ocr.dpi,
-                            self.ocr.cjk_engine,
-                        )
+                        ocr_page(pdfium[n - 1], engine, ocr.languages, ocr.dpi, ocr.cjk_engine)
                     ),
                 )
                 for n in numbers
             ]
+
+    def read_scanned(self, source: bytes | str, filename: str, number: int) -> ScannedPage:
+        """Page ``number`` as the first OCR engine reads it, with its image when the CJK
+        engine should read it again (which the isolated parser does in another process)."""
+        engine, ocr = self._engine_options()
+        with self._pdfium(source, filename) as pdfium:
+            image = render(pdfium[number - 1], ocr.dpi)
+        text = load_engine(engine, ocr.languages).read(image)
+        page = Page(number=number, text=clean_text(text))
+        if not wants_cjk_engine(text, engine, ocr.cjk_engine):
+            return ScannedPage(page)
+        return ScannedPage(page, image.tobytes(), image.size)
+
+    def _engine_options(self) -> tuple[str, OcrOptions]:
+        assert self.ocr.engine is not None, "to_ocr() picks the pages only with an engine"
+        return self.ocr.engine, self.ocr
+
+    @contextlib.contextmanager
+    def _pdfium(self, source: bytes | str, filename: str) -> Iterator[pypdfium2.PdfDocument]:
+        if isinstance(source, bytes):
+            self._open(source, filename)  # the password that opens it
+        pdfium = _open_pdfium(source, getattr(self, "_used_password", self.password), filename)
+        try:
+            yield pdfium
         finally:
             pdfium.close()
 

@@ -45,12 +45,15 @@ class OcrEngine(ABC):
 
     @abstractmethod
     def __init__(self, languages: Sequence[str]) -> None:
-        """Load the engine for ``languages`` (once per process: see :func:`_engine`)."""
+        """Load the engine for ``languages`` (once per process: see :func:`load_engine`)."""
 
     @classmethod
     @abstractmethod
     def unavailable(cls, languages: Sequence[str]) -> str | None:
         """Why the engine cannot read ``languages`` here, or None when it can."""
+
+    # Seconds of the engine's own steps in the last read, where it reports them (benchmarks).
+    last_steps: dict[str, float] = {}  # replaced by each read, never mutated
 
     @abstractmethod
     def read(self, image: Image.Image) -> str:
@@ -75,15 +78,18 @@ class RapidOcrEngine(OcrEngine):
         missing = set(languages) - cls.LANGUAGES
         return f"its models do not read {', '.join(sorted(missing))}" if missing else None
 
-    # Text detection's memory grows with the image: past about 1,600 pixels a side it needs
-    # more than the parser's 2 GiB limit allows (measured: std::bad_alloc at 200 dpi A4).
+    # Text detection's memory grows with the image (its feature maps are a multiple of the
+    # pixels): pages are read at most this many pixels a side, in their own process and
+    # memory limit (ingest/isolation.py; bench/ocr_memory.py measures what a page takes).
     MAX_SIDE = 1600
 
     def read(self, image: Image.Image) -> str:
         if max(image.size) > self.MAX_SIDE:
             image = image.copy()
             image.thumbnail((self.MAX_SIDE, self.MAX_SIDE))
-        result, _ = self._ocr(np.asarray(image.convert("RGB")))
+        result, elapse = self._ocr(np.asarray(image.convert("RGB")))
+        steps = zip(("detect", "classify", "recognise"), elapse or [], strict=False)
+        self.last_steps = {name: float(seconds) for name, seconds in steps}
         boxes = [(np.asarray(box, dtype=float), text) for box, text, _score in result or []]
         return layout_lines(boxes)
 
@@ -141,8 +147,8 @@ def pick_engine(names: Sequence[str], languages: Sequence[str]) -> str | None:
 
 
 @functools.cache
-def _engine(name: str, languages: tuple[str, ...]) -> OcrEngine:
-    # Cached per process: a parse worker loads the models once, not once per page.
+def load_engine(name: str, languages: tuple[str, ...]) -> OcrEngine:
+    """The engine ``name``, loaded once per process: a worker reads every page with it."""
     return ENGINES[name](languages)
 
 
@@ -156,6 +162,16 @@ def has_images(page: pypdfium2.PdfPage) -> bool:
 CJK_PAGE_RATIO = 0.3
 
 
+def render(page: pypdfium2.PdfPage, dpi: int) -> Image.Image:
+    """A page as OCR reads it: greyscale, at ``dpi``."""
+    return page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+
+
+def wants_cjk_engine(text: str, engine: str, cjk_engine: str | None) -> bool:
+    """Whether ``cjk_engine`` should read again a page ``engine`` read as ``text``."""
+    return bool(cjk_engine) and cjk_engine != engine and cjk_ratio(text) >= CJK_PAGE_RATIO
+
+
 def ocr_page(
     page: pypdfium2.PdfPage,
     engine: str,
@@ -163,14 +179,15 @@ def ocr_page(
     dpi: int,
     cjk_engine: str | None = None,
 ) -> str:
-    """The text OCR reads on one page, rendered at ``dpi`` in greyscale; a page ``engine``
-    reads as mostly CJK is read again by ``cjk_engine``, when given."""
-    image = page.render(scale=dpi / 72, grayscale=True).to_pil()
-    text = _engine(engine, tuple(languages)).read(image)
-    if cjk_engine and cjk_engine != engine and cjk_ratio(text) >= CJK_PAGE_RATIO:
+    """The text OCR reads on one page, in this process; a page ``engine`` reads as mostly
+    CJK is read again by ``cjk_engine``, when given. (The isolated parser runs the second
+    engine in a process of its own: ingest/isolation.py.)"""
+    image = render(page, dpi)
+    text = load_engine(engine, tuple(languages)).read(image)
+    if cjk_engine and wants_cjk_engine(text, engine, cjk_engine):
         try:
-            return _engine(cjk_engine, tuple(languages)).read(image)
-        except Exception as exc:  # e.g. ONNX Runtime out of the parser's memory: keep the first
+            return load_engine(cjk_engine, tuple(languages)).read(image)
+        except Exception as exc:  # e.g. ONNX Runtime out of memory: keep the first reading
             log.warning("%s failed on a page (%s); keeping %s's text", cjk_engine, exc, engine)
     return text
 

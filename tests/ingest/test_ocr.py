@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import io
+import logging
+import multiprocessing
 from collections.abc import Iterator
 
 import pypdf
+import pypdfium2
 import pytest
 
 from bench.scans import scan_pdf
@@ -14,12 +18,21 @@ from core.settings import IngestSettings
 from index.knowledge import KnowledgeIndex
 from ingest.isolation import IsolatedParser
 from ingest.loaders import OcrOptions, PdfLoader
-from ingest.ocr import layout_lines, pick_engine
+from ingest.ocr import ENGINES, layout_lines, pick_engine, render
 from ingest.pipeline import Ingestor, Progress
+from ingest.text import clean_text
 from tests.utils.pdfs import text_pdf_bytes
 
 ENGINE = pick_engine(IngestSettings().ocr_engines, IngestSettings().ocr_languages)
 needs_engine = pytest.mark.skipif(ENGINE is None, reason="no OCR engine installed")
+needs_both = pytest.mark.skipif(
+    any(ENGINES[e].unavailable(("eng", "chi_sim")) for e in ("tesseract", "rapidocr")),
+    reason="Tesseract (with chi_sim) and RapidOCR are both needed",
+)
+ZH = (
+    "长江是中国第一大河，全长约六千三百公里，发源于青藏高原，流经十一个省级行政区，"
+    "最后在上海注入东海。三峡大坝位于湖北省宜昌市，是世界上最大的水利枢纽工程。"
+)
 PAGES = [
     "The harbour wall was completed in 1890 by the engineer Thomas Reed.",
     "The reservoir holds four million cubic metres of water.",
@@ -132,3 +145,57 @@ def test_an_ocr_page_over_its_time_limit_is_refused(index: KnowledgeIndex) -> No
         assert "page 1" in refused.value.detail
     finally:
         parser.close()
+
+
+def _read_here(engine: str, scan: bytes, dpi: int) -> str:
+    """What ``engine`` reads on the scan's first page in this process (a fresh engine)."""
+    pdf = pypdfium2.PdfDocument(scan)
+    try:
+        image = render(pdf[0], dpi)
+    finally:
+        pdf.close()
+    return clean_text(ENGINES[engine](("eng", "chi_sim")).read(image))
+
+
+def _cjk_parser(ocr_memory_mb: int) -> IsolatedParser:
+    settings = IngestSettings()
+    ocr = OcrOptions(engine="tesseract", cjk_engine="rapidocr", dpi=150)
+    return IsolatedParser(
+        settings.parse_timeout_s,
+        settings.parse_memory_mb,
+        ocr=ocr,
+        ocr_page_timeout_s=settings.ocr_page_timeout_s,
+        ocr_memory_mb=ocr_memory_mb,
+    )
+
+
+@needs_both
+@pytest.mark.slow
+def test_a_chinese_scan_is_read_by_rapidocr_within_the_default_limits() -> None:
+    scan = scan_pdf(text_pdf_bytes([ZH], font="cjk"), dpi=150)
+    parser = _cjk_parser(IngestSettings().ocr_memory_mb)
+    try:
+        (page,) = parser.pages(scan, "zh.pdf")
+        # The CJK engine's process is the document's: gone once it is read.
+        assert len(multiprocessing.active_children()) <= parser.workers
+    finally:
+        parser.close()
+    assert page.text == _read_here("rapidocr", scan, 150)
+    similar = difflib.SequenceMatcher(None, "".join(page.text.split()), ZH, autojunk=False)
+    assert similar.ratio() > 0.9
+
+
+@needs_both
+@pytest.mark.slow
+def test_a_cjk_engine_out_of_its_memory_leaves_the_first_engines_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    scan = scan_pdf(text_pdf_bytes([ZH], font="cjk"), dpi=150)
+    parser = _cjk_parser(256)  # too little to even load ONNX Runtime
+    try:
+        with caplog.at_level(logging.WARNING, logger="ingest.isolation"):
+            (page,) = parser.pages(scan, "zh.pdf")
+    finally:
+        parser.close()
+    assert page.text == _read_here("tesseract", scan, 150)
+    assert "CJK OCR engine failed on page 1" in caplog.text
