@@ -89,7 +89,7 @@ def ocr_profile(
     """Seconds per page in this process, one thread: rendering, then the engine (RapidOCR's
     steps apart); and how close the text read is to the original's text layer (difflib's
     ratio, white space ignored: 1 is identical)."""
-    from ingest.ocr import load_engine
+    from ingest.ocr import load_engine, render
 
     ocr = load_engine(engine, tuple(languages))
     render = read = 0.0
@@ -101,7 +101,7 @@ def ocr_profile(
         original = pypdfium2.PdfDocument(originals / path.name)
         for i in range(min(len(pdf), limit - pages)):
             start = time.perf_counter()
-            image = pdf[i].render(scale=dpi / 72, grayscale=True).to_pil()
+            image = render(pdf[i], dpi)
             render += time.perf_counter() - start
             start = time.perf_counter()
             text = ocr.read(image)

@@ -162,9 +162,18 @@ def has_images(page: pypdfium2.PdfPage) -> bool:
 CJK_PAGE_RATIO = 0.3
 
 
+# Pages are rendered at the OCR resolution but at most this many pixels (A4 at 200 dpi is 3.9
+# million): a poster or a drawing metres wide is hundreds of millions at 200 dpi, which no
+# engine reads in a page's time limit, and its text is large enough to read at less.
+MAX_PIXELS = 16_000_000
+
+
 def render(page: pypdfium2.PdfPage, dpi: int) -> Image.Image:
-    """A page as OCR reads it: greyscale, at ``dpi``."""
-    return page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+    """A page as OCR reads it: greyscale, at ``dpi`` or at :data:`MAX_PIXELS`, whichever is
+    less."""
+    width, height = page.get_size()  # in points, 1/72 inch
+    scale = min(dpi / 72, (MAX_PIXELS / max(width * height, 1.0)) ** 0.5)
+    return page.render(scale=scale, grayscale=True).to_pil().convert("L")
 
 
 def wants_cjk_engine(text: str, engine: str, cjk_engine: str | None) -> bool:

@@ -18,7 +18,7 @@ from core.settings import IngestSettings
 from index.knowledge import KnowledgeIndex
 from ingest.isolation import IsolatedParser
 from ingest.loaders import OcrOptions, PdfLoader
-from ingest.ocr import ENGINES, layout_lines, pick_engine, render
+from ingest.ocr import ENGINES, MAX_PIXELS, layout_lines, pick_engine, render
 from ingest.pipeline import Ingestor, Progress
 from ingest.text import clean_text
 from tests.utils.pdfs import text_pdf_bytes
@@ -66,6 +66,18 @@ def test_boxes_on_one_line_are_read_left_to_right_and_paragraphs_kept() -> None:
     boxes = [(box(200, 12), "world"), (box(10, 10), "Hello"), (box(10, 40), "again"),
              (box(10, 150), "New"), (box(70, 150), "中文"), (box(130, 151), "字")]  # fmt: skip
     assert layout_lines(boxes) == "Hello world\nagain\n\nNew中文字"
+
+
+def test_a_poster_page_is_rendered_at_most_max_pixels_an_a4_page_at_the_dpi() -> None:
+    pdf = pypdfium2.PdfDocument.new()
+    try:
+        poster, a4 = pdf.new_page(8400, 8400), pdf.new_page(595, 842)  # points
+        big = render(poster, 200)
+        assert big.width * big.height <= MAX_PIXELS * 1.001  # pdfium rounds up
+        assert big.width * big.height > 0.95 * MAX_PIXELS
+        assert render(a4, 200).size == (round(595 * 200 / 72), round(842 * 200 / 72))
+    finally:
+        pdf.close()
 
 
 def test_without_an_engine_a_scan_is_refused_with_how_to_install_one() -> None:
