@@ -92,7 +92,7 @@ def ocr_profile(
     from ingest.ocr import load_engine, render
 
     ocr = load_engine(engine, tuple(languages))
-    render = read = 0.0
+    rendering = read = 0.0
     steps: dict[str, float] = {}
     similarity: list[float] = []
     pages = 0
@@ -102,7 +102,7 @@ def ocr_profile(
         for i in range(min(len(pdf), limit - pages)):
             start = time.perf_counter()
             image = render(pdf[i], dpi)
-            render += time.perf_counter() - start
+            rendering += time.perf_counter() - start
             start = time.perf_counter()
             text = ocr.read(image)
             read += time.perf_counter() - start
@@ -112,11 +112,11 @@ def ocr_profile(
             pages += 1
         pdf.close()
         original.close()
-    out = {"pages": float(pages), "render_s": render / pages, "ocr_s": read / pages}
+    out = {"pages": float(pages), "render_s": rendering / pages, "ocr_s": read / pages}
     out["similarity"] = statistics.fmean(similarity)
     out["similarity_min"] = min(similarity)
     out |= {f"{k}_s": v / pages for k, v in steps.items()}
-    out["pages_per_s"] = pages / (render + read)
+    out["pages_per_s"] = pages / (rendering + read)
     return out
 
 
