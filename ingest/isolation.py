@@ -15,14 +15,14 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import PurePath
-from typing import cast
+from typing import Any, cast
 
 from pebble import ProcessExpired, ProcessPool
 
 from core.errors import IngestError
 from core.types import Page
 from ingest.base import PageProgress
-from ingest.loaders import OcrOptions, PdfLoader, ScannedPage, TextPass, loader_for, read_cjk
+from ingest.loaders import OcrOptions, PdfLoader, ScannedPage, TextPass, loader_for, read_image
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ class IsolatedParser:
     It reads files as their loaders do (same ``pages`` and ``check``), in the workers. A PDF's
     text layer is read in ``workers`` parts at once, each every ``workers``-th page, so
     parsing, which the embedder waits for, takes that much less time on a free core; its
-    scanned pages are then OCR'd one per task, each under ``ocr_page_timeout_s``, the CJK
-    engine's second reading in a process of its own under ``ocr_memory_mb``.
+    scanned pages are then OCR'd one per task, each under ``ocr_page_timeout_s``; RapidOCR's
+    readings in a process of its own under ``ocr_memory_mb``.
     """
 
     def __init__(
@@ -122,9 +122,10 @@ class IsolatedParser:
     ) -> list[Page]:
         """OCR the pages ``numbers``, one task each, so progress moves page by page.
 
-        The parser's workers read each page with the first engine; the pages it reads as
-        mostly CJK go on to the CJK engine (RapidOCR) in one process of its own, with its own
-        memory limit, loaded once for the document and gone after it.
+        The parser's workers render each page and read it with the first engine (Tesseract).
+        An engine that needs more memory (RapidOCR: the CJK engine, or the first where
+        Tesseract is missing) reads the pages left to it in one process of its own, under
+        ``ocr_memory_mb``, loaded once for the document and gone after it.
         """
         # The workers read the PDF from a file: its bytes are not sent once per page.
         with tempfile.NamedTemporaryFile(suffix=".pdf") as spool:
@@ -136,18 +137,18 @@ class IsolatedParser:
                 pool.schedule(_run, args=(*call, n), timeout=self.ocr_page_timeout_s): n
                 for n in numbers
             }
-            again: dict[Future, Page] = {}  # pages the CJK engine is reading
-            cjk_pool: ProcessPool | None = None
+            again: dict[Future, ScannedPage] = {}  # pages the OCR process is reading
+            ocr_pool: ProcessPool | None = None
             pages: list[Page] = []
             try:
                 while first or again:
                     done, _ = wait([*first, *again], return_when=FIRST_COMPLETED)
                     for future in done:
                         if future in again:
-                            pages.append(self._cjk_result(future, filename, again.pop(future)))
-                        elif (scanned := self._result(future, filename, first.pop(future))).image:
-                            cjk_pool = cjk_pool or _pool(1, self.ocr_memory_mb)
-                            again[self._read_cjk(cjk_pool, scanned)] = scanned.page
+                            pages.append(self._read_there(future, filename, again.pop(future)))
+                        elif (scanned := self._result(future, filename, first.pop(future))).engine:
+                            ocr_pool = ocr_pool or _pool(1, self.ocr_memory_mb)
+                            again[self._send(ocr_pool, scanned)] = scanned
                             continue  # not read yet
                         else:
                             pages.append(scanned.page)
@@ -156,20 +157,25 @@ class IsolatedParser:
             finally:
                 for future in [*first, *again]:
                     future.cancel()
-                if cjk_pool is not None:
-                    cjk_pool.stop()
-                    cjk_pool.join()
+                if ocr_pool is not None:
+                    ocr_pool.stop()
+                    ocr_pool.join()
         return pages
 
-    def _read_cjk(self, pool: ProcessPool, scanned: ScannedPage) -> Future:
-        args = (self.ocr, scanned.image, scanned.size)
-        return cast(Future, pool.schedule(read_cjk, args=args, timeout=self.ocr_page_timeout_s))
+    def _send(self, pool: ProcessPool, scanned: ScannedPage) -> Future:
+        args = (self.ocr, scanned.engine, scanned.image, scanned.size)
+        return cast(Future, pool.schedule(read_image, args=args, timeout=self.ocr_page_timeout_s))
 
-    def _cjk_result(self, future: Future, filename: str, first: Page) -> Page:
-        """The CJK engine's reading of a page, or the first engine's when it could not read
-        it (out of its memory, over the page's time): a worse reading, not a lost file."""
+    def _read_there(self, future: Future, filename: str, scanned: ScannedPage) -> Page:
+        """The OCR process's reading of a page. Where it was the CJK engine's second one and
+        failed (out of its memory, over the page's time), the first engine's: a worse
+        reading, not a lost file."""
+        page = scanned.page
+        if self.ocr is None or scanned.engine == self.ocr.engine:  # its only reading
+            text = self._result(future, filename, page.number, self.ocr_memory_mb)
+            return page.model_copy(update={"text": text})
         try:
-            return first.model_copy(update={"text": future.result()})
+            return page.model_copy(update={"text": future.result()})
         except Exception as exc:
             why = (
                 f"over {self.ocr_page_timeout_s:g} s"
@@ -180,15 +186,19 @@ class IsolatedParser:
                 "%s: the CJK OCR engine failed on page %d (%s; its limit is %d MiB); keeping "
                 "the first engine's text",
                 filename,
-                first.number,
+                page.number,
                 why,
                 self.ocr_memory_mb,
             )
-            return first
+            return page
 
-    def _result(self, future: Future, filename: str, number: int) -> ScannedPage:
+    def _result(
+        self, future: Future, filename: str, number: int, memory_mb: int | None = None
+    ) -> Any:
+        """An OCR task's result, or the IngestError that says why the page could not be read."""
+        memory_mb = memory_mb or self.memory_mb
         try:
-            return cast(ScannedPage, future.result())
+            return future.result()
         except FutureTimeout as exc:
             raise IngestError(
                 filename,
@@ -200,20 +210,22 @@ class IsolatedParser:
                 filename,
                 "too_large",
                 f"made OCR fail on page {number} (exit code {exc.exitcode}): it needs more "
-                f"than {self.memory_mb} MiB",
+                f"than {memory_mb} MiB",
             ) from exc
         except IngestError:
             raise
         except MemoryError as exc:
             raise IngestError(
-                filename, "too_large", f"needs more than {self.memory_mb} MiB to OCR page {number}"
+                filename, "too_large", f"needs more than {memory_mb} MiB to OCR page {number}"
             ) from exc
         except Exception as exc:
-            if "bad_alloc" in str(exc):  # ONNX Runtime's out-of-memory, as a RuntimeException
+            # ONNX Runtime's out-of-memory is a RuntimeException; a library that cannot be
+            # mapped under the limit, an ImportError.
+            if "bad_alloc" in str(exc) or "failed to map segment" in str(exc):
                 raise IngestError(
                     filename,
                     "too_large",
-                    f"needs more than {self.memory_mb} MiB to OCR page {number}",
+                    f"needs more than {memory_mb} MiB to OCR page {number}",
                 ) from exc
             raise IngestError(
                 filename,

@@ -19,11 +19,27 @@ from core.errors import IngestError
 from core.files import DOCUMENT_TYPES
 from core.types import Page
 from ingest.base import Loader, PageProgress
-from ingest.ocr import INSTALL_HINT, has_images, load_engine, ocr_page, render, wants_cjk_engine
+from ingest.ocr import (
+    ENGINES,
+    INSTALL_HINT,
+    has_images,
+    load_engine,
+    ocr_page,
+    render,
+    wants_cjk_engine,
+)
 from ingest.office import OFFICE_LOADERS
 from ingest.text import clean_text, looks_garbled
 
-__all__ = ["LOADERS", "Loader", "OcrOptions", "PdfLoader", "ScannedPage", "loader_for", "read_cjk"]
+__all__ = [
+    "LOADERS",
+    "Loader",
+    "OcrOptions",
+    "PdfLoader",
+    "ScannedPage",
+    "loader_for",
+    "read_image",
+]
 
 log = logging.getLogger(__name__)
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns on every odd object
@@ -72,19 +88,20 @@ class TextPass(NamedTuple):
 
 
 class ScannedPage(NamedTuple):
-    """A scanned page as the first OCR engine read it; ``image`` (greyscale pixels of
-    ``size``) when the CJK engine should read it again."""
+    """A scanned page as the parser's worker read it. With ``engine``, that engine is still to
+    read its ``image`` (greyscale pixels of ``size``) in the OCR process: the first reading,
+    when the first engine runs there, or the CJK engine's second one."""
 
     page: Page
-    image: bytes | None = None
+    engine: str | None = None
+    image: bytes = b""
     size: tuple[int, int] = (0, 0)
 
 
-def read_cjk(options: OcrOptions, image: bytes, size: tuple[int, int]) -> str:
-    """The clean text the CJK engine reads on a page image from :meth:`PdfLoader.read_scanned`."""
-    assert options.cjk_engine is not None, "read_scanned() asks for it only with one"
-    engine = load_engine(options.cjk_engine, options.languages)
-    return clean_text(engine.read(Image.frombytes("L", size, image)))
+def read_image(options: OcrOptions, engine: str, image: bytes, size: tuple[int, int]) -> str:
+    """The clean text ``engine`` reads on a page image from :meth:`PdfLoader.read_scanned`."""
+    ocr = load_engine(engine, options.languages)
+    return clean_text(ocr.read(Image.frombytes("L", size, image)))
 
 
 class PdfLoader(Loader):
@@ -174,16 +191,19 @@ class PdfLoader(Loader):
             ]
 
     def read_scanned(self, source: bytes | str, filename: str, number: int) -> ScannedPage:
-        """Page ``number`` as the first OCR engine reads it, with its image when the CJK
-        engine should read it again (which the isolated parser does in another process)."""
+        """Page ``number`` as read by the first OCR engine, unless that runs in a process of its
+        own (:attr:`OcrEngine.own_process`); with its image when an engine is still to read it
+        there (the first, or the CJK engine on a page the first read as mostly CJK)."""
         engine, ocr = self._engine_options()
         with self._pdfium(source, filename) as pdfium:
             image = render(pdfium[number - 1], ocr.dpi)
+        if ENGINES[engine].own_process:
+            return ScannedPage(Page(number=number, text=""), engine, image.tobytes(), image.size)
         text = load_engine(engine, ocr.languages).read(image)
         page = Page(number=number, text=clean_text(text))
-        if not wants_cjk_engine(text, engine, ocr.cjk_engine):
-            return ScannedPage(page)
-        return ScannedPage(page, image.tobytes(), image.size)
+        if ocr.cjk_engine and wants_cjk_engine(text, engine, ocr.cjk_engine):
+            return ScannedPage(page, ocr.cjk_engine, image.tobytes(), image.size)
+        return ScannedPage(page)
 
     def _engine_options(self) -> tuple[str, OcrOptions]:
         assert self.ocr.engine is not None, "to_ocr() picks the pages only with an engine"

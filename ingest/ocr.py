@@ -42,6 +42,9 @@ class OcrEngine(ABC):
     """Reads the text of one page image. Subclasses implement :meth:`read`."""
 
     name: ClassVar[str]
+    # Whether the isolated parser runs it in a process of its own, with its own memory limit
+    # (settings: ocr_memory_mb), rather than in its workers.
+    own_process: ClassVar[bool] = False
 
     @abstractmethod
     def __init__(self, languages: Sequence[str]) -> None:
@@ -62,6 +65,9 @@ class OcrEngine(ABC):
 
 class RapidOcrEngine(OcrEngine):
     name = "rapidocr"
+    # ONNX Runtime's models and a page's feature maps: more than the parser's limit for
+    # hostile files is meant for (bench/README.md: python -m bench ocr-memory).
+    own_process = True
     # The PP-OCRv4 Chinese models in the wheel read simplified Chinese and English.
     LANGUAGES = frozenset({"eng", "chi_sim"})
 

@@ -169,13 +169,15 @@ def _read_here(engine: str, scan: bytes, dpi: int) -> str:
     return clean_text(ENGINES[engine](("eng", "chi_sim")).read(image))
 
 
-def _cjk_parser(ocr_memory_mb: int) -> IsolatedParser:
+def _cjk_parser(
+    ocr_memory_mb: int, first: str = "tesseract", memory_mb: int | None = None
+) -> IsolatedParser:
     settings = IngestSettings()
-    ocr = OcrOptions(engine="tesseract", cjk_engine="rapidocr", dpi=150)
+    cjk = "rapidocr" if first == "tesseract" else None
     return IsolatedParser(
         settings.parse_timeout_s,
-        settings.parse_memory_mb,
-        ocr=ocr,
+        memory_mb or settings.parse_memory_mb,
+        ocr=OcrOptions(engine=first, cjk_engine=cjk, dpi=150),
         ocr_page_timeout_s=settings.ocr_page_timeout_s,
         ocr_memory_mb=ocr_memory_mb,
     )
@@ -211,3 +213,29 @@ def test_a_cjk_engine_out_of_its_memory_leaves_the_first_engines_text(
         parser.close()
     assert page.text == _read_here("tesseract", scan, 150)
     assert "CJK OCR engine failed on page 1" in caplog.text
+
+
+@needs_both
+@pytest.mark.slow
+def test_rapidocr_as_the_first_engine_reads_in_its_own_process_too() -> None:
+    scan = scan_pdf(text_pdf_bytes([ZH], font="cjk"), dpi=150)
+    # 512 MiB: enough for the parser's workers, not for ONNX Runtime and RapidOCR's models.
+    parser = _cjk_parser(IngestSettings().ocr_memory_mb, first="rapidocr", memory_mb=512)
+    try:
+        (page,) = parser.pages(scan, "zh.pdf")
+    finally:
+        parser.close()
+    assert page.text == _read_here("rapidocr", scan, 150)
+
+
+@needs_both
+def test_rapidocr_alone_out_of_its_memory_refuses_the_file_naming_the_limit() -> None:
+    scan = scan_pdf(text_pdf_bytes([ZH], font="cjk"), dpi=72)
+    parser = _cjk_parser(256, first="rapidocr")
+    try:
+        with pytest.raises(IngestError) as refused:
+            parser.pages(scan, "zh.pdf")
+    finally:
+        parser.close()
+    assert refused.value.reason == "too_large"
+    assert "256 MiB" in refused.value.detail
