@@ -31,17 +31,22 @@ def _status() -> dict[str, int]:
     return fields
 
 
-def _measure(path: str, engine: str, pages: int, dpi: int, languages: tuple[str, ...]) -> list:
+def _measure(path: str, engine: str, pages: int, dpi: int, threads: int) -> list:
+    import time
+
     from ingest.ocr import load_engine, render
 
     rows: list[dict[str, object]] = [{"after": "start", **_status()}]
-    ocr = load_engine(engine, languages)
+    ocr = load_engine(engine, ("eng", "chi_sim"), threads)
     rows.append({"after": "load", **_status()})
     pdf = pypdfium2.PdfDocument(path)
     for i in range(min(pages, len(pdf))):
         image = render(pdf[i], dpi)
+        start = time.perf_counter()
         chars = len(ocr.read(image))
+        seconds = round(time.perf_counter() - start, 2)
         rows.append({"after": f"page {i + 1}", "pixels": list(image.size), "chars": chars})
+        rows[-1] |= {"read_s": seconds}
         rows[-1] |= _status()
     pdf.close()
     return rows
@@ -52,13 +57,14 @@ def ocr_memory(
     engine: Annotated[str, typer.Option(help=f"One of {', '.join(ENGINES)}.")] = "rapidocr",
     pages: Annotated[int, typer.Option(min=1, help="Pages read, from the first.")] = 3,
     dpi: Annotated[int, typer.Option(help="Resolution pages are rendered at.")] = 200,
+    threads: Annotated[int, typer.Option(min=1, help="The engine's threads.")] = 1,
 ) -> None:
     """Peak virtual and resident memory of an OCR engine's process, page after page."""
     if engine not in ENGINES:
         raise typer.BadParameter(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
-        rows = pool.apply(_measure, (str(pdf), engine, pages, dpi, ("eng", "chi_sim")))
+        rows = pool.apply(_measure, (str(pdf), engine, pages, dpi, threads))
     for row in rows:
         print(json.dumps(row))
 

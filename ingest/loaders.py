@@ -78,6 +78,9 @@ class OcrOptions:
     cjk_engine: str | None = None  # reads again the pages ``engine`` reads as mostly CJK
     dpi: int = 200
     max_pages: int = 500
+    # Threads of an engine that reads in the OCR process of its own (the parser's workers
+    # read with one each: they are the parallelism there).
+    threads: int = 1
 
 
 class TextPass(NamedTuple):
@@ -100,7 +103,7 @@ class ScannedPage(NamedTuple):
 
 def read_image(options: OcrOptions, engine: str, image: bytes, size: tuple[int, int]) -> str:
     """The clean text ``engine`` reads on a page image from :meth:`PdfLoader.read_scanned`."""
-    ocr = load_engine(engine, options.languages)
+    ocr = load_engine(engine, options.languages, options.threads)
     return clean_text(ocr.read(Image.frombytes("L", size, image)))
 
 

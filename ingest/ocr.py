@@ -47,8 +47,9 @@ class OcrEngine(ABC):
     own_process: ClassVar[bool] = False
 
     @abstractmethod
-    def __init__(self, languages: Sequence[str]) -> None:
-        """Load the engine for ``languages`` (once per process: see :func:`load_engine`)."""
+    def __init__(self, languages: Sequence[str], threads: int = 1) -> None:
+        """Load the engine for ``languages``, to read with ``threads`` threads (once per
+        process: see :func:`load_engine`)."""
 
     @classmethod
     @abstractmethod
@@ -71,11 +72,10 @@ class RapidOcrEngine(OcrEngine):
     # The PP-OCRv4 Chinese models in the wheel read simplified Chinese and English.
     LANGUAGES = frozenset({"eng", "chi_sim"})
 
-    def __init__(self, languages: Sequence[str]) -> None:
+    def __init__(self, languages: Sequence[str], threads: int = 1) -> None:
         from rapidocr_onnxruntime import RapidOCR
 
-        # One thread per parser process: the parse workers are the parallelism.
-        self._ocr = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+        self._ocr = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)
 
     @classmethod
     def unavailable(cls, languages: Sequence[str]) -> str | None:
@@ -103,7 +103,7 @@ class RapidOcrEngine(OcrEngine):
 class TesseractEngine(OcrEngine):
     name = "tesseract"
 
-    def __init__(self, languages: Sequence[str]) -> None:
+    def __init__(self, languages: Sequence[str], threads: int = 1) -> None:
         self._lang = "+".join(languages)
         # One thread per page: the parse workers are the parallelism (OpenMP would make each
         # tesseract claim every core). This process's environment is inherited by tesseract.
@@ -153,9 +153,9 @@ def pick_engine(names: Sequence[str], languages: Sequence[str]) -> str | None:
 
 
 @functools.cache
-def load_engine(name: str, languages: tuple[str, ...]) -> OcrEngine:
+def load_engine(name: str, languages: tuple[str, ...], threads: int = 1) -> OcrEngine:
     """The engine ``name``, loaded once per process: a worker reads every page with it."""
-    return ENGINES[name](languages)
+    return ENGINES[name](languages, threads)
 
 
 def has_images(page: pypdfium2.PdfPage) -> bool:
