@@ -78,8 +78,8 @@ class OcrOptions:
     cjk_engine: str | None = None  # reads again the pages ``engine`` reads as mostly CJK
     dpi: int = 200
     max_pages: int = 500
-    # Threads of an engine that reads in the OCR process of its own (the parser's workers
-    # read with one each: they are the parallelism there).
+    # Threads of an engine that reads in the OCR process of its own: one, as the parser's
+    # workers (two were slower than one on two shared cores: bench/README.md, ocr-memory).
     threads: int = 1
 
 

@@ -58,8 +58,6 @@ def ocr_options(settings: IngestSettings) -> OcrOptions:
         else None,
         dpi=settings.ocr_dpi,
         max_pages=settings.ocr_max_pages,
-        # The OCR process mostly runs after the workers' first reading, on their cores.
-        threads=settings.parse_workers,
     )
 
 
