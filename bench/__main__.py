@@ -1,44 +1,26 @@
-"""``python -m bench speed|load|gpu|make-dataset ...``: the benchmarks' command line.
+"""``python -m bench COMMAND ...``: the benchmarks' command line (``--help`` lists them).
 
 ``speed`` is ``kbqa bench``; ``make-dataset`` needs the test extras (fpdf2), so the ``kbqa``
-command leaves it out. ``load`` and ``gpu`` keep their own option parsers (``--help`` shows
-them): ``load --seed-files`` takes several files after one flag, which typer options cannot."""
+command leaves it out."""
 
 from __future__ import annotations
 
 import typer
 
 from bench.cli import speed
+from bench.grow_api import grow_api
+from bench.lexical_engines import lexical_engines
+from bench.load import load
 from bench.make_dataset import make_dataset
+from bench.speed.gpu import gpu
 
 app = typer.Typer(help="kbqa's benchmarks (bench/README.md).", no_args_is_help=True)
 app.command("speed")(speed)
 app.command("make-dataset")(make_dataset)
-
-
-@app.command(
-    "load",
-    add_help_option=False,  # --help reaches load's own parser, which lists its options
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def load(ctx: typer.Context) -> None:
-    """API throughput and latency with N concurrent clients (`load --help`: its options)."""
-    from bench.load import main
-
-    raise typer.Exit(code=main(ctx.args))
-
-
-@app.command(
-    "gpu",
-    add_help_option=False,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def gpu(ctx: typer.Context) -> None:
-    """The GPU figures, or what was skipped and why (`gpu --help`; also bench/gpu.sh)."""
-    from bench.speed.gpu import main
-
-    main(ctx.args)
-
+app.command("load")(load)
+app.command("gpu")(gpu)
+app.command("grow-api")(grow_api)
+app.command("lexical-engines")(lexical_engines)
 
 if __name__ == "__main__":
     app(prog_name="python -m bench")
