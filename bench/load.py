@@ -642,9 +642,21 @@ def load(
     if seed_files and not spawn:
         note("SEED_FILES only apply with --spawn: the server at --url keeps its documents")
     options = LoadOptions(
-        url, spawn, fake, requests, duration, clients, weights, seed_files or [], rss_every,
-        collection, key, wait, timeout, seed,
-    )  # fmt: skip
+        url=url,
+        spawn=spawn,
+        fake=fake,
+        requests=requests,
+        duration=duration,
+        clients=clients,
+        mix=weights,
+        seed_files=seed_files or [],
+        rss_every=rss_every,
+        collection=collection,
+        key=key,
+        wait=wait,
+        timeout=timeout,
+        seed=seed,
+    )
     try:
         asked = load_questions(questions) if questions else QUESTIONS
         with server_for(options) as server:

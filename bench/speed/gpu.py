@@ -467,9 +467,19 @@ def gpu(
     card's memory bandwidth."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     options = GpuRun(
-        dataset, pdfs, embed_chunks, rerank_queries, vectors, queries, k, vllm, model_dir,
-        bandwidth_gbs, rounds, gen_tokens,
-    )  # fmt: skip
+        dataset=dataset,
+        pdfs=pdfs,
+        embed_chunks=embed_chunks,
+        rerank_queries=rerank_queries,
+        vectors=vectors,
+        queries=queries,
+        k=k,
+        vllm=vllm,
+        model_dir=model_dir,
+        bandwidth_gbs=bandwidth_gbs,
+        rounds=rounds,
+        gen_tokens=gen_tokens,
+    )
     data = run(options, get_settings())
     print_report(data, Console())
     if json_path:
