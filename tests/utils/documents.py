@@ -1,15 +1,15 @@
-"""Documents of plain text chunks, added straight to a KnowledgeIndex (no parser)."""
+"""Documents of plain text chunks, added straight to an index backend (no parser)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from core.types import Chunk, Page, ParsedDocument
-from index.knowledge import KnowledgeIndex
+from index.backend import IndexBackend
 
 
 def add_text_document(
-    index: KnowledgeIndex,
+    index: IndexBackend,
     collection: str,
     doc_id: str,
     texts: list[str],
