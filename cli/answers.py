@@ -33,7 +33,7 @@ def _check_strategy(value: str | None) -> str | None:
     return value
 
 
-Strategy = Annotated[
+StrategyOption = Annotated[
     str | None,
     typer.Option(
         "--strategy",
@@ -104,7 +104,7 @@ class AnswerOptions:
 
 def answer_options(
     collection: Collections = None,
-    strategy: Strategy = None,
+    strategy: StrategyOption = None,
     temperature: Temperature = None,
     top_p: TopP = None,
     top_k_tokens: TopKTokens = None,
@@ -145,7 +145,9 @@ def with_answer_options(command: Callable[..., None]) -> Callable[..., None]:
         options = answer_options(**{name: values.pop(name) for name in shared})
         command(**values, options=options)
 
-    params = [p for name in own for p in (shared.values() if name == "options" else [own[name]])]
+    params: list[inspect.Parameter] = []
+    for name, param in own.items():
+        params.extend(shared.values() if name == "options" else [param])
     wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper
