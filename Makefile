@@ -67,6 +67,9 @@ $(ACCEL_STAMP): $(LLAMA_STAMP)
 
 $(STAMP): pyproject.toml $(ACCEL_STAMP)
 	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,milvus]'
+	# milvus-lite, the tests' Milvus server: --no-deps, so that its faiss-cpu requirement does not
+	# overwrite faiss-gpu (pyproject.toml, extra milvus-lite).
+	$(BIN)/pip install --no-deps 'milvus-lite>=3.2.2,<4'
 	touch $@
 
 install: $(STAMP) ocr ## Create .venv and install kbqa with the embedded models (CUDA builds on a GPU) and OCR

@@ -484,6 +484,11 @@ class IndexSettings(BaseModel):
     milvus_ef: int = Field(
         128, gt=0, description="HNSW search breadth (at least the number of hits asked for)."
     )
+    job_retries_s: list[float] = Field(
+        default_factory=lambda: [2.0, 5.0, 15.0],
+        description="Seconds an ingestion job waits before each new try while the index's "
+        "server is unreachable; after the last, the job fails with index_unavailable.",
+    )
 
     @model_validator(mode="after")
     def _one_credential(self) -> IndexSettings:
@@ -491,6 +496,8 @@ class IndexSettings(BaseModel):
             raise ValueError("give milvus_token or milvus_user/milvus_password, not both")
         if bool(self.milvus_user) != bool(self.milvus_password):
             raise ValueError("milvus_user and milvus_password go together")
+        if any(s < 0 for s in self.job_retries_s):
+            raise ValueError(f"job_retries_s must not be negative, got {self.job_retries_s}")
         return self
 
 

@@ -419,6 +419,10 @@ class KnowledgeIndex:
                     problems.append(f"{name}: the lexical index and the stored chunks differ")
         return problems
 
+    def problem(self) -> str | None:
+        """None: a local index is there while the process is."""
+        return None
+
     def wait_for_rebuilds(self, timeout: float | None = None) -> None:
         """Wait until vector indexes being rebuilt in the background are swapped in."""
         self._rebuilds.wait(timeout)

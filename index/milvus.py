@@ -30,7 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import IndexMismatchError, IndexUnavailableError, NotFoundError
+from core.errors import (
+    IndexMismatchError,
+    IndexUnavailableError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from core.settings import IndexSettings, Settings
 from core.types import Chunk, Document, ParsedDocument
 from index.backend import document_or_404, register
@@ -43,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _BATCH = 500  # rows per insert call
 _PAGE = 1000  # rows per page when reading whole sets
+_QUERY_MAX = 16_384  # the most rows one Milvus query returns
 _MAX_VARCHAR = 65_535  # bytes: Milvus's longest VARCHAR
 _FIELDS = [
     "kb", "document_id", "filename", "ordinal", "text", "page_start", "page_end", "char_start",
@@ -215,8 +221,13 @@ class MilvusIndex:
             )
 
     def _all(self, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
-        """Every row that matches, read a page at a time (a query returns 16,384 rows at most)."""
-        rows: list[dict[str, Any]] = []
+        """Every row that matches: one query, or page by page past what one query may return."""
+        rows: list[dict[str, Any]] = list(
+            self.client.query(name, filter=expr, output_fields=fields, limit=_QUERY_MAX)
+        )
+        if len(rows) < _QUERY_MAX:
+            return rows
+        rows = []
         iterator = self.client.query_iterator(
             name, batch_size=_PAGE, filter=expr, output_fields=fields, timeout=self.timeout
         )
@@ -424,6 +435,15 @@ class MilvusIndex:
                 problems.append(f"{name}: {hidden} chunks of documents not in the catalog")
         return problems
 
+    def problem(self) -> str | None:
+        """Why Milvus cannot serve now, asked with a cheap call (what /health reports)."""
+        try:
+            with self._calls("checking"):
+                self.client.has_collection(self.chunks_name, timeout=min(self.timeout, 2))
+        except IndexUnavailableError as exc:
+            return str(exc)
+        return None
+
     def flush(self, force: bool = False) -> None:
         """Nothing to do: Milvus keeps what it acknowledged."""
 
@@ -464,7 +484,7 @@ def _chunk_row(collection: str, doc: Document, chunk: Chunk, vector: np.ndarray)
     tokens = " ".join(tokenize(chunk.text))
     for name, text in (("text", chunk.text), ("BM25 tokens", tokens)):
         if len(text.encode()) > _MAX_VARCHAR:
-            raise ValueError(
+            raise InvalidRequestError(
                 f"chunk {chunk.ordinal} of {doc.filename!r}: its {name} take more than "
                 f"{_MAX_VARCHAR} bytes, Milvus's limit; use a smaller ingest.chunk_size"
             )

@@ -47,6 +47,7 @@ class Readiness:
 
     index: bool
     model: bool
+    error: str | None = None  # why the index cannot serve now (its server is away)
 
     @property
     def ready(self) -> bool:
@@ -103,7 +104,8 @@ class KBQA:
     def readiness(self) -> Readiness:
         """What is loaded: the index (with its retriever) and the chat model."""
         index = self._opened("index") and self._opened("retriever")
-        return Readiness(index=index, model=self.model_ready())
+        error = self.index.problem() if index else None
+        return Readiness(index=index and error is None, model=self.model_ready(), error=error)
 
     @property
     def ready(self) -> bool:
@@ -143,7 +145,8 @@ class KBQA:
 
     def job_queue(self, kept: int = 1000) -> JobQueue:
         """A queue that ingests uploads in the background into this service's index."""
-        return JobQueue(lambda: self.ingestor, self.settings.data_dir, kept)
+        retries = self.settings.index.job_retries_s
+        return JobQueue(lambda: self.ingestor, self.settings.data_dir, kept, retries)
 
     def delete(self, document_id: str, collection: str | None = None) -> Document:
         name = self.collection_or_default(collection)
