@@ -15,7 +15,7 @@ from core.errors import InvalidRequestError
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
 from core.types import Hit
-from index.knowledge import KnowledgeIndex
+from index.backend import IndexBackend
 from index.store import ChunkRecord
 from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
 from retrieval.fusion import reciprocal_rank_fusion
@@ -72,7 +72,7 @@ def _hit(
 
 class HybridRetriever:
     def __init__(
-        self, index: KnowledgeIndex, settings: RetrievalSettings, reranker: Reranker | None
+        self, index: IndexBackend, settings: RetrievalSettings, reranker: Reranker | None
     ) -> None:
         self.index = index
         self.settings = settings
@@ -109,6 +109,9 @@ class HybridRetriever:
             fused = reciprocal_rank_fusion([list(ranking) for ranking in raw.values()], s.rrf_k)
             candidates = list(fused)[: max(top_k, s.rerank_k) if reranker else top_k]
             records = self.index.chunks(candidates)
+        # A server index (Milvus) holds nothing still between two reads: a document deleted
+        # meanwhile has no records, and its chunks drop out.
+        candidates = [c for c in candidates if c in records]
         clock.lap("fuse")
         final = {c: fused[c] for c in candidates}
         reranked: dict[int, float] = {}

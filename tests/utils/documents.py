@@ -1,15 +1,22 @@
-"""Documents of plain text chunks, added straight to a KnowledgeIndex (no parser)."""
+"""Documents of plain text chunks, added straight to an index backend (no parser)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from core.types import Chunk, Page, ParsedDocument
-from index.knowledge import KnowledgeIndex
+from index.backend import IndexBackend
 
 
 def add_text_document(
-    index: KnowledgeIndex, collection: str, doc_id: str, texts: list[str]
+    index: IndexBackend,
+    collection: str,
+    doc_id: str,
+    texts: list[str],
+    vectors: np.ndarray | None = None,
 ) -> None:
-    """Index ``texts`` as the one-page document ``doc_id``, a chunk each."""
+    """Index ``texts`` as the one-page document ``doc_id``, a chunk each, with ``vectors``
+    (default: the index's embedder's)."""
     parsed = ParsedDocument(
         id=doc_id,
         filename=f"{doc_id}.txt",
@@ -29,4 +36,6 @@ def add_text_document(
         )
         for i, t in enumerate(texts)
     ]
-    index.add_document(collection, parsed, chunks, index.embedder.embed(texts))
+    if vectors is None:
+        vectors = index.embedder.embed(texts)
+    index.add_document(collection, parsed, chunks, vectors)
