@@ -137,7 +137,7 @@ eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE
 	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
 
 load: install ## API throughput and latency with N concurrent clients (see bench/README.md)
-	$(BIN)/python bench/load.py --spawn
+	$(BIN)/python -m bench load --spawn
 
 clean: ## Remove build outputs (keeps .venv and your data)
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache

@@ -71,6 +71,13 @@ class IngestSettings(BaseModel):
     ocr_page_timeout_s: float = Field(
         120, gt=0, description="Most seconds OCR may take on one page (in the isolated parser)."
     )
+    ocr_memory_mb: int = Field(
+        3072,
+        ge=256,
+        description="Most MiB the process that runs ocr_cjk_engine may use (in the isolated "
+        "parser it reads one page at a time, in a process of its own; bench/README.md measures "
+        "what a page needs).",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestSettings:
