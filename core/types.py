@@ -265,6 +265,12 @@ class Answer(_Model):
     reasoning: str | None = None
     grounded: bool
     support: float = Field(1.0, description="Share of the answer's new words the sources hold.")
+    evidence: float | None = Field(
+        None,
+        description="How well the best passage matched the question (its MaxSim score, or the "
+        "share of the question's terms it holds); below the threshold the question is refused "
+        "without asking the model.",
+    )
     unsupported_answer: str | None = Field(
         None, description="What the model said, when the sources did not support it."
     )

@@ -21,6 +21,7 @@ from core.types import (
     Conversation,
     ConversationSummary,
     Document,
+    Hit,
     Sampling,
     Strategy,
     Turn,
@@ -36,6 +37,7 @@ from index.knowledge import KnowledgeIndex, check_collection_name
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
 from kbqa.jobs import JobQueue
+from retrieval.evidence import Evidence
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult
 
@@ -232,13 +234,14 @@ class KBQA:
         rewrite_s = time.perf_counter() - start
         found = self.search(query, collections, top_k=top_k)
         excerpt_start = time.perf_counter()
-        sources = self.retriever.excerpts(query, found.hits)
+        sources, evidence = self.sources(query, found.hits)
         found.timings["excerpt"] = time.perf_counter() - excerpt_start
         retrieval_s = time.perf_counter() - start - rewrite_s
         stream = self.generator.stream(question, sources, strategy, sampling, history)
         for item in stream:
             if isinstance(item, Answer):
                 item.search_query = query
+                item.evidence = round(evidence.score, 4)
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
                 if history:
                     item.timings["rewrite"] = rewrite_s
@@ -246,6 +249,13 @@ class KBQA:
                 if conversation_id is not None:
                     self.conversations.append(conversation_id, item)
             yield item
+
+    def sources(self, query: str, hits: Sequence[Hit]) -> tuple[list[Hit], Evidence]:
+        """What the prompt gets: the excerpts of ``hits`` that bear on ``query``, or none when
+        the best of them matches it too weakly (:mod:`retrieval.evidence`); with none, the
+        question is refused without asking the model."""
+        evidence = self.retriever.evidence(query, hits)
+        return ([] if evidence.weak else self.retriever.excerpts(query, hits)), evidence
 
     def search_query(self, question: str, history: Sequence[Turn]) -> str:
         """What to search for: the question itself, or a follow-up rewritten by the chat model

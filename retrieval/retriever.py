@@ -17,6 +17,7 @@ from core.text import cjk_ratio
 from core.types import Hit
 from index.knowledge import KnowledgeIndex
 from index.store import ChunkRecord
+from retrieval.evidence import Evidence, measure
 from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.rerankers import Reranker
@@ -165,6 +166,10 @@ class HybridRetriever:
         """The reranker's scores of the head candidates, best first."""
         scores = reranker.score(query, [records[c].chunk.text for c in head])
         return dict(sorted(zip(head, scores, strict=True), key=lambda x: x[1], reverse=True))
+
+    def evidence(self, query: str, hits: Sequence[Hit]) -> Evidence:
+        """How well the best of ``hits`` matches ``query`` (see :mod:`retrieval.evidence`)."""
+        return measure(query, hits, self.settings)
 
     def excerpts(self, query: str, hits: Sequence[Hit], sentences: int | None = None) -> list[Hit]:
         """The sentences of ``hits`` that bear on ``query`` (see :mod:`retrieval.excerpts`)."""
