@@ -71,6 +71,32 @@ def _hit(
     )
 
 
+def fuse(results: Sequence[SearchResult], top_k: int, rrf_k: int) -> SearchResult:
+    """Several searches' hits as one ranking, by reciprocal rank fusion: a chunk that ranks
+    high for any of the queries ranks high. A hit keeps the scores of the first search that
+    found it; its ``score`` is the fused one. Timings add up; notes are kept once."""
+    first: dict[tuple[str, str, int], Hit] = {}
+    rankings = []
+    for result in results:
+        keys = [(h.collection, h.chunk.document_id, h.chunk.ordinal) for h in result.hits]
+        rankings.append(keys)
+        for key, hit in zip(keys, result.hits, strict=True):
+            first.setdefault(key, hit)
+    fused = reciprocal_rank_fusion(rankings, rrf_k)
+    hits = [
+        first[key].model_copy(
+            update={"score": score, "scores": {**first[key].scores, "fused": score}}
+        )
+        for key, score in list(fused.items())[:top_k]
+    ]
+    timings: dict[str, float] = {}
+    for result in results:
+        for stage, seconds in result.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+    notes = list(dict.fromkeys(note for result in results for note in result.notes))
+    return SearchResult(hits, timings, notes)
+
+
 class HybridRetriever:
     def __init__(
         self, index: KnowledgeIndex, settings: RetrievalSettings, reranker: Reranker | None
