@@ -199,7 +199,7 @@ def pick_threshold(results: Sequence[CaseResult], signal: Signal) -> float | Non
 
 def _gated(result: CaseResult, thresholds: dict[str, float | None]) -> bool:
     threshold = thresholds.get(result.signal)
-    return threshold is not None and result.evidence < threshold
+    return threshold is not None and threshold > 0 and result.evidence < threshold
 
 
 def gate_scores(

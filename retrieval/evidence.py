@@ -13,7 +13,7 @@ without asking the model (``kbqa eval --refusals`` measures both error rates). T
 
 Both thresholds are settings (``KBQA_RETRIEVAL__MIN_MAXSIM``, ``KBQA_RETRIEVAL__MIN_COVERAGE``),
 tuned on the shipped dev sets for the packaged embedder; another embedding model scores
-MaxSim on another scale, and wants its own threshold (or None: never refuse on evidence).
+MaxSim on another scale, and wants its own threshold (or 0: never refuse on evidence).
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ class Evidence:
 
     signal: Signal
     score: float
-    threshold: float | None
+    threshold: float  # 0: never weak
 
     @property
     def weak(self) -> bool:
         """Too weak to answer from: the question is refused without asking the model."""
-        return self.threshold is not None and self.score < self.threshold
+        return self.threshold > 0 and self.score < self.threshold
 
 
 def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evidence:

@@ -44,8 +44,8 @@ def test_a_cross_encoder_score_is_not_held_against_the_maxsim_threshold() -> Non
 
 
 @pytest.mark.parametrize("signal", ["rerank", "coverage"])
-def test_no_threshold_never_refuses(signal: str) -> None:
-    settings = RetrievalSettings(min_maxsim=None, min_coverage=None)
+def test_a_zero_threshold_never_refuses(signal: str) -> None:
+    settings = RetrievalSettings(min_maxsim=0, min_coverage=0)
     scores = {"rerank": 0.0} if signal == "rerank" else {}
     assert not measure("anything at all", [_hit("nothing", scores)], settings).weak
 
