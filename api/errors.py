@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from core.errors import (
     IndexMismatchError,
+    IndexUnavailableError,
     IngestError,
     InvalidRequestError,
     KbqaError,
@@ -62,6 +63,7 @@ _STATUS = {
     PayloadTooLarge: 413,
     ModelError: 503,
     IndexMismatchError: 503,
+    IndexUnavailableError: 503,
 }
 _HTTP_CODES = {
     400: "bad_request",

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from bench.cli import speed
 from cli import answers as opts
-from cli import servers
+from cli import servers, transfer
 from cli.answers import console, out, print_answer, stream_answer
 from core.errors import IngestError, KbqaError
 from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
@@ -310,6 +310,7 @@ app.command("bench")(speed)
 app.command("model-server")(servers.model_server)
 app.command("convert-gguf")(servers.convert_gguf)
 app.command()(servers.serve)
+app.add_typer(transfer.app, name="index")
 
 
 def main() -> None:

@@ -50,6 +50,13 @@ class IndexMismatchError(KbqaError):
     code = "index_mismatch"
 
 
+class IndexUnavailableError(KbqaError):
+    """The index's server (Milvus) cannot be reached or refused a call; nothing half-written
+    is visible. Worth retrying later."""
+
+    code = "index_unavailable"
+
+
 class ModelError(KbqaError):
     """The chat model or its server is unavailable or misconfigured."""
 

@@ -469,6 +469,46 @@ class GpuSettings(BaseModel):
     )
 
 
+class IndexSettings(BaseModel):
+    """Where the index lives: on this machine, or in a Milvus server that several kbqa
+    processes share (README, "Beyond one machine")."""
+
+    backend: Literal["local", "milvus"] = Field(
+        "local",
+        description="'local': SQLite, FAISS and tantivy under data_dir. 'milvus': chunks, "
+        "vectors and BM25 in the Milvus server at milvus_uri (`pip install 'kbqa[milvus]'`).",
+    )
+    milvus_uri: str = Field("http://127.0.0.1:19530", description="The Milvus server.")
+    milvus_token: str | None = Field(
+        None, description="Token of a secured Milvus ('user:password' or an API key)."
+    )
+    milvus_user: str | None = Field(None, description="User of a secured Milvus.")
+    milvus_password: str | None = Field(None, description="Password of milvus_user.")
+    milvus_prefix: str = Field(
+        "kbqa",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
+        description="Names of kbqa's Milvus collections start with it (<prefix>_chunks, "
+        "<prefix>_catalog): several knowledge bases may share one server.",
+    )
+    milvus_timeout_s: float = Field(
+        10, gt=0, description="Seconds one Milvus call may take, retries included."
+    )
+    milvus_dense_index: Literal["HNSW", "FLAT"] = Field(
+        "HNSW", description="Milvus's index on the vectors: HNSW, or FLAT (exact, slower)."
+    )
+    milvus_ef: int = Field(
+        128, gt=0, description="HNSW search breadth (at least the number of hits asked for)."
+    )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> IndexSettings:
+        if self.milvus_token and (self.milvus_user or self.milvus_password):
+            raise ValueError("give milvus_token or milvus_user/milvus_password, not both")
+        if bool(self.milvus_user) != bool(self.milvus_password):
+            raise ValueError("milvus_user and milvus_password go together")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KBQA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -485,6 +525,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     gpu: GpuSettings = Field(default_factory=GpuSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
 
     @property
     def models_dir(self) -> Path:

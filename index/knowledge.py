@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import IndexMismatchError, InvalidRequestError, NotFoundError
-from core.settings import DenseSettings
+from core.settings import DenseSettings, Settings
 from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
+from index.backend import IndexBackend, register
 from index.builds import BATCH, Rebuilds
 from index.embedders import Embedder
-from index.gpu import GpuFaiss
+from index.gpu import GpuFaiss, gpu_faiss
 from index.lexical import TOKENIZER_VERSION, Held, LexicalIndex, LexicalSearcher, tokenize
 from index.lexical import build as build_lexical
 from index.lexical import sync as sync_lexical
@@ -44,6 +45,27 @@ def check_collection_name(name: str) -> str:
 @dataclass
 class _Collection:
     vectors: FaissVectors
+
+
+def check_chunks(doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    if len(chunks) != len(vectors):
+        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    if doc.chunks != len(chunks):
+        raise ValueError(f"document {doc.id!r} says {doc.chunks} chunks, {len(chunks)} given")
+
+
+def new_document(collection: str, parsed: ParsedDocument, chunks: list[Chunk]) -> Document:
+    """The record of a document added now."""
+    return Document(
+        id=parsed.id,
+        collection=collection,
+        filename=parsed.filename,
+        kind=parsed.kind,
+        size_bytes=parsed.size_bytes,
+        pages=len(parsed.pages),
+        chunks=len(chunks),
+        added_at=datetime.now(UTC).replace(microsecond=0),  # as the store keeps it
+    )
 
 
 class KnowledgeIndex:
@@ -266,6 +288,21 @@ class KnowledgeIndex:
         with self._lock:
             return self.store.chunks(ids)
 
+    def document_chunks(self, collection: str, doc_id: str) -> tuple[list[Chunk], np.ndarray]:
+        """A document's chunks in order with their vectors."""
+        with self._lock:
+            ids = self.store.chunk_ids_of(collection, doc_id)
+            records = self.store.chunks(ids)
+            parts = dict(
+                pair
+                for batch_ids, batch in self.store.vectors_of(np.asarray(ids), self.embedder.dim)
+                for pair in zip(batch_ids.tolist(), batch, strict=True)
+            )
+        order = sorted(ids, key=lambda i: records[i].chunk.ordinal)
+        chunks = [records[i].chunk.model_copy(update={"id": None}) for i in order]
+        vectors = np.asarray([parts[i] for i in order], dtype=np.float32)
+        return chunks, vectors.reshape(len(order), self.embedder.dim)
+
     # -- writing ----------------------------------------------------------------------------
     # Writers take `_write_lock` (one at a time) and commit the lexical change outside `_lock`
     # (invisible to readers until its snapshot is swapped in), then hold `_lock` exclusively
@@ -281,19 +318,12 @@ class KnowledgeIndex:
         self, collection: str, parsed: ParsedDocument, chunks: list[Chunk], vectors: np.ndarray
     ) -> Document:
         """Add a parsed, chunked, embedded document in one transaction; returns its record."""
-        check_collection_name(collection)
-        if len(chunks) != len(vectors):
-            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-        doc = Document(
-            id=parsed.id,
-            collection=collection,
-            filename=parsed.filename,
-            kind=parsed.kind,
-            size_bytes=parsed.size_bytes,
-            pages=len(parsed.pages),
-            chunks=len(chunks),
-            added_at=datetime.now(UTC),
-        )
+        return self.import_document(new_document(collection, parsed, chunks), chunks, vectors)
+
+    def import_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> Document:
+        """Add a document with the given record (read from another index) in one transaction."""
+        collection = check_collection_name(doc.collection)
+        check_chunks(doc, chunks, vectors)
         tokens = [tokenize(c.text) for c in chunks]
         with self._write_lock:
             first = self.store.next_chunk_id()
@@ -389,6 +419,10 @@ class KnowledgeIndex:
                     problems.append(f"{name}: the lexical index and the stored chunks differ")
         return problems
 
+    def problem(self) -> str | None:
+        """None: a local index is there while the process is."""
+        return None
+
     def wait_for_rebuilds(self, timeout: float | None = None) -> None:
         """Wait until vector indexes being rebuilt in the background are swapped in."""
         self._rebuilds.wait(timeout)
@@ -412,3 +446,17 @@ class KnowledgeIndex:
         for lexical in self._lexical.values():
             lexical.close()
         self.store.close()
+
+
+@register("local")
+def open_local(settings: Settings, embedder: Embedder) -> KnowledgeIndex:
+    return KnowledgeIndex(settings.data_dir, embedder, settings.dense, gpu_faiss(settings.gpu))
+
+
+def local_index(index: IndexBackend) -> KnowledgeIndex:
+    """The index as the local backend, for the benchmarks that time its engines bare."""
+    if not isinstance(index, KnowledgeIndex):
+        raise InvalidRequestError(
+            f"this needs the local index, not {type(index).__name__}: set KBQA_INDEX__BACKEND=local"
+        )
+    return index

@@ -10,7 +10,7 @@ from pathlib import Path, PurePath
 from core.errors import IngestError
 from core.settings import IngestSettings
 from core.types import Document, ParsedDocument
-from index.knowledge import KnowledgeIndex
+from index.backend import IndexBackend
 from ingest.base import PageProgress
 from ingest.chunking import Chunker
 from ingest.isolation import IsolatedParser
@@ -49,7 +49,7 @@ def content_id(data: bytes) -> str:
 
 
 class Ingestor:
-    def __init__(self, settings: IngestSettings, index: KnowledgeIndex) -> None:
+    def __init__(self, settings: IngestSettings, index: IndexBackend) -> None:
         self.settings = settings
         self.index = index
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,9 +31,10 @@ from generation.backends import make_backend
 from generation.generator import Generator
 from generation.rewrite import refers_back
 from generation.server import ChatServer
+from index.backend import IndexBackend, open_index
 from index.embedders import Embedder, make_embedder
-from index.gpu import gpu_faiss
-from index.knowledge import KnowledgeIndex, check_collection_name
+from index.knowledge import check_collection_name
+from index.transfer import Moved, export_index, import_index
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
 from kbqa.jobs import JobQueue
@@ -48,6 +49,7 @@ class Readiness:
 
     index: bool
     model: bool
+    error: str | None = None  # why the index cannot serve now (its server is away)
 
     @property
     def ready(self) -> bool:
@@ -67,9 +69,9 @@ class KBQA:
         return make_embedder(self.settings.embedding)
 
     @cached_property
-    def index(self) -> KnowledgeIndex:
-        gpu = gpu_faiss(self.settings.gpu)
-        return KnowledgeIndex(self.settings.data_dir, self.embedder, self.settings.dense, gpu)
+    def index(self) -> IndexBackend:
+        """The index ``KBQA_INDEX__BACKEND`` names: local (the default) or Milvus."""
+        return open_index(self.settings, self.embedder)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -104,7 +106,8 @@ class KBQA:
     def readiness(self) -> Readiness:
         """What is loaded: the index (with its retriever) and the chat model."""
         index = self._opened("index") and self._opened("retriever")
-        return Readiness(index=index, model=self.model_ready())
+        error = self.index.problem() if index else None
+        return Readiness(index=index and error is None, model=self.model_ready(), error=error)
 
     @property
     def ready(self) -> bool:
@@ -174,6 +177,14 @@ class KBQA:
     def verify(self) -> list[str]:
         """Problems found in the index (a document half in the store, vectors or BM25)."""
         return self.index.verify()
+
+    def export_index(self, path: Path, progress: Callable[[Document], None] | None = None) -> Moved:
+        """Write every document with its chunks and vectors to a file (:mod:`index.transfer`)."""
+        return export_index(self.index, path, progress)
+
+    def import_index(self, path: Path, progress: Callable[[Document], None] | None = None) -> Moved:
+        """Add the documents of an exported file that this index lacks."""
+        return import_index(self.index, path, progress)
 
     # -- conversations ----------------------------------------------------------------------
     def new_conversation(self, title: str = "") -> Conversation:

@@ -15,7 +15,7 @@ from core.errors import InvalidRequestError
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
 from core.types import Hit
-from index.knowledge import KnowledgeIndex
+from index.backend import IndexBackend
 from index.store import ChunkRecord
 from retrieval.evidence import Evidence, measure
 from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
@@ -99,7 +99,7 @@ def fuse(results: Sequence[SearchResult], top_k: int, rrf_k: int) -> SearchResul
 
 class HybridRetriever:
     def __init__(
-        self, index: KnowledgeIndex, settings: RetrievalSettings, reranker: Reranker | None
+        self, index: IndexBackend, settings: RetrievalSettings, reranker: Reranker | None
     ) -> None:
         self.index = index
         self.settings = settings
@@ -136,6 +136,9 @@ class HybridRetriever:
             fused = reciprocal_rank_fusion([list(ranking) for ranking in raw.values()], s.rrf_k)
             candidates = list(fused)[: max(top_k, s.rerank_k) if reranker else top_k]
             records = self.index.chunks(candidates)
+        # A server index (Milvus) holds nothing still between two reads: a document deleted
+        # meanwhile has no records, and its chunks drop out.
+        candidates = [c for c in candidates if c in records]
         clock.lap("fuse")
         final = {c: fused[c] for c in candidates}
         reranked: dict[int, float] = {}

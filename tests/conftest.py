@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from core.settings import EmbeddingSettings, Settings
+from index.backend import IndexBackend
 from index.embedders import FakeEmbedder
 from index.knowledge import KnowledgeIndex
+from index.milvus import MilvusIndex
 from ingest.pipeline import Ingestor
+from tests.utils.milvus import MilvusServer
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +45,25 @@ def index(settings: Settings) -> Iterator[KnowledgeIndex]:
 @pytest.fixture
 def ingestor(settings: Settings, index: KnowledgeIndex) -> Ingestor:
     return Ingestor(settings.ingest, index)
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
+    """One `milvus-lite server` process for the session; each test takes collections of its own
+    (a fresh ``milvus_prefix``)."""
+    server = MilvusServer(tmp_path_factory.mktemp("milvus") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["local", "milvus"])
+def backend(request: pytest.FixtureRequest, settings: Settings) -> Iterator[IndexBackend]:
+    """Each index backend in turn, on the fake embedder: the same tests pass on both."""
+    kb: IndexBackend
+    if request.param == "local":
+        kb = KnowledgeIndex(settings.data_dir, FakeEmbedder())
+    else:
+        server: MilvusServer = request.getfixturevalue("milvus_server")
+        kb = MilvusIndex(server.settings(), FakeEmbedder())
+    yield kb
+    kb.close()

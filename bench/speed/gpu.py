@@ -32,6 +32,7 @@ from bench.speed.common import Dataset, percentiles, ratio
 from bench.speed.run import bench_settings
 from core.settings import DenseSettings, Settings
 from index.gpu import GpuFaiss, gpu_faiss
+from index.knowledge import local_index
 from index.vectors import (
     TRAIN_POINTS_PER_LIST,
     FaissVectors,
@@ -119,7 +120,7 @@ def measure_ingest(kb: KBQA, dataset: Dataset) -> dict[str, Any]:
 
 
 def chunk_texts(kb: KBQA) -> list[str]:
-    ids = kb.index.store.chunk_ids(kb.settings.collection)
+    ids = local_index(kb.index).store.chunk_ids(kb.settings.collection)
     return [chunk.text for _, _, chunk in kb.index.chunks([int(i) for i in ids]).values()]
 
 

@@ -25,6 +25,7 @@ from langchain_core.messages import convert_to_openai_messages
 
 from bench.speed.common import Dataset, percentiles, ratio, rotations
 from core.types import Hit
+from index.knowledge import local_index
 from index.lexical import tokenize
 from kbqa.app import KBQA
 from retrieval.excerpts import sentences_of
@@ -38,9 +39,10 @@ class BareSearch:
 
     def __init__(self, kb: KBQA, collection: str) -> None:
         kb.search("warm up", [collection])  # loads FAISS and opens the lexical index
-        vectors, lexical = kb.index.engines(collection)
+        index = local_index(kb.index)
+        vectors, lexical = index.engines(collection)
         self.model = kb.embedder.model  # type: ignore[attr-defined]
-        self.faiss, self.db = vectors.faiss_index, kb.index.store.db
+        self.faiss, self.db = vectors.faiss_index, index.store.db
         self.bm25, self.bm25_schema = lexical.engine
         self.s = kb.settings.retrieval
         self.batch_size = kb.embedder.batch_size

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from index.knowledge import KnowledgeIndex
+from index.backend import IndexBackend
 from ingest.pipeline import Ingestor
 from retrieval.rerankers import MaxSimReranker, make_reranker
 from retrieval.retriever import HybridRetriever, KbqaRetriever
@@ -17,10 +17,10 @@ FACTS = {
 }
 
 
+# Retrieval stays kbqa's on every index backend: each test runs on the local one and on Milvus.
 @pytest.fixture
-def retriever(
-    tmp_path: Path, settings: Settings, index: KnowledgeIndex, ingestor: Ingestor
-) -> HybridRetriever:
+def retriever(tmp_path: Path, settings: Settings, backend: IndexBackend) -> HybridRetriever:
+    index, ingestor = backend, Ingestor(settings.ingest, backend)
     for name, text in FACTS.items():
         path = tmp_path / name
         path.write_text(text)
@@ -69,8 +69,9 @@ def test_langchain_retriever(retriever: HybridRetriever) -> None:
 
 
 @pytest.fixture
-def chinese(tmp_path: Path, index: KnowledgeIndex, ingestor: Ingestor) -> KnowledgeIndex:
+def chinese(tmp_path: Path, settings: Settings, backend: IndexBackend) -> IndexBackend:
     """The index with collection 'zh': a two-page Chinese text."""
+    index, ingestor = backend, Ingestor(settings.ingest, backend)
     path = tmp_path / "zh.txt"
     path.write_text("北京是中国的首都。\f上海位于长江入海口。", encoding="utf-8")
     ingestor.ingest_path(path, "zh")
@@ -78,7 +79,7 @@ def chinese(tmp_path: Path, index: KnowledgeIndex, ingestor: Ingestor) -> Knowle
 
 
 def test_cjk_question_skips_dense_when_the_model_reads_no_cjk(
-    settings: Settings, chinese: KnowledgeIndex
+    settings: Settings, chinese: IndexBackend
 ) -> None:
     retriever = HybridRetriever(chinese, settings.retrieval, None)
     result = retriever.search("上海位于哪里？", ["zh"], top_k=2)
@@ -92,7 +93,7 @@ def test_cjk_question_skips_dense_when_the_model_reads_no_cjk(
 
 
 def test_cjk_question_skips_a_reranker_that_reads_no_cjk(
-    settings: Settings, chinese: KnowledgeIndex
+    settings: Settings, chinese: IndexBackend
 ) -> None:
     reranker = make_reranker(settings.retrieval, chinese.embedder)
     assert reranker is not None

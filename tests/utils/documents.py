@@ -1,14 +1,12 @@
-"""Documents of plain text chunks, added straight to a KnowledgeIndex (no parser)."""
+"""Documents of plain text chunks, added straight to an index backend (no parser)."""
 
 from __future__ import annotations
 
 from core.types import Chunk, Page, ParsedDocument
-from index.knowledge import KnowledgeIndex
+from index.backend import IndexBackend
 
 
-def add_text_document(
-    index: KnowledgeIndex, collection: str, doc_id: str, texts: list[str]
-) -> None:
+def add_text_document(index: IndexBackend, collection: str, doc_id: str, texts: list[str]) -> None:
     """Index ``texts`` as the one-page document ``doc_id``, a chunk each."""
     parsed = ParsedDocument(
         id=doc_id,

@@ -1,0 +1,135 @@
+"""The index as the rest of kbqa sees it, and the backends that provide it, picked by name.
+
+Two backends pass the same behavioural tests (tests/index/test_backends.py):
+
+- ``local``: :class:`index.knowledge.KnowledgeIndex`, SQLite for the truth with FAISS and
+  tantivy derived from it, under ``data_dir``; one process writes it.
+- ``milvus``: :class:`index.milvus.MilvusIndex`, everything in a Milvus server, so any number of
+  kbqa processes share one knowledge base.
+
+Retrieval (fusion, CJK routing, rerank, excerpts) stays kbqa's on both: a backend answers a dense
+and a lexical search per collection and hands back chunks by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import numpy as np
+
+from core.errors import NotFoundError
+from core.settings import Settings
+from core.types import Chunk, Document, ParsedDocument
+from index.embedders import Embedder
+from index.store import ChunkRecord
+
+
+class IndexBackend(Protocol):
+    """Collections of documents, each chunk with its text, place, vector and BM25 terms.
+
+    A document is seen whole or not at all: searches never return a chunk of a document whose
+    write is in flight or half done.
+    """
+
+    embedder: Embedder
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Hold the index still for several reads in a row, as far as the backend can."""
+        ...
+
+    def collections(self) -> list[str]: ...
+
+    def stats(self) -> dict[str, tuple[int, int]]:
+        """Collection -> (documents, chunks)."""
+        ...
+
+    def documents(self, collection: str | None = None) -> list[Document]: ...
+
+    def find_document(self, collection: str, doc_id: str) -> Document | None: ...
+
+    def document(self, collection: str, doc_id: str) -> Document:
+        """The document, or NotFoundError."""
+        ...
+
+    def dense_search(
+        self, collection: str, query: np.ndarray, k: int
+    ) -> list[tuple[int, float]]: ...
+
+    def lexical_search(self, collection: str, query: str, k: int) -> list[tuple[int, float]]: ...
+
+    def chunks(self, ids: list[int]) -> dict[int, ChunkRecord]:
+        """Chunk id -> its record, for the ids of documents that exist (others are left out)."""
+        ...
+
+    def document_chunks(self, collection: str, doc_id: str) -> tuple[list[Chunk], np.ndarray]:
+        """A document's chunks in order with their vectors (to copy it to another index)."""
+        ...
+
+    def add_document(
+        self, collection: str, parsed: ParsedDocument, chunks: list[Chunk], vectors: np.ndarray
+    ) -> Document: ...
+
+    def import_document(
+        self, document: Document, chunks: list[Chunk], vectors: np.ndarray
+    ) -> Document:
+        """Add a document read from another index, keeping its record (``added_at`` too)."""
+        ...
+
+    def delete_document(self, collection: str, doc_id: str) -> Document: ...
+
+    def delete_collection(self, collection: str) -> list[Document]: ...
+
+    def verify(self) -> list[str]:
+        """What is inconsistent, if anything (an empty list: all is well)."""
+        ...
+
+    def problem(self) -> str | None:
+        """Why the index cannot serve now, e.g. its server is unreachable (None: it can)."""
+        ...
+
+    def flush(self, force: bool = False) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def document_or_404(index: IndexBackend, collection: str, doc_id: str) -> Document:
+    doc = index.find_document(collection, doc_id)
+    if doc is None:
+        raise NotFoundError(f"no document {doc_id!r} in collection {collection!r}")
+    return doc
+
+
+def iter_documents(index: IndexBackend) -> Iterator[tuple[Document, list[Chunk], np.ndarray]]:
+    """Every document of every collection with its chunks and vectors, one at a time."""
+    for doc in index.documents():
+        chunks, vectors = index.document_chunks(doc.collection, doc.id)
+        yield doc, chunks, vectors
+
+
+Opener = Callable[[Settings, Embedder], IndexBackend]
+_BACKENDS: dict[str, Opener] = {}
+
+
+def register(name: str) -> Callable[[Opener], Opener]:
+    """Register a backend's opener under ``name`` (``KBQA_INDEX__BACKEND``)."""
+
+    def add(opener: Opener) -> Opener:
+        if name in _BACKENDS:
+            raise ValueError(f"an index backend named {name!r} is registered already")
+        _BACKENDS[name] = opener
+        return opener
+
+    return add
+
+
+def open_index(settings: Settings, embedder: Embedder) -> IndexBackend:
+    """The index that ``settings.index.backend`` names, opened."""
+    import index.knowledge  # noqa: F401  (each registers its backend)
+    import index.milvus  # noqa: F401
+
+    name = settings.index.backend
+    if name not in _BACKENDS:
+        raise ValueError(f"no index backend {name!r}; known: {sorted(_BACKENDS)}")
+    return _BACKENDS[name](settings, embedder)
