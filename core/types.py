@@ -126,6 +126,25 @@ class Hit(_Model):
         }
 
 
+EvidenceSignal = Literal["rerank", "coverage"]
+
+
+class Evidence(_Model):
+    """How well the best retrieved passage matches a question (retrieval/evidence.py), and
+    the threshold it is held against: below it, the question is refused unasked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    signal: EvidenceSignal
+    score: float
+    threshold: float = Field(description="0: never weak.")
+
+    @property
+    def weak(self) -> bool:
+        """Too weak to answer from: the question is refused without asking the model."""
+        return self.threshold > 0 and self.score < self.threshold
+
+
 MAX_QUESTION_CHARS = 4000  # a question longer than this is refused, whichever way it comes
 
 

@@ -28,11 +28,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from rich.table import Table
 
-from core.types import Strategy
+from core.types import Evidence, Strategy
+from core.types import EvidenceSignal as Signal
 from evaluation.dataset import EvalQuestion
 from evaluation.metrics import strip_citations, token_f1
 from kbqa.app import KBQA
-from retrieval.evidence import Evidence, Signal
 
 Half = Literal["tune", "test"]
 HALVES: tuple[Half, ...] = ("tune", "test")

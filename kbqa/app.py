@@ -21,6 +21,7 @@ from core.types import (
     Conversation,
     ConversationSummary,
     Document,
+    Evidence,
     Hit,
     Sampling,
     Strategy,
@@ -38,7 +39,6 @@ from index.transfer import Moved, export_index, import_index
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
 from kbqa.jobs import JobQueue
-from retrieval.evidence import Evidence
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult, fuse
 

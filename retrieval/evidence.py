@@ -19,28 +19,10 @@ MaxSim on another scale, and wants its own threshold (or 0: never refuse on evid
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 from core.settings import RetrievalSettings
-from core.types import Hit
+from core.types import Evidence, Hit
 from retrieval.excerpts import overlap_scores
-
-Signal = Literal["rerank", "coverage"]
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """The score a refusal rests on, and the threshold it was held against."""
-
-    signal: Signal
-    score: float
-    threshold: float  # 0: never weak
-
-    @property
-    def weak(self) -> bool:
-        """Too weak to answer from: the question is refused without asking the model."""
-        return self.threshold > 0 and self.score < self.threshold
 
 
 def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evidence:
@@ -50,8 +32,10 @@ def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evi
     tuned on; a cross-encoder's logits live on another scale.
     """
     if hits and settings.reranker == "maxsim" and "rerank" in hits[0].scores:
-        return Evidence("rerank", hits[0].scores["rerank"], settings.min_maxsim)
-    return Evidence("coverage", coverage(query, hits), settings.min_coverage)
+        return Evidence(
+            signal="rerank", score=hits[0].scores["rerank"], threshold=settings.min_maxsim
+        )
+    return Evidence(signal="coverage", score=coverage(query, hits), threshold=settings.min_coverage)
 
 
 def coverage(query: str, hits: Sequence[Hit]) -> float:

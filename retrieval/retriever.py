@@ -14,10 +14,10 @@ from langchain_core.retrievers import BaseRetriever
 from core.errors import InvalidRequestError
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
-from core.types import Hit
+from core.types import Evidence, Hit
 from index.backend import IndexBackend
 from index.store import ChunkRecord
-from retrieval.evidence import Evidence, measure
+from retrieval.evidence import measure
 from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.rerankers import Reranker

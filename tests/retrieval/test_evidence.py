@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.settings import RetrievalSettings
-from core.types import Chunk, Hit
-from retrieval.evidence import Evidence, coverage, measure
+from core.types import Chunk, Evidence, Hit
+from retrieval.evidence import coverage, measure
 
 
 def _hit(text: str, scores: dict[str, float] | None = None) -> Hit:
@@ -20,7 +20,7 @@ def test_the_top_rerank_score_is_the_evidence_where_maxsim_scored() -> None:
     settings = RetrievalSettings(min_maxsim=0.4)
     hits = [_hit("a", {"rerank": 0.38}), _hit("b", {"rerank": 0.9})]  # the top hit counts
     evidence = measure("who kept the lighthouse?", hits, settings)
-    assert evidence == Evidence("rerank", 0.38, 0.4)
+    assert evidence == Evidence(signal="rerank", score=0.38, threshold=0.4)
     assert evidence.weak
 
 
