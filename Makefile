@@ -67,6 +67,9 @@ $(ACCEL_STAMP): $(LLAMA_STAMP)
 
 $(STAMP): pyproject.toml $(ACCEL_STAMP)
 	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,milvus]'
+	# milvus-lite, the tests' Milvus server: --no-deps, so that its faiss-cpu requirement does not
+	# overwrite faiss-gpu (pyproject.toml, extra milvus-lite).
+	$(BIN)/pip install --no-deps 'milvus-lite>=3.2.2,<4'
 	touch $@
 
 install: $(STAMP) ocr ## Create .venv and install kbqa with the embedded models (CUDA builds on a GPU) and OCR
@@ -134,7 +137,7 @@ eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE
 	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
 
 load: install ## API throughput and latency with N concurrent clients (see bench/README.md)
-	$(BIN)/python bench/load.py --spawn
+	$(BIN)/python -m bench load --spawn
 
 clean: ## Remove build outputs (keeps .venv and your data)
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache

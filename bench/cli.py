@@ -1,5 +1,5 @@
 """``kbqa bench``: the speed benchmarks. The ``kbqa`` command mounts :func:`speed`;
-``python -m bench`` runs it beside the load benchmark and the dataset builder."""
+``python -m bench`` runs it beside the other benchmarks, which parse lists as it does."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ from rich.console import Console
 console = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
 
+# What the speed and GPU benchmarks ingest.
+DatasetOption = Annotated[
+    Path, typer.Option(help="A folder of PDFs, or one with pdfs/ and questions.jsonl.")
+]
+PdfsOption = Annotated[int, typer.Option(min=0, help="PDFs to ingest (0: all).")]
+
 
 def speed(
     what: Annotated[str, typer.Argument(help="ingest, query, generation, all; or scale.")] = "all",
-    dataset: Annotated[
-        Path, typer.Option(help="A folder of PDFs, or one with pdfs/ and questions.jsonl.")
-    ] = Path("samples"),
-    pdfs: Annotated[int, typer.Option(min=0, help="PDFs to ingest (0: all).")] = 4,
+    dataset: DatasetOption = Path("samples"),
+    pdfs: PdfsOption = 4,
     searches: Annotated[int, typer.Option(min=1, help="Questions searched.")] = 20,
     asks: Annotated[int, typer.Option(min=0, help="Questions answered (0: none).")] = 3,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per answer.")] = 64,
@@ -34,7 +38,7 @@ def speed(
     if what == "scale":  # bench/scale/run.py
         from bench.scale.run import run as run_scale
 
-        run_scale([int(n) for n in sizes.split(",")], work_dir=scale_dir, json_path=json_path)
+        run_scale(comma_ints(sizes, "--sizes"), work_dir=scale_dir, json_path=json_path)
         return
     from bench.speed.run import PARTS, print_report, run, write_json
 
@@ -57,3 +61,16 @@ def speed(
     print_report(report, out)
     if json_path is not None:
         write_json(report, json_path)
+
+
+def comma_ints(text: str, option: str) -> list[int]:
+    """``"10000,50000"`` -> ``[10000, 50000]``; anything but whole numbers above 0 is a
+    ``typer.BadParameter`` naming ``option``."""
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        message = f"must be whole numbers separated by commas, got {text!r}"
+        raise typer.BadParameter(message, param_hint=option) from None
+    if (smallest := min(numbers)) <= 0:
+        raise typer.BadParameter(f"must be above 0, got {smallest}", param_hint=option)
+    return numbers

@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-exec "${PYTHON:-.venv/bin/python}" -m bench.speed.gpu "$@"
+exec "${PYTHON:-.venv/bin/python}" -m bench gpu "$@"

@@ -7,12 +7,11 @@ a baseline. At each size both are probed in alternation, nine rounds: an upload 
 document (from POST to the job's end, and the job's own start-to-finish), its DELETE, and a
 /search. Prints one JSON line per size and a table at the end::
 
-    python bench/grow_api.py --sizes 10000,50000,100000,120000
+    python -m bench grow-api --sizes 10000,50000,100000,120000
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -23,15 +22,15 @@ import time
 import zlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import numpy as np
+import typer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.scale.corpus import _ZIPF, VOCABULARY, WORDS  # noqa: E402
-from core.net import free_port  # noqa: E402
+from bench.cli import comma_ints
+from bench.scale.corpus import _ZIPF, VOCABULARY, WORDS
+from core.net import free_port
 
 CHUNK_SIZE = 200  # characters; the fake-backend tests' size, so text files split finely
 WORDS_PER_CHUNK = 25  # about 200 characters of pseudo-words
@@ -150,14 +149,21 @@ def grow(server: Server, size: int, doc_chunks: int, number: int) -> int:
     return number
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,50000,100000,120000")
-    parser.add_argument("--doc-chunks", type=int, default=1000)
-    parser.add_argument("--data-dir", type=Path, default=None)
-    args = parser.parse_args()
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="kbqa-grow-"))
-    sizes = sorted(int(s) for s in args.sizes.split(","))
+def grow_api(
+    sizes: Annotated[
+        str, typer.Option(help="Corpus sizes to grow through, in chunks, comma-separated.")
+    ] = "10000,50000,100000,120000",
+    doc_chunks: Annotated[
+        int, typer.Option(min=1, help="Chunks of each uploaded document.")
+    ] = 1000,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="The servers' data folders go here (default: a new temporary one)."),
+    ] = None,
+) -> None:
+    """Grow a corpus through the HTTP API and time adding a document as it grows."""
+    steps = sorted(comma_ints(sizes, "--sizes"))
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="kbqa-grow-"))
     (data_dir / "grown").mkdir(parents=True, exist_ok=True)
     (data_dir / "baseline").mkdir(parents=True, exist_ok=True)
     # The baseline server stays at the smallest size; each probe of the grown one is paired
@@ -166,10 +172,10 @@ def main() -> None:
     results = []
     number = 0
     try:
-        grow(baseline, sizes[0], args.doc_chunks, 0)
-        for size in sizes:
+        grow(baseline, steps[0], doc_chunks, 0)
+        for size in steps:
             started = time.perf_counter()
-            number = grow(grown, size, args.doc_chunks, number)
+            number = grow(grown, size, doc_chunks, number)
             result: dict[str, Any] = {
                 "chunks": grown.chunks(),
                 "baseline_chunks": baseline.chunks(),
@@ -191,7 +197,3 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for r in results:
         print("| " + " | ".join(str(r[k]) for k in keys) + " |")
-
-
-if __name__ == "__main__":
-    main()

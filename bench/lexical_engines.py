@@ -6,15 +6,14 @@ engine and size it prints JSON: build time, adding one 50-chunk document (commit
 deleting it, top-10 search p50/p99 for questions of common words and of mixed words, two
 threads' search throughput against one's, and disk use.
 
-    python bench/lexical_engines.py --sizes 100000 1000000 --engines tantivy fts5
-    python bench/lexical_engines.py --sizes 50000 --engines bm25s   # today's rebuild, for scale
+    python -m bench lexical-engines --sizes 100000,1000000 --engines tantivy,fts5
+    python -m bench lexical-engines --sizes 50000 --engines bm25s   # a rebuild per write, for scale
 
 Timings depend on the machine's load; compare engines within one run.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sqlite3
@@ -24,8 +23,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Annotated, Any, cast
 
 import numpy as np
+import typer
+
+from bench.cli import comma_ints
 
 VOCAB = 50_000
 CHUNK_TOKENS = 120
@@ -99,7 +102,7 @@ class Tantivy:
         searcher = self.index.searcher()
         hits = searcher.search(q, limit=k, count=False).hits
         ids = searcher.fast_field_values("id", [a for _, a in hits])
-        return [(int(i), float(s)) for i, (s, _) in zip(ids, hits, strict=True)]
+        return [(cast(int, i), float(s)) for i, (s, _) in zip(ids, hits, strict=True)]  # i64s
 
     def close(self) -> None:
         self.writer.wait_merging_threads()
@@ -162,7 +165,7 @@ class Bm25sRebuild:
 
     def __init__(self, path: Path) -> None:
         self.rows: dict[int, list[str]] = {}
-        self.bm25 = None
+        self.bm25: Any = None  # a bm25s.BM25, imported at the first commit
         self.ids = np.zeros(0, dtype=np.int64)
 
     def add(self, rows: list[tuple[int, list[str]]], commit: bool = True) -> None:
@@ -264,22 +267,33 @@ def measure(name: str, size: int, workdir: Path) -> dict[str, object]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--engines", nargs="+", choices=list(ENGINES), default=["tantivy", "fts5"])
-    parser.add_argument("--workdir", type=Path, default=None, help="kept if given")
-    args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kbqa-lexical-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+def lexical_engines(
+    sizes: Annotated[
+        str, typer.Option(help="Corpus sizes, in chunks, comma-separated.")
+    ] = "100000",
+    engines: Annotated[
+        str, typer.Option(help=f"Engines to compare, comma-separated: {', '.join(ENGINES)}.")
+    ] = "tantivy,fts5",
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Build the indexes here, and keep them (default: a temporary folder)."),
+    ] = None,
+) -> None:
+    """Compare lexical engines for a growing index (tantivy, SQLite FTS5, bm25s).
+
+    One JSON line per engine and size: build, add and delete a document, search p50/p99, two
+    threads against one, disk."""
+    counts = comma_ints(sizes, "--sizes")
+    names = [name.strip() for name in engines.split(",")]
+    if unknown := [name for name in names if name not in ENGINES]:
+        message = f"unknown engine {unknown[0]!r} (known: {', '.join(ENGINES)})"
+        raise typer.BadParameter(message, param_hint="--engines")
+    folder = workdir or Path(tempfile.mkdtemp(prefix="kbqa-lexical-"))
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        for size in args.sizes:
-            for name in args.engines:
-                print(json.dumps(measure(name, size, workdir)), flush=True)
+        for size in counts:
+            for name in names:
+                print(json.dumps(measure(name, size, folder)), flush=True)
     finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    main()
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)

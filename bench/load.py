@@ -1,20 +1,19 @@
 """Load test for the kbqa HTTP API: concurrent clients sending a weighted mix of ask, search and
 upload requests to a server on this machine, then latency percentiles and throughput per route.
 
-    python bench/load.py --spawn --fake --requests 100 --clients 8
-    python bench/load.py --spawn --requests 50 --clients 4 --mix ask=1,search=1
-    python bench/load.py --url http://127.0.0.1:8000 --key "$KBQA_API_KEY" --duration 30 --json
-    python bench/load.py --questions build/eval/squad/questions.jsonl --mix search=1
-    python bench/load.py --spawn --clients 1 --mix ask=1 --requests 60 --duration 3600 \
-        --seed-files evaluation/data/squad-en/pdfs/*.pdf \
-        --questions evaluation/data/squad-en/questions.jsonl
+    python -m bench load --spawn --fake --requests 100 --clients 8
+    python -m bench load --spawn --requests 50 --clients 4 --mix ask=1,search=1
+    python -m bench load --url http://127.0.0.1:8000 --key "$KBQA_API_KEY" --duration 30 --json
+    python -m bench load --questions build/eval/squad/questions.jsonl --mix search=1
+    python -m bench load --spawn --clients 1 --mix ask=1 --requests 60 --duration 3600 \
+        --questions evaluation/data/squad-en/questions.jsonl evaluation/data/squad-en/pdfs/*.pdf
 
 ``--spawn`` starts a server on a free port over an empty temporary data folder, seeds it with one
-document (or the ``--seed-files``) and stops it at the end, printing its memory (RSS, its child
-processes included) every ``--rss-every`` seconds as it runs; ``--fake`` gives that server the
-fake embedder and chat model, so the figures are the API's own overhead. Without ``--spawn``,
-the server at ``--url`` is used as it is, and uploads add documents to its collection
-(``--collection`` picks a scratch one).
+document (or the SEED_FILES, given after the options) and stops it at the end, printing its
+memory (RSS, its child processes included) every ``--rss-every`` seconds as it runs; ``--fake``
+gives that server the fake embedder and chat model, so the figures are the API's own overhead.
+Without ``--spawn``, the server at ``--url`` is used as it is, and uploads add documents to its
+collection (``--collection`` picks a scratch one).
 
 The run stops after ``--requests`` requests or ``--duration`` seconds, whichever comes first;
 requests in flight then finish. An upload counts until its ingestion job finishes. Latency
@@ -25,7 +24,6 @@ deck: each is asked once before any is asked again.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import ipaddress
@@ -42,11 +40,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+import typer
 
 from core.net import free_port
 
@@ -81,12 +80,32 @@ class LoadError(Exception):
 
 
 # -- arguments --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadOptions:
+    """What a run does: the command's options, checked."""
+
+    url: str
+    spawn: bool
+    fake: bool
+    requests: int
+    duration: float
+    clients: int
+    mix: dict[str, int]
+    seed_files: list[Path]
+    rss_every: float
+    collection: str | None
+    key: str | None
+    wait: float
+    timeout: float
+    seed: int
+
+
 def parse_mix(text: str) -> dict[str, int]:
     """``ask=1,search=4,upload=1`` -> weights by operation (a bare name weighs 1).
 
     Raises:
-        argparse.ArgumentTypeError: an unknown operation, a weight that is not a whole number
-            of 0 or more, or no weight above 0.
+        typer.BadParameter: naming --mix, for an unknown operation, a weight that is not a
+            whole number of 0 or more, or no weight above 0.
     """
     mix: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -94,18 +113,20 @@ def parse_mix(text: str) -> dict[str, int]:
         name = name.strip()
         if name not in OPERATIONS:
             known = ", ".join(OPERATIONS)
-            raise argparse.ArgumentTypeError(f"unknown operation {name!r} (known: {known})")
+            raise _bad_mix(f"unknown operation {name!r} (known: {known})")
         try:
             mix[name] = int(weight) if equals else 1
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"weight of {name!r} must be a whole number, got {weight!r}"
-            ) from None
+            raise _bad_mix(f"weight of {name!r} must be a whole number, got {weight!r}") from None
         if mix[name] < 0:
-            raise argparse.ArgumentTypeError(f"weight of {name!r} is negative: {mix[name]}")
+            raise _bad_mix(f"weight of {name!r} is negative: {mix[name]}")
     if sum(mix.values()) <= 0:
-        raise argparse.ArgumentTypeError(f"the mix {text!r} gives no operation a weight above 0")
+        raise _bad_mix(f"the mix {text!r} gives no operation a weight above 0")
     return mix
+
+
+def _bad_mix(message: str) -> typer.BadParameter:
+    return typer.BadParameter(message, param_hint="--mix")
 
 
 def loopback_url(url: str) -> str:
@@ -113,9 +134,9 @@ def loopback_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host:
-        raise argparse.ArgumentTypeError(f"{url!r} is not an http:// or https:// URL")
+        raise typer.BadParameter(f"{url!r} is not an http:// or https:// URL")
     if not _is_loopback(host):
-        raise argparse.ArgumentTypeError(
+        raise typer.BadParameter(
             f"host {host!r} is not this machine: this is a local benchmark, so the URL must be "
             "on 127.0.0.1, localhost or ::1"
         )
@@ -131,17 +152,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    """An argparse type: ``kind`` of the text, refused unless above 0."""
-
-    def convert(text: str) -> int | float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-        return value
-
-    convert.__name__ = kind.__name__  # argparse names the type in its messages
-    return convert
+def above_zero(value: float) -> float:
+    """A typer callback: ``value``, refused unless above 0."""
+    if value <= 0:
+        raise typer.BadParameter(f"must be above 0, got {value:g}")
+    return value
 
 
 def load_questions(path: Path) -> list[str]:
@@ -161,37 +176,6 @@ def load_questions(path: Path) -> list[str]:
     if not questions:
         raise LoadError(f"{path} holds no questions")
     return questions
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--url", type=loopback_url, default="http://127.0.0.1:8000")
-    p.add_argument("--spawn", action="store_true", help="start a server of our own (ignores --url)")
-    p.add_argument("--fake", action="store_true", help="with --spawn: fake embedder and model")
-    p.add_argument("--requests", type=positive(int), default=200, help="at most this many")
-    p.add_argument("--duration", type=positive(float), default=60.0, help="at most, in seconds")
-    p.add_argument("--clients", type=positive(int), default=8, help="concurrent clients")
-    p.add_argument("--mix", type=parse_mix, default="ask=1,search=4,upload=1", help="weights")
-    p.add_argument("--questions", type=Path, help="JSONL with a 'question' on each line")
-    p.add_argument(
-        "--seed-files",
-        type=Path,
-        nargs="+",
-        help="with --spawn: upload these (PDFs, text) before the run, instead of one short text",
-    )
-    p.add_argument(
-        "--rss-every",
-        type=positive(float),
-        default=10.0,
-        help="with --spawn: seconds between the lines of server memory printed as it runs",
-    )
-    p.add_argument("--collection", help="collection to search and upload to (server default)")
-    p.add_argument("--key", default=os.environ.get("KBQA_API_KEY"), help="API key (KBQA_API_KEY)")
-    p.add_argument("--wait", type=positive(float), default=300.0, help="seconds for /health")
-    p.add_argument("--timeout", type=positive(float), default=120.0, help="seconds per request")
-    p.add_argument("--seed", type=int, default=0, help="seed of the operation mix")
-    p.add_argument("--json", action="store_true", help="print a JSON object instead of tables")
-    return p.parse_args(argv)
 
 
 # -- the operations ---------------------------------------------------------------------------
@@ -344,34 +328,39 @@ async def wait_until_healthy(http: httpx.AsyncClient, wait_s: float, server: Ser
 
 
 async def run(
-    args: argparse.Namespace, questions: list[str], url: str, server: Server | None
+    options: LoadOptions, questions: list[str], url: str, server: Server | None
 ) -> dict[str, Any]:
     """Wait for the server, seed it if spawned, run the clients; returns the report."""
-    headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
+    headers = {"Authorization": f"Bearer {options.key}"} if options.key else {}
     # trust_env=False: a proxy from the environment must not sit between us and loopback.
     async with httpx.AsyncClient(
-        base_url=url, headers=headers, timeout=args.timeout, trust_env=False
+        base_url=url, headers=headers, timeout=options.timeout, trust_env=False
     ) as http:
-        note(f"waiting for {url}/health (up to {args.wait:g} s)")
-        await wait_until_healthy(http, args.wait, server)
-        ctx = Context(http, questions, args.collection, args.timeout, random.Random(args.seed))
+        note(f"waiting for {url}/health (up to {options.wait:g} s)")
+        await wait_until_healthy(http, options.wait, server)
+        ctx = Context(
+            http, questions, options.collection, options.timeout, random.Random(options.seed)
+        )
         if server is not None:
-            await seed(ctx, args.seed_files)
-        note(f"{args.clients} clients, up to {args.requests} requests or {args.duration:g} s")
+            await seed(ctx, options.seed_files)
+        limits = f"up to {options.requests} requests or {options.duration:g} s"
+        note(f"{options.clients} clients, {limits}")
         samples: list[Sample] = []
         start = time.perf_counter()
-        budget = Budget(args.requests, start + args.duration)
+        budget = Budget(options.requests, start + options.duration)
         memory: list[float] = []
         timeline: list[dict[str, float]] = []
         watcher = None
         if server is not None:
-            watch = watch_memory(server, memory, samples, timeline, start, args.rss_every)
+            watch = watch_memory(server, memory, samples, timeline, start, options.rss_every)
             watcher = asyncio.create_task(watch)
-        await asyncio.gather(*(client(ctx, budget, args.mix, samples) for _ in range(args.clients)))
+        await asyncio.gather(
+            *(client(ctx, budget, options.mix, samples) for _ in range(options.clients))
+        )
         wall = time.perf_counter() - start
         if watcher is not None:
             watcher.cancel()
-    result = report(samples, wall, url, args)
+    result = report(samples, wall, url, options)
     if memory:
         third = max(1, len(memory) // 3)
         result["server_rss_mb"] = {
@@ -451,17 +440,15 @@ def summary(samples: list[Sample], wall: float) -> dict[str, Any]:
     }
 
 
-def report(
-    samples: list[Sample], wall: float, url: str, args: argparse.Namespace
-) -> dict[str, Any]:
+def report(samples: list[Sample], wall: float, url: str, options: LoadOptions) -> dict[str, Any]:
     errors = Counter(s.error for s in samples if s.error is not None)
-    operations = {op: [s for s in samples if s.operation == op] for op in args.mix}
+    operations = {op: [s for s in samples if s.operation == op] for op in options.mix}
     return {
         "url": url,
-        "spawned": args.spawn,
-        "fake": args.spawn and args.fake,
-        "clients": args.clients,
-        "mix": args.mix,
+        "spawned": options.spawn,
+        "fake": options.spawn and options.fake,
+        "clients": options.clients,
+        "mix": options.mix,
         "wall_s": wall,
         "operations": {op: summary(group, wall) for op, group in operations.items() if group},
         "overall": summary(samples, wall),
@@ -587,36 +574,98 @@ def _rss_kib(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def server_for(args: argparse.Namespace) -> Iterator[Server | None]:
-    if not args.spawn:
+def server_for(options: LoadOptions) -> Iterator[Server | None]:
+    if not options.spawn:
         yield None
         return
-    server = Server(args.fake, args.key)
-    note(f"started a server at {server.url} ({'fake' if args.fake else 'real'} backends)")
+    server = Server(options.fake, options.key)
+    note(f"started a server at {server.url} ({'fake' if options.fake else 'real'} backends)")
     try:
         yield server
     finally:
         server.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.fake and not args.spawn:
+def load(
+    seed_files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            metavar="SEED_FILES",
+            help="With --spawn: upload these (PDFs, text) before the run, instead of one short "
+            "text.",
+            show_default=False,
+        ),
+    ] = None,
+    url: Annotated[
+        str, typer.Option(parser=loopback_url, help="The server to load, on this machine.")
+    ] = "http://127.0.0.1:8000",
+    spawn: Annotated[bool, typer.Option(help="Start a server of our own (ignores --url).")] = False,
+    fake: Annotated[bool, typer.Option(help="With --spawn: fake embedder and model.")] = False,
+    requests: Annotated[int, typer.Option(min=1, help="At most this many requests.")] = 200,
+    duration: Annotated[float, typer.Option(callback=above_zero, help="At most, seconds.")] = 60.0,
+    clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 8,
+    mix: Annotated[
+        str, typer.Option(help="Weights of the operations: ask, search, upload.")
+    ] = "ask=1,search=4,upload=1",
+    questions: Annotated[
+        Path | None, typer.Option(help="JSONL with a 'question' on each line.")
+    ] = None,
+    rss_every: Annotated[
+        float,
+        typer.Option(
+            callback=above_zero,
+            help="With --spawn: seconds between the lines of server memory printed as it runs.",
+        ),
+    ] = 10.0,
+    collection: Annotated[
+        str | None, typer.Option(help="Collection to search and upload to (server default).")
+    ] = None,
+    key: Annotated[str | None, typer.Option(envvar="KBQA_API_KEY", help="API key.")] = None,
+    wait: Annotated[float, typer.Option(callback=above_zero, help="Seconds for /health.")] = 300.0,
+    timeout: Annotated[
+        float, typer.Option(callback=above_zero, help="Seconds per request.")
+    ] = 120.0,
+    seed: Annotated[int, typer.Option(help="Seed of the operation mix.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON object instead of tables.")
+    ] = False,
+) -> None:
+    """API throughput and latency with concurrent clients.
+
+    Exit status 1 when a request failed or the server never became healthy (bench/README.md,
+    "Load")."""
+    weights = parse_mix(mix)
+    if fake and not spawn:
         note("--fake only applies with --spawn: the server at --url keeps its own backends")
+    if seed_files and not spawn:
+        note("SEED_FILES only apply with --spawn: the server at --url keeps its documents")
+    options = LoadOptions(
+        url=url,
+        spawn=spawn,
+        fake=fake,
+        requests=requests,
+        duration=duration,
+        clients=clients,
+        mix=weights,
+        seed_files=seed_files or [],
+        rss_every=rss_every,
+        collection=collection,
+        key=key,
+        wait=wait,
+        timeout=timeout,
+        seed=seed,
+    )
     try:
-        questions = load_questions(args.questions) if args.questions else QUESTIONS
-        with server_for(args) as server:
-            url = server.url if server else args.url
-            result = asyncio.run(run(args, questions, url, server))
+        asked = load_questions(questions) if questions else QUESTIONS
+        with server_for(options) as server:
+            result = asyncio.run(run(options, asked, server.url if server else url, server))
     except LoadError as exc:
-        print(f"load.py: error: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
+        note(f"error: {exc}")
+        raise typer.Exit(code=1) from None
+    if as_json:
         print(json.dumps(result, indent=2))
     else:
         print_table(result)
-    return 1 if result["overall"]["errors"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    raise typer.Exit(code=1 if result["overall"]["errors"] else 0)

@@ -1,18 +1,47 @@
-"""Answers in the terminal: the generation options of ``kbqa ask`` and ``kbqa chat``, an
-answer streamed as it is written, and printed with its sources and what the guard did."""
+"""Answers in the terminal: the options ``kbqa ask`` and ``kbqa chat`` share, an answer
+streamed as it is written, and printed with its sources and what the guard did."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from core.types import Answer, Discard, Sampling, Turn
+from core.types import STRATEGIES, Answer, Discard, Sampling, Turn
 
 console = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
+
+Collections = Annotated[
+    list[str] | None,
+    typer.Option("--collection", "-c", help="Collection(s) to search; repeatable."),
+]
+
+
+def _check_strategy(value: str | None) -> str | None:
+    if value is not None and value not in STRATEGIES:
+        console.print(
+            f"[red]error:[/red] strategy must be one of {', '.join(STRATEGIES)}, got {value!r}"
+        )
+        raise typer.Exit(code=1)
+    return value
+
+
+StrategyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--strategy",
+        "-s",
+        help=f"{' | '.join(STRATEGIES)}; default: KBQA_GENERATION__STRATEGY (zero-shot).",
+        callback=_check_strategy,
+    ),
+]
 
 PANEL = "Generation (default: the server's settings; greedy)"
 
@@ -63,19 +92,31 @@ Ban = Annotated[
 ]
 
 
-def sampling(
-    temperature: float | None = None,
-    top_p: float | None = None,
-    top_k_tokens: int | None = None,
-    max_tokens: int | None = None,
-    repetition_penalty: float | None = None,
-    stop: list[str] | None = None,
-    seed: int | None = None,
-    ban: list[str] | None = None,
-) -> Sampling:
-    """The options as a :class:`Sampling`; a bad value is a ``typer.BadParameter``."""
+@dataclass(frozen=True)
+class AnswerOptions:
+    """What ``kbqa ask`` and ``kbqa chat`` share: where to search, the prompt, the sampling.
+    ``None`` leaves a choice to the settings."""
+
+    collection: list[str] | None
+    strategy: str | None
+    sampling: Sampling
+
+
+def answer_options(
+    collection: Collections = None,
+    strategy: StrategyOption = None,
+    temperature: Temperature = None,
+    top_p: TopP = None,
+    top_k_tokens: TopKTokens = None,
+    max_tokens: MaxTokens = None,
+    repetition_penalty: RepetitionPenalty = None,
+    stop: Stop = None,
+    seed: Seed = None,
+    ban: Ban = None,
+) -> AnswerOptions:
+    """The options, checked; a bad sampling value is a ``typer.BadParameter``."""
     try:
-        return Sampling(
+        sampling = Sampling(
             temperature=temperature,
             top_p=top_p,
             top_k_tokens=top_k_tokens,
@@ -89,15 +130,34 @@ def sampling(
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise typer.BadParameter(f"{where}: {error['msg']}") from None
+    return AnswerOptions(collection, strategy, sampling)
+
+
+def with_answer_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with the options of :func:`answer_options` in place of its parameter
+    ``options: AnswerOptions``, which receives them, checked (typer has no option groups:
+    this gives the commands one list of them, with their help, instead of one each)."""
+    own = inspect.signature(command, eval_str=True).parameters
+    shared = inspect.signature(answer_options, eval_str=True).parameters
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> None:
+        options = answer_options(**{name: values.pop(name) for name in shared})
+        command(**values, options=options)
+
+    params: list[inspect.Parameter] = []
+    for name, param in own.items():
+        params.extend(shared.values() if name == "options" else [param])
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 def stream_answer(
     kb,  # noqa: ANN001 - a KBQA, imported lazily
     question: str,
-    collection: list[str] | None,
-    strategy: str | None,
+    options: AnswerOptions,
     top_k: int | None,
-    sampling: Sampling | None,
     show: bool,
     history: list[Turn] | None = None,
 ) -> Answer:
@@ -105,10 +165,10 @@ def stream_answer(
     answer = None
     items = kb.ask_stream(
         question,
-        collection,
-        strategy=strategy,
+        options.collection,
+        strategy=options.strategy,
         top_k=top_k,
-        sampling=sampling,
+        sampling=options.sampling,
         history=history or [],
     )
     for item in items:

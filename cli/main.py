@@ -16,12 +16,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.cli import speed
-from cli import answers as opts
 from cli import servers, transfer
-from cli.answers import console, out, print_answer, stream_answer
+from cli.answers import (
+    AnswerOptions,
+    Collections,
+    console,
+    out,
+    print_answer,
+    stream_answer,
+    with_answer_options,
+)
 from core.errors import IngestError, KbqaError
 from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
-from core.types import STRATEGIES, Turn
+from core.types import Turn
 from evaluation.cli import evaluate
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages, never a hub
@@ -32,29 +39,8 @@ app = typer.Typer(
 Collection = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection (knowledge base).")
 ]
-Collections = Annotated[
-    list[str] | None,
-    typer.Option("--collection", "-c", help="Collection(s) to search; repeatable."),
-]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 STAGES = {"ocr": "reading scanned pages"}  # how a file's progress stage is shown
-
-
-def _check_strategy(value: str | None) -> str | None:
-    if value is not None and value not in STRATEGIES:
-        raise _fail(f"strategy must be one of {', '.join(STRATEGIES)}, got {value!r}")
-    return value
-
-
-StrategyOption = Annotated[
-    str | None,
-    typer.Option(
-        "--strategy",
-        "-s",
-        help=f"{' | '.join(STRATEGIES)}; default: KBQA_GENERATION__STRATEGY (zero-shot).",
-        callback=_check_strategy,
-    ),
-]
 
 
 def _service():  # noqa: ANN202 - imported lazily so `kbqa --help` is instant
@@ -181,29 +167,16 @@ def search(
 
 
 @app.command()
+@with_answer_options
 def ask(
     question: str,
-    collection: Collections = None,
-    strategy: StrategyOption = None,
+    options: AnswerOptions,
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=50)] = None,
     as_json: AsJson = False,
-    temperature: opts.Temperature = None,
-    top_p: opts.TopP = None,
-    top_k_tokens: opts.TopKTokens = None,
-    max_tokens: opts.MaxTokens = None,
-    repetition_penalty: opts.RepetitionPenalty = None,
-    stop: opts.Stop = None,
-    seed: opts.Seed = None,
-    ban: opts.Ban = None,
 ) -> None:
     """Answer a question from the documents, citing document and page."""
-    sampling = opts.sampling(
-        temperature, top_p, top_k_tokens, max_tokens, repetition_penalty, stop, seed, ban
-    )
     with _service() as kb:
-        answer = stream_answer(
-            kb, question, collection, strategy, top_k, sampling, show=not as_json
-        )
+        answer = stream_answer(kb, question, options, top_k, show=not as_json)
     if as_json:
         out.print_json(answer.model_dump_json())
     else:
@@ -211,24 +184,13 @@ def ask(
 
 
 @app.command()
+@with_answer_options
 def chat(
+    options: AnswerOptions,
     question: Annotated[str | None, typer.Argument(help="A first question (optional).")] = None,
-    collection: Collections = None,
-    strategy: StrategyOption = None,
-    temperature: opts.Temperature = None,
-    top_p: opts.TopP = None,
-    top_k_tokens: opts.TopKTokens = None,
-    max_tokens: opts.MaxTokens = None,
-    repetition_penalty: opts.RepetitionPenalty = None,
-    stop: opts.Stop = None,
-    seed: opts.Seed = None,
-    ban: opts.Ban = None,
 ) -> None:
     """Ask question after question; the model stays loaded and follow-ups ("and who built
     it?") are understood. An empty line or Ctrl-D ends."""
-    sampling = opts.sampling(
-        temperature, top_p, top_k_tokens, max_tokens, repetition_penalty, stop, seed, ban
-    )
     history: list[Turn] = []
     with _service() as kb:
         if not kb.documents():
@@ -244,9 +206,7 @@ def chat(
             if not question:
                 break
             try:
-                answer = stream_answer(
-                    kb, question, collection, strategy, None, sampling, True, history
-                )
+                answer = stream_answer(kb, question, options, None, True, history)
             except (KbqaError, ValueError) as exc:
                 console.print(f"[red]error:[/red] {exc}")
             else:

@@ -71,6 +71,13 @@ class IngestSettings(BaseModel):
     ocr_page_timeout_s: float = Field(
         120, gt=0, description="Most seconds OCR may take on one page (in the isolated parser)."
     )
+    ocr_memory_mb: int = Field(
+        3072,
+        ge=256,
+        description="Most MiB the process that runs ocr_cjk_engine may use (in the isolated "
+        "parser it reads one page at a time, in a process of its own; bench/README.md measures "
+        "what a page needs).",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestSettings:
@@ -499,6 +506,11 @@ class IndexSettings(BaseModel):
     milvus_ef: int = Field(
         128, gt=0, description="HNSW search breadth (at least the number of hits asked for)."
     )
+    job_retries_s: list[float] = Field(
+        default_factory=lambda: [2.0, 5.0, 15.0],
+        description="Seconds an ingestion job waits before each new try while the index's "
+        "server is unreachable; after the last, the job fails with index_unavailable.",
+    )
 
     @model_validator(mode="after")
     def _one_credential(self) -> IndexSettings:
@@ -506,6 +518,8 @@ class IndexSettings(BaseModel):
             raise ValueError("give milvus_token or milvus_user/milvus_password, not both")
         if bool(self.milvus_user) != bool(self.milvus_password):
             raise ValueError("milvus_user and milvus_password go together")
+        if any(s < 0 for s in self.job_retries_s):
+            raise ValueError(f"job_retries_s must not be negative, got {self.job_retries_s}")
         return self
 
 

@@ -30,7 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import IndexMismatchError, IndexUnavailableError, NotFoundError
+from core.errors import (
+    IndexMismatchError,
+    IndexUnavailableError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from core.settings import IndexSettings, Settings
 from core.types import Chunk, Document, ParsedDocument
 from index.backend import document_or_404, register
@@ -479,7 +484,7 @@ def _chunk_row(collection: str, doc: Document, chunk: Chunk, vector: np.ndarray)
     tokens = " ".join(tokenize(chunk.text))
     for name, text in (("text", chunk.text), ("BM25 tokens", tokens)):
         if len(text.encode()) > _MAX_VARCHAR:
-            raise ValueError(
+            raise InvalidRequestError(
                 f"chunk {chunk.ordinal} of {doc.filename!r}: its {name} take more than "
                 f"{_MAX_VARCHAR} bytes, Milvus's limit; use a smaller ingest.chunk_size"
             )

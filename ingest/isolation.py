@@ -7,21 +7,24 @@ with an IngestError that names the limit; the server and its other jobs go on.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import resource
 import tempfile
 import threading
-from concurrent.futures import Future, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import PurePath
-from typing import cast
+from typing import Any, cast
 
 from pebble import ProcessExpired, ProcessPool
 
 from core.errors import IngestError
 from core.types import Page
 from ingest.base import PageProgress
-from ingest.loaders import OcrOptions, PdfLoader, TextPass, loader_for
+from ingest.loaders import OcrOptions, PdfLoader, ScannedPage, TextPass, loader_for, read_image
+
+log = logging.getLogger(__name__)
 
 
 def _limit_memory(limit_mb: int) -> None:
@@ -44,11 +47,21 @@ def _run(
         if action == "slice":
             return loader.page_slice(cast(bytes, source), filename, start, step)
         if action == "ocr":  # source: the PDF's path; start: the page number
-            return loader.ocr_pages(source, filename, [start])[0]
+            return loader.read_scanned(source, filename, start)
     if action == "check":
         loader.check(cast(bytes, source), filename)
         return None
     return loader.pages(cast(bytes, source), filename)
+
+
+def _pool(workers: int, memory_mb: int) -> ProcessPool:
+    # spawn, not fork: the parent has threads (torch, the web server) to not copy.
+    return ProcessPool(
+        max_workers=workers,
+        initializer=_limit_memory,
+        initargs=(memory_mb,),
+        context=multiprocessing.get_context("spawn"),
+    )
 
 
 class IsolatedParser:
@@ -57,7 +70,8 @@ class IsolatedParser:
     It reads files as their loaders do (same ``pages`` and ``check``), in the workers. A PDF's
     text layer is read in ``workers`` parts at once, each every ``workers``-th page, so
     parsing, which the embedder waits for, takes that much less time on a free core; its
-    scanned pages are then OCR'd one per task, each under ``ocr_page_timeout_s``.
+    scanned pages are then OCR'd one per task, each under ``ocr_page_timeout_s``; RapidOCR's
+    readings in a process of its own under ``ocr_memory_mb``.
     """
 
     def __init__(
@@ -69,6 +83,7 @@ class IsolatedParser:
         workers: int = 1,
         ocr: OcrOptions | None = None,
         ocr_page_timeout_s: float = 120,
+        ocr_memory_mb: int = 3072,
     ) -> None:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
@@ -77,19 +92,14 @@ class IsolatedParser:
         self.workers = workers
         self.ocr = ocr
         self.ocr_page_timeout_s = ocr_page_timeout_s
+        self.ocr_memory_mb = ocr_memory_mb
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
 
     def _get_pool(self) -> ProcessPool:
         with self._lock:
             if self._pool is None or not self._pool.active:
-                # spawn, not fork: the parent has threads (torch, the web server) to not copy.
-                self._pool = ProcessPool(
-                    max_workers=self.workers,
-                    initializer=_limit_memory,
-                    initargs=(self.memory_mb,),
-                    context=multiprocessing.get_context("spawn"),
-                )
+                self._pool = _pool(self.workers, self.memory_mb)
             return self._pool
 
     def pages(self, data: bytes, filename: str, progress: PageProgress | None = None) -> list[Page]:
@@ -110,31 +120,85 @@ class IsolatedParser:
     def _ocr(
         self, data: bytes, filename: str, numbers: list[int], progress: PageProgress | None
     ) -> list[Page]:
-        """OCR the pages ``numbers``, one task each, so progress moves page by page."""
+        """OCR the pages ``numbers``, one task each, so progress moves page by page.
+
+        The parser's workers render each page and read it with the first engine (Tesseract).
+        An engine that needs more memory (RapidOCR: the CJK engine, or the first where
+        Tesseract is missing) reads the pages left to it in one process of its own, under
+        ``ocr_memory_mb``, loaded once for the document and gone after it.
+        """
         # The workers read the PDF from a file: its bytes are not sent once per page.
         with tempfile.NamedTemporaryFile(suffix=".pdf") as spool:
             spool.write(data)
             spool.flush()
             call = ("ocr", spool.name, filename, self.password, self.max_pages, self.ocr)
             pool = self._get_pool()
-            futures: dict[Future, int] = {
+            first: dict[Future, int] = {
                 pool.schedule(_run, args=(*call, n), timeout=self.ocr_page_timeout_s): n
                 for n in numbers
             }
-            pages = []
+            again: dict[Future, ScannedPage] = {}  # pages the OCR process is reading
+            ocr_pool: ProcessPool | None = None
+            pages: list[Page] = []
             try:
-                for future in as_completed(futures):
-                    pages.append(self._result(future, filename, futures[future]))
-                    if progress is not None:
-                        progress(len(pages), len(numbers))
+                while first or again:
+                    done, _ = wait([*first, *again], return_when=FIRST_COMPLETED)
+                    for future in done:
+                        if future in again:
+                            pages.append(self._read_there(future, filename, again.pop(future)))
+                        elif (scanned := self._result(future, filename, first.pop(future))).engine:
+                            ocr_pool = ocr_pool or _pool(1, self.ocr_memory_mb)
+                            again[self._send(ocr_pool, scanned)] = scanned
+                            continue  # not read yet
+                        else:
+                            pages.append(scanned.page)
+                        if progress is not None:
+                            progress(len(pages), len(numbers))
             finally:
-                for future in futures:
+                for future in [*first, *again]:
                     future.cancel()
+                if ocr_pool is not None:
+                    ocr_pool.stop()
+                    ocr_pool.join()
         return pages
 
-    def _result(self, future: Future, filename: str, number: int) -> Page:
+    def _send(self, pool: ProcessPool, scanned: ScannedPage) -> Future:
+        args = (self.ocr, scanned.engine, scanned.image, scanned.size)
+        return cast(Future, pool.schedule(read_image, args=args, timeout=self.ocr_page_timeout_s))
+
+    def _read_there(self, future: Future, filename: str, scanned: ScannedPage) -> Page:
+        """The OCR process's reading of a page. Where it was the CJK engine's second one and
+        failed (out of its memory, over the page's time), the first engine's: a worse
+        reading, not a lost file."""
+        page = scanned.page
+        if self.ocr is None or scanned.engine == self.ocr.engine:  # its only reading
+            text = self._result(future, filename, page.number, self.ocr_memory_mb)
+            return page.model_copy(update={"text": text})
         try:
-            return cast(Page, future.result())
+            return page.model_copy(update={"text": future.result()})
+        except Exception as exc:
+            why = (
+                f"over {self.ocr_page_timeout_s:g} s"
+                if isinstance(exc, FutureTimeout)
+                else f"{type(exc).__name__}: {exc}"[:300]
+            )
+            log.warning(
+                "%s: the CJK OCR engine failed on page %d (%s; its limit is %d MiB); keeping "
+                "the first engine's text",
+                filename,
+                page.number,
+                why,
+                self.ocr_memory_mb,
+            )
+            return page
+
+    def _result(
+        self, future: Future, filename: str, number: int, memory_mb: int | None = None
+    ) -> Any:
+        """An OCR task's result, or the IngestError that says why the page could not be read."""
+        memory_mb = memory_mb or self.memory_mb
+        try:
+            return future.result()
         except FutureTimeout as exc:
             raise IngestError(
                 filename,
@@ -146,20 +210,22 @@ class IsolatedParser:
                 filename,
                 "too_large",
                 f"made OCR fail on page {number} (exit code {exc.exitcode}): it needs more "
-                f"than {self.memory_mb} MiB",
+                f"than {memory_mb} MiB",
             ) from exc
         except IngestError:
             raise
         except MemoryError as exc:
             raise IngestError(
-                filename, "too_large", f"needs more than {self.memory_mb} MiB to OCR page {number}"
+                filename, "too_large", f"needs more than {memory_mb} MiB to OCR page {number}"
             ) from exc
         except Exception as exc:
-            if "bad_alloc" in str(exc):  # ONNX Runtime's out-of-memory, as a RuntimeException
+            # ONNX Runtime's out-of-memory is a RuntimeException; a library that cannot be
+            # mapped under the limit, an ImportError.
+            if "bad_alloc" in str(exc) or "failed to map segment" in str(exc):
                 raise IngestError(
                     filename,
                     "too_large",
-                    f"needs more than {self.memory_mb} MiB to OCR page {number}",
+                    f"needs more than {memory_mb} MiB to OCR page {number}",
                 ) from exc
             raise IngestError(
                 filename,

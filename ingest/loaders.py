@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import NamedTuple
 
 import pypdf
 import pypdfium2
+from PIL import Image
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from core.errors import IngestError
 from core.files import DOCUMENT_TYPES
 from core.types import Page
 from ingest.base import Loader, PageProgress
-from ingest.ocr import INSTALL_HINT, has_images, ocr_page
+from ingest.ocr import (
+    ENGINES,
+    INSTALL_HINT,
+    has_images,
+    load_engine,
+    ocr_page,
+    render,
+    wants_cjk_engine,
+)
 from ingest.office import OFFICE_LOADERS
 from ingest.text import clean_text, looks_garbled
 
-__all__ = ["LOADERS", "Loader", "OcrOptions", "PdfLoader", "loader_for"]
+__all__ = [
+    "LOADERS",
+    "Loader",
+    "OcrOptions",
+    "PdfLoader",
+    "ScannedPage",
+    "loader_for",
+    "read_image",
+]
 
 log = logging.getLogger(__name__)
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns on every odd object
@@ -59,6 +78,9 @@ class OcrOptions:
     cjk_engine: str | None = None  # reads again the pages ``engine`` reads as mostly CJK
     dpi: int = 200
     max_pages: int = 500
+    # Threads of an engine that reads in the OCR process of its own: one, as the parser's
+    # workers (two were slower than one on two shared cores: bench/README.md, ocr-memory).
+    threads: int = 1
 
 
 class TextPass(NamedTuple):
@@ -66,6 +88,23 @@ class TextPass(NamedTuple):
 
     pages: list[Page]
     scanned: list[int]
+
+
+class ScannedPage(NamedTuple):
+    """A scanned page as the parser's worker read it. With ``engine``, that engine is still to
+    read its ``image`` (greyscale pixels of ``size``) in the OCR process: the first reading,
+    when the first engine runs there, or the CJK engine's second one."""
+
+    page: Page
+    engine: str | None = None
+    image: bytes = b""
+    size: tuple[int, int] = (0, 0)
+
+
+def read_image(options: OcrOptions, engine: str, image: bytes, size: tuple[int, int]) -> str:
+    """The clean text ``engine`` reads on a page image from :meth:`PdfLoader.read_scanned`."""
+    ocr = load_engine(engine, options.languages, options.threads)
+    return clean_text(ocr.read(Image.frombytes("L", size, image)))
 
 
 class PdfLoader(Loader):
@@ -140,27 +179,46 @@ class PdfLoader(Loader):
         return text.scanned
 
     def ocr_pages(self, source: bytes | str, filename: str, numbers: list[int]) -> list[Page]:
-        """OCR the pages ``numbers`` (1-based) of a PDF given as bytes or a file path."""
-        assert self.ocr.engine is not None, "to_ocr() picks the pages only with an engine"
-        if isinstance(source, bytes):
-            self._open(source, filename)  # the password that opens it
-        pdfium = _open_pdfium(source, getattr(self, "_used_password", self.password), filename)
-        try:
+        """OCR the pages ``numbers`` (1-based) of a PDF given as bytes or a file path, in this
+        process, the CJK engine included."""
+        engine, ocr = self._engine_options()
+        with self._pdfium(source, filename) as pdfium:
             return [
                 Page(
                     number=n,
                     text=clean_text(
-                        ocr_page(
-                            pdfium[n - 1],
-                            self.ocr.engine,
-                            self.ocr.languages,
-                            self.ocr.dpi,
-                            self.ocr.cjk_engine,
-                        )
+                        ocr_page(pdfium[n - 1], engine, ocr.languages, ocr.dpi, ocr.cjk_engine)
                     ),
                 )
                 for n in numbers
             ]
+
+    def read_scanned(self, source: bytes | str, filename: str, number: int) -> ScannedPage:
+        """Page ``number`` as read by the first OCR engine, unless that runs in a process of its
+        own (:attr:`OcrEngine.own_process`); with its image when an engine is still to read it
+        there (the first, or the CJK engine on a page the first read as mostly CJK)."""
+        engine, ocr = self._engine_options()
+        with self._pdfium(source, filename) as pdfium:
+            image = render(pdfium[number - 1], ocr.dpi)
+        if ENGINES[engine].own_process:
+            return ScannedPage(Page(number=number, text=""), engine, image.tobytes(), image.size)
+        text = load_engine(engine, ocr.languages).read(image)
+        page = Page(number=number, text=clean_text(text))
+        if ocr.cjk_engine and wants_cjk_engine(text, engine, ocr.cjk_engine):
+            return ScannedPage(page, ocr.cjk_engine, image.tobytes(), image.size)
+        return ScannedPage(page)
+
+    def _engine_options(self) -> tuple[str, OcrOptions]:
+        assert self.ocr.engine is not None, "to_ocr() picks the pages only with an engine"
+        return self.ocr.engine, self.ocr
+
+    @contextlib.contextmanager
+    def _pdfium(self, source: bytes | str, filename: str) -> Iterator[pypdfium2.PdfDocument]:
+        if isinstance(source, bytes):
+            self._open(source, filename)  # the password that opens it
+        pdfium = _open_pdfium(source, getattr(self, "_used_password", self.password), filename)
+        try:
+            yield pdfium
         finally:
             pdfium.close()
 

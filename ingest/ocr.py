@@ -42,15 +42,22 @@ class OcrEngine(ABC):
     """Reads the text of one page image. Subclasses implement :meth:`read`."""
 
     name: ClassVar[str]
+    # Whether the isolated parser runs it in a process of its own, with its own memory limit
+    # (settings: ocr_memory_mb), rather than in its workers.
+    own_process: ClassVar[bool] = False
 
     @abstractmethod
-    def __init__(self, languages: Sequence[str]) -> None:
-        """Load the engine for ``languages`` (once per process: see :func:`_engine`)."""
+    def __init__(self, languages: Sequence[str], threads: int = 1) -> None:
+        """Load the engine for ``languages``, to read with ``threads`` threads (once per
+        process: see :func:`load_engine`)."""
 
     @classmethod
     @abstractmethod
     def unavailable(cls, languages: Sequence[str]) -> str | None:
         """Why the engine cannot read ``languages`` here, or None when it can."""
+
+    # Seconds of the engine's own steps in the last read, where it reports them (benchmarks).
+    last_steps: dict[str, float] = {}  # replaced by each read, never mutated
 
     @abstractmethod
     def read(self, image: Image.Image) -> str:
@@ -59,14 +66,16 @@ class OcrEngine(ABC):
 
 class RapidOcrEngine(OcrEngine):
     name = "rapidocr"
+    # ONNX Runtime's models and a page's feature maps: more than the parser's limit for
+    # hostile files is meant for (bench/README.md: python -m bench ocr-memory).
+    own_process = True
     # The PP-OCRv4 Chinese models in the wheel read simplified Chinese and English.
     LANGUAGES = frozenset({"eng", "chi_sim"})
 
-    def __init__(self, languages: Sequence[str]) -> None:
+    def __init__(self, languages: Sequence[str], threads: int = 1) -> None:
         from rapidocr_onnxruntime import RapidOCR
 
-        # One thread per parser process: the parse workers are the parallelism.
-        self._ocr = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+        self._ocr = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)
 
     @classmethod
     def unavailable(cls, languages: Sequence[str]) -> str | None:
@@ -75,15 +84,18 @@ class RapidOcrEngine(OcrEngine):
         missing = set(languages) - cls.LANGUAGES
         return f"its models do not read {', '.join(sorted(missing))}" if missing else None
 
-    # Text detection's memory grows with the image: past about 1,600 pixels a side it needs
-    # more than the parser's 2 GiB limit allows (measured: std::bad_alloc at 200 dpi A4).
+    # Text detection's memory grows with the image (its feature maps are a multiple of the
+    # pixels): pages are read at most this many pixels a side, in their own process and
+    # memory limit (ingest/isolation.py; bench/ocr_memory.py measures what a page takes).
     MAX_SIDE = 1600
 
     def read(self, image: Image.Image) -> str:
         if max(image.size) > self.MAX_SIDE:
             image = image.copy()
             image.thumbnail((self.MAX_SIDE, self.MAX_SIDE))
-        result, _ = self._ocr(np.asarray(image.convert("RGB")))
+        result, elapse = self._ocr(np.asarray(image.convert("RGB")))
+        steps = zip(("detect", "classify", "recognise"), elapse or [], strict=False)
+        self.last_steps = {name: float(seconds) for name, seconds in steps}
         boxes = [(np.asarray(box, dtype=float), text) for box, text, _score in result or []]
         return layout_lines(boxes)
 
@@ -91,7 +103,7 @@ class RapidOcrEngine(OcrEngine):
 class TesseractEngine(OcrEngine):
     name = "tesseract"
 
-    def __init__(self, languages: Sequence[str]) -> None:
+    def __init__(self, languages: Sequence[str], threads: int = 1) -> None:
         self._lang = "+".join(languages)
         # One thread per page: the parse workers are the parallelism (OpenMP would make each
         # tesseract claim every core). This process's environment is inherited by tesseract.
@@ -141,9 +153,9 @@ def pick_engine(names: Sequence[str], languages: Sequence[str]) -> str | None:
 
 
 @functools.cache
-def _engine(name: str, languages: tuple[str, ...]) -> OcrEngine:
-    # Cached per process: a parse worker loads the models once, not once per page.
-    return ENGINES[name](languages)
+def load_engine(name: str, languages: tuple[str, ...], threads: int = 1) -> OcrEngine:
+    """The engine ``name``, loaded once per process: a worker reads every page with it."""
+    return ENGINES[name](languages, threads)
 
 
 def has_images(page: pypdfium2.PdfPage) -> bool:
@@ -156,6 +168,25 @@ def has_images(page: pypdfium2.PdfPage) -> bool:
 CJK_PAGE_RATIO = 0.3
 
 
+# Pages are rendered at the OCR resolution but at most this many pixels (A4 at 200 dpi is 3.9
+# million): a poster or a drawing metres wide is hundreds of millions at 200 dpi, which no
+# engine reads in a page's time limit, and its text is large enough to read at less.
+MAX_PIXELS = 16_000_000
+
+
+def render(page: pypdfium2.PdfPage, dpi: int) -> Image.Image:
+    """A page as OCR reads it: greyscale, at ``dpi`` or at :data:`MAX_PIXELS`, whichever is
+    less."""
+    width, height = page.get_size()  # in points, 1/72 inch
+    scale = min(dpi / 72, (MAX_PIXELS / max(width * height, 1.0)) ** 0.5)
+    return page.render(scale=scale, grayscale=True).to_pil().convert("L")
+
+
+def wants_cjk_engine(text: str, engine: str, cjk_engine: str | None) -> bool:
+    """Whether ``cjk_engine`` should read again a page ``engine`` read as ``text``."""
+    return bool(cjk_engine) and cjk_engine != engine and cjk_ratio(text) >= CJK_PAGE_RATIO
+
+
 def ocr_page(
     page: pypdfium2.PdfPage,
     engine: str,
@@ -163,14 +194,15 @@ def ocr_page(
     dpi: int,
     cjk_engine: str | None = None,
 ) -> str:
-    """The text OCR reads on one page, rendered at ``dpi`` in greyscale; a page ``engine``
-    reads as mostly CJK is read again by ``cjk_engine``, when given."""
-    image = page.render(scale=dpi / 72, grayscale=True).to_pil()
-    text = _engine(engine, tuple(languages)).read(image)
-    if cjk_engine and cjk_engine != engine and cjk_ratio(text) >= CJK_PAGE_RATIO:
+    """The text OCR reads on one page, in this process; a page ``engine`` reads as mostly
+    CJK is read again by ``cjk_engine``, when given. (The isolated parser runs the second
+    engine in a process of its own: ingest/isolation.py.)"""
+    image = render(page, dpi)
+    text = load_engine(engine, tuple(languages)).read(image)
+    if cjk_engine and wants_cjk_engine(text, engine, cjk_engine):
         try:
-            return _engine(cjk_engine, tuple(languages)).read(image)
-        except Exception as exc:  # e.g. ONNX Runtime out of the parser's memory: keep the first
+            return load_engine(cjk_engine, tuple(languages)).read(image)
+        except Exception as exc:  # e.g. ONNX Runtime out of memory: keep the first reading
             log.warning("%s failed on a page (%s); keeping %s's text", cjk_engine, exc, engine)
     return text
 

@@ -48,20 +48,25 @@ def content_id(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def ocr_options(settings: IngestSettings) -> OcrOptions:
+    """How scanned pages are read with these settings, by the engines installed here."""
+    return OcrOptions(
+        engine=pick_engine(settings.ocr_engines, settings.ocr_languages),
+        languages=tuple(settings.ocr_languages),
+        cjk_engine=pick_engine([settings.ocr_cjk_engine], settings.ocr_languages)
+        if settings.ocr_cjk_engine
+        else None,
+        dpi=settings.ocr_dpi,
+        max_pages=settings.ocr_max_pages,
+    )
+
+
 class Ingestor:
     def __init__(self, settings: IngestSettings, index: IndexBackend) -> None:
         self.settings = settings
         self.index = index
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
-        self.ocr = OcrOptions(
-            engine=pick_engine(settings.ocr_engines, settings.ocr_languages),
-            languages=tuple(settings.ocr_languages),
-            cjk_engine=pick_engine([settings.ocr_cjk_engine], settings.ocr_languages)
-            if settings.ocr_cjk_engine
-            else None,
-            dpi=settings.ocr_dpi,
-            max_pages=settings.ocr_max_pages,
-        )
+        self.ocr = ocr_options(settings)
         self.isolated = (
             IsolatedParser(
                 settings.parse_timeout_s,
@@ -71,6 +76,7 @@ class Ingestor:
                 settings.parse_workers,
                 self.ocr,
                 settings.ocr_page_timeout_s,
+                settings.ocr_memory_mb,
             )
             if settings.isolate
             else None

@@ -147,7 +147,8 @@ class KBQA:
 
     def job_queue(self, kept: int = 1000) -> JobQueue:
         """A queue that ingests uploads in the background into this service's index."""
-        return JobQueue(lambda: self.ingestor, self.settings.data_dir, kept)
+        retries = self.settings.index.job_retries_s
+        return JobQueue(lambda: self.ingestor, self.settings.data_dir, kept, retries)
 
     def delete(self, document_id: str, collection: str | None = None) -> Document:
         name = self.collection_or_default(collection)

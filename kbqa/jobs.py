@@ -16,15 +16,15 @@ import sqlite3
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import IngestError, KbqaError, NotFoundError
+from core.errors import IndexUnavailableError, IngestError, KbqaError, NotFoundError
 from core.files import write_atomically
 from core.types import Job, JobError
-from ingest.pipeline import Ingestor, Progress
+from ingest.pipeline import Ingestor, IngestResult, Progress
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,19 @@ class _JobLog:
 class JobQueue:
     """Runs ingestion jobs on one background thread and remembers the last ``kept`` of them."""
 
-    def __init__(self, ingestor: Callable[[], Ingestor], data_dir: Path, kept: int = 1000) -> None:
-        """``ingestor`` is called when the first job runs, so the models load on first use."""
+    def __init__(
+        self,
+        ingestor: Callable[[], Ingestor],
+        data_dir: Path,
+        kept: int = 1000,
+        retries_s: Sequence[float] = (),
+    ) -> None:
+        """``ingestor`` is called when the first job runs, so the models load on first use.
+        ``retries_s``: the waits before each new try of a job that found the index's server
+        (Milvus) unreachable."""
         self._ingestor = ingestor
         self.kept = kept
+        self.retries_s = tuple(retries_s)
         self._spool = data_dir / "uploads"
         self._spool.mkdir(parents=True, exist_ok=True)
         self._log = _JobLog(data_dir / "jobs.sqlite3")
@@ -187,10 +196,7 @@ class JobQueue:
     def _ingest(self, job: Job) -> dict[str, object]:
         """Index the job's file; the fields of its outcome."""
         try:
-            data = self._spool_path(job.id).read_bytes()
-            result = self._ingestor().ingest_bytes(
-                data, job.filename, job.collection, lambda e: self._progress(job.id, e)
-            )
+            result = self._ingest_retrying(job)
             return {
                 "state": "succeeded",
                 "document": result.document,
@@ -206,6 +212,24 @@ class JobQueue:
             log.exception("ingestion job %s failed", job.id)
             error = JobError(code="internal", message=f"{type(exc).__name__}: {exc}")
         return {"state": "failed", "error": error}
+
+    def _ingest_retrying(self, job: Job) -> IngestResult:
+        """Index the job's file, trying again after each wait of ``retries_s`` while the index's
+        server is away (a write it cut short is hidden, and overwritten by the next try)."""
+        data, waits = self._spool_path(job.id).read_bytes(), list(self.retries_s)
+        while True:
+            try:
+                return self._ingestor().ingest_bytes(
+                    data, job.filename, job.collection, lambda e: self._progress(job.id, e)
+                )
+            except IndexUnavailableError as exc:
+                if not waits:
+                    raise
+                wait_s = waits.pop(0)
+                log.warning("job %s: %s; trying again in %gs", job.id, exc, wait_s)
+                self._update(job.id, stage="waiting for the index")
+                if self._closing.wait(wait_s):
+                    raise _Cancelled from exc  # resumed at the next start
 
     def _forget_old(self) -> None:
         finished = [j.id for j in self._jobs.values() if j.finished_at is not None]

@@ -113,7 +113,10 @@ GENERATION_OPTIONS = [
 
 
 @pytest.mark.usefixtures("fake_model")
-def test_ask_passes_the_generation_options(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("command", ["ask", "chat"])
+def test_ask_and_chat_pass_the_generation_options(
+    monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
     seen: dict = {}
     original = QuotingChatModel._stream
 
@@ -123,13 +126,17 @@ def test_ask_passes_the_generation_options(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(QuotingChatModel, "_stream", spy)
     question = "Who was the lighthouse keeper?"
-    answer = _json(runner.invoke(app, ["ask", question, "--json", *GENERATION_OPTIONS]))
+    if command == "chat":
+        chatted = runner.invoke(app, ["chat", *GENERATION_OPTIONS], input=f"{question}\n\n")
+        assert chatted.exit_code == 0, chatted.output
+    else:
+        answer = _json(runner.invoke(app, ["ask", question, "--json", *GENERATION_OPTIONS]))
+        assert "Brook" not in answer["answer"]  # type: ignore[index]
+        assert answer["guard"]["action"] == "withheld"  # type: ignore[index]
     assert (seen["temperature"], seen["top_p"], seen["seed"]) == (0.2, 0.9, 3)
     assert (seen["max_tokens"], seen["stop"]) == (40, ["##"])
     assert seen["extra_body"]["top_k"] == 5  # type: ignore[index]
     assert seen["extra_body"]["bad_words"] == ["brook", "Brook", "BROOK"]  # type: ignore[index]
-    assert "Brook" not in answer["answer"]  # type: ignore[index]
-    assert answer["guard"]["action"] == "withheld"  # type: ignore[index]
 
 
 @pytest.mark.usefixtures("fake_model")

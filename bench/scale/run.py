@@ -107,16 +107,23 @@ def measure_size(data_dir: Path, docs: int, build_chunks: int, n_queries: int) -
 
 
 def project(results: list[dict[str, Any]], target: int) -> dict[str, float]:
-    """Each figure at ``target`` chunks, on the power law through the two largest sizes."""
+    """Each figure at ``target`` chunks, on the power law through the two largest sizes.
+
+    Nothing when those two sizes searched differently (exact against IVF): the growth between
+    them is the change of structure, not the corpus. A cost that fell between them (noise, or
+    a fixed cost) is projected flat, not falling.
+    """
     if len(results) < 2:
         return {}
     a, b = results[-2], results[-1]
+    if a.get("dense_exact") != b.get("dense_exact"):
+        return {}
     out = {}
     for key in PROJECTED:
         x, y = a.get(key), b.get(key)
         if not isinstance(x, int | float) or not isinstance(y, int | float) or x <= 0 or y <= 0:
             continue
-        slope = math.log(y / x) / math.log(b["chunks"] / a["chunks"])
+        slope = max(0.0, math.log(y / x) / math.log(b["chunks"] / a["chunks"]))
         out[key] = round(y * (target / b["chunks"]) ** slope, 3)
     return out
 
@@ -153,6 +160,8 @@ def run(
             shutil.rmtree(scratch, ignore_errors=True)
     projected = project(results, 10_000_000)
     print_table(results, projected)
+    if not projected and len(results) > 1:
+        print("No 10M projection: the two largest sizes searched differently (exact, IVF).")
     if json_path is not None:
         json_path.write_text(json.dumps({"results": results, "at_10m": projected}, indent=1))
     return results

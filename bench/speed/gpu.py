@@ -11,26 +11,26 @@ the same ids.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import faiss
 import numpy as np
+import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.cli import DatasetOption, PdfsOption
 from bench.speed.common import Dataset, percentiles, ratio
-from bench.speed.run import bench_settings
-from core.settings import DenseSettings, Settings
+from core.settings import DenseSettings, Settings, get_settings
 from index.gpu import GpuFaiss, gpu_faiss
 from index.knowledge import local_index
 from index.vectors import (
@@ -39,8 +39,10 @@ from index.vectors import (
     build_faiss_index,
     ivf_lists,
 )
-from kbqa.app import KBQA
 from retrieval.rerankers import MaxSimReranker
+
+if TYPE_CHECKING:  # the service and the chat client load in seconds: `--help` need not wait
+    from kbqa.app import KBQA
 
 # Peak memory bandwidth (GB/s, vendors' data sheets) by a piece of the name torch reports; the
 # first match wins, so the longer names come first. --bandwidth-gbs names any other card.
@@ -66,6 +68,24 @@ CARD_BANDWIDTH_GBS = (
     ("T4", 320.0),
 )
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+@dataclass(frozen=True)
+class GpuRun:
+    """What a run measures, and how much: the command's options."""
+
+    dataset: Path
+    pdfs: int
+    embed_chunks: int
+    rerank_queries: int
+    vectors: int
+    queries: int
+    k: int
+    vllm: bool
+    model_dir: Path | None
+    bandwidth_gbs: float | None
+    rounds: int
+    gen_tokens: int
 
 
 def card_bandwidth(name: str) -> float | None:
@@ -280,6 +300,7 @@ def measure_vllm(
     """Output tokens/s of the vLLM server against the card's bound: its bandwidth over the
     bytes of weights read per token."""
     from bench.speed.generation import run_generation
+    from kbqa.app import KBQA
 
     per_token = weight_bytes(folder, settings.llm.vllm.dtype)
     with KBQA(settings) as kb:
@@ -296,17 +317,21 @@ def measure_vllm(
     }
 
 
-def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+def run(options: GpuRun, settings: Settings) -> dict[str, Any]:
+    """Every part's figures, or why it was skipped."""
+    from bench.speed.run import bench_settings
+    from kbqa.app import KBQA
+
     report = Report()
     report.data["environment"] = environment()
-    dataset = Dataset.load(args.dataset, args.pdfs)
+    dataset = Dataset.load(options.dataset, options.pdfs)
     scratch = Path(tempfile.mkdtemp(prefix="kbqa-bench-gpu-"))
     try:
         with KBQA(bench_settings(scratch, chat=False)) as kb:
             report.run("ingest", lambda: measure_ingest(kb, dataset))
             texts = chunk_texts(kb)
-            report.run("embedding", lambda: measure_embedding(kb, texts, args.embed_chunks))
-            report.run("rerank", lambda: measure_rerank(kb, texts, dataset, args.rerank_queries))
+            report.run("embedding", lambda: measure_embedding(kb, texts, options.embed_chunks))
+            report.run("rerank", lambda: measure_rerank(kb, texts, dataset, options.rerank_queries))
             dim = kb.embedder.dim
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -319,23 +344,23 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         )
     for family in ("exact", "ivf"):  # below dense.exact_max, and past it
         measured = measure_faiss(
-            gpu, dim, args.vectors, args.queries, args.k, family, settings.dense
+            gpu, dim, options.vectors, options.queries, options.k, family, settings.dense
         )
         report.data[f"faiss_{family}"] = measured
-    vllm_part(report, args, settings)
+    vllm_part(report, options, settings)
     return report.data
 
 
-def vllm_part(report: Report, args: argparse.Namespace, settings: Settings) -> None:
+def vllm_part(report: Report, options: GpuRun, settings: Settings) -> None:
     """vLLM against the card's bandwidth bound, or why not."""
     from generation.server import has_cuda
 
     name = gpu_name()
-    bandwidth = args.bandwidth_gbs or (card_bandwidth(name) if name else None)
+    bandwidth = options.bandwidth_gbs or (card_bandwidth(name) if name else None)
     served, folder = vllm_settings(settings)
-    folder = args.model_dir or folder
+    folder = options.model_dir or folder
     reasons = [
-        (not args.vllm, "--no-vllm"),
+        (not options.vllm, "--no-vllm"),
         (
             not has_cuda(),
             "no NVIDIA GPU (nvidia-smi lists none); `kbqa bench generation` "
@@ -362,7 +387,8 @@ def vllm_part(report: Report, args: argparse.Namespace, settings: Settings) -> N
     try:
         served = served.model_copy(update={"data_dir": scratch})
         report.run(
-            "vllm", lambda: measure_vllm(served, folder, bandwidth, args.rounds, args.gen_tokens)
+            "vllm",
+            lambda: measure_vllm(served, folder, bandwidth, options.rounds, options.gen_tokens),
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -415,35 +441,48 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         console.print(f"skipped {part}: {reason}")
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench/gpu.sh", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", type=Path, default=Path("samples"), help="folder of PDFs")
-    parser.add_argument("--pdfs", type=int, default=4, help="PDFs to ingest (0: all)")
-    parser.add_argument("--embed-chunks", type=int, default=20000, help="chunks to embed")
-    parser.add_argument("--rerank-queries", type=int, default=50, help="queries to rerank")
-    parser.add_argument("--vectors", type=int, default=1_000_000, help="FAISS index size")
-    parser.add_argument("--queries", type=int, default=200, help="FAISS searches per side")
-    parser.add_argument("--k", type=int, default=50, help="neighbours per FAISS search")
-    parser.add_argument("--vllm", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--model-dir", type=Path, help="weights of the model vLLM serves")
-    parser.add_argument("--bandwidth-gbs", type=float, help="the card's memory GB/s")
-    parser.add_argument("--rounds", type=int, default=3, help="vLLM generation rounds")
-    parser.add_argument("--gen-tokens", type=int, default=256, help="tokens per round")
-    parser.add_argument("--json", type=Path, help="write the report here too")
-    return parser.parse_args(argv)
+def gpu(
+    dataset: DatasetOption = Path("samples"),
+    pdfs: PdfsOption = 4,
+    embed_chunks: Annotated[int, typer.Option(min=1, help="Chunks to embed.")] = 20000,
+    rerank_queries: Annotated[int, typer.Option(min=1, help="Queries to rerank.")] = 50,
+    vectors: Annotated[int, typer.Option(min=1, help="FAISS index size.")] = 1_000_000,
+    queries: Annotated[int, typer.Option(min=1, help="FAISS searches per side.")] = 200,
+    k: Annotated[int, typer.Option(min=1, help="Neighbours per FAISS search.")] = 50,
+    vllm: Annotated[bool, typer.Option(help="Measure vLLM (where it can run).")] = True,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="Weights of the model vLLM serves.")
+    ] = None,
+    bandwidth_gbs: Annotated[
+        float | None, typer.Option(min=1, help="The card's memory GB/s (default: its name's).")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="vLLM generation rounds.")] = 3,
+    gen_tokens: Annotated[int, typer.Option(min=1, help="Tokens per round.")] = 256,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the report here too.")
+    ] = None,
+) -> None:
+    """The GPU figures, or what was skipped and why (also bench/gpu.sh).
 
-
-def main(argv: list[str] | None = None) -> None:
-    from core.settings import get_settings
-
+    Ingest, embedding, FAISS on the GPU against the CPU, MaxSim rerank, and vLLM against the
+    card's memory bandwidth."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    data = run(args, get_settings())
+    options = GpuRun(
+        dataset=dataset,
+        pdfs=pdfs,
+        embed_chunks=embed_chunks,
+        rerank_queries=rerank_queries,
+        vectors=vectors,
+        queries=queries,
+        k=k,
+        vllm=vllm,
+        model_dir=model_dir,
+        bandwidth_gbs=bandwidth_gbs,
+        rounds=rounds,
+        gen_tokens=gen_tokens,
+    )
+    data = run(options, get_settings())
     print_report(data, Console())
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(data, indent=2))

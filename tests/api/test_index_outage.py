@@ -35,8 +35,12 @@ def server(tmp_path: Path) -> Iterator[MilvusServer]:
     milvus.stop()
 
 
-def _settings(api_settings: Settings, milvus: MilvusServer) -> Settings:
-    return api_settings.model_copy(update={"index": milvus.settings(timeout_s=2)})
+def _settings(
+    api_settings: Settings, milvus: MilvusServer, retries_s: list[float] | None = None
+) -> Settings:
+    """Settings on ``milvus``; jobs give up at once unless ``retries_s`` says otherwise."""
+    index = milvus.settings(timeout_s=2).model_copy(update={"job_retries_s": retries_s or []})
+    return api_settings.model_copy(update={"index": index})
 
 
 def _found(client: TestClient) -> set[str]:
@@ -143,3 +147,32 @@ def test_a_write_cut_short_by_an_outage_is_hidden_and_redone_whole(
         assert check.stats() == {"default": (1, again.chunks_total)}
     finally:
         check.close()
+
+
+def test_a_job_waits_for_milvus_to_come_back_and_then_succeeds(
+    api_settings: Settings, server: MilvusServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(milvus_module, "_BATCH", 1)
+    settings = _settings(api_settings, server, retries_s=[0.5] * 60)
+    with TestClient(create_app(settings), headers=AUTH) as client:
+        wait_ready(client)
+        real_upsert, stopped = MilvusClient.upsert, []
+
+        def upsert_then_stop(self: MilvusClient, name: str, *args: Any, **kwargs: Any) -> Any:
+            result = real_upsert(self, name, *args, **kwargs)
+            if name.endswith("_chunks") and not stopped:
+                stopped.append(name)
+                server.stop()  # mid-write
+            return result
+
+        monkeypatch.setattr(MilvusClient, "upsert", upsert_then_stop)
+        (job,) = upload(client, {"report.pdf": pdf(REPORT)})
+        deadline = time.monotonic() + 30
+        while client.get(f"/jobs/{job.id}").json()["stage"] != "waiting for the index":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        server.start()
+        done = wait(client, job, timeout=60)
+        assert done.state == "succeeded", done.error
+        assert _found(client) == {"report.pdf"}
+        assert client.app.state.kbqa.verify() == []  # type: ignore[attr-defined]

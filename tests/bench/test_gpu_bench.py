@@ -3,7 +3,7 @@ for FAISS's GPU functions, the bandwidth table, the weights' bytes, and why vLLM
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
+from typer.testing import CliRunner
 
+from bench.__main__ import app
 from bench.speed import gpu as bench_gpu
 from core.settings import get_settings
 from tests.utils.faiss_gpu import install_fake_gpu
@@ -28,7 +30,7 @@ def _fake_embedder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.usefixtures("_fake_embedder")
 def test_a_run_measures_each_part_and_says_what_it_skipped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install_fake_gpu(monkeypatch)
     folder = tmp_path / "pdfs"
@@ -36,7 +38,10 @@ def test_a_run_measures_each_part_and_says_what_it_skipped(
     make_text_pdf(folder / "a.pdf", ["The harbour was built in 1850.", "Ada Brook kept it."])
     out = tmp_path / "gpu.json"
     small = "--embed-chunks 30 --rerank-queries 3 --vectors 400 --queries 5 --k 10 --no-vllm"
-    bench_gpu.main(["--dataset", str(folder), *small.split(), "--json", str(out)])
+    result = CliRunner().invoke(
+        app, ["gpu", "--dataset", str(folder), *small.split(), "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["ingest"]["pages"] == 2
     assert report["ingest"]["pages_per_s"] > 0
@@ -48,7 +53,7 @@ def test_a_run_measures_each_part_and_says_what_it_skipped(
         assert set(faiss_part["p50_ms"]) == {"cpu", "gpu"}
         assert faiss_part["same_ids_share"] == faiss_part["after_delete_same_ids_share"] == 1.0
     assert report["skipped"] == {"vllm": "--no-vllm"}
-    printed = capsys.readouterr().out
+    printed = result.stdout
     assert "CPU p50 / GPU p50" in printed
     assert "skipped vllm: --no-vllm" in printed
 
@@ -76,11 +81,15 @@ def test_weight_bytes_count_parameters_in_the_served_dtype(tmp_path: Path) -> No
     assert bench_gpu.weight_bytes(tmp_path, "float32") == 205 * 4
 
 
-def _args(**changes: object) -> argparse.Namespace:
-    args = bench_gpu.parse_args([])
-    for name, value in changes.items():
-        setattr(args, name, value)
-    return args
+# vLLM on, with nothing named for it (the other parts' sizes are not used here).
+VLLM_ON = bench_gpu.GpuRun(
+    dataset=Path("samples"), pdfs=1, embed_chunks=1, rerank_queries=1, vectors=1, queries=1, k=1,
+    vllm=True, model_dir=None, bandwidth_gbs=None, rounds=1, gen_tokens=8,
+)  # fmt: skip
+
+
+def _options(**changes: object) -> bench_gpu.GpuRun:
+    return dataclasses.replace(VLLM_ON, **changes)
 
 
 def test_vllm_is_skipped_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,7 +97,7 @@ def test_vllm_is_skipped_with_the_reason(tmp_path: Path, monkeypatch: pytest.Mon
 
     def reason(**changes: object) -> str:
         report = bench_gpu.Report()
-        bench_gpu.vllm_part(report, _args(**changes), settings)
+        bench_gpu.vllm_part(report, _options(**changes), settings)
         return str(report.data["skipped"]["vllm"])
 
     monkeypatch.setattr("generation.server.has_cuda", lambda: False)
@@ -103,5 +112,5 @@ def test_vllm_is_skipped_with_the_reason(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "python").touch()
     assert "no model folder" in reason(bandwidth_gbs=1000.0)
     report = bench_gpu.Report()
-    bench_gpu.vllm_part(report, _args(vllm=False), settings)
+    bench_gpu.vllm_part(report, _options(vllm=False), settings)
     assert report.data == {"skipped": {"vllm": "--no-vllm"}}

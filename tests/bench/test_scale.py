@@ -46,3 +46,10 @@ def test_costs_are_projected_on_the_growth_between_the_two_largest_sizes() -> No
     assert projected["add_s"] == 0.4
     assert projected["rss_mb"] == 10000.0
     assert "recall_at_10" not in projected  # a ratio, not a cost
+
+
+def test_a_falling_cost_is_projected_flat_and_exact_against_ivf_not_at_all() -> None:
+    small = {"chunks": 1000, "add_s": 0.2, "dense_exact": False}
+    large = {"chunks": 10000, "add_s": 0.1, "dense_exact": False}
+    assert project([small, large], 100_000)["add_s"] == 0.1
+    assert project([small | {"dense_exact": True}, large], 100_000) == {}

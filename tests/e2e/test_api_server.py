@@ -7,10 +7,8 @@ then Ctrl-C: the server and its chat model server both stop.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +17,9 @@ import httpx
 import openai
 import pytest
 
-from core.net import free_port
 from tests.e2e.test_end_to_end import PAGES
 from tests.utils.pdfs import text_pdf_bytes
-from tests.utils.servers import wait_until_up
+from tests.utils.servers import kbqa_serve, upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 KEY = "e2e-key-0123456789abcdef"
@@ -31,25 +28,9 @@ QUESTION = "In which year was the Elmstead reservoir completed?"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
-    root = tmp_path_factory.mktemp("api")
-    port = free_port()
-    env = {
-        **os.environ,
-        "KBQA_DATA_DIR": str(root / "data"),
-        "KBQA_API__KEYS": json.dumps([KEY]),
-        "HF_HUB_OFFLINE": "1",
-    }
-    cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)]
-    log = (root / "serve.log").open("wb")
-    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/health", process=process, log=root / "serve.log")
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
+    env = {"KBQA_API__KEYS": json.dumps([KEY])}
+    with kbqa_serve(tmp_path_factory.mktemp("api"), env=env) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +42,7 @@ def api(server: tuple[str, subprocess.Popen]) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def uploaded(api: httpx.Client) -> dict:
-    files = [("files", ("water-board.pdf", text_pdf_bytes(PAGES), "application/pdf"))]
-    response = api.post("/documents", files=files)
-    assert response.status_code == 202, response.text
-    (job,) = response.json()["jobs"]
-    for _ in range(600):
-        job = api.get(f"/jobs/{job['id']}").json()
-        if job["finished_at"]:
-            break
-        time.sleep(0.2)
-    assert job["state"] == "succeeded", job
-    return job
+    return upload(api, "water-board.pdf", text_pdf_bytes(PAGES), timeout=120)
 
 
 def test_upload_poll_and_ask(api: httpx.Client, uploaded: dict) -> None:

@@ -10,10 +10,7 @@ sentences): what grows with use is the same, and the run takes a few minutes on 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +18,7 @@ import httpx
 import pytest
 
 from bench.load import tree_rss_mib
-from generation.server import free_port
-from tests.utils.servers import wait_until_up
+from tests.utils.servers import kbqa_serve, upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,44 +30,9 @@ GROWTH = 1.25  # most the memory may grow from then to the last question
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
-    root = tmp_path_factory.mktemp("soak")
-    port = free_port()
-    env = {
-        **os.environ,
-        "KBQA_DATA_DIR": str(root / "data"),
-        "KBQA_API__KEYS": "[]",
-        "KBQA_RETRIEVAL__EXCERPT_SENTENCES": "2",
-        "HF_HUB_OFFLINE": "1",
-    }
-    cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--no-ui"]
-    cmd += ["--port", str(port)]
-    log = (root / "serve.log").open("wb")
-    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/health", process=process, log=root / "serve.log")
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.close()
-
-
-def _upload(api: httpx.Client, path: Path) -> None:
-    files = [("files", (path.name, path.read_bytes(), "application/pdf"))]
-    response = api.post("/documents", files=files)
-    assert response.status_code == 202, response.text
-    (job,) = response.json()["jobs"]
-    for _ in range(3000):
-        job = api.get(f"/jobs/{job['id']}").json()
-        if job["finished_at"]:
-            break
-        time.sleep(0.2)
-    assert job["state"] == "succeeded", job
+    env = {"KBQA_API__KEYS": "[]", "KBQA_RETRIEVAL__EXCERPT_SENTENCES": "2"}
+    with kbqa_serve(tmp_path_factory.mktemp("soak"), "--no-ui", env=env) as running:
+        yield running
 
 
 def test_memory_stays_flat_over_many_distinct_questions(
@@ -83,7 +44,7 @@ def test_memory_stays_flat_over_many_distinct_questions(
     assert len(set(questions[:QUESTIONS])) == QUESTIONS  # distinct, as users ask them
     with httpx.Client(base_url=url, timeout=300) as api:
         for pdf in sorted((DATASET / "pdfs").glob("*.pdf")):
-            _upload(api, pdf)
+            upload(api, pdf.name, pdf.read_bytes())
         rss: list[float] = []
         for question in questions[:QUESTIONS]:
             response = api.post("/ask", json={"question": question, "max_tokens": 12})

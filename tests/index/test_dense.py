@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from core.settings import DenseSettings
-from core.types import Chunk, Page, ParsedDocument
 from index import builds
 from index.embedders import FakeEmbedder
 from index.knowledge import KnowledgeIndex
 from index.locks import SharedLock
+from tests.utils.documents import add_text_document
 
 DIM = 32
 SMALL = DenseSettings(exact_max=60, checkpoint_changes=100, nprobe=64)
@@ -26,29 +26,9 @@ def _vectors(seed: int, n: int) -> np.ndarray:
 
 
 def _add(index: KnowledgeIndex, doc: int, n: int = 20, collection: str = "c") -> np.ndarray:
-    doc_id = f"doc{doc}"
     texts = [f"document {doc} chunk {i} word{doc}x{i}" for i in range(n)]
-    chunks = [
-        Chunk(
-            document_id=doc_id,
-            ordinal=i,
-            text=t,
-            page_start=1,
-            page_end=1,
-            char_start=0,
-            char_end=len(t),
-        )
-        for i, t in enumerate(texts)
-    ]
-    parsed = ParsedDocument(
-        id=doc_id,
-        filename=f"{doc_id}.txt",
-        kind="text",
-        size_bytes=1,
-        pages=[Page(number=1, text="")],
-    )
     vectors = _vectors(doc, n)
-    index.add_document(collection, parsed, chunks, vectors)
+    add_text_document(index, collection, f"doc{doc}", texts, vectors)
     return vectors
 
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from core.settings import GpuSettings, Settings
-from core.types import Chunk, Page, ParsedDocument
 from index import gpu as gpu_module
 from index.embedders import FakeEmbedder
 from index.gpu import GpuFaiss, GpuMirror, gpu_faiss
 from index.knowledge import KnowledgeIndex
 from index.vectors import FaissVectors
 from kbqa.app import KBQA
+from tests.utils.documents import add_text_document
 from tests.utils.faiss_gpu import FakeGpu, install_fake_gpu
 
 DIM = 32
@@ -30,24 +30,7 @@ def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> FakeGpu:
     return install_fake_gpu(monkeypatch)
 
 
-def _add(index: KnowledgeIndex, collection: str, doc_id: str, texts: list[str]) -> None:
-    page = Page(number=1, text=" ".join(texts))
-    parsed = ParsedDocument(
-        id=doc_id, filename=f"{doc_id}.txt", kind="text", size_bytes=1, pages=[page]
-    )
-    chunks = [
-        Chunk(
-            document_id=doc_id,
-            ordinal=i,
-            text=t,
-            page_start=1,
-            page_end=1,
-            char_start=0,
-            char_end=len(t),
-        )
-        for i, t in enumerate(texts)
-    ]
-    index.add_document(collection, parsed, chunks, index.embedder.embed(texts))
+_add = add_text_document
 
 
 def unit_vectors(n: int, seed: int) -> np.ndarray:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import io
+import logging
+import multiprocessing
 from collections.abc import Iterator
 
 import pypdf
+import pypdfium2
 import pytest
 
 from bench.scans import scan_pdf
@@ -14,12 +18,21 @@ from core.settings import IngestSettings
 from index.knowledge import KnowledgeIndex
 from ingest.isolation import IsolatedParser
 from ingest.loaders import OcrOptions, PdfLoader
-from ingest.ocr import layout_lines, pick_engine
+from ingest.ocr import ENGINES, MAX_PIXELS, layout_lines, pick_engine, render
 from ingest.pipeline import Ingestor, Progress
+from ingest.text import clean_text
 from tests.utils.pdfs import text_pdf_bytes
 
 ENGINE = pick_engine(IngestSettings().ocr_engines, IngestSettings().ocr_languages)
 needs_engine = pytest.mark.skipif(ENGINE is None, reason="no OCR engine installed")
+needs_both = pytest.mark.skipif(
+    any(ENGINES[e].unavailable(("eng", "chi_sim")) for e in ("tesseract", "rapidocr")),
+    reason="Tesseract (with chi_sim) and RapidOCR are both needed",
+)
+ZH = (
+    "长江是中国第一大河，全长约六千三百公里，发源于青藏高原，流经十一个省级行政区，"
+    "最后在上海注入东海。三峡大坝位于湖北省宜昌市，是世界上最大的水利枢纽工程。"
+)
 PAGES = [
     "The harbour wall was completed in 1890 by the engineer Thomas Reed.",
     "The reservoir holds four million cubic metres of water.",
@@ -53,6 +66,18 @@ def test_boxes_on_one_line_are_read_left_to_right_and_paragraphs_kept() -> None:
     boxes = [(box(200, 12), "world"), (box(10, 10), "Hello"), (box(10, 40), "again"),
              (box(10, 150), "New"), (box(70, 150), "中文"), (box(130, 151), "字")]  # fmt: skip
     assert layout_lines(boxes) == "Hello world\nagain\n\nNew中文字"
+
+
+def test_a_poster_page_is_rendered_at_most_max_pixels_an_a4_page_at_the_dpi() -> None:
+    pdf = pypdfium2.PdfDocument.new()
+    try:
+        poster, a4 = pdf.new_page(8400, 8400), pdf.new_page(595, 842)  # points
+        big = render(poster, 200)
+        assert big.width * big.height <= MAX_PIXELS * 1.001  # pdfium rounds up
+        assert big.width * big.height > 0.95 * MAX_PIXELS
+        assert render(a4, 200).size == (round(595 * 200 / 72), round(842 * 200 / 72))
+    finally:
+        pdf.close()
 
 
 def test_without_an_engine_a_scan_is_refused_with_how_to_install_one() -> None:
@@ -132,3 +157,85 @@ def test_an_ocr_page_over_its_time_limit_is_refused(index: KnowledgeIndex) -> No
         assert "page 1" in refused.value.detail
     finally:
         parser.close()
+
+
+def _read_here(engine: str, scan: bytes, dpi: int) -> str:
+    """What ``engine`` reads on the scan's first page in this process (a fresh engine)."""
+    pdf = pypdfium2.PdfDocument(scan)
+    try:
+        image = render(pdf[0], dpi)
+    finally:
+        pdf.close()
+    return clean_text(ENGINES[engine](("eng", "chi_sim")).read(image))
+
+
+def _cjk_parser(
+    ocr_memory_mb: int, first: str = "tesseract", memory_mb: int | None = None
+) -> IsolatedParser:
+    settings = IngestSettings()
+    cjk = "rapidocr" if first == "tesseract" else None
+    return IsolatedParser(
+        settings.parse_timeout_s,
+        memory_mb or settings.parse_memory_mb,
+        ocr=OcrOptions(engine=first, cjk_engine=cjk, dpi=150),
+        ocr_page_timeout_s=settings.ocr_page_timeout_s,
+        ocr_memory_mb=ocr_memory_mb,
+    )
+
+
+@needs_both
+@pytest.mark.slow
+def test_a_chinese_scan_is_read_by_rapidocr_within_the_default_limits() -> None:
+    scan = scan_pdf(text_pdf_bytes([ZH], font="cjk"), dpi=150)
+    parser = _cjk_parser(IngestSettings().ocr_memory_mb)
+    try:
+        (page,) = parser.pages(scan, "zh.pdf")
+        # The CJK engine's process is the document's: gone once it is read.
+        assert len(multiprocessing.active_children()) <= parser.workers
+    finally:
+        parser.close()
+    assert page.text == _read_here("rapidocr", scan, 150)
+    similar = difflib.SequenceMatcher(None, "".join(page.text.split()), ZH, autojunk=False)
+    assert similar.ratio() > 0.9
+
+
+@needs_both
+@pytest.mark.slow
+def test_a_cjk_engine_out_of_its_memory_leaves_the_first_engines_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    scan = scan_pdf(text_pdf_bytes([ZH], font="cjk"), dpi=150)
+    parser = _cjk_parser(256)  # too little to even load ONNX Runtime
+    try:
+        with caplog.at_level(logging.WARNING, logger="ingest.isolation"):
+            (page,) = parser.pages(scan, "zh.pdf")
+    finally:
+        parser.close()
+    assert page.text == _read_here("tesseract", scan, 150)
+    assert "CJK OCR engine failed on page 1" in caplog.text
+
+
+@needs_both
+@pytest.mark.slow
+def test_rapidocr_as_the_first_engine_reads_in_its_own_process_too() -> None:
+    scan = scan_pdf(text_pdf_bytes([ZH], font="cjk"), dpi=150)
+    # 512 MiB: enough for the parser's workers, not for ONNX Runtime and RapidOCR's models.
+    parser = _cjk_parser(IngestSettings().ocr_memory_mb, first="rapidocr", memory_mb=512)
+    try:
+        (page,) = parser.pages(scan, "zh.pdf")
+    finally:
+        parser.close()
+    assert page.text == _read_here("rapidocr", scan, 150)
+
+
+@needs_both
+def test_rapidocr_alone_out_of_its_memory_refuses_the_file_naming_the_limit() -> None:
+    scan = scan_pdf(text_pdf_bytes([ZH], font="cjk"), dpi=72)
+    parser = _cjk_parser(256, first="rapidocr")
+    try:
+        with pytest.raises(IngestError) as refused:
+            parser.pages(scan, "zh.pdf")
+    finally:
+        parser.close()
+    assert refused.value.reason == "too_large"
+    assert "256 MiB" in refused.value.detail

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from core.types import Chunk, Page, ParsedDocument
 from index.backend import IndexBackend
 
 
-def add_text_document(index: IndexBackend, collection: str, doc_id: str, texts: list[str]) -> None:
-    """Index ``texts`` as the one-page document ``doc_id``, a chunk each."""
+def add_text_document(
+    index: IndexBackend,
+    collection: str,
+    doc_id: str,
+    texts: list[str],
+    vectors: np.ndarray | None = None,
+) -> None:
+    """Index ``texts`` as the one-page document ``doc_id``, a chunk each, with ``vectors``
+    (default: the index's embedder's)."""
     parsed = ParsedDocument(
         id=doc_id,
         filename=f"{doc_id}.txt",
@@ -27,4 +36,6 @@ def add_text_document(index: IndexBackend, collection: str, doc_id: str, texts: 
         )
         for i, t in enumerate(texts)
     ]
-    index.add_document(collection, parsed, chunks, index.embedder.embed(texts))
+    if vectors is None:
+        vectors = index.embedder.embed(texts)
+    index.add_document(collection, parsed, chunks, vectors)

@@ -20,7 +20,8 @@ class MilvusServer:
     (the fault tests stop it mid-run)."""
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        pytest.importorskip("milvus_lite", reason="needs milvus-lite: pip install 'kbqa[milvus]'")
+        lite = "needs milvus-lite: pip install 'kbqa[milvus-lite]'"
+        pytest.importorskip("milvus_lite", reason=lite)
         pytest.importorskip("pymilvus", reason="needs pymilvus: pip install 'kbqa[milvus]'")
         self.data_dir = data_dir
         self.port = port or free_port()

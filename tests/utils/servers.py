@@ -1,12 +1,20 @@
-"""Waiting for servers the tests start."""
+"""Servers the tests start: waiting for one, ``kbqa serve`` as its own process, and uploads
+to it that wait for their ingestion job."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from core.net import free_port
 
 
 def wait_until_up(
@@ -28,3 +36,48 @@ def wait_until_up(
             pass
         time.sleep(0.1)
     raise AssertionError(f"{url} not up after {timeout:g}s: {log.read_text() if log else ''}")
+
+
+@contextlib.contextmanager
+def kbqa_serve(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``kbqa serve ARGS`` on a free port over ``root/data`` (its output in ``root/serve.log``,
+    ``env`` over this process's): yields its URL, once /health answers, and the process; then
+    stops it as Ctrl-C would, and kills it if it is not gone within 30 s."""
+    port = free_port()
+    env = {**os.environ, "KBQA_DATA_DIR": str(root / "data"), "HF_HUB_OFFLINE": "1", **(env or {})}
+    command = [sys.executable, "-c", "from cli.main import main; main()", "serve", *args]
+    url, log_path = f"http://127.0.0.1:{port}", root / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_until_up(f"{url}/health", process=process, log=log_path)
+            yield url, process
+        finally:
+            if process.poll() is None:
+                process.terminate()  # kbqa serve stops its model server and UI on SIGTERM
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def upload(
+    api: httpx.Client, filename: str, content: bytes, timeout: float = 600
+) -> dict[str, Any]:
+    """POST one PDF to /documents and poll its job until it finishes; returns the job, after
+    checking that it succeeded."""
+    files = [("files", (filename, content, "application/pdf"))]
+    response = api.post("/documents", files=files)
+    assert response.status_code == 202, response.text
+    (job,) = response.json()["jobs"]
+    deadline = time.monotonic() + timeout
+    while job["finished_at"] is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = api.get(f"/jobs/{job['id']}").json()
+    assert job["state"] == "succeeded", job
+    return job
