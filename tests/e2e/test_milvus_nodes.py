@@ -4,50 +4,22 @@ what one deletes is gone from the other. Fake embedder and chat model: the index
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
-from core.net import free_port
 from tests.e2e.test_end_to_end import PAGES
 from tests.utils.milvus import MilvusServer
 from tests.utils.pdfs import text_pdf_bytes
-from tests.utils.servers import wait_until_up
+from tests.utils.servers import kbqa_serve, upload
 
 pytestmark = pytest.mark.slow
 KEY = "nodes-key-0123456789abcdef"
 QUESTION = "In which year was the Elmstead reservoir completed?"
-
-
-def _node(root: Path, name: str, milvus: MilvusServer, prefix: str) -> tuple[str, subprocess.Popen]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "KBQA_DATA_DIR": str(root / name),
-        "KBQA_API__KEYS": json.dumps([KEY]),
-        "KBQA_EMBEDDING__BACKEND": "fake",
-        "KBQA_LLM__BACKEND": "fake",
-        "KBQA_INGEST__ISOLATE": "false",
-        "KBQA_INDEX__BACKEND": "milvus",
-        "KBQA_INDEX__MILVUS_URI": milvus.uri,
-        "KBQA_INDEX__MILVUS_PREFIX": prefix,
-        "HF_HUB_OFFLINE": "1",
-    }
-    cmd = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--no-ui"]
-    log = root / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*cmd, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    return f"http://127.0.0.1:{port}", process
 
 
 @pytest.fixture(scope="module")
@@ -55,38 +27,29 @@ def nodes(
     tmp_path_factory: pytest.TempPathFactory, milvus_server: MilvusServer
 ) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     root = tmp_path_factory.mktemp("nodes")
-    prefix = milvus_server.settings().milvus_prefix
-    started = [_node(root, name, milvus_server, prefix) for name in ("a", "b")]
-    try:
-        for (url, process), name in zip(started, ("a", "b"), strict=True):
-            wait_until_up(f"{url}/health", process=process, log=root / f"{name}.log", timeout=120)
-        headers = {"Authorization": f"Bearer {KEY}"}
-        with (
-            httpx.Client(base_url=started[0][0], headers=headers, timeout=60) as a,
-            httpx.Client(base_url=started[1][0], headers=headers, timeout=60) as b,
-        ):
-            yield a, b
-    finally:
-        for _, process in started:
-            process.terminate()
-        for _, process in started:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    env = {
+        "KBQA_API__KEYS": json.dumps([KEY]),
+        "KBQA_EMBEDDING__BACKEND": "fake",
+        "KBQA_LLM__BACKEND": "fake",
+        "KBQA_INGEST__ISOLATE": "false",
+        "KBQA_INDEX__BACKEND": "milvus",
+        "KBQA_INDEX__MILVUS_URI": milvus_server.uri,
+        "KBQA_INDEX__MILVUS_PREFIX": milvus_server.settings().milvus_prefix,
+    }
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for name in ("a", "b"):  # each node with a data directory of its own
+            (root / name).mkdir()
+            url, _ = stack.enter_context(kbqa_serve(root / name, "--no-ui", env=env))
+            clients.append(
+                stack.enter_context(httpx.Client(base_url=url, headers=headers, timeout=60))
+            )
+        yield clients[0], clients[1]
 
 
 def _ingest(node: httpx.Client, name: str, data: bytes) -> dict:
-    response = node.post("/documents", files=[("files", (name, data, "application/pdf"))])
-    assert response.status_code == 202, response.text
-    (job,) = response.json()["jobs"]
-    deadline = time.monotonic() + 120
-    while not job["finished_at"]:
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
-        job = node.get(f"/jobs/{job['id']}").json()
-    assert job["state"] == "succeeded", job
-    return job
+    return upload(node, name, data, timeout=120)
 
 
 def _filenames(node: httpx.Client) -> list[str]:
