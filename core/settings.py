@@ -140,6 +140,21 @@ class RetrievalSettings(BaseModel):
         "against the question (0: whole chunks). Fewer tokens to read make answers faster and, "
         "from a small model, better.",
     )
+    min_maxsim: float = Field(
+        0.405,
+        ge=0,
+        description="Refuse a question, without asking the model, when the MaxSim score of its "
+        "best passage is below this (retrieval/evidence.py; tuned for the packaged MiniLM with "
+        "`kbqa eval --refusals`: another embedding model needs its own). 0: never.",
+    )
+    min_coverage: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Where MaxSim does not score the query (CJK questions, another reranker): "
+        "refuse when no sentence of the top passages holds this share of the question's BM25 "
+        "terms (CJK: character bigrams). 0: never.",
+    )
 
 
 class DenseSettings(BaseModel):

@@ -32,6 +32,17 @@ STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {
     "also", "could", "may", "might", "must", "shall", "us", "whose", "would", "yes",
 }  # fmt: skip
 
+# Numbers written as words, as their digits: an answer "5" is supported by a source that says
+# "five" (and the other way round). Up to twenty, and the tens, as sources spell them out.
+_NUMBERS = (  # noqa: SIM905 - a list of words reads better as one
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
+_TENS = "thirty forty fifty sixty seventy eighty ninety".split()  # noqa: SIM905
+NUMBER_WORDS = {word: str(n) for n, word in enumerate(_NUMBERS)} | {
+    word: str(10 * n) for n, word in enumerate(_TENS, start=3)
+}
+
 
 def is_cjk(char: str) -> bool:
     return bool(char) and CJK_RE.match(char) is not None

@@ -126,6 +126,25 @@ class Hit(_Model):
         }
 
 
+EvidenceSignal = Literal["rerank", "coverage"]
+
+
+class Evidence(_Model):
+    """How well the best retrieved passage matches a question (retrieval/evidence.py), and
+    the threshold it is held against: below it, the question is refused unasked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    signal: EvidenceSignal
+    score: float
+    threshold: float = Field(description="0: never weak.")
+
+    @property
+    def weak(self) -> bool:
+        """Too weak to answer from: the question is refused without asking the model."""
+        return self.threshold > 0 and self.score < self.threshold
+
+
 MAX_QUESTION_CHARS = 4000  # a question longer than this is refused, whichever way it comes
 
 
@@ -265,6 +284,12 @@ class Answer(_Model):
     reasoning: str | None = None
     grounded: bool
     support: float = Field(1.0, description="Share of the answer's new words the sources hold.")
+    evidence: float | None = Field(
+        None,
+        description="How well the best passage matched the question (its MaxSim score, or the "
+        "share of the question's terms it holds); below the threshold the question is refused "
+        "without asking the model.",
+    )
     unsupported_answer: str | None = Field(
         None, description="What the model said, when the sources did not support it."
     )

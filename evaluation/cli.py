@@ -77,10 +77,24 @@ def evaluate(
             "conversations of each kind; the first of --strategies answers).",
         ),
     ] = False,
+    refusals: Annotated[
+        bool,
+        typer.Option(
+            "--refusals",
+            help="Score refusals instead: each question against the whole collection "
+            "(answerable) and against it without the question's PDF (unanswerable); both "
+            "error rates per half of the questions, thresholds tuned on one and reported on "
+            "the other (--no-answers: the evidence gate alone, no chat model).",
+        ),
+    ] = False,
 ) -> None:
     """Score retrieval (recall@k, MRR, page hit) and answers (EM, F1, ROUGE-L, citations,
     refusals) on a question set, comparing set-ups and strategies side by side."""
     try:
+        if refusals:
+            first = _split(strategies)[0] if not no_answers else None
+            _evaluate_refusals(dataset, collection, first, sample, seed, output)
+            return
         if chat:
             _evaluate_chat(dataset, collection, _split(strategies), sample, seed, output)
             return
@@ -180,6 +194,46 @@ def _evaluate_chat(
     out.print(f"wrote {output / 'chat.json'}")
 
 
+def _evaluate_refusals(
+    dataset: Path,
+    collections: list[str] | None,
+    strategy: str | None,
+    n: int | None,
+    seed: int,
+    output: Path | None,
+) -> None:
+    from core.errors import InvalidRequestError
+    from core.files import write_atomically
+    from evaluation.dataset import load_questions, sample
+    from evaluation.refusals import RefusalEvaluator, build_cases, held_out_name, refusal_table
+    from kbqa.app import KBQA
+
+    if strategy is not None and strategy not in STRATEGIES:
+        raise InvalidRequestError(f"strategies must be among {', '.join(STRATEGIES)}")
+    questions_file, pdfs = _locate(dataset)
+    if pdfs is None:
+        raise InvalidRequestError(f"{dataset}: --refusals needs a dataset folder with pdfs/")
+    questions = sample(load_questions(questions_file), n, seed)
+    files = sorted(p.name for p in pdfs.glob("*.pdf"))
+    name = dataset.name
+    output = output or Path("build/eval") / name
+    with KBQA() as kb:
+        collection = (collections or [f"eval-{name}"])[0]
+        _ingest(kb, pdfs, collection)
+        for left_out in sorted({q.document for q in questions if q.document in files}):
+            held_out = held_out_name(collection, left_out.rsplit(".", 1)[0])
+            _ingest(kb, pdfs, held_out, skip=left_out)
+        cases = build_cases(questions, collection, files)
+        evaluator = RefusalEvaluator(kb, strategy)  # type: ignore[arg-type]
+        with _progress() as bar:
+            task = bar.add_task(f"{len(cases)} questions asked", total=len(cases))
+            report = evaluator.run(cases, str(dataset), lambda: bar.advance(task))
+    out.print(refusal_table(report))
+    output.mkdir(parents=True, exist_ok=True)
+    write_atomically(output / "refusals.json", report.model_dump_json(indent=2).encode())
+    out.print(f"wrote {output / 'refusals.json'}")
+
+
 def _locate(dataset: Path) -> tuple[Path, Path | None]:
     """The questions file and, for a dataset folder, its PDFs folder."""
     from core.errors import InvalidRequestError
@@ -192,9 +246,10 @@ def _locate(dataset: Path) -> tuple[Path, Path | None]:
     return dataset / "questions.jsonl", pdfs if pdfs.is_dir() else None
 
 
-def _ingest(kb, pdfs: Path, collection: str) -> None:  # noqa: ANN001
-    """Index the dataset's PDFs; content hashes make a second run find them all present."""
-    files = sorted(pdfs.glob("*.pdf"))
+def _ingest(kb, pdfs: Path, collection: str, skip: str | None = None) -> None:  # noqa: ANN001
+    """Index the dataset's PDFs (but ``skip``); content hashes make a second run find them all
+    present."""
+    files = sorted(p for p in pdfs.glob("*.pdf") if p.name != skip)
     with _progress() as bar:
         task = bar.add_task(f"indexing {pdfs} into {collection!r}", total=len(files))
         for path in files:

@@ -186,9 +186,7 @@ class Evaluator:
         answer_s: dict[str, float] = {}
         if c.answers:
             start = time.perf_counter()
-            sources = kb.retriever.excerpts(
-                q.question, hits[c.retrieval[0]][: kb.settings.retrieval.top_k]
-            )
+            sources, _ = kb.sources(q.question, hits[c.retrieval[0]][: kb.settings.retrieval.top_k])
             before = time.perf_counter() - start + search_s[c.retrieval[0]]
             for strategy in c.strategies:
                 start = time.perf_counter()

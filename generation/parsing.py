@@ -6,7 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.text import CITATION_RE, HAN, STOPWORDS
+import snowballstemmer
+
+from core.text import CITATION_RE, HAN, NUMBER_WORDS, STOPWORDS
 from core.types import Citation, Hit
 from generation.prompts import REFUSAL, TRUNCATED
 
@@ -38,9 +40,17 @@ class ParsedAnswer:
 
 
 def content_units(text: str) -> set[str]:
-    """Words that carry content (CJK: single characters), lower-cased, without citations."""
+    """Words that carry content (CJK: single characters), lower-cased, without citations;
+    English words by their Snowball stem ("economists" and "economist" are one unit) and
+    numbers written as words by their digits ("five" is "5")."""
     text = CITATION_RE.sub(" ", text.lower())
-    units = {w for w in _WORD.findall(_CJK_CHAR.sub(" ", text)) if w not in _CONTENTLESS}
+    words = [
+        NUMBER_WORDS.get(w, w)
+        for w in _WORD.findall(_CJK_CHAR.sub(" ", text))
+        if w not in _CONTENTLESS
+    ]
+    stemmer = snowballstemmer.stemmer("english")  # one per call: a stemmer keeps state
+    units = set(stemmer.stemWords(words))
     return units | set(_CJK_CHAR.findall(text))
 
 

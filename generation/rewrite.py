@@ -36,11 +36,15 @@ _QUOTES = "\"'`“”‘’«»「」"
 # last word ("who did that?", "who lived there?"), and an opening that continues the last
 # question ("and ...", "what about ..."). Chinese: 它/他/她(们), 其 (not in 其他, 尤其 ...),
 # 该/此/这/那 (not in 那么 "then" alone), and 那/还有 ... openings.
-_REFERS_EN = re.compile(
+_PRONOUNS_EN = (
     r"\b(?:it|its|itself|they|them|their|theirs|themselves|he|him|his|himself|she|her|hers|"
     r"herself|this|these|those)\b"
-    r"|\b(?:that|there)\s*[?.!]*\s*$"
-    r"|^\s*(?:and|but|also|so|then|what about|how about)\b",
+)
+_PRONOUN_EN = re.compile(_PRONOUNS_EN, re.I)
+_REFERS_EN = re.compile(
+    _PRONOUNS_EN
+    + r"|\b(?:that|there)\s*[?.!]*\s*$"
+    + r"|^\s*(?:and|but|also|so|then|what about|how about)\b",
     re.I,
 )
 _REFERS_ZH = re.compile(
@@ -110,9 +114,9 @@ def clean_rewrite(reply: str, question: str) -> str | None:
 
     Not a rewrite: nothing, a label, far longer than the question, a refusal or an apology,
     text that keeps fewer than half of the question's content words (an answer, another
-    question), or the question itself: a small model repeats follow-ups it should have
-    rewritten, and then the caller's fallback, which searches with the previous question too,
-    finds more.
+    question), the question itself, or one that still points back (its pronoun kept): a small
+    model repeats follow-ups it should have rewritten, and then the caller's fallback, which
+    searches with the previous question too, finds more.
     """
     lines = [line.strip() for line in reply.splitlines() if line.strip()]
     if not lines:
@@ -123,6 +127,8 @@ def clean_rewrite(reply: str, question: str) -> str | None:
     if _DECLINED.match(text) or is_refusal(text):
         return None
     if " ".join(text.lower().split()) == " ".join(question.lower().split()):
+        return None
+    if _PRONOUN_EN.search(text):  # the pronoun kept ("Who was its engineer?"): unresolved
         return None
     wanted = content_units(question)
     if wanted and len(wanted & content_units(text)) * 2 < len(wanted):

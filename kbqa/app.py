@@ -21,6 +21,8 @@ from core.types import (
     Conversation,
     ConversationSummary,
     Document,
+    Evidence,
+    Hit,
     Sampling,
     Strategy,
     Turn,
@@ -38,7 +40,7 @@ from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
 from kbqa.jobs import JobQueue
 from retrieval.rerankers import make_reranker
-from retrieval.retriever import HybridRetriever, SearchResult
+from retrieval.retriever import HybridRetriever, SearchResult, fuse
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ class KBQA:
             strategy: prompt strategy (default from settings).
             top_k: chunks retrieved.
             sampling: per-request decoding overrides.
-            history: earlier turns; a follow-up is searched for as :meth:`search_query` says,
+            history: earlier turns; a follow-up is searched for as :meth:`search_queries` says,
                 and answered with them; a question that stands alone gets none of them
                 (:func:`turns_needed`).
             conversation_id: a stored conversation: its turns come before ``history``, and
@@ -240,17 +242,18 @@ class KBQA:
             history = [*self.conversations.history(conversation_id), *history]
         history = turns_needed(question, history)
         start = time.perf_counter()
-        query = self.search_query(question, history)
+        queries = self.search_queries(question, history)
         rewrite_s = time.perf_counter() - start
-        found = self.search(query, collections, top_k=top_k)
+        found, evidence = self._retrieve(queries, collections, top_k)
         excerpt_start = time.perf_counter()
-        sources = self.retriever.excerpts(query, found.hits)
+        sources = [] if evidence.weak else self.retriever.excerpts(queries[0], found.hits)
         found.timings["excerpt"] = time.perf_counter() - excerpt_start
         retrieval_s = time.perf_counter() - start - rewrite_s
         stream = self.generator.stream(question, sources, strategy, sampling, history)
         for item in stream:
             if isinstance(item, Answer):
-                item.search_query = query
+                item.search_query = " | ".join(queries)
+                item.evidence = round(evidence.score, 4)
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
                 if history:
                     item.timings["rewrite"] = rewrite_s
@@ -259,16 +262,41 @@ class KBQA:
                     self.conversations.append(conversation_id, item)
             yield item
 
-    def search_query(self, question: str, history: Sequence[Turn]) -> str:
+    def sources(self, query: str, hits: Sequence[Hit]) -> tuple[list[Hit], Evidence]:
+        """What the prompt gets: the excerpts of ``hits`` that bear on ``query``, or none when
+        the best of them matches it too weakly (:mod:`retrieval.evidence`); with none, the
+        question is refused without asking the model."""
+        evidence = self.retriever.evidence(query, hits)
+        return ([] if evidence.weak else self.retriever.excerpts(query, hits)), evidence
+
+    def search_queries(self, question: str, history: Sequence[Turn]) -> list[str]:
         """What to search for: the question itself, or a follow-up rewritten by the chat model
-        to stand alone; when rewriting is off or its reply unusable, :func:`retrieval_query`."""
+        to stand alone. When rewriting is off or its reply unusable: the follow-up alone and
+        with the question before it (:func:`retrieval_query`), whose results are fused; the
+        first query is what the excerpts are chosen for."""
         if not turns_needed(question, history):
-            return question
+            return [question]
         if self.settings.generation.rewrite:
             rewritten = self.generator.rewrite(question, history)
             if rewritten:
-                return rewritten
-        return retrieval_query(question, history)
+                return [rewritten]
+        return list(dict.fromkeys([question, retrieval_query(question, history)]))
+
+    def _retrieve(
+        self, queries: Sequence[str], collections: Sequence[str] | None, top_k: int | None
+    ) -> tuple[SearchResult, Evidence]:
+        """The hits of one query, or of several fused by RRF; the evidence of the strongest."""
+        if len(queries) == 1:
+            found = self.search(queries[0], collections, top_k=top_k)
+            return found, self.retriever.evidence(queries[0], found.hits)
+        s = self.settings.retrieval
+        k = top_k or s.top_k
+        results = [self.search(q, collections, top_k=max(k, s.rerank_k)) for q in queries]
+        evidence = max(
+            (self.retriever.evidence(q, r.hits[:k]) for q, r in zip(queries, results, strict=True)),
+            key=lambda e: e.score,
+        )
+        return fuse(results, k, s.rrf_k), evidence
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         return final_answer(self.ask_stream(question, **kwargs))  # type: ignore[arg-type]

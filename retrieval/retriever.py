@@ -14,9 +14,10 @@ from langchain_core.retrievers import BaseRetriever
 from core.errors import InvalidRequestError
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
-from core.types import Hit
+from core.types import Evidence, Hit
 from index.backend import IndexBackend
 from index.store import ChunkRecord
+from retrieval.evidence import measure
 from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.rerankers import Reranker
@@ -68,6 +69,32 @@ def _hit(
         score=score,
         scores=scores,
     )
+
+
+def fuse(results: Sequence[SearchResult], top_k: int, rrf_k: int) -> SearchResult:
+    """Several searches' hits as one ranking, by reciprocal rank fusion: a chunk that ranks
+    high for any of the queries ranks high. A hit keeps the scores of the first search that
+    found it; its ``score`` is the fused one. Timings add up; notes are kept once."""
+    first: dict[tuple[str, str, int], Hit] = {}
+    rankings = []
+    for result in results:
+        keys = [(h.collection, h.chunk.document_id, h.chunk.ordinal) for h in result.hits]
+        rankings.append(keys)
+        for key, hit in zip(keys, result.hits, strict=True):
+            first.setdefault(key, hit)
+    fused = reciprocal_rank_fusion(rankings, rrf_k)
+    hits = [
+        first[key].model_copy(
+            update={"score": score, "scores": {**first[key].scores, "fused": score}}
+        )
+        for key, score in list(fused.items())[:top_k]
+    ]
+    timings: dict[str, float] = {}
+    for result in results:
+        for stage, seconds in result.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+    notes = list(dict.fromkeys(note for result in results for note in result.notes))
+    return SearchResult(hits, timings, notes)
 
 
 class HybridRetriever:
@@ -168,6 +195,10 @@ class HybridRetriever:
         """The reranker's scores of the head candidates, best first."""
         scores = reranker.score(query, [records[c].chunk.text for c in head])
         return dict(sorted(zip(head, scores, strict=True), key=lambda x: x[1], reverse=True))
+
+    def evidence(self, query: str, hits: Sequence[Hit]) -> Evidence:
+        """How well the best of ``hits`` matches ``query`` (see :mod:`retrieval.evidence`)."""
+        return measure(query, hits, self.settings)
 
     def excerpts(self, query: str, hits: Sequence[Hit], sentences: int | None = None) -> list[Hit]:
         """The sentences of ``hits`` that bear on ``query`` (see :mod:`retrieval.excerpts`)."""

@@ -55,6 +55,21 @@ def test_a_question_the_documents_cannot_answer_is_refused(loaded: TestClient) -
     assert answer.citations == []
 
 
+def test_weak_evidence_is_refused_without_asking_the_model(
+    loaded: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = loaded.app.state.kbqa  # type: ignore[attr-defined]
+    strong = Answer.model_validate(loaded.post("/ask", json={"question": QUESTION}).json())
+    assert strong.evidence is not None
+    assert strong.evidence >= service.settings.retrieval.min_maxsim
+    monkeypatch.setattr(QuotingChatModel, "stream", None)  # fails if the model is asked
+    body = {"question": "Which mountain range holds the highest summit of Kenya?"}
+    answer = Answer.model_validate(loaded.post("/ask", json=body).json())
+    assert (answer.answer, answer.grounded, answer.citations) == (REFUSAL, False, [])
+    assert answer.evidence is not None
+    assert answer.evidence < service.settings.retrieval.min_maxsim
+
+
 def test_ask_across_collections(client: TestClient) -> None:
     ingest(client, {"orchard.pdf": pdf(ORCHARD)}, collection="farm")
     body = {"question": "Who planted the oldest tree in the orchard?"}
@@ -208,15 +223,15 @@ def test_a_question_without_history_is_searched_as_asked(
     assert "rewrite" not in answer.timings
 
 
-def test_an_unusable_rewrite_falls_back_to_the_previous_question_and_the_follow_up(
+def test_an_unusable_rewrite_falls_back_to_the_follow_up_alone_and_after_the_question_before(
     loaded: TestClient, searched: list[str]
 ) -> None:
     # A follow-up ("and ...") without a pronoun: the fake model repeats it, which is no rewrite.
     body = {"question": "And how many kinds of apple?", "history": ORCHARD_HISTORY}
     answer = Answer.model_validate(loaded.post("/ask", json=body).json())
-    expected = f"{ORCHARD_HISTORY[0]['content']}\n{body['question']}"
-    assert answer.search_query == expected
-    assert searched == [expected]
+    glued = f"{ORCHARD_HISTORY[0]['content']}\n{body['question']}"
+    assert searched == [body["question"], glued]  # both searched, the results fused
+    assert answer.search_query == f"{body['question']} | {glued}"
     assert answer.citations[0].filename == "orchard.pdf"
 
 
@@ -242,7 +257,8 @@ def test_rewriting_can_be_switched_off(
     monkeypatch.setattr(service.generator, "rewrite", None)  # would fail if it were called
     body = {"question": "How many kinds of apple does it grow?", "history": ORCHARD_HISTORY}
     answer = Answer.model_validate(loaded.post("/ask", json=body).json())
-    assert answer.search_query == f"{ORCHARD_HISTORY[0]['content']}\n{body['question']}"
+    glued = f"{ORCHARD_HISTORY[0]['content']}\n{body['question']}"
+    assert answer.search_query == f"{body['question']} | {glued}"
 
 
 def test_the_streamed_answer_event_says_what_was_searched_for(loaded: TestClient) -> None:

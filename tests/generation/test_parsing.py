@@ -103,3 +103,27 @@ def test_chinese_support_counts_characters() -> None:
     hits = [_hit("北京是中华人民共和国的首都。")]
     assert support("首都是北京", "中国的首都是哪里？", [h.chunk.text for h in hits]) == 1.0
     assert support("上海", "中国的首都是哪里？", [h.chunk.text for h in hits]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "source"),
+    [
+        # Both withheld with support 0.0 before words were compared by stem and number.
+        ("5", "How many campuses does the university have?", "It has five campuses."),
+        (
+            "Branko Milanovic and Joseph Stiglitz are both economists.",
+            "What is the profession of Branko Milanovic and Joseph Stiglitz?",
+            "The economist Joseph Stiglitz wrote with Branko Milanovic.",
+        ),
+        ("twelve", "How many moons?", "It has 12 moons."),
+    ],
+)
+def test_support_matches_word_forms_and_numbers(answer: str, question: str, source: str) -> None:
+    assert support(answer, question, [source]) == 1.0
+    assert parse_answer(answer, [_hit(source)], False, question).grounded
+
+
+def test_a_number_from_memory_is_still_withheld() -> None:
+    parsed = parse_answer("10", [_hit("It has five campuses.")], False, "How many campuses?")
+    assert not parsed.grounded
+    assert parsed.support == 0.0

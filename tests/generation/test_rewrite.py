@@ -96,6 +96,7 @@ def test_no_rewrite_when_not_even_the_last_exchange_fits() -> None:
         "   \n",
         FOLLOW_UP,  # repeated unchanged
         "and  who was ITS engineer?",  # the same, but for case and spaces
+        "Who was its engineer?",  # the pronoun kept: nothing resolved
         "Margaret Quill [1].",  # an answer, not a question
         "I'm sorry, but I cannot rewrite that question.",
         REFUSAL,

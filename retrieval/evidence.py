@@ -1,0 +1,46 @@
+"""Evidence: how well the best retrieved passage matches a question, before any model reads it.
+
+A small chat model asked about something the collection lacks answers anyway, from its memory
+or from a passage about something else. Whether the collection holds anything on the question
+shows in retrieval's scores, so a question whose best passage matches it weakly is refused
+without asking the model (``kbqa eval --refusals`` measures both error rates). The signal:
+
+- ``rerank``: the MaxSim score of the top passage, where the MaxSim reranker read the query
+  (English, with the packaged MiniLM);
+- ``coverage`` otherwise (a CJK query, which MiniLM cannot read; another reranker, or none):
+  the share of the query's BM25 terms (words; CJK: character bigrams) that the best sentence
+  of the top passages holds.
+
+Both thresholds are settings (``KBQA_RETRIEVAL__MIN_MAXSIM``, ``KBQA_RETRIEVAL__MIN_COVERAGE``),
+tuned on the shipped dev sets for the packaged embedder; another embedding model scores
+MaxSim on another scale, and wants its own threshold (or 0: never refuse on evidence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.settings import RetrievalSettings
+from core.types import Evidence, Hit
+from retrieval.excerpts import overlap_scores, sentences_of
+
+
+def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evidence:
+    """The evidence ``hits`` (ranked, best first) give for ``query``; none at all is weak.
+
+    The rerank signal is used only for the MaxSim reranker, whose scores the threshold was
+    tuned on; a cross-encoder's logits live on another scale.
+    """
+    if hits and settings.reranker == "maxsim" and "rerank" in hits[0].scores:
+        return Evidence(
+            signal="rerank", score=hits[0].scores["rerank"], threshold=settings.min_maxsim
+        )
+    return Evidence(signal="coverage", score=coverage(query, hits), threshold=settings.min_coverage)
+
+
+def coverage(query: str, hits: Sequence[Hit]) -> float:
+    """The largest share of the query's BM25 terms that one sentence of ``hits`` holds (0: no
+    hits). A sentence, not a chunk: on CMRC's held-out questions it separated answerable from
+    unanswerable better (a chunk gathers terms from sentences about other things)."""
+    sentences = [hits[i].chunk.text[s:e] for i, (s, e) in sentences_of(hits)]
+    return max(overlap_scores(query, sentences), default=0.0)

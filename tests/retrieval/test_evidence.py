@@ -1,0 +1,55 @@
+"""The evidence gate: the score a refusal rests on, from the search's own scores."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.settings import RetrievalSettings
+from core.types import Chunk, Evidence, Hit
+from retrieval.evidence import coverage, measure
+
+
+def _hit(text: str, scores: dict[str, float] | None = None) -> Hit:
+    chunk = Chunk(
+        document_id="d", ordinal=0, text=text, page_start=1, page_end=1, char_start=0, char_end=1
+    )
+    return Hit(chunk=chunk, collection="c", filename="f.pdf", score=1.0, scores=scores or {})
+
+
+def test_the_top_rerank_score_is_the_evidence_where_maxsim_scored() -> None:
+    settings = RetrievalSettings(min_maxsim=0.4)
+    hits = [_hit("a", {"rerank": 0.38}), _hit("b", {"rerank": 0.9})]  # the top hit counts
+    evidence = measure("who kept the lighthouse?", hits, settings)
+    assert evidence == Evidence(signal="rerank", score=0.38, threshold=0.4)
+    assert evidence.weak
+
+
+def test_coverage_where_no_maxsim_score() -> None:
+    settings = RetrievalSettings(min_coverage=0.5)
+    hits = [_hit("赛里木湖古称净海。"), _hit("北京是首都。")]
+    strong = measure("赛里木湖古称什么？", hits, settings)
+    assert strong.signal == "coverage"
+    assert strong.score > 0.5
+    assert not strong.weak
+    assert measure("长城有多长？", hits, settings).weak
+
+
+def test_a_cross_encoder_score_is_not_held_against_the_maxsim_threshold() -> None:
+    settings = RetrievalSettings(reranker="cross-encoder", min_maxsim=0.4)
+    evidence = measure(
+        "lighthouse keeper", [_hit("The lighthouse keeper", {"rerank": -3.0})], settings
+    )
+    assert evidence.signal == "coverage"
+    assert evidence.score == 1.0
+
+
+@pytest.mark.parametrize("signal", ["rerank", "coverage"])
+def test_a_zero_threshold_never_refuses(signal: str) -> None:
+    settings = RetrievalSettings(min_maxsim=0, min_coverage=0)
+    scores = {"rerank": 0.0} if signal == "rerank" else {}
+    assert not measure("anything at all", [_hit("nothing", scores)], settings).weak
+
+
+def test_no_hits_is_no_evidence() -> None:
+    assert coverage("lighthouse", []) == 0.0
+    assert measure("lighthouse", [], RetrievalSettings()).weak
