@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from core.settings import get_settings
 from evaluation.dataset import EvalQuestion
 from evaluation.refusals import (
     CaseResult,
@@ -81,16 +79,6 @@ def test_the_picked_threshold_refuses_at_most_the_gate_share_of_the_tune_half() 
     assert scores.answerable_refused == pytest.approx(1 / 40)
     assert scores.unanswerable_refused == pytest.approx(2 / 3)
     assert pick_threshold(answerable, "coverage") is None
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("KBQA_EMBEDDING__BACKEND", "fake")
-    monkeypatch.setenv("KBQA_LLM__BACKEND", "fake")
-    monkeypatch.setenv("KBQA_INGEST__ISOLATE", "false")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.mark.usefixtures("cli_env")

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from evaluation.dataset import EvalQuestion, load_questions
 from evaluation.runner import EvalConfig, Evaluator, Report
 from kbqa.app import KBQA
@@ -101,16 +101,6 @@ def test_retrieval_only_needs_no_chat_model(kb: KBQA) -> None:
 def test_unknown_retrieval_setup_is_refused() -> None:
     with pytest.raises(ValueError, match="retrieval set-ups must be among"):
         EvalConfig(["default"], retrieval=["hybrid", "psychic"])
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("KBQA_EMBEDDING__BACKEND", "fake")
-    monkeypatch.setenv("KBQA_LLM__BACKEND", "fake")
-    monkeypatch.setenv("KBQA_INGEST__ISOLATE", "false")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.mark.usefixtures("cli_env")
