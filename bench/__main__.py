@@ -12,6 +12,7 @@ from bench.grow_api import grow_api
 from bench.lexical_engines import lexical_engines
 from bench.load import load
 from bench.make_dataset import make_dataset
+from bench.milvus_parity import milvus_parity
 from bench.ocr_corpus import ocr_corpus
 from bench.ocr_eval import ocr_eval
 from bench.ocr_memory import ocr_memory
@@ -29,6 +30,7 @@ app.command("ocr")(ocr_eval)
 app.command("ocr-corpus")(ocr_corpus)
 app.command("ocr-memory")(ocr_memory)
 app.command("scans")(scans)
+app.command("milvus-parity")(milvus_parity)
 
 if __name__ == "__main__":
     app(prog_name="python -m bench")

@@ -1,8 +1,8 @@
 """Retrieval quality of the Milvus backend against the local one, on the same index.
 
-    python bench/milvus_parity.py build/eval/squad --budget 4000 --sample 600
-    python bench/milvus_parity.py build/eval/cmrc --budget 2000
-    python bench/milvus_parity.py build/eval/squad --budget 4000 --sample 600 \
+    python -m bench milvus-parity build/eval/squad --budget 4000 --sample 600
+    python -m bench milvus-parity build/eval/cmrc --budget 2000
+    python -m bench milvus-parity build/eval/squad --budget 4000 --sample 600 \
         --retrieval hybrid,dense,bm25     # without the rerank stage: minutes, not an hour
 
 Runs ``kbqa eval --no-answers`` on the dataset folder with the local index
@@ -14,7 +14,6 @@ differences (README, "Beyond one machine").
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -24,6 +23,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from core.net import free_port
 
@@ -49,19 +51,21 @@ def _milvus(data_dir: Path, port: int) -> subprocess.Popen:
     raise SystemExit("milvus-lite server did not start")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("dataset", type=Path, help="A folder from bench/make_dataset.py.")
-    parser.add_argument("--budget", type=int, default=4000)
-    parser.add_argument("--sample", type=int)
-    parser.add_argument("--retrieval", help="kbqa eval's --retrieval (default: all four).")
-    args = parser.parse_args()
-    folder: Path = args.dataset
-    evaluate = ["eval", str(folder), "--no-answers", "--budget", str(args.budget)]
-    if args.sample:
-        evaluate += ["--sample", str(args.sample)]
-    if args.retrieval:
-        evaluate += ["--retrieval", args.retrieval]
+def milvus_parity(
+    dataset: Annotated[Path, typer.Argument(help="A folder from `python -m bench make-dataset`.")],
+    budget: Annotated[int, typer.Option(min=1, help="Characters of context scored.")] = 4000,
+    sample: Annotated[int | None, typer.Option(min=1, help="Questions (default: all).")] = None,
+    retrieval: Annotated[
+        str | None, typer.Option(help="kbqa eval's --retrieval (default: all four).")
+    ] = None,
+) -> None:
+    """Retrieval quality of the Milvus backend against the local one, on the same index."""
+    folder = dataset
+    evaluate = ["eval", str(folder), "--no-answers", "--budget", str(budget)]
+    if sample:
+        evaluate += ["--sample", str(sample)]
+    if retrieval:
+        evaluate += ["--retrieval", retrieval]
     base = {**os.environ, "HF_HUB_OFFLINE": "1", "KBQA_DATA_DIR": str(folder / "index")}
     reports = {name: folder / f"report-{name}" for name in ("local", "milvus")}
     _kbqa([*evaluate, "--out", str(reports["local"])], base)
@@ -100,7 +104,3 @@ def _table(reports: dict[str, Path]) -> None:
         cells = [" / ".join(f"{v:.3f}" for v in side) for side in zip(*pairs, strict=True)]
         diff = " / ".join(f"{b - a:+.3f}" for a, b in pairs)
         print(f"| {setup} | {cells[0]} | {cells[1]} | {diff} |")
-
-
-if __name__ == "__main__":
-    main()

@@ -17,7 +17,17 @@ runner = CliRunner()
 def test_every_benchmark_is_a_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0, result.output
-    for command in ("speed", "make-dataset", "load", "gpu", "grow-api", "lexical-engines"):
+    for command in (
+        "speed",
+        "make-dataset",
+        "load",
+        "gpu",
+        "grow-api",
+        "lexical-engines",
+        "milvus-parity",
+        "ocr",
+        "scans",
+    ):
         assert command in result.output
 
 
