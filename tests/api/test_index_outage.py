@@ -35,6 +35,22 @@ def server(tmp_path: Path) -> Iterator[MilvusServer]:
     milvus.stop()
 
 
+def _stop_after_first_chunk(server: MilvusServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop Milvus right after the first write of chunks (with ``_BATCH`` 1: one chunk), so
+    that it goes away mid-document."""
+    real_upsert = MilvusClient.upsert
+    stopped: list[str] = []
+
+    def upsert_then_stop(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        result = real_upsert(self, name, *args, **kwargs)
+        if name.endswith("_chunks") and not stopped:
+            stopped.append(name)
+            server.stop()
+        return result
+
+    monkeypatch.setattr(MilvusClient, "upsert", upsert_then_stop)
+
+
 def _settings(
     api_settings: Settings, milvus: MilvusServer, retries_s: list[float] | None = None
 ) -> Settings:
@@ -117,16 +133,7 @@ def test_a_write_cut_short_by_an_outage_is_hidden_and_redone_whole(
     settings = _settings(api_settings, server)
     with TestClient(create_app(settings), headers=AUTH) as client:
         wait_ready(client)
-        real_upsert, stopped = MilvusClient.upsert, []
-
-        def upsert_then_stop(self: MilvusClient, name: str, *args: Any, **kwargs: Any) -> Any:
-            result = real_upsert(self, name, *args, **kwargs)
-            if name.endswith("_chunks") and not stopped:
-                stopped.append(name)
-                server.stop()  # Milvus goes away with one chunk of the document written
-            return result
-
-        monkeypatch.setattr(MilvusClient, "upsert", upsert_then_stop)
+        _stop_after_first_chunk(server, monkeypatch)
         (job,) = upload(client, {"report.pdf": pdf(REPORT)})
         job = wait(client, job, timeout=60)
         assert job.state == "failed"
@@ -156,16 +163,7 @@ def test_a_job_waits_for_milvus_to_come_back_and_then_succeeds(
     settings = _settings(api_settings, server, retries_s=[0.5] * 60)
     with TestClient(create_app(settings), headers=AUTH) as client:
         wait_ready(client)
-        real_upsert, stopped = MilvusClient.upsert, []
-
-        def upsert_then_stop(self: MilvusClient, name: str, *args: Any, **kwargs: Any) -> Any:
-            result = real_upsert(self, name, *args, **kwargs)
-            if name.endswith("_chunks") and not stopped:
-                stopped.append(name)
-                server.stop()  # mid-write
-            return result
-
-        monkeypatch.setattr(MilvusClient, "upsert", upsert_then_stop)
+        _stop_after_first_chunk(server, monkeypatch)
         (job,) = upload(client, {"report.pdf": pdf(REPORT)})
         deadline = time.monotonic() + 30
         while client.get(f"/jobs/{job.id}").json()["stage"] != "waiting for the index":
