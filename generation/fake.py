@@ -38,15 +38,23 @@ def _words(text: str) -> set[str]:
 
 
 def quote_best_sentence(prompt: str) -> str:
-    """The source sentence that best matches the prompt's question, with its ``[n]``."""
+    """The source sentence that best matches the prompt's question, with its ``[n]``.
+
+    A name the question holds (a capitalised word after its first) counts half a word: it says
+    what the question is about, the other words what it asks ("Who kept Harbour Board's
+    lighthouse?" is answered by the lighthouse's sentence, not the harbour's).
+    """
     question = _QUESTION.search(prompt)
-    wanted = _words(question.group(1)) if question else set()
-    best, best_overlap = "", 0
-    for number, text in _SOURCE.findall(prompt):
-        for sentence in _SENTENCE.split(text.strip()):
-            overlap = len(wanted & _words(sentence))
-            if overlap > best_overlap:
-                best, best_overlap = f"{sentence.strip()} [{number}]", overlap
+    text = question.group(1) if question else ""
+    names = {w.lower() for w in _WORD.findall(text)[1:] if w[0].isupper()}
+    wanted = _words(text)
+    best, best_score = "", 0.0
+    for number, source in _SOURCE.findall(prompt):
+        for sentence in _SENTENCE.split(source.strip()):
+            shared = wanted & _words(sentence)
+            score = len(shared - names) + len(shared & names) / 2
+            if score > best_score:
+                best, best_score = f"{sentence.strip()} [{number}]", score
     return best or REFUSAL
 
 

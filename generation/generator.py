@@ -266,7 +266,7 @@ class Generator:
             reply = self.chat.invoke(messages, **self._params(sampling, ()))
         if reply.response_metadata.get("finish_reason") == "length":  # cut off: unusable
             return None
-        return clean_rewrite(str(reply.content), question)
+        return clean_rewrite(str(reply.content), question, history)
 
     def _detector(self) -> RepetitionDetector | None:
         if not self.settings.repetition_guard:

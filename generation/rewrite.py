@@ -8,6 +8,10 @@ or ramble, and then the caller searches another way.
 Only a question that points back (:func:`refers_back`: a pronoun, "this", an opening "and")
 is a follow-up. One that does not, such as "Where does the Rhine begin?" after a question
 about Tesla, stands alone: it is searched and answered as itself, as if asked first.
+
+When the model's reply is no rewrite, :func:`pronoun_readings` offers the follow-up with its
+pronoun replaced by each phrase of the question before; the caller keeps the reading that the
+documents match best.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from core.text import CITATION_RE, STOPWORDS
 from core.types import Turn
 from generation.context import Window, fit_history
 from generation.parsing import content_units, is_refusal
@@ -41,6 +46,7 @@ _PRONOUNS_EN = (
     r"herself|this|these|those)\b"
 )
 _PRONOUN_EN = re.compile(_PRONOUNS_EN, re.I)
+_PRONOUN_ZH = re.compile(r"(?<![其吉])[它他她]|(?<![尤极与])其(?![他它实次余])")
 _REFERS_EN = re.compile(
     _PRONOUNS_EN
     + r"|\b(?:that|there)\s*[?.!]*\s*$"
@@ -109,14 +115,15 @@ def rewrite_prompt(
     return rewrite_messages(question, kept) if kept else None
 
 
-def clean_rewrite(reply: str, question: str) -> str | None:
+def clean_rewrite(reply: str, question: str, history: Sequence[Turn] = ()) -> str | None:
     """The rewritten question in a model's reply, or None when the reply is no rewrite.
 
     Not a rewrite: nothing, a label, far longer than the question, a refusal or an apology,
     text that keeps fewer than half of the question's content words (an answer, another
-    question), the question itself, or one that still points back (its pronoun kept): a small
-    model repeats follow-ups it should have rewritten, and then the caller's fallback, which
-    searches with the previous question too, finds more.
+    question), the question itself, one that still points back (its pronoun kept), or, given
+    the ``history``, one that adds no word of it (the subject dropped: "为什么被潇洒哥取笑？"
+    for "它为什么被潇洒哥取笑？"). A small model often replies so, and then the caller's
+    fallbacks find more.
     """
     lines = [line.strip() for line in reply.splitlines() if line.strip()]
     if not lines:
@@ -128,9 +135,87 @@ def clean_rewrite(reply: str, question: str) -> str | None:
         return None
     if " ".join(text.lower().split()) == " ".join(question.lower().split()):
         return None
-    if _PRONOUN_EN.search(text):  # the pronoun kept ("Who was its engineer?"): unresolved
+    if _PRONOUN_EN.search(text) or _PRONOUN_ZH.search(text):  # "Who was its engineer?"
         return None
-    wanted = content_units(question)
-    if wanted and len(wanted & content_units(text)) * 2 < len(wanted):
+    wanted, units = content_units(question), content_units(text)
+    if wanted and len(wanted & units) * 2 < len(wanted):
+        return None
+    if history and not (units - wanted) & content_units(transcript(history)):
         return None
     return text
+
+
+# -- pronoun readings -------------------------------------------------------------------------
+# A phrase a pronoun can stand for: up to four words of the question before, the first and the
+# last of them content words, the others content words or "of", "the", "and" ("University of
+# Chicago", "earth's atmosphere"). "he", "she" stand for a person, often the answer to the
+# question before ("Who designed it?" "Gustave Eiffel."), so a short answer's phrases count too.
+_PHRASE_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_GLUE = frozenset({"of", "the", "and"})
+_MAX_PHRASE_WORDS = 4
+_MAX_ANSWER_WORDS = 12
+_NOT_NAMES = STOPWORDS | {"much", "many", "name", "named", "called", "kind", "type", "year"}
+_MAX_READINGS = 24
+_READABLE = re.compile(r"\b(?:it|its|they|them|their|he|him|his|she|her)\b", re.I)
+_PERSONAL = frozenset({"he", "him", "his", "himself", "she", "her", "hers", "herself"})
+_POSSESSIVE = frozenset({"its", "their", "his", "hers"})
+_NOT_A_NOUN = frozenset(
+    """a an the of in on at to for from by with about into over under after before than and
+    or""".split()  # noqa: SIM905
+)
+
+
+def pronoun_readings(question: str, history: Sequence[Turn]) -> list[str]:
+    """``question`` with its first personal pronoun replaced by each phrase it may stand for
+    (see above), the last answer's first; [] for a question without one ("this" and "those"
+    qualify a noun) or without an earlier question. "its" and "their" become "<phrase>'s"."""
+    found = _READABLE.search(question)
+    asked = [t.content for t in history if t.role == "user"]
+    if found is None or not asked:
+        return []
+    pronoun = found.group().lower()
+    sources = [asked[-1]]
+    answers = [t.content for t in history if t.role == "assistant"]
+    if pronoun in _PERSONAL and answers and not is_refusal(answers[-1]):
+        answer = CITATION_RE.sub(" ", answers[-1])
+        if len(_PHRASE_WORD.findall(answer)) <= _MAX_ANSWER_WORDS:
+            sources.insert(0, answer)
+    phrases = dict.fromkeys(p for text in sources for p in _phrases(text))
+    return [_replace(question, found, phrase) for phrase in list(phrases)[:_MAX_READINGS]]
+
+
+def _phrases(text: str) -> list[str]:
+    words = [w.group() for w in _PHRASE_WORD.finditer(text)]
+    out = []
+    for i in range(len(words)):
+        for j in range(i, min(i + _MAX_PHRASE_WORDS, len(words))):
+            span = words[i : j + 1]
+            span[-1] = re.sub(r"['’]s$", "", span[-1])
+            if (
+                _content(span[0])
+                and _content(span[-1])
+                and all(_content(w) or w.lower() in _GLUE for w in span)
+            ):
+                out.append(" ".join(span))
+    return out
+
+
+def _content(word: str) -> bool:
+    """A word that can be part of a name: not a function word, nor, lower-cased, a verb's
+    past form ("designed", "planted")."""
+    return (
+        len(word) >= 3
+        and word.lower() not in _NOT_NAMES
+        and not (word.islower() and word.endswith("ed"))
+    )
+
+
+def _replace(question: str, found: re.Match[str], phrase: str) -> str:
+    """``question`` with the pronoun ``found`` replaced by ``phrase``; "her" is possessive
+    before a noun ("her reign"), not before "the", a preposition or the end ("gave her the")."""
+    pronoun, after = found.group().lower(), question[found.end() :]
+    following = after.split()[0].lower().strip("?.!,;:") if after.split() else ""
+    possessive = pronoun in _POSSESSIVE or (
+        pronoun == "her" and following.isalpha() and following not in _NOT_A_NOUN
+    )
+    return question[: found.start()] + (f"{phrase}'s" if possessive else phrase) + after

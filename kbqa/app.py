@@ -30,7 +30,7 @@ from core.types import (
 )
 from generation.backends import make_backend
 from generation.generator import Generator
-from generation.rewrite import refers_back
+from generation.rewrite import pronoun_readings, refers_back
 from generation.server import ChatServer
 from index.backend import IndexBackend, open_index
 from index.embedders import Embedder, make_embedder
@@ -242,16 +242,22 @@ class KBQA:
             history = [*self.conversations.history(conversation_id), *history]
         history = turns_needed(question, history)
         start = time.perf_counter()
-        queries = self.search_queries(question, history)
+        queries = self.search_queries(question, history, collections)
         rewrite_s = time.perf_counter() - start
         found, evidence = self._retrieve(queries, collections, top_k)
         excerpt_start = time.perf_counter()
         sources = [] if evidence.weak else self.retriever.excerpts(queries[0], found.hits)
         found.timings["excerpt"] = time.perf_counter() - excerpt_start
         retrieval_s = time.perf_counter() - start - rewrite_s
-        stream = self.generator.stream(question, sources, strategy, sampling, history)
+        # A follow-up resolved into one question that stands alone is answered as that
+        # question, as if asked first: shown the turns before, a small model copies their
+        # answer ("20.8%" again) or answers with the pronoun ("Ozone is a reactive part of it").
+        resolved = len(queries) == 1
+        asked, shown = (queries[0], ()) if resolved else (question, history)
+        stream = self.generator.stream(asked, sources, strategy, sampling, shown)
         for item in stream:
             if isinstance(item, Answer):
+                item.question = question
                 item.search_query = " | ".join(queries)
                 item.evidence = round(evidence.score, 4)
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
@@ -269,17 +275,28 @@ class KBQA:
         evidence = self.retriever.evidence(query, hits)
         return ([] if evidence.weak else self.retriever.excerpts(query, hits)), evidence
 
-    def search_queries(self, question: str, history: Sequence[Turn]) -> list[str]:
-        """What to search for: the question itself, or a follow-up rewritten by the chat model
-        to stand alone. When rewriting is off or its reply unusable: the follow-up alone and
-        with the question before it (:func:`retrieval_query`), whose results are fused; the
-        first query is what the excerpts are chosen for."""
+    def search_queries(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        collections: Sequence[str] | None = None,
+    ) -> list[str]:
+        """What to search for: the question itself, or a follow-up made to stand alone. First
+        the chat model's rewrite; when rewriting is off or its reply unusable, the reading
+        of the follow-up's pronoun (as each phrase of the question before) that the documents
+        match best (:func:`pronoun_readings`); failing both ("and the engineer?", Chinese), the
+        follow-up alone and with the question before it (:func:`retrieval_query`), whose
+        results are fused. One query means a question that stands alone; the first query is
+        what the excerpts are chosen for."""
         if not turns_needed(question, history):
             return [question]
         if self.settings.generation.rewrite:
             rewritten = self.generator.rewrite(question, history)
             if rewritten:
                 return [rewritten]
+        if readings := pronoun_readings(question, history):
+            names = self.collections_or_default(collections)
+            return [self.retriever.likeliest(readings, names)]
         return list(dict.fromkeys([question, retrieval_query(question, history)]))
 
     def _retrieve(

@@ -196,6 +196,21 @@ class HybridRetriever:
         scores = reranker.score(query, [records[c].chunk.text for c in head])
         return dict(sorted(zip(head, scores, strict=True), key=lambda x: x[1], reverse=True))
 
+    def likeliest(self, queries: Sequence[str], collections: Sequence[str]) -> str:
+        """The one of ``queries`` whose nearest chunk in ``collections`` is nearest: of the
+        readings of a follow-up ("what is its core curriculum?" with "its" as each phrase of
+        the question before), the one the documents bear out. One batch of embeddings and one
+        nearest-neighbour search a query and collection; the first query if none finds one."""
+        vectors = self.index.embedder.embed(list(queries))
+        best = [
+            max(
+                (score for c in collections for _, score in self.index.dense_search(c, v, 1)),
+                default=float("-inf"),
+            )
+            for v in vectors
+        ]
+        return queries[int(np.argmax(best))]
+
     def evidence(self, query: str, hits: Sequence[Hit]) -> Evidence:
         """How well the best of ``hits`` matches ``query`` (see :mod:`retrieval.evidence`)."""
         return measure(query, hits, self.settings)

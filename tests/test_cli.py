@@ -173,8 +173,8 @@ def test_sigterm_unwinds_like_ctrl_c_so_child_servers_are_stopped(tmp_path: Path
         "from cli.main import stop_on_sigterm\n"
         "stop_on_sigterm()\n"
         "server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
-        "print(server.pid, flush=True)\n"
-        "try:\n"
+        "try:\n"  # the pid printed inside: SIGTERM can come as soon as it is read
+        "    print(server.pid, flush=True)\n"
         "    server.wait()\n"
         "except KeyboardInterrupt:\n"
         "    server.terminate()\n"

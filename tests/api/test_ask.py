@@ -122,7 +122,7 @@ def test_sampling_history_and_strategy_reach_the_model(
 
     monkeypatch.setattr(QuotingChatModel, "_stream", spy)
     body = {
-        "question": "And who was its engineer?",
+        "question": "And the engineer?",  # nothing to rewrite: answered with the turns before
         "strategy": "few-shot",
         "temperature": 0.7,
         "max_tokens": 50,
@@ -139,6 +139,7 @@ def test_sampling_history_and_strategy_reach_the_model(
     texts = [m.content for m in seen["messages"]]
     assert "In 1887 [1]." in texts  # the earlier turn is in the conversation
     assert "Margaret Quill" in answer.answer
+    assert answer.question == body["question"]
 
 
 def test_an_unreachable_model_is_503_not_a_crash(
@@ -249,16 +250,29 @@ def test_a_question_that_stands_alone_is_searched_and_answered_as_if_asked_first
     assert (answer.answer, answer.citations) == (alone.answer, alone.citations)
 
 
-def test_rewriting_can_be_switched_off(
+def test_without_a_rewrite_the_pronoun_is_read_as_the_phrase_the_documents_bear_out(
     loaded: TestClient, searched: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = loaded.app.state.kbqa  # type: ignore[attr-defined]
     monkeypatch.setattr(service.settings.generation, "rewrite", False)
     monkeypatch.setattr(service.generator, "rewrite", None)  # would fail if it were called
+    asked: list[tuple[str, int]] = []
+    original = service.generator.stream
+
+    def spy(question: str, sources: list, strategy: str, sampling: object, history: list):  # noqa: ANN202
+        asked.append((question, len(history)))
+        return original(question, sources, strategy, sampling, history)
+
+    monkeypatch.setattr(service.generator, "stream", spy)
     body = {"question": "How many kinds of apple does it grow?", "history": ORCHARD_HISTORY}
     answer = Answer.model_validate(loaded.post("/ask", json=body).json())
-    glued = f"{ORCHARD_HISTORY[0]['content']}\n{body['question']}"
-    assert answer.search_query == f"{body['question']} | {glued}"
+    # "it" read as each phrase of the question before; "Hollins orchard" matches a chunk best.
+    assert searched == ["How many kinds of apple does Hollins orchard grow?"]
+    assert answer.search_query == searched[0]
+    assert asked == [(searched[0], 0)]  # answered as that question, without the turns before
+    assert answer.question == body["question"]
+    assert "forty kinds of apple" in answer.answer
+    assert answer.citations[0].filename == "orchard.pdf"
 
 
 def test_the_streamed_answer_event_says_what_was_searched_for(loaded: TestClient) -> None:
@@ -274,6 +288,7 @@ def test_the_streamed_answer_event_says_what_was_searched_for(loaded: TestClient
     assert event == "answer"
     answer = Answer.model_validate(data)
     assert answer.search_query == "And who was Elmstead's engineer?"
+    assert answer.question == body["question"]
     assert "Margaret Quill" in answer.answer
 
 

@@ -14,7 +14,13 @@ from generation.context import Window
 from generation.fake import QuotingChatModel, rewrite_follow_up
 from generation.generator import Generator
 from generation.prompts import REFUSAL
-from generation.rewrite import clean_rewrite, refers_back, rewrite_messages, transcript
+from generation.rewrite import (
+    clean_rewrite,
+    pronoun_readings,
+    refers_back,
+    rewrite_messages,
+    transcript,
+)
 from tests.generation.test_context import WordCounter
 
 FOLLOW_UP = "And who was its engineer?"
@@ -113,6 +119,66 @@ def test_a_rewrite_is_taken_without_labels_quotes_or_further_lines() -> None:
     assert clean_rewrite(f'Rewritten question: "{wanted}"', FOLLOW_UP) == wanted
     assert clean_rewrite(f"{wanted}\nThe engineer was...", FOLLOW_UP) == wanted
     assert clean_rewrite("Elmstead水库的工程师是谁？", "它的工程师是谁？") is not None  # CJK
+
+
+@pytest.mark.parametrize(
+    ("reply", "question"),
+    [
+        ("为什么被潇洒哥取笑？", "它为什么被潇洒哥取笑？"),  # the subject dropped
+        ("如今的它被誉为什么？", "如今的它被誉为什么？ "),  # 它 kept
+        ("在1982年，它发生了什么？", "在1982年，它发生了什么事情？"),
+        ("Who was the engineer of the bridge in Kent?", FOLLOW_UP),  # names never used
+    ],
+)
+def test_a_rewrite_must_resolve_from_the_conversation(reply: str, question: str) -> None:
+    history = [Turn(role="user", content="木咀C为什么被潇洒哥取笑？"), *HISTORY]
+    assert clean_rewrite(reply, question, history) is None
+    wanted = "Who was the engineer of the Elmstead reservoir?"
+    assert clean_rewrite(wanted, FOLLOW_UP, HISTORY) == wanted
+    assert clean_rewrite("木咀C为什么被潇洒哥取笑？", "它为什么被潇洒哥取笑？", history)
+
+
+def test_a_pronoun_is_read_as_each_phrase_of_the_question_before() -> None:
+    history = [
+        Turn(role="user", content="How much of the earth's atmosphere is diatomic oxygen?"),
+        Turn(role="assistant", content="20.8% [1]."),
+    ]
+    readings = pronoun_readings("At what temperature will it condense?", history)
+    assert readings == [
+        f"At what temperature will {p} condense?"
+        for p in (
+            "earth",
+            "earth's atmosphere",
+            "atmosphere",
+            "diatomic",
+            "diatomic oxygen",
+            "oxygen",
+        )
+    ]
+    its = pronoun_readings("What is its boiling point?", history)
+    assert "What is diatomic oxygen's boiling point?" in its
+    assert pronoun_readings("Who conducted this survey?", history) == []  # "this" qualifies
+    assert pronoun_readings("它是怎么表现一元酸特点的？", history) == []
+    assert pronoun_readings("When did it end?", []) == []
+
+
+def test_he_and_she_may_stand_for_the_last_answer() -> None:
+    history = [
+        Turn(role="user", content="Who designed the Eiffel Tower?"),
+        Turn(role="assistant", content="Gustave Eiffel [1]."),
+    ]
+    assert pronoun_readings("Where was he born?", history)[:3] == [
+        "Where was Gustave born?",
+        "Where was Gustave Eiffel born?",
+        "Where was Eiffel born?",
+    ]
+    assert "When did Gustave Eiffel's reign end?" in pronoun_readings(
+        "When did her reign end?", history
+    )
+    assert "Who married Gustave Eiffel?" in pronoun_readings("Who married her?", history)
+    assert "Where was designed born?" not in pronoun_readings("Where was he born?", history)
+    refused = [*history[:1], Turn(role="assistant", content=REFUSAL)]
+    assert not any("documents" in r for r in pronoun_readings("Where was he born?", refused))
 
 
 def test_a_rewrite_cut_off_at_max_tokens_is_not_used() -> None:

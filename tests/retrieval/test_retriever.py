@@ -53,6 +53,15 @@ def test_reranker_scores_are_reported(retriever: HybridRetriever) -> None:
     assert "rerank" not in unranked.hits[0].scores
 
 
+def test_the_likeliest_reading_is_the_one_the_documents_match(
+    retriever: HybridRetriever,
+) -> None:
+    readings = ["Where do bicycles live?", "Where do penguins live?", "Where do comets live?"]
+    assert retriever.likeliest(readings, ["animals"]) == "Where do penguins live?"
+    assert retriever.likeliest(readings[:1], ["animals"]) == readings[0]
+    assert retriever.likeliest(readings, ["nowhere"]) == readings[0]  # nothing to match
+
+
 def test_unknown_collection_gives_nothing(retriever: HybridRetriever) -> None:
     assert retriever.search("penguins", ["nowhere"]).hits == []
 
