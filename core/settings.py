@@ -155,6 +155,21 @@ class RetrievalSettings(BaseModel):
         "refuse when no sentence of the top passages holds this share of the question's BM25 "
         "terms (CJK: character bigrams). 0: never.",
     )
+    sure_maxsim: float = Field(
+        0.6,
+        ge=0,
+        description="Ask the model once more, told that the sources hold the answer, when it "
+        "refuses a question whose best passage has at least this MaxSim score (no unanswerable "
+        "question of the SQuAD dev set scored that high; the support check still applies). "
+        "0: never.",
+    )
+    sure_coverage: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="The same, where coverage is the evidence (CJK questions): no unanswerable "
+        "question of the CMRC dev set reached it. 0: never.",
+    )
 
 
 class DenseSettings(BaseModel):

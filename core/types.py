@@ -138,11 +138,17 @@ class Evidence(_Model):
     signal: EvidenceSignal
     score: float
     threshold: float = Field(description="0: never weak.")
+    sure_threshold: float = Field(0.0, description="0: never sure.")
 
     @property
     def weak(self) -> bool:
         """Too weak to answer from: the question is refused without asking the model."""
         return self.threshold > 0 and self.score < self.threshold
+
+    @property
+    def sure(self) -> bool:
+        """Strong enough that a refusal is the model's mistake: it is asked again."""
+        return self.sure_threshold > 0 and self.score >= self.sure_threshold
 
 
 MAX_QUESTION_CHARS = 4000  # a question longer than this is refused, whichever way it comes
@@ -223,7 +229,7 @@ class Turn(_Model):
     content: str = Field(max_length=8000)
 
 
-GuardReason = Literal["repetition", "banned_word"]
+GuardReason = Literal["repetition", "banned_word", "refusal"]
 
 
 class Discard(_Model):

@@ -32,8 +32,8 @@ from core.types import (
 from generation.banned import BannedWords
 from generation.context import Prompt, Window, assemble
 from generation.dialects import ServerDialect, VllmDialect
-from generation.parsing import citations_for, parse_answer
-from generation.prompts import REFUSAL
+from generation.parsing import citations_for, is_refusal, parse_answer
+from generation.prompts import REFUSAL, system_message
 from generation.repetition import RepetitionDetector
 from generation.rewrite import clean_rewrite, rewrite_prompt
 from generation.tokens import EstimateCounter, TokenCounter
@@ -42,6 +42,7 @@ WITHHELD = "The answer was withheld: the model kept writing a word this request 
 _DISCARD = {
     "repetition": "The model repeated itself; asking again with a stronger repetition penalty.",
     "banned_word": "The model wrote a banned word; asking again with it banned harder.",
+    "refusal": "The model refused, but a passage matches the question closely; asking again.",
 }
 
 
@@ -147,6 +148,7 @@ class Generator:
         strategy: Strategy,
         sampling: Sampling | None = None,
         history: Sequence[Turn] = (),
+        sure: bool = False,
     ) -> Iterator[AnswerItem]:
         """Yield the answer's text as it is generated, then the parsed :class:`Answer`.
 
@@ -154,7 +156,9 @@ class Generator:
         attempt is stopped, a :class:`Discard` is yielded and the model is asked again, once for
         each reason (with a stronger repetition penalty, or banning harder); so at most three
         attempts, when a retry that no longer loops writes a banned word. Text that might be
-        the start of a banned word is held back until the next text shows it is not.
+        the start of a banned word is held back until the next text shows it is not. With
+        ``sure``, a refusal is such a reason too: the model is asked once more, its last rule
+        saying that the sources hold the answer.
 
         Args:
             question: the question, as the user asked it.
@@ -162,6 +166,7 @@ class Generator:
             strategy: prompt strategy.
             sampling: per-request decoding overrides.
             history: earlier turns of the conversation.
+            sure: the best source matches the question closely (:class:`Evidence.sure`).
         """
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -179,6 +184,9 @@ class Generator:
         while True:
             params = self._params(sampling, events)
             attempt = yield from self._attempt(messages, params, banned, timings, start)
+            if attempt.event is None and sure and self._refused(attempt.text, events):
+                attempt = _Attempt(attempt.text, GuardEvent(reason="refusal"))
+                messages = [system_message(strategy, sure=True), *messages[1:]]
             if attempt.event is None:
                 break
             events.append(attempt.event)
@@ -273,13 +281,18 @@ class Generator:
             return None
         return RepetitionDetector(threshold=self.settings.repetition_threshold)
 
+    @staticmethod
+    def _refused(text: str, events: Sequence[GuardEvent]) -> bool:
+        """Whether an attempt is a refusal not yet asked again."""
+        return is_refusal(text) and not any(e.reason == "refusal" for e in events)
+
     def _retry(self, events: list[GuardEvent]) -> bool:
         """Whether to ask again: once per reason, for a banned word only if it can be banned
         harder."""
         reason = events[-1].reason
         if sum(e.reason == reason for e in events) > 1:
             return False
-        return reason == "repetition" or self.dialect.tightens_bans
+        return reason != "banned_word" or self.dialect.tightens_bans
 
     def _params(self, sampling: Sampling, events: Sequence[GuardEvent]) -> dict[str, Any]:
         if any(e.reason == "repetition" for e in events):

@@ -58,6 +58,15 @@ def worked_examples(template: dict) -> str:
     )
 
 
+def system_message(strategy: Strategy, sure: bool = False) -> SystemMessage:
+    """A strategy's rules and worked examples; ``sure``: its last rule says the sources hold
+    the answer, instead of how to refuse (asked again after a refusal, see the template)."""
+    template = load_template(strategy)
+    rule = template["sure_rule"] if sure else template["rule"].format(refusal=REFUSAL)
+    examples = worked_examples(template)
+    return SystemMessage(template["system"].format(rule=rule, examples=examples))
+
+
 def build_messages(
     strategy: Strategy, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()
 ) -> list[BaseMessage]:
@@ -68,8 +77,7 @@ def build_messages(
     """
     template = load_template(strategy)
     context = "\n\n".join(format_source(n, hit) for n, hit in enumerate(hits, start=1))
-    system = template["system"].format(refusal=REFUSAL, examples=worked_examples(template))
-    messages: list[BaseMessage] = [SystemMessage(system)]
+    messages: list[BaseMessage] = [system_message(strategy)]
     for turn in history:
         messages.append(
             HumanMessage(turn.content) if turn.role == "user" else AIMessage(turn.content)

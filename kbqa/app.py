@@ -254,7 +254,7 @@ class KBQA:
         # answer ("20.8%" again) or answers with the pronoun ("Ozone is a reactive part of it").
         resolved = len(queries) == 1
         asked, shown = (queries[0], ()) if resolved else (question, history)
-        stream = self.generator.stream(asked, sources, strategy, sampling, shown)
+        stream = self.generator.stream(asked, sources, strategy, sampling, shown, evidence.sure)
         for item in stream:
             if isinstance(item, Answer):
                 item.question = question

@@ -11,7 +11,12 @@ without asking the model (``kbqa eval --refusals`` measures both error rates). T
   the share of the query's BM25 terms (words; CJK: character bigrams) that the best sentence
   of the top passages holds.
 
-Both thresholds are settings (``KBQA_RETRIEVAL__MIN_MAXSIM``, ``KBQA_RETRIEVAL__MIN_COVERAGE``),
+A strong match works the other way: when the model refuses a question whose best passage scores
+at least ``KBQA_RETRIEVAL__SURE_MAXSIM`` (or ``SURE_COVERAGE``), the refusal is taken for the
+small model's mistake (it refused 4 of 60 answerable SQuAD questions whose passage held the
+answer) and it is asked once more, told that the sources hold the answer.
+
+The thresholds are settings (``KBQA_RETRIEVAL__MIN_MAXSIM``, ``KBQA_RETRIEVAL__MIN_COVERAGE``),
 tuned on the shipped dev sets for the packaged embedder; another embedding model scores
 MaxSim on another scale, and wants its own threshold (or 0: never refuse on evidence).
 """
@@ -33,9 +38,17 @@ def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evi
     """
     if hits and settings.reranker == "maxsim" and "rerank" in hits[0].scores:
         return Evidence(
-            signal="rerank", score=hits[0].scores["rerank"], threshold=settings.min_maxsim
+            signal="rerank",
+            score=hits[0].scores["rerank"],
+            threshold=settings.min_maxsim,
+            sure_threshold=settings.sure_maxsim,
         )
-    return Evidence(signal="coverage", score=coverage(query, hits), threshold=settings.min_coverage)
+    return Evidence(
+        signal="coverage",
+        score=coverage(query, hits),
+        threshold=settings.min_coverage,
+        sure_threshold=settings.sure_coverage,
+    )
 
 
 def coverage(query: str, hits: Sequence[Hit]) -> float:

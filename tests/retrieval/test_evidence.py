@@ -20,7 +20,9 @@ def test_the_top_rerank_score_is_the_evidence_where_maxsim_scored() -> None:
     settings = RetrievalSettings(min_maxsim=0.4)
     hits = [_hit("a", {"rerank": 0.38}), _hit("b", {"rerank": 0.9})]  # the top hit counts
     evidence = measure("who kept the lighthouse?", hits, settings)
-    assert evidence == Evidence(signal="rerank", score=0.38, threshold=0.4)
+    assert evidence == Evidence(
+        signal="rerank", score=0.38, threshold=0.4, sure_threshold=settings.sure_maxsim
+    )
     assert evidence.weak
 
 
@@ -53,3 +55,15 @@ def test_a_zero_threshold_never_refuses(signal: str) -> None:
 def test_no_hits_is_no_evidence() -> None:
     assert coverage("lighthouse", []) == 0.0
     assert measure("lighthouse", [], RetrievalSettings()).weak
+
+
+def test_evidence_is_sure_from_its_own_threshold() -> None:
+    settings = RetrievalSettings(sure_maxsim=0.6, sure_coverage=0.5)
+    assert measure("q", [_hit("a", {"rerank": 0.61})], settings).sure
+    assert not measure("q", [_hit("a", {"rerank": 0.59})], settings).sure
+    off = RetrievalSettings(sure_maxsim=0)
+    assert not measure("q", [_hit("a", {"rerank": 0.99})], off).sure
+    chinese = measure("赛里木湖古称什么？", [_hit("赛里木湖古称净海。")], settings)
+    assert chinese.signal == "coverage"
+    assert chinese.sure
+    assert not measure("赛里木湖古称什么？", [_hit("赛里木湖在新疆。")], settings).sure
