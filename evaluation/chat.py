@@ -77,8 +77,9 @@ def shared_subject(question: str, other: str, title: str | None = None) -> str |
     English: up to four words that start and end with a content word, and are a name (written
     with capitals, not as the first word) or words of ``title`` (the document's, e.g.
     "University of Chicago"); not after "a"/"an" or an adjective, nor followed by a noun they
-    qualify ("oxygen production"). Chinese: two or more characters outside question words and
-    particles, not the end of a longer word (莎莉公司's 公司) nor a verb (导致了).
+    qualify ("oxygen production"), in ``question`` and somewhere in ``other`` too. Chinese: two
+    or more characters outside question words and particles, not the end of a longer word
+    (莎莉公司's 公司) nor a verb (导致了).
     """
     if _CJK.search(question):
         return _shared_chinese(question, other)
@@ -100,6 +101,7 @@ def shared_subject(question: str, other: str, title: str | None = None) -> str |
                 and _content(span[-1].group())
                 and len(phrase) >= _MIN_SUBJECT_CHARS
                 and f" {key} " in other_lower
+                and _a_subject_in(key, other)
                 and _names_a_thing(span, i, titled)
                 and _stands_as_noun(question, words, i, j)
                 and (best is None or len(phrase) > len(best))
@@ -139,6 +141,30 @@ def _stands_as_noun(question: str, words: list[re.Match[str]], i: int, j: int) -
         and re.match(r"\s+\S", after)
         and before not in _BEFORE_A_SUBJECT
     )
+
+
+def _a_subject_in(key: str, other: str) -> bool:
+    """Whether ``other`` names ``key`` (lower-case words) as a thing of its own somewhere, not
+    only qualifying the noun after it: "largest university press" is about a press, so a
+    pronoun for "the university" after it would point at the press."""
+    words = list(_WORD.finditer(other))
+    size = len(key.split())
+    for i in range(len(words) - size + 1):
+        span = words[i : i + size]
+        if " ".join(w.group().lower() for w in span) != key:
+            continue
+        j = i + size - 1
+        after = other[words[j].end() :]
+        before = words[i - 1].group().lower() if i > 0 else ""
+        qualifies = (
+            j + 1 < len(words)
+            and _content(words[j + 1].group())
+            and re.match(r"\s+\S", after) is not None
+            and before not in _BEFORE_A_SUBJECT
+        )
+        if not qualifies:
+            return True
+    return False
 
 
 def _shared_chinese(question: str, other: str) -> str | None:

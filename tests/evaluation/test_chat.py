@@ -49,7 +49,7 @@ QUESTIONS = [
         ),
         (
             "What is the name of the university's summer festival?",
-            "What is the largest university press?",
+            "Where is the university?",
             "University of Chicago",
             "university",
             "What is the name of its summer festival?",
@@ -92,6 +92,11 @@ def test_a_follow_up_replaces_the_shared_subject_with_a_pronoun(
         ("What does the electrolysis of water produce?", "What will a sieve produce?", None),
         ("What is the type of oxygen production?", "Where is oxygen made?", "Oxygen"),
         ("What is the name of the winter festival?", "What is the summer festival?", None),
+        (  # the first question is about the press: "its festival" would be the press's
+            "What is the name of the university's summer festival?",
+            "What is the largest university press?",
+            "University of Chicago",
+        ),
         ("九州征伐中，战术导致了什么后果？", "导致了本次事故的原因有哪些？", None),
         ("莎莉公司初时主要售卖什么？", "泰森食品公司斥资多少钱？", None),
     ],
