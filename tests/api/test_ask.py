@@ -259,9 +259,9 @@ def test_without_a_rewrite_the_pronoun_is_read_as_the_phrase_the_documents_bear_
     asked: list[tuple[str, int]] = []
     original = service.generator.stream
 
-    def spy(question: str, sources: list, strategy: str, sampling: object, history: list):  # noqa: ANN202
+    def spy(question: str, sources: list, strategy: str, sampling: object, history: list, *rest):  # noqa: ANN002, ANN202
         asked.append((question, len(history)))
-        return original(question, sources, strategy, sampling, history)
+        return original(question, sources, strategy, sampling, history, *rest)
 
     monkeypatch.setattr(service.generator, "stream", spy)
     body = {"question": "How many kinds of apple does it grow?", "history": ORCHARD_HISTORY}
