@@ -134,11 +134,18 @@ def _stands_as_noun(question: str, words: list[re.Match[str]], i: int, j: int) -
         return False
     if re.match(r"['’]s\b", after):
         return True
-    # Followed by a content word: a noun it qualifies ("oxygen production"), unless it stands
-    # where a subject does, before its verb ("will oxygen condense", "the university runs").
-    return j + 1 >= len(words) or not (
-        _content(words[j + 1].group())
-        and re.match(r"\s+\S", after)
+    return not _qualifies_next(question, words, i, j)
+
+
+def _qualifies_next(text: str, words: list[re.Match[str]], i: int, j: int) -> bool:
+    """Whether ``words[i..j]`` of ``text`` is followed by a content word, a noun it qualifies
+    ("oxygen production"), without standing where a subject does, before its verb ("will
+    oxygen condense", "the university runs")."""
+    before = words[i - 1].group().lower() if i > 0 else ""
+    return (
+        j + 1 < len(words)
+        and _content(words[j + 1].group())
+        and re.match(r"\s+\S", text[words[j].end() :]) is not None
         and before not in _BEFORE_A_SUBJECT
     )
 
@@ -151,18 +158,9 @@ def _a_subject_in(key: str, other: str) -> bool:
     size = len(key.split())
     for i in range(len(words) - size + 1):
         span = words[i : i + size]
-        if " ".join(w.group().lower() for w in span) != key:
-            continue
-        j = i + size - 1
-        after = other[words[j].end() :]
-        before = words[i - 1].group().lower() if i > 0 else ""
-        qualifies = (
-            j + 1 < len(words)
-            and _content(words[j + 1].group())
-            and re.match(r"\s+\S", after) is not None
-            and before not in _BEFORE_A_SUBJECT
-        )
-        if not qualifies:
+        if " ".join(w.group().lower() for w in span) == key and not _qualifies_next(
+            other, words, i, i + size - 1
+        ):
             return True
     return False
 

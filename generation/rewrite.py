@@ -46,7 +46,8 @@ _PRONOUNS_EN = (
     r"herself|this|these|those)\b"
 )
 _PRONOUN_EN = re.compile(_PRONOUNS_EN, re.I)
-_PRONOUN_ZH = re.compile(r"(?<![其吉])[它他她]|(?<![尤极与])其(?![他它实次余])")
+_PRONOUNS_ZH = r"(?<![其吉])[它他她]|(?<![尤极与])其(?![他它实次余])"
+_PRONOUN_ZH = re.compile(_PRONOUNS_ZH)
 _REFERS_EN = re.compile(
     _PRONOUNS_EN
     + r"|\b(?:that|there)\s*[?.!]*\s*$"
@@ -54,7 +55,7 @@ _REFERS_EN = re.compile(
     re.I,
 )
 _REFERS_ZH = re.compile(
-    r"(?<![其吉])[它他她]|(?<![尤极与])其(?![他它实次余])|(?<!应)该|(?<![因如])此|这"
+    _PRONOUNS_ZH + r"|(?<!应)该|(?<![因如])此|这"
     r"|那(?:里|儿|个|些|时|年|次|位|件|座|本)"
     r"|^\s*(?:那|还有|另外|那么)"
 )
