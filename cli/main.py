@@ -265,6 +265,25 @@ def check() -> None:
     out.print(f"index OK: {len(stats)} collections, {documents} documents")
 
 
+@app.command()
+def reindex() -> None:
+    """Re-embed the stored chunks with the configured embedding model (no file is parsed
+    again): after the model changed. Stop servers on the index first; an interrupted run
+    resumes, and the index holds one model's vectors throughout."""
+    with (
+        Progress(
+            TextColumn("re-embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        ) as bar,
+        _service() as kb,
+    ):
+        task = bar.add_task("re-embedding", total=None)
+        done = kb.reindex(lambda n, total: bar.update(task, completed=n, total=total))
+    if done.old_model is None:
+        out.print(f"the index is already embedded with {done.new_model!r}: nothing to do")
+    else:
+        out.print(f"re-embedded {done.chunks} chunks from {done.old_model!r} to {done.new_model!r}")
+
+
 app.command("eval")(evaluate)
 app.command("bench")(speed)
 app.command("model-server")(servers.model_server)

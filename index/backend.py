@@ -63,6 +63,10 @@ class IndexBackend(Protocol):
         """Chunk id -> its record, for the ids of documents that exist (others are left out)."""
         ...
 
+    def vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """Chunk id -> its stored vector, for the ids that exist (the vector reranker's)."""
+        ...
+
     def document_chunks(self, collection: str, doc_id: str) -> tuple[list[Chunk], np.ndarray]:
         """A document's chunks in order with their vectors (to copy it to another index)."""
         ...

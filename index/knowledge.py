@@ -20,7 +20,7 @@ from core.settings import DenseSettings, Settings
 from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
 from index.backend import IndexBackend, register
 from index.builds import BATCH, Rebuilds
-from index.embedders import Embedder
+from index.embedders import Embedder, settings_for
 from index.gpu import GpuFaiss, gpu_faiss
 from index.lexical import TOKENIZER_VERSION, Held, LexicalIndex, LexicalSearcher, tokenize
 from index.lexical import build as build_lexical
@@ -101,6 +101,8 @@ class KnowledgeIndex:
         self._check_embedder()
         self._check_tokenizer()
         self._lexical_owner = f"{self.index_id} {TOKENIZER_VERSION}"
+        # A FAISS file holds one model's vectors: after `kbqa reindex` the old files are refused.
+        self._vectors_owner = f"{self.index_id} {self.embedder.name}"
         self._rebuilds = Rebuilds(self.store, self._write_lock, self._lock, self._save)
         with self._write_lock:  # opened now, so that the first search does not pay for it
             for name in self.store.collections():
@@ -117,8 +119,9 @@ class KnowledgeIndex:
         elif name != self.embedder.name or int(dim or 0) != self.embedder.dim:
             raise IndexMismatchError(
                 f"index in {self.data_dir} was built with embedding model {name!r} ({dim}-d), "
-                f"not {self.embedder.name!r} ({self.embedder.dim}-d); use another data_dir "
-                "or re-ingest"
+                f"not {self.embedder.name!r} ({self.embedder.dim}-d) as configured: run "
+                f"`kbqa reindex` to re-embed its chunks with {self.embedder.name!r}, or set "
+                f"{settings_for(name)} to keep using {name!r}"
             )
 
     def _check_tokenizer(self) -> None:
@@ -213,7 +216,7 @@ class KnowledgeIndex:
         """
         dim, generation = self.embedder.dim, self.store.collections()[name]
         path = self._vector_path(name)
-        vectors = FaissVectors.load(path, dim, self.index_id, self.dense, self.gpu)
+        vectors = FaissVectors.load(path, dim, self._vectors_owner, self.dense, self.gpu)
         if vectors is None:
             vectors = FaissVectors(dim, self.dense, gpu=self.gpu)
             for ids, batch in self.store.iter_vectors(name, dim, BATCH):
@@ -287,6 +290,11 @@ class KnowledgeIndex:
     def chunks(self, ids: list[int]) -> dict[int, ChunkRecord]:
         with self._lock:
             return self.store.chunks(ids)
+
+    def vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        with self._lock:
+            batches = list(self.store.vectors_of(np.asarray(ids), self.embedder.dim))
+        return {int(i): v for ids_, batch in batches for i, v in zip(ids_, batch, strict=True)}
 
     def document_chunks(self, collection: str, doc_id: str) -> tuple[list[Chunk], np.ndarray]:
         """A document's chunks in order with their vectors."""
@@ -430,7 +438,7 @@ class KnowledgeIndex:
     def _save(self, name: str, vectors: FaissVectors) -> None:
         """Write a collection's FAISS file (call under the write lock: no change meanwhile)."""
         if self._collections.get(name) is not None and not vectors.retired:
-            vectors.save(self._vector_path(name), self.index_id)
+            vectors.save(self._vector_path(name), self._vectors_owner)
 
     def flush(self, force: bool = False) -> None:
         """Write the FAISS files that have enough changes to be worth it (all changed ones with

@@ -337,6 +337,15 @@ class MilvusIndex:
             if (row["kb"], row["document_id"]) in visible
         }
 
+    def vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        with self._calls("reading vectors"):
+            rows = self.client.get(
+                self.chunks_name, ids=list(ids), output_fields=["vector"], timeout=self.timeout
+            )
+        return {int(row["id"]): np.asarray(row["vector"], dtype=np.float32) for row in rows}
+
     def document_chunks(self, collection: str, doc_id: str) -> tuple[list[Chunk], np.ndarray]:
         expr = f"kb == {_quote(collection)} and document_id == {_quote(doc_id)}"
         with self._calls("reading chunks"):

@@ -337,6 +337,56 @@ class Store:
         )
         return int(rows[-1][0]) if rows else None
 
+    # -- re-embedding (index/reembed.py) -------------------------------------------------------
+    def begin_reembed(self, target: str) -> None:
+        """Make the staging table for new vectors of model ``target`` ("name dim"); one that
+        holds another model's (a run for another model, interrupted) is emptied."""
+        with self.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS reembed"
+                " (id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
+            )
+            if self.get_meta("reembed_target") != target:
+                db.execute("DELETE FROM reembed")
+                self.set_meta("reembed_target", target)
+
+    def unstaged_texts(self, limit: int) -> list[tuple[int, str]]:
+        """(id, text) of up to `limit` chunks with no staged vector, in id order."""
+        return self.db.execute(
+            "SELECT c.id, c.text FROM chunks c WHERE NOT EXISTS"
+            " (SELECT 1 FROM reembed r WHERE r.id = c.id) ORDER BY c.id LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def stage_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
+        """Stage new vectors of chunks, in one transaction."""
+        rows = (
+            (i, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+            for i, v in zip(ids, vectors, strict=True)
+        )
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO reembed (id, embedding) VALUES (?, ?)", rows)
+
+    def swap_staged(self, model: str, dim: int) -> bool:
+        """Put the staged vectors in place of the chunks' and record their model, in one
+        transaction; False (nothing changed) if a chunk has no staged vector yet."""
+        with self.transaction() as db:
+            missing = db.execute(
+                "SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS"
+                " (SELECT 1 FROM reembed r WHERE r.id = c.id)"
+            ).fetchone()[0]
+            if missing:
+                return False
+            db.execute(
+                "UPDATE chunks SET embedding ="
+                " (SELECT r.embedding FROM reembed r WHERE r.id = chunks.id)"
+            )
+            self.set_meta("embedding_model", model)
+            self.set_meta("embedding_dim", str(dim))
+            db.execute("DELETE FROM meta WHERE key = 'reembed_target'")
+            db.execute("DROP TABLE reembed")
+        return True
+
     def token_rows(
         self, collection: str, first: int, last: int, limit: int
     ) -> list[tuple[int, str]]:

@@ -35,6 +35,7 @@ from generation.server import ChatServer
 from index.backend import IndexBackend, open_index
 from index.embedders import Embedder, make_embedder
 from index.knowledge import check_collection_name
+from index.reembed import Reembedded, reembed
 from index.transfer import Moved, export_index, import_index
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
@@ -84,7 +85,7 @@ class KBQA:
     @cached_property
     def retriever(self) -> HybridRetriever:
         encoder = self.embedder if hasattr(self.embedder, "token_embeddings") else None
-        reranker = make_reranker(self.settings.retrieval, encoder)  # type: ignore[arg-type]
+        reranker = make_reranker(self.settings.retrieval, encoder, self.embedder)  # type: ignore[arg-type]
         return HybridRetriever(self.index, self.settings.retrieval, reranker)
 
     @property
@@ -178,6 +179,20 @@ class KBQA:
     def verify(self) -> list[str]:
         """Problems found in the index (a document half in the store, vectors or BM25)."""
         return self.index.verify()
+
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> Reembedded:
+        """Re-embed the local index's stored chunks with the configured embedder
+        (:mod:`index.reembed`); the index is opened afresh afterwards."""
+        if self.settings.index.backend != "local":
+            raise InvalidRequestError(
+                "kbqa reindex re-embeds the local index (KBQA_INDEX__BACKEND=local); for "
+                "Milvus, ingest the files again under another KBQA_INDEX__MILVUS_PREFIX"
+            )
+        if self._opened("index"):
+            self.index.close()
+            for part in ("index", "ingestor", "retriever"):
+                vars(self).pop(part, None)
+        return reembed(self.settings.data_dir, self.embedder, progress)
 
     def export_index(self, path: Path, progress: Callable[[Document], None] | None = None) -> Moved:
         """Write every document with its chunks and vectors to a file (:mod:`index.transfer`)."""

@@ -54,6 +54,49 @@ class MaxSimReranker(Reranker):
         return [float((q @ p.T).max(axis=1).mean()) if len(p) else 0.0 for p in vectors[1:]]
 
 
+class QueryEncoder(Protocol):
+    reads_cjk: bool
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class VectorReranker(Reranker):
+    """Re-scores the fused candidates by the cosine of the question's vector with each
+    candidate's vector as the index stores it, blended with the candidate's BM25 score.
+
+    No model reads the candidates at search time (MaxSim ran the transformer over the 20
+    candidates' texts for every question), so a search costs the same at a thousand chunks as
+    at a million, and it reads whatever language the embedder reads. docs/chinese.md measures it.
+    """
+
+    name = "vectors"
+
+    def __init__(self, encoder: QueryEncoder, weight: float) -> None:
+        self.encoder = encoder
+        self.weight = weight  # of the cosine; the rest is BM25's, scaled to the best candidate's
+        self.reads_cjk = bool(getattr(encoder, "reads_cjk", False))
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        """Texts that are not stored (an answer's sentences) are embedded here."""
+        if not passages:
+            return []
+        return self.score_stored(self.encoder.embed_query(query), self.encoder.embed(passages))
+
+    def score_stored(
+        self, query: np.ndarray, vectors: np.ndarray, lexical: Sequence[float] | None = None
+    ) -> list[float]:
+        """Scores of candidates from their stored (unit) vectors and BM25 scores (0: not
+        among BM25's candidates; None: no BM25 ranking, cosine alone)."""
+        cosine = vectors @ query
+        if lexical is None or self.weight >= 1:
+            return [float(c) for c in cosine]
+        bm25 = np.asarray(lexical, dtype=np.float32)
+        bm25 = bm25 / max(float(bm25.max(initial=0.0)), 1e-9)
+        return [float(s) for s in self.weight * cosine + (1 - self.weight) * bm25]
+
+
 class CrossEncoderReranker(Reranker):
     """A sentence-transformers CrossEncoder from a local folder or a name."""
 
@@ -71,11 +114,21 @@ class CrossEncoderReranker(Reranker):
         return [float(s) for s in self.model.predict([(query, p) for p in passages])]
 
 
-def make_reranker(settings: RetrievalSettings, encoder: TokenEncoder | None) -> Reranker | None:
-    """The reranker that settings name, or None when reranking is off."""
+def make_reranker(
+    settings: RetrievalSettings, encoder: TokenEncoder | None, embedder: QueryEncoder | None = None
+) -> Reranker | None:
+    """The reranker that settings name, or None when reranking is off. ``encoder``: the
+    embedder if it gives token vectors (MaxSim needs them); ``embedder``: the embedder."""
+    maxsim_needs = (
+        "the maxsim reranker needs token vectors, which only the sentence-transformers embedder "
+        "gives: set KBQA_RETRIEVAL__RERANKER=vectors (or none)"
+    )
     factories: dict[str, Callable[[], Reranker | None]] = {
         "none": lambda: None,
-        "maxsim": lambda: MaxSimReranker(_require(encoder, "maxsim needs a token encoder")),
+        "maxsim": lambda: MaxSimReranker(_require(encoder, maxsim_needs)),
+        "vectors": lambda: VectorReranker(
+            _require(embedder, "the vectors reranker needs the embedder"), settings.vector_weight
+        ),
         "cross-encoder": lambda: CrossEncoderReranker(
             _require(settings.cross_encoder_model, "set retrieval.cross_encoder_model")
         ),

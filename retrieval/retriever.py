@@ -20,7 +20,7 @@ from index.store import ChunkRecord
 from retrieval.evidence import measure
 from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
 from retrieval.fusion import reciprocal_rank_fusion
-from retrieval.rerankers import Reranker
+from retrieval.rerankers import Reranker, VectorReranker
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -143,7 +143,11 @@ class HybridRetriever:
         final = {c: fused[c] for c in candidates}
         reranked: dict[int, float] = {}
         if reranker is not None and candidates:
-            reranked = self._rerank(query, reranker, candidates[: s.rerank_k], records)
+            head = candidates[: s.rerank_k]
+            if isinstance(reranker, VectorReranker):
+                reranked = self._rerank_stored(query, qvec, reranker, head, raw.get("bm25"))
+            else:
+                reranked = self._rerank(query, reranker, head, records)
             clock.lap("rerank")
             final = reranked | {c: fused[c] for c in candidates[s.rerank_k :]}
         best = list(final)[:top_k]
@@ -196,12 +200,31 @@ class HybridRetriever:
         scores = reranker.score(query, [records[c].chunk.text for c in head])
         return dict(sorted(zip(head, scores, strict=True), key=lambda x: x[1], reverse=True))
 
+    def _rerank_stored(
+        self,
+        query: str,
+        qvec: np.ndarray | None,
+        reranker: VectorReranker,
+        head: list[int],
+        bm25: dict[int, float] | None,
+    ) -> dict[int, float]:
+        """The vector reranker's scores of the head candidates, from their stored vectors."""
+        if qvec is None:  # a BM25-only search has not embedded the question
+            qvec = self.index.embedder.embed_query(query)
+        stored = self.index.vectors(head)
+        head = [c for c in head if c in stored]  # a document deleted meanwhile drops out
+        if not head:
+            return {}
+        lexical = None if bm25 is None else [bm25.get(c, 0.0) for c in head]
+        scores = reranker.score_stored(qvec, np.stack([stored[c] for c in head]), lexical)
+        return dict(sorted(zip(head, scores, strict=True), key=lambda x: x[1], reverse=True))
+
     def likeliest(self, queries: Sequence[str], collections: Sequence[str]) -> str:
         """The one of ``queries`` whose nearest chunk in ``collections`` is nearest: of the
         readings of a follow-up ("what is its core curriculum?" with "its" as each phrase of
         the question before), the one the documents bear out. One batch of embeddings and one
         nearest-neighbour search a query and collection; the first query if none finds one."""
-        vectors = self.index.embedder.embed(list(queries))
+        vectors = self.index.embedder.embed_queries(list(queries))
         best = [
             max(
                 (score for c in collections for _, score in self.index.dense_search(c, v, 1)),
