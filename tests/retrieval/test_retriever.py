@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.settings import Settings
 from index.backend import IndexBackend
+from index.embedders import FakeEmbedder
 from ingest.pipeline import Ingestor
-from retrieval.rerankers import MaxSimReranker, make_reranker
+from retrieval.rerankers import MaxSimReranker, VectorReranker, make_reranker
 from retrieval.retriever import HybridRetriever, KbqaRetriever
 
 FACTS = {
@@ -51,6 +53,39 @@ def test_reranker_scores_are_reported(retriever: HybridRetriever) -> None:
     assert {"embed", "dense", "bm25", "fuse", "rerank"} <= set(result.timings)
     unranked = retriever.search("penguins krill", ["animals"], top_k=2, rerank=False)
     assert "rerank" not in unranked.hits[0].scores
+
+
+def test_the_vector_reranker_reads_stored_vectors_not_the_candidates(
+    retriever: HybridRetriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No model reads a candidate at search time: the cost of a rerank is one question's
+    vector and a look-up of stored ones, whatever the size of the collection."""
+    embedder = retriever.index.embedder
+    retriever.reranker = make_reranker(
+        retriever.settings.model_copy(update={"reranker": "vectors"}), embedder
+    )
+    assert isinstance(retriever.reranker, VectorReranker)
+    embedded: list[str] = []
+    passages = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda texts, progress=None: embedded.extend(texts))
+    for mode in ("hybrid", "dense", "bm25"):
+        result = retriever.search("penguins krill", ["animals"], top_k=2, mode=mode)
+        assert result.hits[0].chunk.page_start == 2, mode
+        assert result.hits[0].score == result.hits[0].scores["rerank"]
+        assert "rerank" in result.timings
+    assert embedded == []
+    monkeypatch.setattr(embedder, "embed", passages)
+    assert len(retriever.reranker.score("penguins", ["Penguins eat fish.", "Jupiter"])) == 2
+
+
+def test_the_vector_reranker_blends_cosine_and_bm25() -> None:
+    vectors = np.array([[1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    cosine_only = VectorReranker(FakeEmbedder(), weight=1.0)
+    assert cosine_only.score_stored(query, vectors, [0.0, 9.0]) == pytest.approx([1.0, 0.6])
+    blended = VectorReranker(FakeEmbedder(), weight=0.5)
+    assert blended.score_stored(query, vectors, [0.0, 9.0]) == pytest.approx([0.5, 0.8])
+    assert blended.score_stored(query, vectors, None) == pytest.approx([1.0, 0.6])
 
 
 def test_the_likeliest_reading_is_the_one_the_documents_match(
