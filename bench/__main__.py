@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from bench.cli import speed
+from bench.embedders import embedders
 from bench.grow_api import grow_api
 from bench.lexical_engines import lexical_engines
 from bench.load import load
@@ -31,6 +32,7 @@ app.command("ocr-corpus")(ocr_corpus)
 app.command("ocr-memory")(ocr_memory)
 app.command("scans")(scans)
 app.command("milvus-parity")(milvus_parity)
+app.command("embedders")(embedders)
 
 if __name__ == "__main__":
     app(prog_name="python -m bench")

