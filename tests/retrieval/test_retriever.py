@@ -27,9 +27,9 @@ def retriever(tmp_path: Path, settings: Settings, backend: IndexBackend) -> Hybr
         path = tmp_path / name
         path.write_text(text)
         ingestor.ingest_path(path, "animals" if name == "zoo.txt" else "space")
-    return HybridRetriever(
-        index, settings.retrieval, make_reranker(settings.retrieval, index.embedder)
-    )
+    # MaxSim over the fake embedder's word vectors; the vector reranker has tests of its own.
+    ranking = settings.retrieval.model_copy(update={"reranker": "maxsim"})
+    return HybridRetriever(index, ranking, make_reranker(ranking, index.embedder))
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
