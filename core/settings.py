@@ -139,7 +139,7 @@ class RetrievalSettings(BaseModel):
         "or off.",
     )
     vector_weight: float = Field(
-        0.5,
+        0.9,
         ge=0,
         le=1,
         description="The 'vectors' reranker's weight of the cosine; the rest is BM25's score "

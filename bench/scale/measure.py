@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from bench.scale.corpus import Query, SyntheticEmbedder, document, queries
-from core.settings import DenseSettings, EmbeddingSettings, RetrievalSettings
+from core.settings import DenseSettings, RetrievalSettings
 from index.knowledge import KnowledgeIndex
 from index.vectors import search_faiss
 from retrieval.retriever import HybridRetriever
@@ -129,17 +129,14 @@ def _search(retriever: HybridRetriever, qs: list[Query]) -> dict[str, Any]:
 
 
 def _with_rerank(index: KnowledgeIndex, qs: list[Query]) -> dict[str, Any]:
-    """Hybrid search with the default reranker (MaxSim over the packaged MiniLM's token
-    vectors of the top 20 chunks): a cost per query that the corpus's size does not change."""
-    try:
-        from index.embedders import SentenceTransformerEmbedder
-        from retrieval.rerankers import make_reranker
+    """Hybrid search with the default reranker (the stored vectors' cosine with the question's,
+    blended with BM25): no model reads the candidates, so its cost does not grow with the
+    corpus. The question's embedding is the synthetic embedder's here (free); what e5 takes
+    for it, `python -m bench embedders` measures (docs/chinese.md)."""
+    from retrieval.rerankers import make_reranker
 
-        encoder = SentenceTransformerEmbedder(EmbeddingSettings())
-        reranker = make_reranker(RetrievalSettings(), encoder)
-    except Exception as exc:  # no model installed: say so rather than fail the benchmark
-        return {"rerank_error": f"{type(exc).__name__}: {exc}"}
-    retriever = HybridRetriever(index, RetrievalSettings(), reranker)
+    settings = RetrievalSettings()
+    retriever = HybridRetriever(index, settings, make_reranker(settings, index.embedder))
     retriever.search(qs[0].text, [COLLECTION], rerank=True)  # warm up
     totals, stages = [], []
     for q in qs:
