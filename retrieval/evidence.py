@@ -26,17 +26,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.settings import RetrievalSettings
+from core.text import cjk_ratio
 from core.types import Evidence, Hit
-from retrieval.excerpts import overlap_scores, sentences_of
+from retrieval.excerpts import CJK_QUERY_RATIO, overlap_scores, sentences_of
 
 
 def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evidence:
     """The evidence ``hits`` (ranked, best first) give for ``query``; none at all is weak.
 
     The rerank signal is used only for the MaxSim reranker, whose scores the threshold was
-    tuned on; a cross-encoder's logits live on another scale.
+    tuned on (on English questions: a CJK one is reranked by the stored vectors, whose cosine
+    is on another scale); a cross-encoder's logits live on another scale too.
     """
-    if hits and settings.reranker == "maxsim" and "rerank" in hits[0].scores:
+    maxsim = settings.reranker == "maxsim" and cjk_ratio(query) < CJK_QUERY_RATIO
+    if hits and maxsim and "rerank" in hits[0].scores:
         return Evidence(
             signal="rerank",
             score=hits[0].scores["rerank"],

@@ -114,10 +114,13 @@ class CrossEncoderReranker(Reranker):
         return [float(s) for s in self.model.predict([(query, p) for p in passages])]
 
 
-def make_reranker(settings: RetrievalSettings, embedder: QueryEncoder | None) -> Reranker | None:
+def make_reranker(
+    settings: RetrievalSettings, embedder: QueryEncoder | None, tokens: TokenEncoder | None = None
+) -> Reranker | None:
     """The reranker that settings name over the index's embedder, or None when reranking is
-    off. MaxSim needs an embedder that gives token vectors (sentence-transformers)."""
-    encoder = embedder if hasattr(embedder, "token_embeddings") else None
+    off. MaxSim needs token vectors: ``tokens``' (another model's), else the embedder's if it
+    gives them (sentence-transformers)."""
+    encoder = tokens or (embedder if hasattr(embedder, "token_embeddings") else None)
     maxsim_needs = (
         "the maxsim reranker needs token vectors, which only the sentence-transformers embedder "
         "gives: set KBQA_RETRIEVAL__RERANKER=vectors (or none)"

@@ -99,11 +99,16 @@ def fuse(results: Sequence[SearchResult], top_k: int, rrf_k: int) -> SearchResul
 
 class HybridRetriever:
     def __init__(
-        self, index: IndexBackend, settings: RetrievalSettings, reranker: Reranker | None
+        self,
+        index: IndexBackend,
+        settings: RetrievalSettings,
+        reranker: Reranker | None,
+        cjk_reranker: Reranker | None = None,
     ) -> None:
         self.index = index
         self.settings = settings
         self.reranker = reranker
+        self.cjk_reranker = cjk_reranker  # for CJK questions, where ``reranker`` reads no CJK
 
     def search(
         self,
@@ -167,6 +172,10 @@ class HybridRetriever:
             notes.append("dense search skipped: the embedding model does not read CJK")
         if reranker is not None and not reranker.reads_cjk:
             # Measured on CMRC: MaxSim over MiniLM took recall@5 from 0.969 down to 0.737.
+            fallback = self.cjk_reranker
+            if fallback is not None and fallback.reads_cjk:
+                notes.append(f"reranked by {fallback.name}: {reranker.name} does not read CJK")
+                return mode, fallback
             notes.append(f"{reranker.name} rerank skipped: its model does not read CJK")
             reranker = None
         return mode, reranker

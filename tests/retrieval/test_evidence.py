@@ -68,3 +68,12 @@ def test_evidence_is_sure_from_its_own_threshold() -> None:
     assert chinese.signal == "coverage"
     assert chinese.sure
     assert not measure("赛里木湖古称什么？", [_hit("赛里木湖在新疆。")], settings).sure
+
+
+def test_a_cjk_question_is_judged_by_coverage_even_where_maxsim_is_the_reranker() -> None:
+    """Its rerank score came from the stored vectors (MaxSim reads no CJK), on another scale."""
+    settings = RetrievalSettings(reranker="maxsim", min_maxsim=0.4, min_coverage=0.5)
+    hits = [_hit("赛里木湖古称净海。", {"rerank": 0.1})]
+    evidence = measure("赛里木湖古称什么？", hits, settings)
+    assert evidence.signal == "coverage"
+    assert not evidence.weak

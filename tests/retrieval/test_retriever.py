@@ -145,3 +145,21 @@ def test_cjk_question_skips_a_reranker_that_reads_no_cjk(
     result = HybridRetriever(chinese, settings.retrieval, reranker).search("上海位于哪里？", ["zh"])
     assert "rerank" not in result.timings
     assert any("rerank skipped" in note for note in result.notes)
+
+
+def test_a_cjk_question_is_reranked_by_vectors_where_maxsim_reads_no_cjk(
+    settings: Settings, chinese: IndexBackend
+) -> None:
+    """e5 reads Chinese, MaxSim's MiniLM does not: a Chinese question is reranked by the stored
+    vectors, an English one by MaxSim, and the search says which."""
+    chinese.embedder.reads_cjk = True
+    maxsim = MaxSimReranker(FakeEmbedder())  # reads no CJK
+    vectors = make_reranker(
+        settings.retrieval.model_copy(update={"reranker": "vectors"}), chinese.embedder
+    )
+    retriever = HybridRetriever(chinese, settings.retrieval, maxsim, vectors)
+    result = retriever.search("上海位于哪里？", ["zh"], top_k=2)
+    assert result.hits[0].chunk.page_start == 2
+    assert "rerank" in result.hits[0].scores
+    assert any("reranked by vectors" in note for note in result.notes)
+    assert retriever.search("Shanghai", ["zh"]).notes == []
