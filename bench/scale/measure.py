@@ -129,13 +129,13 @@ def _search(retriever: HybridRetriever, qs: list[Query]) -> dict[str, Any]:
 
 
 def _with_rerank(index: KnowledgeIndex, qs: list[Query]) -> dict[str, Any]:
-    """Hybrid search with the default reranker (the stored vectors' cosine with the question's,
-    blended with BM25): no model reads the candidates, so its cost does not grow with the
-    corpus. The question's embedding is the synthetic embedder's here (free); what e5 takes
-    for it, `python -m bench embedders` measures (docs/chinese.md)."""
+    """Hybrid search with the vectors reranker (the stored vectors' cosine with the question's,
+    blended with BM25; CJK questions' by default): no model reads the candidates, so its cost
+    does not grow with the corpus. The question's embedding is the synthetic embedder's here
+    (free); what e5 takes for it, `python -m bench embedders` measures (docs/chinese.md)."""
     from retrieval.rerankers import make_reranker
 
-    settings = RetrievalSettings()
+    settings = RetrievalSettings(reranker="vectors")
     retriever = HybridRetriever(index, settings, make_reranker(settings, index.embedder))
     retriever.search(qs[0].text, [COLLECTION], rerank=True)  # warm up
     totals, stages = [], []
