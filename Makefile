@@ -29,7 +29,7 @@ LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX
 	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .DEFAULT_GOAL := help
-.PHONY: help install vllm run chat test test-fast load browser check bench eval fonts ocr clean
+.PHONY: help install vllm run chat test test-fast load browser check docs bench eval fonts ocr clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,7 +66,7 @@ $(ACCEL_STAMP): $(LLAMA_STAMP)
 	touch $@
 
 $(STAMP): pyproject.toml $(ACCEL_STAMP)
-	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,milvus]'
+	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,docs,milvus]'
 	# milvus-lite, the tests' Milvus server: --no-deps, so that its faiss-cpu requirement does not
 	# overwrite faiss-gpu (pyproject.toml, extra milvus-lite).
 	$(BIN)/pip install --no-deps 'milvus-lite>=3.2.2,<4'
@@ -125,6 +125,10 @@ test-fast: install fonts ## The unit tests only (no real models, browser or vLLM
 
 check: install ## Lint, format check and type check (.ci/run runs it before the tests)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+# The settings page is written from core/settings.py at each build (docs/_hooks/settings.py).
+docs: install ## Build the documentation site into build/site (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see bench/README.md)
 	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python bench/make_dataset.py \
