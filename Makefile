@@ -130,9 +130,9 @@ check: install ## Lint, format check and type check (.ci/run runs it before the 
 docs: install ## Build the documentation site into build/site (mkdocs build --strict)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see bench/README.md)
-	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python bench/make_dataset.py \
-		bench/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
+bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see docs/benchmarks.md)
+	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python benchmarks/make_dataset.py \
+		benchmarks/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
 	HF_HUB_OFFLINE=1 $(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
 	HF_HUB_OFFLINE=1 KBQA_DATA_DIR=build/eval/squad/index $(BIN)/kbqa eval build/eval/squad \
 		--no-answers --budget 4000 --sample 600 --out build/eval/squad/report
@@ -140,8 +140,8 @@ bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (
 eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE=30 questions)
 	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
 
-load: install ## API throughput and latency with N concurrent clients (see bench/README.md)
-	$(BIN)/python -m bench load --spawn
+load: install ## API throughput and latency with N concurrent clients (see docs/benchmarks.md)
+	$(BIN)/python -m benchmarks load --spawn
 
 clean: ## Remove build outputs (keeps .venv and your data)
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache

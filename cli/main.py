@@ -15,7 +15,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.cli import speed
 from cli import servers, transfer
 from cli.answers import (
     AnswerOptions,
@@ -26,6 +25,7 @@ from cli.answers import (
     stream_answer,
     with_answer_options,
 )
+from cli.bench import PASS_THROUGH, bench
 from core.errors import IngestError, KbqaError
 from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.types import Turn
@@ -266,7 +266,7 @@ def check() -> None:
 
 
 app.command("eval")(evaluate)
-app.command("bench")(speed)
+app.command("bench", context_settings=PASS_THROUGH, add_help_option=False)(bench)
 app.command("model-server")(servers.model_server)
 app.command("convert-gguf")(servers.convert_gguf)
 app.command()(servers.serve)

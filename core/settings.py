@@ -50,13 +50,13 @@ class IngestSettings(BaseModel):
         ["tesseract", "rapidocr"],
         description="OCR engines for PDF pages without a usable text layer, in order of "
         "preference: the first one installed that reads ocr_languages is used. Empty: no OCR "
-        "(a scan is refused as needs_ocr). bench/README.md compares them.",
+        "(a scan is refused as needs_ocr). docs/benchmarks.md compares them.",
     )
     ocr_cjk_engine: Literal["tesseract", "rapidocr"] | None = Field(
         "rapidocr",
         description="Pages the first engine reads as mostly Chinese/Japanese/Korean are read "
         "again by this one, when installed: RapidOCR reads Chinese far better than Tesseract "
-        "but runs English words together (bench/README.md). None: never.",
+        "but runs English words together (docs/benchmarks.md). None: never.",
     )
     ocr_languages: list[str] = Field(
         ["eng", "chi_sim"],
@@ -75,7 +75,7 @@ class IngestSettings(BaseModel):
         3072,
         ge=256,
         description="Most MiB the process that runs ocr_cjk_engine may use (in the isolated "
-        "parser it reads one page at a time, in a process of its own; bench/README.md measures "
+        "parser it reads one page at a time, in a process of its own; docs/benchmarks.md measures "
         "what a page needs).",
     )
 
@@ -111,7 +111,7 @@ class EmbeddingSettings(BaseModel):
         description="Precision of the model's weights. 'auto': bfloat16 on a GPU or a CPU that "
         "computes in it natively (AMX or AVX512-BF16), where MiniLM embeds about twice as fast "
         "with vectors within cosine 0.9999 of float32's and the same retrieval recall "
-        "(bench/README.md); float16 on a GPU without bfloat16 (before Ampere); float32 "
+        "(docs/benchmarks.md); float16 on a GPU without bfloat16 (before Ampere); float32 "
         "elsewhere, where bfloat16 would be emulated and slower.",
     )
     reads_cjk: bool = Field(

@@ -4,7 +4,7 @@ A small model sometimes falls into a loop: one sentence again and again, or cita
 up ("[1] [2] [3] ...") until ``max_tokens`` runs out. The measure is seq-rep-4 (Welleck et al.,
 2019, "Neural text generation with unlikelihood training"): the share of the 4-grams in a
 window of recent tokens that already occurred in that window. Natural text scores low
-(measured on the SQuAD and CMRC passages in bench/data: at most 0.14 over any 96-token
+(measured on the SQuAD and CMRC passages in benchmarks/data: at most 0.14 over any 96-token
 window of English; 0.48 of Chinese, in a results table that repeats its row labels); a loop
 of period p tokens scores 1 - p/93 once it fills the window.
 

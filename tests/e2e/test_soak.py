@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.load import tree_rss_mib
+from benchmarks.load import tree_rss_mib
 from tests.utils.servers import kbqa_serve, upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
