@@ -38,9 +38,8 @@ from core.errors import (
 )
 from core.settings import IndexSettings, Settings
 from core.types import Chunk, Document, ParsedDocument
-from index.backend import document_or_404, register
+from index.backend import check_chunks, check_collection_name, document_or_404, new_document
 from index.embedders import Embedder
-from index.knowledge import check_chunks, check_collection_name, new_document
 from index.lexical import TOKENIZER_VERSION, tokenize
 from index.store import ChunkRecord
 
@@ -519,6 +518,5 @@ def _chunk(row: dict[str, Any]) -> Chunk:
     )
 
 
-@register("milvus")
 def open_milvus(settings: Settings, embedder: Embedder) -> MilvusIndex:
     return MilvusIndex(settings.index, embedder)

@@ -32,9 +32,8 @@ from generation.backends import make_backend
 from generation.generator import Generator
 from generation.rewrite import pronoun_readings, refers_back
 from generation.server import ChatServer
-from index.backend import IndexBackend, open_index
+from index.backend import IndexBackend, check_collection_name, open_index
 from index.embedders import Embedder, make_embedder
-from index.knowledge import check_collection_name
 from index.transfer import Moved, export_index, import_index
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore

@@ -5,7 +5,8 @@ floor, which starts the API and the UI and runs the evaluation. ui talks to the 
 imports only core's types. benchmarks/ measures the product from outside it: it may import any
 package but the command line, none imports it, and the wheel leaves it out.
 
-No package imports one above it and there is no package cycle; there are no exceptions. The
+No package imports one above it, there is no package cycle and no circle of modules inside a
+package; there are no exceptions. The
 API's routes call the service and nothing under it."""
 
 from __future__ import annotations
@@ -76,6 +77,41 @@ def test_a_package_imports_only_the_floors_below_it(package: str) -> None:
 def test_there_is_no_package_cycle() -> None:
     graphlib.TopologicalSorter(_graph()).prepare()  # raises CycleError naming the cycle
     graphlib.TopologicalSorter(BELOW).prepare()  # and the plan itself has none to allow
+
+
+def _module(path: Path) -> str:
+    """``index/knowledge.py`` -> ``index.knowledge``; ``index/__init__.py`` -> ``index``."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_graph(package: str) -> dict[str, set[str]]:
+    """Each module of ``package`` -> the package's other modules it imports, lazily too."""
+    trees = {_module(ROOT / path): tree for path, tree in _trees(package).items()}
+    graph: dict[str, set[str]] = {}
+    for name, tree in trees.items():
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        graph[name] = {_owner(target, trees) for target in imported} - {name, ""}
+    return graph
+
+
+def _owner(target: str, modules: dict[str, ast.Module]) -> str:
+    """The module ``target`` names, or a name in it; "" for one outside the package."""
+    while target and target not in modules:
+        target = target.rpartition(".")[0]
+    return target
+
+
+@pytest.mark.parametrize("package", sorted(BELOW))
+def test_there_is_no_import_circle_inside_a_package(package: str) -> None:
+    """Backends picked by name are registered by reference (core/registry.py), so the module
+    that picks them need not import them."""
+    graphlib.TopologicalSorter(_module_graph(package)).prepare()  # CycleError names the circle
 
 
 def test_every_package_has_a_floor() -> None:
