@@ -21,6 +21,7 @@ import httpx
 
 from core.errors import ModelError
 from core.net import free_port
+from core.registry import Registry
 from core.settings import LLMSettings, ServerSettings
 from generation.assets import PACKAGED_MODELS, ensure_model
 
@@ -286,13 +287,12 @@ class VllmServer(ChatServer):
         return self.command(self.model_path())
 
 
-SERVERS: dict[str, type[ChatServer]] = {
-    "auto": LocalServer,
-    "llama.cpp": LocalServer,
-    "vllm": VllmServer,
-}
+SERVERS: Registry[type[ChatServer]] = Registry("chat server")
+SERVERS.add("auto", LocalServer)
+SERVERS.add("llama.cpp", LocalServer)
+SERVERS.add("vllm", VllmServer)
 
 
 def make_server(settings: LLMSettings, models_dir: Path, log_dir: Path) -> ChatServer:
     """The server named by ``settings.server``."""
-    return SERVERS[settings.server](settings, models_dir, log_dir)
+    return SERVERS.get(settings.server)(settings, models_dir, log_dir)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from core.registry import Registry
 from core.settings import EmbeddingSettings
 
 if TYPE_CHECKING:
@@ -132,15 +133,14 @@ class FakeEmbedder(Embedder):
         return [self.embed(re.findall(r"\w+", t.lower())) for t in texts]
 
 
-EMBEDDERS: dict[str, Callable[[EmbeddingSettings], Embedder]] = {
-    "sentence-transformers": SentenceTransformerEmbedder,
-    "fake": FakeEmbedder,
-}
+EMBEDDERS: Registry[Callable[[EmbeddingSettings], Embedder]] = Registry("embedder")
+EMBEDDERS.add("sentence-transformers", SentenceTransformerEmbedder)
+EMBEDDERS.add("fake", FakeEmbedder)
 
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
     """The embedder that settings name."""
-    return EMBEDDERS[settings.backend](settings)
+    return EMBEDDERS.get(settings.backend)(settings)
 
 
 def resolve_model_path(name: str) -> str:

@@ -27,6 +27,7 @@ import numpy as np
 import pypdfium2
 from PIL import Image
 
+from core.registry import Registry
 from core.text import cjk_ratio, is_cjk
 
 log = logging.getLogger(__name__)
@@ -137,11 +138,9 @@ def _tesseract_languages() -> frozenset[str]:
     return frozenset(line.strip() for line in out.splitlines()[1:] if line.strip())
 
 
-ENGINES: dict[str, type[OcrEngine]] = {}
+ENGINES: Registry[type[OcrEngine]] = Registry("OCR engine")
 for _cls in (RapidOcrEngine, TesseractEngine):
-    if _cls.name in ENGINES:
-        raise RuntimeError(f"two OCR engines are named {_cls.name}")
-    ENGINES[_cls.name] = _cls
+    ENGINES.add(_cls.name, _cls)
 
 
 def pick_engine(names: Sequence[str], languages: Sequence[str]) -> str | None:

@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from core.registry import Registry
 from core.settings import RetrievalSettings
 
 T = TypeVar("T")
@@ -71,16 +72,24 @@ class CrossEncoderReranker(Reranker):
         return [float(s) for s in self.model.predict([(query, p) for p in passages])]
 
 
+Factory = Callable[[RetrievalSettings, TokenEncoder | None], Reranker | None]
+RERANKERS: Registry[Factory] = Registry("reranker")
+RERANKERS.add("none", lambda settings, encoder: None)
+RERANKERS.add(
+    "maxsim",
+    lambda settings, encoder: MaxSimReranker(_require(encoder, "maxsim needs a token encoder")),
+)
+RERANKERS.add(
+    "cross-encoder",
+    lambda settings, encoder: CrossEncoderReranker(
+        _require(settings.cross_encoder_model, "set retrieval.cross_encoder_model")
+    ),
+)
+
+
 def make_reranker(settings: RetrievalSettings, encoder: TokenEncoder | None) -> Reranker | None:
     """The reranker that settings name, or None when reranking is off."""
-    factories: dict[str, Callable[[], Reranker | None]] = {
-        "none": lambda: None,
-        "maxsim": lambda: MaxSimReranker(_require(encoder, "maxsim needs a token encoder")),
-        "cross-encoder": lambda: CrossEncoderReranker(
-            _require(settings.cross_encoder_model, "set retrieval.cross_encoder_model")
-        ),
-    }
-    return factories[settings.reranker]()
+    return RERANKERS.get(settings.reranker)(settings, encoder)
 
 
 def _require(value: T | None, message: str) -> T:

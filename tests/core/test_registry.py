@@ -4,7 +4,9 @@ refused with the known ones."""
 from __future__ import annotations
 
 import json
+import re
 import sys
+from typing import Any
 
 import pytest
 
@@ -39,3 +41,32 @@ def test_an_unknown_name_is_refused_with_the_known_ones() -> None:
         parts.get("pg")
     assert "milvus" in parts
     assert "pg" not in parts
+
+
+def _registries() -> dict[str, Registry[Any]]:
+    from generation.backends import BACKENDS as CHAT_BACKENDS
+    from generation.dialects import DIALECTS
+    from generation.server import SERVERS
+    from index.backend import BACKENDS as INDEX_BACKENDS
+    from index.embedders import EMBEDDERS
+    from ingest.ocr import ENGINES
+    from retrieval.rerankers import RERANKERS
+
+    return {
+        "index backend": INDEX_BACKENDS,
+        "embedder": EMBEDDERS,
+        "reranker": RERANKERS,
+        "OCR engine": ENGINES,
+        "chat backend": CHAT_BACKENDS,
+        "chat server": SERVERS,
+        "server dialect": DIALECTS,
+    }
+
+
+@pytest.mark.parametrize("kind", list(_registries()))
+def test_every_pluggable_part_is_picked_through_one_registry(kind: str) -> None:
+    registry = _registries()[kind]
+    assert registry.kind == kind
+    known = ", ".join(registry.names())
+    with pytest.raises(ValueError, match=f"no {kind} named 'nope'; known: {re.escape(known)}$"):
+        registry.get("nope")
