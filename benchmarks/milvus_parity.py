@@ -82,7 +82,7 @@ def milvus_parity(
                 **base,
                 "KBQA_DATA_DIR": str(work / "node"),
                 "KBQA_INDEX__BACKEND": "milvus",
-                "KBQA_INDEX__MILVUS_URI": f"http://127.0.0.1:{port}",
+                "KBQA_INDEX__MILVUS__URI": f"http://127.0.0.1:{port}",
             }
             _kbqa(["index", "import", str(export)], milvus)
             _kbqa([*evaluate, "--out", str(reports["milvus"])], milvus)
