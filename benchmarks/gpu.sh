@@ -6,5 +6,5 @@
 #   benchmarks/gpu.sh --vectors 20000 --embed-chunks 500 --no-vllm   # a small run
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export HF_HUB_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 exec "${PYTHON:-.venv/bin/python}" -m bench gpu "$@"

@@ -516,7 +516,6 @@ class Server:
 
     def _env(self, fake: bool, key: str | None) -> dict[str, str]:
         env = {**os.environ, "KBQA_DATA_DIR": str(Path(self._folder.name) / "data")}
-        env.setdefault("HF_HUB_OFFLINE", "1")
         # Keys from the environment or .env must not lock out a client that has none.
         env["KBQA_API__KEYS"] = json.dumps([key] if key else [])
         env["KBQA_API__READ_KEYS"] = "[]"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import random
 import shutil
 import statistics
@@ -232,7 +231,6 @@ def ocr_eval(
     seed: Annotated[int, typer.Option(help="Seed of the answered sample.")] = 0,
 ) -> None:
     """Scanned against text copies of the dev sets: recall, answers' F1, OCR speed."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     chosen, names = _names(versions, VERSIONS), _names(sets, SETS)
     shutil.rmtree(out / "data", ignore_errors=True)
     report: dict[str, dict[str, dict[str, float]]] = {}

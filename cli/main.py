@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -31,7 +30,6 @@ from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.types import Turn
 from evaluation.cli import evaluate
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages, never a hub
 app = typer.Typer(
     help="Question answering over your documents, with cited answers.", no_args_is_help=True
 )

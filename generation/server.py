@@ -269,7 +269,7 @@ class VllmServer(ChatServer):
         return cmd + v.args
 
     def env(self) -> dict[str, str]:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
+        env = {**os.environ, "VLLM_NO_USAGE_STATS": "1"}  # HF_HUB_OFFLINE: core/__init__.py
         if not self.cuda:
             cpus = sorted(os.sched_getaffinity(0))[: self.section.threads]
             env["VLLM_CPU_OMP_THREADS_BIND"] = _cpu_list(cpus)

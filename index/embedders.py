@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -79,7 +78,6 @@ class SentenceTransformerEmbedder(Embedder):
 
     @cached_property
     def model(self) -> SentenceTransformer:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(resolve_model_path(self.name), device=self.device)

@@ -170,3 +170,15 @@ def test_nothing_loads_a_code_executing_format() -> None:
         if needle in path.read_text()
     ]
     assert offenders == []
+
+
+def test_hf_hub_offline_is_set_in_one_place() -> None:
+    """core/__init__.py sets it for every process (tests/core/test_offline.py); a second place
+    would be a second rule."""
+    places = [
+        module
+        for package in BELOW
+        for module, tree in _trees(package).items()
+        if any(isinstance(n, ast.Constant) and n.value == "HF_HUB_OFFLINE" for n in ast.walk(tree))
+    ]
+    assert places == ["core/__init__.py"]

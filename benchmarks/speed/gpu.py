@@ -12,7 +12,6 @@ the same ids.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -466,7 +465,6 @@ def gpu(
 
     Ingest, embedding, FAISS on the GPU against the CPU, MaxSim rerank, and vLLM against the
     card's memory bandwidth."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     options = GpuRun(
         dataset=dataset,
         pdfs=pdfs,
