@@ -18,13 +18,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.text import CITATION_RE, CJK_LETTERS
+from core.text import CITATION_RE, CJK_LETTERS, SENTENCE_END
 
 N = 4
 _TOKEN = re.compile(rf"{CITATION_RE.pattern}|[{CJK_LETTERS}]|[^\W{CJK_LETTERS}]+|[^\w\s]+")
 # A sentence ends at . ! ? before white space (not the dot of "3.5" or "app.py"), at 。！？,
 # or at a line break; one still being written has no end yet.
-_SENTENCE_END = re.compile(r"[.!?]+(?=\s)|[。！？]+|\n")
 _PUNCTUATION = re.compile(r"[^\w\s]+")
 _CHARS_PER_TOKEN = 24  # generous: the tail of text tokenized to fill a window
 
@@ -106,8 +105,8 @@ class RepetitionDetector:
 
     def _repeated_sentence(self, text: str) -> int | None:
         """Where the second copy of a sentence said ``sentence_repeats`` times begins."""
-        for end in _SENTENCE_END.finditer(text, self._scanned):
-            sentence = text[self._scanned : end.end()]
+        for end in SENTENCE_END.finditer(text, self._scanned):  # the sentences ended so far
+            sentence = text[self._scanned : end.start()]
             start = self._scanned + len(sentence) - len(sentence.lstrip())
             self._scanned = end.end()
             key = tuple(key for key, _ in tokens(sentence))

@@ -182,3 +182,18 @@ def test_hf_hub_offline_is_set_in_one_place() -> None:
         if any(isinstance(n, ast.Constant) and n.value == "HF_HUB_OFFLINE" for n in ast.walk(tree))
     ]
     assert places == ["core/__init__.py"]
+
+
+def test_sentences_are_split_by_one_rule() -> None:
+    """core.text.SENTENCE_END: a regex that ends sentences at CJK stops lives there alone."""
+    places = [
+        module
+        for package in BELOW
+        for module, tree in _trees(package).items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"compile", "split"}
+        and any(isinstance(a, ast.Constant) and "。！？" in str(a.value) for a in node.args)
+    ]
+    assert places == ["core/text.py"]

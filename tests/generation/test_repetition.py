@@ -16,7 +16,7 @@ WINDOW = 96
 
 
 def _passages(name: str) -> list[str]:
-    data = json.loads((ROOT / "bench" / "data" / name).read_text())["data"]
+    data = json.loads((ROOT / "benchmarks" / "data" / name).read_text())["data"]
     return [p["context"] for article in data for p in article["paragraphs"]]
 
 
