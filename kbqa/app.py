@@ -271,8 +271,18 @@ class KBQA:
         """What the prompt gets: the excerpts of ``hits`` that bear on ``query``, or none when
         the best of them matches it too weakly (:mod:`retrieval.evidence`); with none, the
         question is refused without asking the model."""
-        evidence = self.retriever.evidence(query, hits)
+        evidence = self.evidence(query, hits)
         return ([] if evidence.weak else self.retriever.excerpts(query, hits)), evidence
+
+    def evidence(self, query: str, hits: Sequence[Hit]) -> Evidence:
+        """How closely the best of ``hits`` matches ``query`` (:mod:`retrieval.evidence`): what
+        refuses a question before the model is asked."""
+        return self.retriever.evidence(query, hits)
+
+    def answer_from(self, question: str, sources: Sequence[Hit], strategy: Strategy) -> Answer:
+        """The model's answer to ``question`` from ``sources`` as given (those :meth:`sources`
+        chose, say): no search and no conversation, as the evaluation compares strategies."""
+        return self.generator.answer(question, sources, strategy)
 
     def search_queries(
         self,

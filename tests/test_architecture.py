@@ -129,16 +129,20 @@ def test_imports_are_absolute() -> None:
     assert relative == []
 
 
-def test_routes_call_the_service_and_nothing_under_it() -> None:
+@pytest.mark.parametrize(("package", "name"), [("api", "service"), ("evaluation", "kb")])
+def test_routes_and_the_evaluation_call_the_service_and_nothing_under_it(
+    package: str, name: str
+) -> None:
     """``service.index.documents()`` in a route is a method the service lacks; peeking at
-    ``service.__dict__`` is a question the service should answer (``service.ready``)."""
+    ``service.__dict__`` is a question the service should answer (``service.ready``). The
+    evaluation measures the service as the API serves it, through the same door."""
     reached = [
-        f"{module}:{node.lineno}: service.{node.attr}"
-        for module, tree in _trees("api").items()
+        f"{module}:{node.lineno}: {name}.{node.attr}"
+        for module, tree in _trees(package).items()
         for node in ast.walk(tree)
         if isinstance(node, ast.Attribute)
         and isinstance(node.value, ast.Name)
-        and node.value.id == "service"
+        and node.value.id == name
         and node.attr in SERVICE_PARTS | {"__dict__"}
     ]
     assert reached == []
