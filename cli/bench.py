@@ -30,9 +30,10 @@ def benchmarks_root() -> Path | None:
 
 
 def bench(ctx: typer.Context) -> None:
-    """Speed of ingest, search, ask and generation; `scale`: a synthetic corpus of each size.
-    Runs `python -m benchmarks speed` of the source checkout: `kbqa bench --help` lists its
-    options."""
+    """Speed benchmarks (ingest, query, generation, all; or scale), from a source checkout.
+
+    Runs its `python -m benchmarks speed` with every argument given: `kbqa bench --help` shows
+    that command's options."""
     root = benchmarks_root()
     if root is None:
         console.print(f"[red]error:[/red] {NO_CHECKOUT}")
