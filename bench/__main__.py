@@ -10,6 +10,7 @@ import typer
 from bench.cli import speed
 from bench.grow_api import grow_api
 from bench.lexical_engines import lexical_engines
+from bench.llm import llm
 from bench.load import load
 from bench.make_dataset import make_dataset
 from bench.milvus_parity import milvus_parity
@@ -23,6 +24,7 @@ app = typer.Typer(help="kbqa's benchmarks (bench/README.md).", no_args_is_help=T
 app.command("speed")(speed)
 app.command("make-dataset")(make_dataset)
 app.command("load")(load)
+app.command("llm")(llm)
 app.command("gpu")(gpu)
 app.command("grow-api")(grow_api)
 app.command("lexical-engines")(lexical_engines)

@@ -20,7 +20,9 @@ PdfsOption = Annotated[int, typer.Option(min=0, help="PDFs to ingest (0: all).")
 
 
 def speed(
-    what: Annotated[str, typer.Argument(help="ingest, query, generation, all; or scale.")] = "all",
+    what: Annotated[
+        str, typer.Argument(help="ingest, query, generation, all; or scale, or llm.")
+    ] = "all",
     dataset: DatasetOption = Path("samples"),
     pdfs: PdfsOption = 4,
     searches: Annotated[int, typer.Option(min=1, help="Questions searched.")] = 20,
@@ -35,6 +37,11 @@ def speed(
 ) -> None:
     """Speed of ingest, search, ask and generation, each as a ratio to what it is built on;
     ``scale``: what a synthetic corpus of each size costs to write, search and open."""
+    if what == "llm":  # bench/llm.py, with its defaults: python -m bench llm --help for more
+        from bench.llm import llm
+
+        llm(json_path=json_path)
+        return
     if what == "scale":  # bench/scale/run.py
         from bench.scale.run import run as run_scale
 

@@ -222,6 +222,11 @@ class ServerSettings(BaseModel):
     startup_timeout_s: float = Field(180, gt=0, description="Seconds to wait for the server.")
 
 
+# The builds of llama.cpp's CPU backend that `make install` makes: any x86-64, AVX2, AVX-VNNI,
+# AVX-512 with VNNI, AMX (generation/cpu_backend.py).
+CpuVariant = Literal["x64", "haswell", "alderlake", "icelake", "sapphirerapids"]
+
+
 class LlamaCppSettings(ServerSettings):
     """The embedded llama.cpp server (``KBQA_LLM__LLAMA_CPP__*``)."""
 
@@ -233,6 +238,11 @@ class LlamaCppSettings(ServerSettings):
         ge=0,
         description="MiB of prompt states the server keeps, so a prompt that starts like an "
         "earlier one is read from where that one ended (0: off).",
+    )
+    cpu_variant: Literal["x64", "haswell", "alderlake", "icelake", "sapphirerapids"] | None = Field(
+        None,
+        description="The build of llama.cpp's CPU backend to run (unset: the best this CPU "
+        "runs, AMX or AVX-512 where it has them; generation/cpu_backend.py).",
     )
 
 
