@@ -29,7 +29,7 @@ LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX
 	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .DEFAULT_GOAL := help
-.PHONY: help install vllm run chat test test-fast load browser check bench eval fonts ocr clean
+.PHONY: help install vllm run chat test test-fast load browser check bench eval fonts ocr postgres clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -115,7 +115,14 @@ browser: ## Headless Chromium for the browser tests (Debian packages chromium, c
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-test: install vllm fonts browser ## Install and run the whole test suite (browser and end-to-end included)
+# The tests start their own clusters with initdb/pg_ctl (tests/utils/postgres.py); the Debian
+# package's own cluster is not used (stopped if the package started one).
+postgres: ## PostgreSQL's server programs (Debian), for the tests of the shared state (docs/nodes.md)
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } || \
+		echo "warning: could not install postgresql; the shared-state tests will skip"
+
+test: install vllm fonts browser postgres ## Install and run the whole test suite (browser and end-to-end included)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
 # The inner loop: no vLLM venv, no browser, no real models; the unit tests only.
