@@ -66,7 +66,7 @@ $(ACCEL_STAMP): $(LLAMA_STAMP)
 	touch $@
 
 $(STAMP): pyproject.toml $(ACCEL_STAMP)
-	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,milvus]'
+	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,milvus,postgres]'
 	# milvus-lite, the tests' Milvus server: --no-deps, so that its faiss-cpu requirement does not
 	# overwrite faiss-gpu (pyproject.toml, extra milvus-lite).
 	$(BIN)/pip install --no-deps 'milvus-lite>=3.2.2,<4'

@@ -4,6 +4,7 @@ the ``postgres`` user that Debian's package creates (or ``nobody``)."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -82,10 +83,8 @@ class PostgresServer:
         self._command("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(AssertionError):  # stopped already
             self.stop("immediate")
-        except AssertionError:
-            pass  # stopped already
         shutil.rmtree(self.root, ignore_errors=True)
 
     def new_database(self) -> str:

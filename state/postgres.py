@@ -1,0 +1,127 @@
+"""The PostgreSQL connection that the shared state's stores use: a pool, errors translated to
+``StateUnavailableError`` (503), and the schema's migrations.
+
+Migrations are the numbered SQL files in ``state/migrations`` (``0001_initial.sql``, ...),
+each applied once, in its own transaction, and recorded in ``kbqa_migrations``. Nodes that
+start together take a PostgreSQL advisory lock first, so exactly one applies them and the
+others find them done. This rather than Alembic: the schema is a handful of tables of plain
+SQL, and Alembic would bring SQLAlchemy, an env.py and a command of its own for what
+twenty lines here do; the files are the same plain SQL a DBA reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from importlib import resources
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from core.errors import StateUnavailableError
+from core.settings import StateSettings
+
+log = logging.getLogger(__name__)
+MIGRATION_LOCK = 0x6B627161  # "kbqa": the advisory lock's key
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS kbqa_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of each migration shipped, in order."""
+    folder = resources.files("state") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, _, tail = url.rpartition("@")
+    return f"{head.split(':', 2)[0]}://...@{tail}" if head else url
+
+
+class Database:
+    """A connection pool on ``settings.url``; the schema is brought up to date on first use,
+    so a node starts (and answers 503) while PostgreSQL is still away."""
+
+    def __init__(self, settings: StateSettings) -> None:
+        assert settings.url is not None
+        self.where = _redacted(settings.url)
+        self._timeout_s = settings.timeout_s
+        self._pool: ConnectionPool = ConnectionPool(
+            settings.url,
+            min_size=1,
+            max_size=settings.pool_size,
+            timeout=settings.timeout_s,
+            open=False,
+            check=ConnectionPool.check_connection,  # a connection a restart broke is replaced
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(settings.timeout_s))},
+            name="kbqa-state",
+        )
+        self._pool.open(wait=False)
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection (autocommit: use ``conn.transaction()`` for several writes);
+        an unreachable or failing server becomes ``StateUnavailableError``."""
+        try:
+            with self._pool.connection() as conn:
+                if not self._migrated:
+                    self._migrate(conn)
+                yield conn
+        except PoolTimeout as exc:
+            raise StateUnavailableError(
+                f"the state database at {self.where} is unreachable "
+                f"(no connection within {self._timeout_s:g}s)"
+            ) from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise StateUnavailableError(
+                f"the state database at {self.where} failed: {str(exc).strip()}"
+            ) from exc
+
+    def _migrate(self, conn: psycopg.Connection) -> None:
+        with self._migrate_lock:
+            if self._migrated:
+                return
+            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            try:
+                conn.execute(MIGRATIONS_TABLE)
+                rows = conn.execute("SELECT version FROM kbqa_migrations").fetchall()
+                done = {row[0] for row in rows}
+                for version, name, sql in migrations():
+                    if version in done:
+                        continue
+                    log.info("applying the state migration %s", name)
+                    with conn.transaction():
+                        conn.execute(sql.encode())  # bytes: several statements, no parameters
+                        conn.execute(
+                            "INSERT INTO kbqa_migrations (version, name) VALUES (%s, %s)",
+                            (version, name),
+                        )
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+            self._migrated = True
+
+    def problem(self) -> str | None:
+        """Why the database cannot serve now, or None: one round trip."""
+        try:
+            with self.connection() as conn:
+                conn.execute("SELECT 1")
+        except StateUnavailableError as exc:
+            return str(exc)
+        return None
+
+    def close(self) -> None:
+        self._pool.close()
