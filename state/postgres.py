@@ -65,6 +65,10 @@ class Database:
             timeout=settings.timeout_s,
             open=False,
             check=ConnectionPool.check_connection,  # a connection a restart broke is replaced
+            # The pool's reconnection backs off exponentially without a cap: after a long
+            # outage its next try could be minutes away. Abandoned soon instead, a try is made
+            # again at the next request, so a node heals at its first call after the server.
+            reconnect_timeout=2 * settings.timeout_s,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(settings.timeout_s))},
             name="kbqa-state",
         )
