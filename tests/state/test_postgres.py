@@ -101,3 +101,17 @@ def test_a_stopped_database_is_unavailable_until_it_is_back(tmp_path: Path) -> N
     finally:
         state.close()
         server.remove()
+
+
+def test_an_original_put_by_one_node_is_read_by_another(postgres_url: str, tmp_path: Path) -> None:
+    """Until the API serves originals (issue 28), the store itself: two nodes' backends."""
+    node_a, node_b = (open_state(StateSettings(url=postgres_url), tmp_path) for _ in range(2))
+    try:
+        assert node_a.originals is not None
+        assert node_b.originals is not None
+        data = bytes(range(256)) * 1000  # binary, 256 KB
+        stored = node_a.originals.put(data, "scan.pdf", "application/pdf", "default/doc")
+        assert node_b.originals.get(stored.sha256) == (stored, data)
+    finally:
+        node_a.close()
+        node_b.close()
