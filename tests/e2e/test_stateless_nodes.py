@@ -139,6 +139,30 @@ def test_feedback_given_on_one_node_is_listed_on_the_other(nodes: Alternating) -
     assert given in listed
 
 
+def test_the_deployed_topology_behind_a_round_robin_proxy(nodes: Alternating) -> None:
+    """deploy/nodes as processes: the two nodes behind a balancer (a TCP proxy that sends each
+    connection to the next node, as nginx's round robin does), one connection per request."""
+    backends = [(n.base_url.host, n.base_url.port or 80) for n in nodes.nodes]
+    proxy = TcpProxy(backends)
+    no_reuse = httpx.Limits(max_keepalive_connections=0)
+    try:
+        with httpx.Client(base_url=proxy.url, headers=HEADERS, limits=no_reuse, timeout=60) as lb:
+            job = submit(lb, "balanced.pdf", text_pdf_bytes([*PAGES, "Behind the balancer."]))
+            conversation = lb.post("/conversations").json()["id"]
+            for question in FOLLOW_UPS[:2]:
+                body = {"question": question, "conversation_id": conversation}
+                assert lb.post("/ask", json=body).status_code == 200
+            assert len(lb.get(f"/conversations/{conversation}").json()["messages"]) == 4
+            deadline = time.monotonic() + 120
+            while (state := lb.get(f"/jobs/{job}").json())["finished_at"] is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            assert state["state"] == "succeeded", state
+    finally:
+        proxy.close()
+    assert all(count >= 3 for count in proxy.served.values()), proxy.served
+
+
 def test_a_node_killed_mid_job_loses_nothing(
     tmp_path: Path, postgres_server: PostgresServer, milvus_server: MilvusServer
 ) -> None:

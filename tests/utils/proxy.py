@@ -22,7 +22,7 @@ class TcpProxy:
         self._closed = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._listener.settimeout(0.2)
-        self.connections = 0
+        self.served: dict[tuple[str, int], int] = dict.fromkeys(backends, 0)  # connections
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -58,7 +58,7 @@ class TcpProxy:
                 continue
             with self._lock:
                 backend = next(self._backends)
-                self.connections += 1
+                self.served[backend] += 1
             try:
                 upstream = socket.create_connection(backend, timeout=5)
             except OSError:
