@@ -106,13 +106,15 @@ class JobQueue:
 
     # -- the worker -----------------------------------------------------------------------------
     def _work(self) -> None:
-        dirty = False
+        dirty, failing = False, False
         while not self._closing.is_set():
             try:
                 job = self._store.claim(self.node, self.lease_s)
+                failing = False
             except StateUnavailableError as exc:
-                log.warning("cannot claim jobs: %s", exc)
-                job = None
+                if not failing:  # once per outage, not once per poll
+                    log.warning("cannot claim jobs: %s", exc)
+                job, failing = None, True
             if job is None:
                 if dirty:  # the FAISS files are a cache: written when the queue drains
                     dirty = not self._flush()

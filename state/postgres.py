@@ -25,6 +25,9 @@ from core.settings import StateSettings
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x6B627161  # "kbqa": the advisory lock's key
+# While the server is known to be away, a call waits this long for a connection, not the whole
+# timeout_s: an outage answers 503 at once, and the first call after it heals the pool.
+DOWN_WAIT_S = 0.5
 MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS kbqa_migrations (
     version integer PRIMARY KEY,
@@ -75,22 +78,27 @@ class Database:
         self._pool.open(wait=False)
         self._migrated = False
         self._migrate_lock = threading.Lock()
+        self._down = False
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection (autocommit: use ``conn.transaction()`` for several writes);
         an unreachable or failing server becomes ``StateUnavailableError``."""
+        wait_s = min(DOWN_WAIT_S, self._timeout_s) if self._down else self._timeout_s
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=wait_s) as conn:
+                self._down = False
                 if not self._migrated:
                     self._migrate(conn)
                 yield conn
         except PoolTimeout as exc:
+            self._down = True
             raise StateUnavailableError(
                 f"the state database at {self.where} is unreachable "
-                f"(no connection within {self._timeout_s:g}s)"
+                f"(no connection within {wait_s:g}s)"
             ) from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self._down = True
             raise StateUnavailableError(
                 f"the state database at {self.where} failed: {str(exc).strip()}"
             ) from exc
