@@ -18,12 +18,19 @@ router = APIRouter(
 MAX_ANSWER_CHARS = 20_000
 
 
+class CitationIn(Citation):
+    """A citation as sent back: strict too (a nested model keeps its own config)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Strict, as every request body: a wrong type is refused, not guessed at.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
     rating: Rating = Field(description="'up': a good answer; 'down': a bad one.")
     question: Question
     answer: str = Field(max_length=MAX_ANSWER_CHARS, description="The answer as shown.")
-    citations: list[Citation] = Field(default_factory=list, max_length=50)
+    citations: list[CitationIn] = Field(default_factory=list, max_length=50)
     comment: str = Field("", max_length=FEEDBACK_COMMENT_CHARS)
     conversation_id: str | None = Field(None, description="The conversation it was part of.")
 
