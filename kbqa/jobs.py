@@ -95,7 +95,12 @@ class JobQueue:
         return [live.get(job.id, job) for job in self._store.recent(self.kept)]
 
     def counts(self) -> dict[str, int]:
-        return self._store.counts()
+        """Jobs by state, for the metrics; none while the state's database is away (a scrape
+        still gets the other metrics)."""
+        try:
+            return self._store.counts()
+        except StateUnavailableError:
+            return {}
 
     def close(self) -> None:
         """Stop: the running job is abandoned before it writes and queued again, for this
