@@ -282,9 +282,9 @@ def chat(api: ApiClient, sources: list[str], settings: dict[str, Any]) -> None:
     for n, message in enumerate(history):
         with st.chat_message(message["role"]):
             if message.get("answer"):
-                answer = Answer.model_validate(message["answer"])
-                show_answer(answer)
-                rate(api, answer, f"rate-{n}", conversation_id)
+                stored = Answer.model_validate(message["answer"])
+                show_answer(stored)
+                rate(api, stored, f"rate-{n}", conversation_id)
             else:
                 st.markdown(message["content"])
     question = st.chat_input("Ask a question about your documents", disabled=not sources)
