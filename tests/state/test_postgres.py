@@ -8,15 +8,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from core.errors import NotFoundError, StateUnavailableError
 from core.settings import StateSettings
 from state.backend import State, open_state
-from state.postgres import migrations
-from state.postgres_originals import PostgresOriginals
 from tests.utils.postgres import PostgresServer
+
+psycopg = pytest.importorskip("psycopg", reason="needs psycopg: pip install 'kbqa[postgres]'")
+from state.postgres import migrations  # noqa: E402 - after the skip: it imports psycopg
+from state.postgres_originals import PostgresOriginals  # noqa: E402
 
 
 def test_migrations_are_applied_once_by_nodes_starting_together(

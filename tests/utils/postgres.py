@@ -45,6 +45,10 @@ class PostgresServer:
     port (the outage tests stop it mid-run)."""
 
     def __init__(self) -> None:
+        pytest.importorskip("psycopg", reason="needs psycopg: pip install 'kbqa[postgres]'")
+        pytest.importorskip(
+            "psycopg_pool", reason="needs psycopg_pool: pip install 'kbqa[postgres]'"
+        )
         bin_dir = postgres_bin()
         if bin_dir is None:
             pytest.skip("needs PostgreSQL's binaries in /usr/lib/postgresql/*/bin: make postgres")
