@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from core.errors import NotFoundError
 from core.records import ApiKey, Feedback, NewApiKey
 from core.settings import StateSettings
-from core.types import TITLE_CHARS, Answer, Conversation, ConversationSummary, Job, Message
+from core.types import (
+    TITLE_CHARS,
+    Answer,
+    Conversation,
+    ConversationSummary,
+    Job,
+    JobError,
+    Message,
+)
 from state.backend import State
 from state.conversations import new_conversation
 from state.jobs import JOB_STATES, now, requeued
@@ -123,6 +132,9 @@ def _job(value: object) -> Job:
     return Job.model_validate(value)
 
 
+MAX_TAKEOVERS = 3  # a job whose node died holding it this many times is failed
+
+
 class PostgresJobs:
     """Claims with ``SELECT ... FOR UPDATE SKIP LOCKED``: nodes asking at once each get a
     different job, and none waits on another's claim."""
@@ -158,22 +170,44 @@ class PostgresJobs:
         return {**dict.fromkeys(JOB_STATES, 0), **dict(rows)}
 
     def claim(self, node: str, lease_s: float) -> Job | None:
-        with self._db.connection() as conn, conn.transaction():
-            row = conn.execute(
-                "SELECT job, owner FROM jobs WHERE finished_at IS NULL"
-                " AND (owner IS NULL OR lease_until < now())"
-                " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
-            ).fetchone()
-            if row is None:
-                return None
-            job = requeued(_job(row[0])) if row[1] is not None else _job(row[0])
-            job.state, job.started_at = "running", now()
-            conn.execute(
-                "UPDATE jobs SET state = %s, owner = %s,"
-                " lease_until = now() + make_interval(secs => %s), job = %s WHERE id = %s",
-                (job.state, node, lease_s, Jsonb(job.model_dump(mode="json")), job.id),
-            )
-        return job
+        while True:
+            with self._db.connection() as conn, conn.transaction():
+                row = conn.execute(
+                    "SELECT job, owner, takeovers FROM jobs WHERE finished_at IS NULL"
+                    " AND (owner IS NULL OR lease_until < now())"
+                    " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+                ).fetchone()
+                if row is None:
+                    return None
+                job, taken_over = _job(row[0]), row[1] is not None
+                takeovers = row[2] + taken_over
+                if takeovers > MAX_TAKEOVERS:
+                    self._abandon(conn, job, takeovers)
+                    continue  # the next job, in a new transaction
+                job = requeued(job) if taken_over else job
+                job.state, job.started_at = "running", now()
+                conn.execute(
+                    "UPDATE jobs SET state = %s, owner = %s, takeovers = %s,"
+                    " lease_until = now() + make_interval(secs => %s), job = %s WHERE id = %s",
+                    (job.state, node, takeovers, lease_s, Jsonb(job.model_dump(mode="json")),
+                     job.id),
+                )  # fmt: skip
+            return job
+
+    def _abandon(self, conn: psycopg.Connection, job: Job, takeovers: int) -> None:
+        """Fail a job whose nodes kept dying while they ran it."""
+        job.state, job.finished_at = "failed", now()
+        job.error = JobError(
+            code="abandoned",
+            message=f"{takeovers} nodes stopped without finishing this job, the last ones "
+            "probably killed by the file itself; it is not tried again",
+        )
+        conn.execute(
+            "UPDATE jobs SET state = %s, finished_at = %s, owner = NULL, lease_until = NULL,"
+            " takeovers = %s, job = %s WHERE id = %s",
+            (job.state, job.finished_at, takeovers, Jsonb(job.model_dump(mode="json")), job.id),
+        )
+        conn.execute("DELETE FROM job_uploads WHERE job_id = %s", (job.id,))
 
     def renew(self, job_id: str, node: str, lease_s: float) -> bool:
         with self._db.connection() as conn:

@@ -194,3 +194,31 @@ def test_a_job_whose_lease_ran_out_is_taken_over(postgres_url: str, tmp_path: Pa
         assert state.jobs.renew(job.id, "node-b", 30)
     finally:
         state.close()
+
+
+def test_a_job_that_kills_every_node_is_failed_after_a_few(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from state.postgres_stores import MAX_TAKEOVERS
+
+    state = open_state(StateSettings(url=postgres_url), tmp_path)
+    try:
+        job = _job("poison.pdf")
+        state.jobs.add(job, b"pdf")
+        for n in range(MAX_TAKEOVERS + 1):  # each node dies holding it: its lease runs out
+            assert state.jobs.claim(f"node-{n}", 0.05) is not None
+            threading.Event().wait(0.1)
+        assert state.jobs.claim("last-node", 30) is None
+        failed = state.jobs.get(job.id)
+        assert failed.state == "failed"
+        assert failed.error is not None
+        assert failed.error.code == "abandoned"
+        with pytest.raises(NotFoundError):
+            state.jobs.upload(job.id)
+    finally:
+        state.close()
+
+
+def test_a_state_url_of_another_database_is_refused() -> None:
+    with pytest.raises(ValueError, match="must start with postgresql://, got mysql:"):
+        StateSettings(url="mysql://u:secret@db/kbqa")
