@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -69,6 +70,20 @@ def new_conversation(title: str) -> Conversation:
     )
 
 
+def with_messages(
+    summary: ConversationSummary,
+    rows: Iterable[tuple[str, str, Answer | None, datetime | str]],
+) -> Conversation:
+    """A conversation from its summary and its messages' (role, content, answer, created)."""
+    return Conversation(
+        **summary.model_dump(),
+        messages=[
+            Message(role=role, content=content, answer=answer, created_at=created)
+            for role, content, answer, created in rows
+        ],
+    )
+
+
 def last_turns(store: ConversationStore, conversation_id: str, turns: int = 10) -> list[Turn]:
     """The last ``turns`` messages, oldest first, as the model should see them."""
     messages = store.get(conversation_id).messages[-turns:]
@@ -111,17 +126,12 @@ class LocalConversations:
                 " WHERE conversation_id = ? ORDER BY id",
                 (conversation_id,),
             ).fetchall()
-        return Conversation(
-            **_summary(row).model_dump(),
-            messages=[
-                Message(
-                    role=role,
-                    content=content,
-                    answer=Answer.model_validate_json(answer) if answer else None,
-                    created_at=datetime.fromisoformat(created),
-                )
+        return with_messages(
+            _summary(row),
+            (
+                (role, content, Answer.model_validate_json(answer) if answer else None, created)
                 for role, content, answer, created in messages
-            ],
+            ),
         )
 
     def append(self, conversation_id: str, answer: Answer) -> None:

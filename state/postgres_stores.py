@@ -18,10 +18,9 @@ from core.types import (
     ConversationSummary,
     Job,
     JobError,
-    Message,
 )
 from state.backend import State
-from state.conversations import new_conversation
+from state.conversations import new_conversation, with_messages
 from state.jobs import JOB_STATES, now, requeued
 from state.keys import key_hash, record
 from state.postgres import Database
@@ -78,17 +77,12 @@ class PostgresConversations:
                 " WHERE conversation_id = %s ORDER BY id",
                 (conversation_id,),
             ).fetchall()
-        return Conversation(
-            **_summary(row).model_dump(),
-            messages=[
-                Message(
-                    role=role,
-                    content=content,
-                    answer=Answer.model_validate(answer) if answer else None,
-                    created_at=created,
-                )
+        return with_messages(
+            _summary(row),
+            (
+                (role, content, Answer.model_validate(answer) if answer else None, created)
                 for role, content, answer, created in messages
-            ],
+            ),
         )
 
     def append(self, conversation_id: str, answer: Answer) -> None:
