@@ -12,6 +12,7 @@ twenty lines here do; the files are the same plain SQL a DBA reads.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS kbqa_migrations (
     version integer PRIMARY KEY,
     name text NOT NULL,
+    sha256 text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 )"""
 
@@ -45,6 +47,26 @@ def migrations() -> list[tuple[int, str, str]]:
             version = int(entry.name.split("_", 1)[0])
             found.append((version, entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+def _sha256(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()
+
+
+def _check_applied(
+    applied: dict[int, tuple[str, str]], shipped: list[tuple[int, str, str]]
+) -> None:
+    """Refuse a database whose applied migrations differ from the files shipped (one was edited
+    after it ran); warn of versions only a newer kbqa knows (a rolling upgrade)."""
+    for version, name, sql in shipped:
+        if version in applied and applied[version][1] != _sha256(sql):
+            raise StateUnavailableError(
+                f"the state migration {name} differs from the one applied to the database as "
+                f"{applied[version][0]}: a migration must not change once applied; add a new one"
+            )
+    newer = sorted(set(applied) - {version for version, _, _ in shipped})
+    if newer:
+        log.warning("the state database has migrations %s that this kbqa does not know", newer)
 
 
 def _redacted(url: str) -> str:
@@ -109,22 +131,28 @@ class Database:
                 return
             conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
             try:
-                conn.execute(MIGRATIONS_TABLE)
-                rows = conn.execute("SELECT version FROM kbqa_migrations").fetchall()
-                done = {row[0] for row in rows}
-                for version, name, sql in migrations():
-                    if version in done:
-                        continue
-                    log.info("applying the state migration %s", name)
-                    with conn.transaction():
-                        conn.execute(sql.encode())  # bytes: several statements, no parameters
-                        conn.execute(
-                            "INSERT INTO kbqa_migrations (version, name) VALUES (%s, %s)",
-                            (version, name),
-                        )
+                self._apply(conn)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
             self._migrated = True
+
+    def _apply(self, conn: psycopg.Connection) -> None:
+        """Apply the migrations not applied yet, each in its own transaction (under the lock)."""
+        conn.execute(MIGRATIONS_TABLE)
+        rows = conn.execute("SELECT version, name, sha256 FROM kbqa_migrations").fetchall()
+        applied = {version: (name, sha) for version, name, sha in rows}
+        shipped = migrations()
+        _check_applied(applied, shipped)
+        for version, name, sql in shipped:
+            if version in applied:
+                continue
+            log.info("applying the state migration %s", name)
+            with conn.transaction():
+                conn.execute(sql.encode())  # bytes: several statements, no parameters
+                conn.execute(
+                    "INSERT INTO kbqa_migrations (version, name, sha256) VALUES (%s, %s, %s)",
+                    (version, name, _sha256(sql)),
+                )
 
     def problem(self) -> str | None:
         """Why the database cannot serve now, or None: one round trip."""

@@ -36,6 +36,22 @@ def test_migrations_are_applied_once_by_nodes_starting_together(
     assert [v for v, _ in rows] == list(range(1, len(rows) + 1))
 
 
+def test_a_migration_edited_after_it_ran_is_refused_by_name(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = open_state(StateSettings(url=postgres_url), tmp_path)
+    first.conversations.recent()
+    first.close()
+    edited = [(v, n, sql + "\n-- edited") if v == 1 else (v, n, sql) for v, n, sql in migrations()]
+    monkeypatch.setattr("state.postgres.migrations", lambda: edited)
+    again = open_state(StateSettings(url=postgres_url), tmp_path)
+    try:
+        with pytest.raises(StateUnavailableError, match="0001_initial.sql differs"):
+            again.conversations.recent()
+    finally:
+        again.close()
+
+
 def test_keys_are_stored_hashed(postgres_url: str, tmp_path: Path) -> None:
     from state.keys import make_key
 
