@@ -109,6 +109,23 @@ def test_a_job_started_on_one_node_is_followed_on_the_other(nodes: Alternating) 
     assert job["id"] in listed
 
 
+def test_many_uploads_to_both_nodes_are_each_indexed_once(nodes: Alternating) -> None:
+    """Both workers claim from one queue: six files sent to alternating nodes end up as six
+    documents, none twice, however the two nodes split the work."""
+    files = {
+        f"batch-{n}.pdf": text_pdf_bytes([f"Batch file {n} on the Elmstead works."])
+        for n in range(6)
+    }
+    before = {d["id"] for d in nodes.request("GET", "/documents").json()["documents"]}
+    job_ids = [submit(nodes, name, data) for name, data in files.items()]
+    done = [follow(nodes, job_id) for job_id in job_ids]
+    assert [j["state"] for j in done] == ["succeeded"] * 6, done
+    assert not any(j["duplicate"] for j in done)
+    documents = nodes.request("GET", "/documents").json()["documents"]
+    added = [d for d in documents if d["id"] not in before]
+    assert sorted(d["filename"] for d in added) == sorted(files)
+
+
 def test_a_conversation_goes_on_across_nodes(nodes: Alternating) -> None:
     conversation = nodes.request("POST", "/conversations").json()["id"]
     for question in FOLLOW_UPS:
