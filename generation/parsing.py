@@ -113,6 +113,13 @@ def best_supporting_source(answer: str, hits: Sequence[Hit]) -> int | None:
     return best + 1 if overlaps[best] else None
 
 
+def recite(answer: str, n: int) -> str:
+    """``answer`` citing source ``n`` alone, in place of the citations it had."""
+    plain = " ".join(CITATION_RE.sub(" ", answer).split())
+    end = len(plain.rstrip(".。"))
+    return f"{plain[:end].rstrip()} [{n}]{plain[end:]}"
+
+
 def parse_answer(
     raw: str, hits: Sequence[Hit], chain_of_thought: bool, question: str = ""
 ) -> ParsedAnswer:
@@ -140,9 +147,12 @@ def parse_answer(
             unsupported=answer,
         )
     cited = cited_numbers(answer, len(hits))
-    if cited:
+    if cited and support(answer, question, [hits[n - 1].chunk.text for n in cited]) >= MIN_SUPPORT:
         return ParsedAnswer(answer, reasoning, True, cited, inferred=False, support=share)
+    # Uncited, or citing passages that do not hold it: cite the source that does.
     best = best_supporting_source(answer, hits)
+    if cited and best:
+        answer = recite(answer, best)
     return ParsedAnswer(
         answer, reasoning, True, [best] if best else [], inferred=True, support=share
     )

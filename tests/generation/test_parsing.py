@@ -142,3 +142,11 @@ def test_a_refusal_is_in_the_question_s_language(question: str, raw: str, lang: 
     parsed = parse_answer(raw, HITS, chain_of_thought=False, question=question)
     assert parsed.answer == refusal(lang)  # type: ignore[arg-type]
     assert not parsed.grounded
+
+
+def test_an_answer_cites_the_passage_that_holds_it_not_the_one_the_model_named() -> None:
+    parsed = parse_answer("Penguins eat krill [1].", HITS, False, "What do penguins eat?")
+    assert parsed.grounded
+    assert parsed.cited == [2]  # [1] is about zebras
+    assert parsed.answer == "Penguins eat krill [2]."
+    assert parsed.inferred
