@@ -126,7 +126,10 @@ class JobQueue:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
                 continue
-            self._run(job)
+            try:
+                self._run(job)
+            except Exception:  # a bug: the worker lives on; the lease runs out, the job returns
+                log.exception("ingestion job %s broke the worker", job.id)
             dirty = True
 
     def _flush(self) -> bool:
@@ -222,6 +225,9 @@ class JobQueue:
             }
         except _Cancelled:
             raise
+        except StateUnavailableError as exc:  # the upload could not be read: try again later
+            log.warning("job %s: %s; given back", job.id, exc)
+            raise _Cancelled from exc
         except IngestError as exc:
             error = JobError(code=exc.code, reason=exc.reason, message=str(exc))
         except NotFoundError as exc:  # the upload never reached the store whole

@@ -115,3 +115,25 @@ def test_a_resumed_job_that_finishes_at_once_stays_finished(
     after = _queue(ingestor, tmp_path)
     assert after.get(job.id).state == "succeeded"
     after.close()
+
+
+def test_a_job_whose_upload_cannot_be_read_now_is_given_back_not_failed(
+    ingestor: Ingestor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state's database away for a moment is no reason to fail the job for good."""
+    from core.errors import StateUnavailableError
+
+    store = LocalJobs(tmp_path)
+    real_upload, calls = store.upload, []
+
+    def flaky_upload(job_id: str) -> bytes:
+        calls.append(job_id)
+        if len(calls) == 1:
+            raise StateUnavailableError("the state database is away")
+        return real_upload(job_id)
+
+    monkeypatch.setattr(store, "upload", flaky_upload)
+    queue = JobQueue(lambda: ingestor, store, poll_s=0.05)
+    job = _wait(queue, queue.submit(text_pdf_bytes(PAGES), "report.pdf", "default"))
+    assert (job.state, job.resumed, len(calls)) == ("succeeded", True, 2)
+    queue.close()
