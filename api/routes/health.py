@@ -24,6 +24,7 @@ def health(request: Request, service: Service) -> JSONResponse:
         status=state,
         index=readiness.index,
         model=readiness.model,
+        state=readiness.state,
         model_name=service.model_name,
         error=error,
     )
