@@ -26,7 +26,6 @@ class State:
     keys: KeyStore
     feedback: FeedbackStore
     originals: OriginalStore | None = None
-    shared: bool = False  # several nodes see the same state
     closer: Callable[[], None] | None = None  # what the stores share (a connection pool)
     probe: Callable[[], str | None] | None = None  # why a shared state cannot serve now
 

@@ -35,7 +35,6 @@ def open_postgres(settings: StateSettings) -> State:
         keys=PostgresKeys(db),
         feedback=PostgresFeedback(db),
         originals=PostgresOriginals(db),
-        shared=True,
         closer=db.close,
         probe=db.problem,
     )
