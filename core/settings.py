@@ -566,6 +566,8 @@ class StateSettings(BaseModel):
 
     @model_validator(mode="after")
     def _known_scheme(self) -> StateSettings:
+        if self.url is not None and not self.url.strip():
+            self.url = None  # KBQA_STATE__URL= (empty, as Compose passes an unset variable)
         if self.url is not None and not self.url.startswith(STATE_SCHEMES):
             raise ValueError(
                 f"state.url must start with postgresql://, got {self.url.split(':', 1)[0]}:..."

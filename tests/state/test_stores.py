@@ -222,3 +222,4 @@ def test_a_job_that_kills_every_node_is_failed_after_a_few(
 def test_a_state_url_of_another_database_is_refused() -> None:
     with pytest.raises(ValueError, match="must start with postgresql://, got mysql:"):
         StateSettings(url="mysql://u:secret@db/kbqa")
+    assert StateSettings(url="").backend == "local"
