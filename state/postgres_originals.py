@@ -25,7 +25,7 @@ class PostgresOriginals:
         with self._db.connection() as conn, conn.transaction():
             # DO UPDATE, not DO NOTHING: it locks the row that is there already.
             row = conn.execute(
-                "INSERT INTO originals VALUES (%s, %s, %s, %s, %s)"
+                "INSERT INTO originals VALUES (%s, %s, %s, %s, %b)"  # %b: bytes as binary
                 " ON CONFLICT (sha256) DO UPDATE SET sha256 = EXCLUDED.sha256"
                 " RETURNING filename, content_type, size_bytes",
                 (sha256, filename, content_type, len(data), data),
@@ -42,6 +42,7 @@ class PostgresOriginals:
             row = conn.execute(
                 "SELECT filename, content_type, size_bytes, data FROM originals WHERE sha256 = %s",
                 (sha256,),
+                binary=True,
             ).fetchone()
         if row is None:
             raise NotFoundError(f"no original file {sha256!r}")

@@ -141,7 +141,8 @@ class PostgresJobs:
                 "INSERT INTO jobs (id, state, created_at, job) VALUES (%s, %s, %s, %s)",
                 (job.id, job.state, job.created_at, Jsonb(job.model_dump(mode="json"))),
             )
-            conn.execute("INSERT INTO job_uploads VALUES (%s, %s)", (job.id, data))
+            # %b: the bytes go in PostgreSQL's binary format, not as hex text twice their size.
+            conn.execute("INSERT INTO job_uploads VALUES (%s, %b)", (job.id, data))
 
     def get(self, job_id: str) -> Job:
         with self._db.connection() as conn:
@@ -244,7 +245,7 @@ class PostgresJobs:
     def upload(self, job_id: str) -> bytes:
         with self._db.connection() as conn:
             row = conn.execute(
-                "SELECT data FROM job_uploads WHERE job_id = %s", (job_id,)
+                "SELECT data FROM job_uploads WHERE job_id = %s", (job_id,), binary=True
             ).fetchone()
         if row is None:
             raise NotFoundError(f"the upload of job {job_id!r} is gone")
