@@ -33,7 +33,7 @@ TORCH_FROM := $(if $(TORCH_CUDA_INDEX),--index-url $(TORCH_CUDA_INDEX))
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON
 
 .DEFAULT_GOAL := help
-.PHONY: help install vllm run chat test test-fast load browser check docs bench eval fonts ocr clean
+.PHONY: help install vllm run chat test test-fast load browser check docs bench eval fonts ocr postgres clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,7 +77,7 @@ $(ACCEL_STAMP): $(LLAMA_STAMP)
 	touch $@
 
 $(STAMP): pyproject.toml $(ACCEL_STAMP)
-	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,docs,milvus]'
+	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,docs,milvus,postgres]'
 	# milvus-lite, the tests' Milvus server: --no-deps, so that its faiss-cpu requirement does not
 	# overwrite faiss-gpu (pyproject.toml, extra milvus-lite).
 	$(BIN)/pip install --no-deps 'milvus-lite>=3.2.2,<4'
@@ -126,7 +126,14 @@ browser: ## Headless Chromium for the browser tests (Debian packages chromium, c
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-test: install vllm fonts browser ## Install and run the whole test suite (browser and end-to-end included)
+# The tests start their own clusters with initdb/pg_ctl (tests/utils/postgres.py); the Debian
+# package's own cluster is not used (stopped if the package started one).
+postgres: ## PostgreSQL's server programs (Debian), for the tests of the shared state (docs/nodes.md)
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } || \
+		echo "warning: could not install postgresql; the shared-state tests will skip"
+
+test: install vllm fonts browser postgres ## Install and run the whole test suite (browser and end-to-end included)
 	$(BIN)/pytest
 
 # The inner loop: no vLLM venv, no browser, no real models; the unit tests only.

@@ -10,6 +10,7 @@ import typer
 from benchmarks.cli import speed
 from benchmarks.grow_api import grow_api
 from benchmarks.lexical_engines import lexical_engines
+from benchmarks.llm import llm
 from benchmarks.load import load
 from benchmarks.make_dataset import make_dataset
 from benchmarks.milvus_parity import milvus_parity
@@ -23,6 +24,7 @@ app = typer.Typer(help="kbqa's benchmarks (docs/benchmarks.md).", no_args_is_hel
 app.command("speed")(speed)
 app.command("make-dataset")(make_dataset)
 app.command("load")(load)
+app.command("llm")(llm)
 app.command("gpu")(gpu)
 app.command("grow-api")(grow_api)
 app.command("lexical-engines")(lexical_engines)

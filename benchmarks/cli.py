@@ -1,5 +1,5 @@
-"""``kbqa bench``: the speed benchmarks. The ``kbqa`` command mounts :func:`speed`;
-``python -m benchmarks`` runs it beside the other benchmarks, which parse lists as it does."""
+"""The speed benchmarks, :func:`speed`: ``python -m benchmarks speed``, which ``kbqa bench`` runs
+from a checkout (cli/bench.py), beside the other benchmarks, which parse lists as it does."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console(stderr=True)
-out = Console(highlight=False, soft_wrap=True)
+from benchmarks.console import console, out
 
 # What the speed and GPU benchmarks ingest.
 DatasetOption = Annotated[
@@ -20,7 +18,9 @@ PdfsOption = Annotated[int, typer.Option(min=0, help="PDFs to ingest (0: all).")
 
 
 def speed(
-    what: Annotated[str, typer.Argument(help="ingest, query, generation, all; or scale.")] = "all",
+    what: Annotated[
+        str, typer.Argument(help="ingest, query, generation, all; or scale, or llm.")
+    ] = "all",
     dataset: DatasetOption = Path("samples"),
     pdfs: PdfsOption = 4,
     searches: Annotated[int, typer.Option(min=1, help="Questions searched.")] = 20,
@@ -35,6 +35,11 @@ def speed(
 ) -> None:
     """Speed of ingest, search, ask and generation, each as a ratio to what it is built on;
     ``scale``: what a synthetic corpus of each size costs to write, search and open."""
+    if what == "llm":  # benchmarks/llm.py with its defaults; python -m benchmarks llm: all of it
+        from benchmarks.llm import llm
+
+        llm(json_path=json_path)
+        return
     if what == "scale":  # benchmarks/scale/run.py
         from benchmarks.scale.run import run as run_scale
 

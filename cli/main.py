@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import servers, transfer
+from cli import feedback, servers, transfer
 from cli.answers import (
     AnswerOptions,
     Collections,
@@ -269,6 +269,7 @@ app.command("model-server")(servers.model_server)
 app.command("convert-gguf")(servers.convert_gguf)
 app.command()(servers.serve)
 app.add_typer(transfer.app, name="index")
+app.add_typer(feedback.app, name="feedback")
 
 
 def main() -> None:

@@ -222,6 +222,11 @@ class ServerSettings(BaseModel):
     startup_timeout_s: float = Field(180, gt=0, description="Seconds to wait for the server.")
 
 
+# The builds of llama.cpp's CPU backend that `make install` makes: any x86-64, AVX2, AVX-VNNI,
+# AVX-512 with VNNI, AMX (generation/cpu_backend.py).
+CpuVariant = Literal["x64", "haswell", "alderlake", "icelake", "sapphirerapids"]
+
+
 class LlamaCppSettings(ServerSettings):
     """The embedded llama.cpp server (``KBQA_LLM__LLAMA_CPP__*``)."""
 
@@ -233,6 +238,11 @@ class LlamaCppSettings(ServerSettings):
         ge=0,
         description="MiB of prompt states the server keeps, so a prompt that starts like an "
         "earlier one is read from where that one ended (0: off).",
+    )
+    cpu_variant: Literal["x64", "haswell", "alderlake", "icelake", "sapphirerapids"] | None = Field(
+        None,
+        description="The build of llama.cpp's CPU backend to run (unset: the best this CPU "
+        "runs, AMX or AVX-512 where it has them; generation/cpu_backend.py).",
     )
 
 
@@ -575,6 +585,47 @@ class IndexSettings(BaseModel):
         return self
 
 
+STATE_SCHEMES = ("postgresql://", "postgres://")
+
+
+class StateSettings(BaseModel):
+    """Where conversations, jobs, uploads, API keys and feedback live: SQLite files under
+    data_dir (one node), or a PostgreSQL database that several nodes share (docs/nodes.md)."""
+
+    url: str | None = Field(
+        None,
+        description="postgresql://user:password@host:5432/db: the shared state of several "
+        "nodes (`pip install 'kbqa[postgres]'`). Unset: SQLite files under data_dir.",
+    )
+    pool_size: int = Field(10, ge=1, le=200, description="Most connections one node opens.")
+    timeout_s: float = Field(
+        5, gt=0, description="Seconds a call waits for a connection before answering 503."
+    )
+    job_lease_s: float = Field(
+        30,
+        ge=1,
+        description="Seconds a node holds a running job without renewing it (it renews every "
+        "third of it); a node dead longer than this loses its job to another node.",
+    )
+    job_poll_s: float = Field(
+        1.0, gt=0, description="Seconds between a node's looks for jobs queued on other nodes."
+    )
+
+    @model_validator(mode="after")
+    def _known_scheme(self) -> StateSettings:
+        if self.url is not None and not self.url.strip():
+            self.url = None  # KBQA_STATE__URL= (empty, as Compose passes an unset variable)
+        if self.url is not None and not self.url.startswith(STATE_SCHEMES):
+            raise ValueError(
+                f"state.url must start with postgresql://, got {self.url.split(':', 1)[0]}:..."
+            )
+        return self
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.url else "local"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KBQA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -592,6 +643,7 @@ class Settings(BaseSettings):
     ui: UiSettings = Field(default_factory=UiSettings)
     gpu: GpuSettings = Field(default_factory=GpuSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
 
     @property
     def models_dir(self) -> Path:

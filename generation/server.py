@@ -165,7 +165,12 @@ class LocalServer(ChatServer):
             "--logits_all",
             "false",
             *self.cache_args(),
+            *self.variant_args(),
         ]
+
+    def variant_args(self) -> list[str]:
+        variant = self.settings.llama_cpp.cpu_variant
+        return ["--cpu_variant", variant] if variant else []
 
     def cache_args(self) -> list[str]:
         """Keep the model's state after each prompt, so a prompt that starts like an earlier

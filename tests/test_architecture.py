@@ -35,7 +35,15 @@ BELOW = {  # each package -> the packages it may import
     "benchmarks": SERVICE | {"api", "evaluation"},
 }
 # The service's parts: a route that needs one of them shows a method missing on the service.
-SERVICE_PARTS = {"index", "ingestor", "conversations", "retriever", "generator", "embedder"}
+SERVICE_PARTS = {
+    "index",
+    "ingestor",
+    "conversations",
+    "state",
+    "retriever",
+    "generator",
+    "embedder",
+}
 
 
 @functools.cache

@@ -98,7 +98,7 @@ def test_a_listed_gpu_installs_cuda_torch_and_faiss_gpu_in_place_of_faiss_cpu(
     lines = log.splitlines()
     uninstall = lines.index("pip uninstall -y faiss-cpu faiss-gpu")
     torch = lines.index("pip install --force-reinstall --no-deps torch==2.13.0")
-    package = lines.index("pip install -e .[gpu,llm,convert,bench,test,dev,docs,milvus]")
+    package = lines.index("pip install -e .[gpu,llm,convert,bench,test,dev,docs,milvus,postgres]")
     assert uninstall < torch < package  # the CPU torch was replaced before kbqa came
 
 

@@ -51,9 +51,11 @@ def _registries() -> dict[str, Registry[Any]]:
     from index.embedders import EMBEDDERS
     from ingest.ocr import ENGINES
     from retrieval.rerankers import RERANKERS
+    from state.backend import BACKENDS as STATE_BACKENDS
 
     return {
         "index backend": INDEX_BACKENDS,
+        "state backend": STATE_BACKENDS,
         "embedder": EMBEDDERS,
         "reranker": RERANKERS,
         "OCR engine": ENGINES,

@@ -1,19 +1,22 @@
-"""Conversations: questions and their answers, citations included, kept in SQLite.
+"""Conversations: questions and their answers, citations included.
 
 They let a follow-up question carry its history without the client resending it, and let the
-UI show a conversation again after a page reload.
+UI show a conversation again after a page reload. ``LocalConversations`` keeps them in SQLite
+under data_dir; ``state.postgres_stores`` in the database that several nodes share.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from core.errors import NotFoundError
 from core.types import TITLE_CHARS, Answer, Conversation, ConversationSummary, Message, Turn
+from state.sqlite import open_sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -38,20 +41,65 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ConversationStore:
+class ConversationStore(Protocol):
+    """Conversations and their messages (a question and its answer are two messages)."""
+
+    def create(self, title: str = "") -> Conversation: ...
+
+    def recent(self, limit: int = 50) -> list[ConversationSummary]:
+        """The most recently active first."""
+        ...
+
+    def get(self, conversation_id: str) -> Conversation:
+        """With every message; ``core.errors.NotFoundError`` if there is none."""
+        ...
+
+    def append(self, conversation_id: str, answer: Answer) -> None:
+        """Store a question and its answer as the conversation's next two messages."""
+        ...
+
+    def delete(self, conversation_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def new_conversation(title: str) -> Conversation:
+    now = _now()
+    return Conversation(
+        id=uuid.uuid4().hex, title=title[:TITLE_CHARS], created_at=now, updated_at=now
+    )
+
+
+def with_messages(
+    summary: ConversationSummary,
+    rows: Iterable[tuple[str, str, Answer | None, datetime | str]],
+) -> Conversation:
+    """A conversation from its summary and its messages' (role, content, answer, created)."""
+    return Conversation(
+        **summary.model_dump(),
+        messages=[
+            Message(role=role, content=content, answer=answer, created_at=created)
+            for role, content, answer, created in rows
+        ],
+    )
+
+
+def last_turns(store: ConversationStore, conversation_id: str, turns: int = 10) -> list[Turn]:
+    """The last ``turns`` messages, oldest first, as the model should see them."""
+    messages = store.get(conversation_id).messages[-turns:]
+    return [Turn(role=m.role, content=m.content) for m in messages]
+
+
+class LocalConversations:
+    """In ``conversations.sqlite3`` under data_dir: one node's."""
+
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        self._db = open_sqlite(path, SCHEMA)
         self._lock = threading.Lock()
 
     def create(self, title: str = "") -> Conversation:
-        now = _now()
-        conversation = Conversation(
-            id=uuid.uuid4().hex, title=title[:TITLE_CHARS], created_at=now, updated_at=now
-        )
+        conversation = new_conversation(title)
+        now = conversation.created_at
         with self._lock:
             self._db.execute(
                 "INSERT INTO conversations VALUES (?, ?, ?, ?)",
@@ -78,23 +126,13 @@ class ConversationStore:
                 " WHERE conversation_id = ? ORDER BY id",
                 (conversation_id,),
             ).fetchall()
-        return Conversation(
-            **_summary(row).model_dump(),
-            messages=[
-                Message(
-                    role=role,
-                    content=content,
-                    answer=Answer.model_validate_json(answer) if answer else None,
-                    created_at=datetime.fromisoformat(created),
-                )
+        return with_messages(
+            _summary(row),
+            (
+                (role, content, Answer.model_validate_json(answer) if answer else None, created)
                 for role, content, answer, created in messages
-            ],
+            ),
         )
-
-    def history(self, conversation_id: str, turns: int = 10) -> list[Turn]:
-        """The last ``turns`` messages, oldest first, as the model should see them."""
-        messages = self.get(conversation_id).messages[-turns:]
-        return [Turn(role=m.role, content=m.content) for m in messages]
 
     def append(self, conversation_id: str, answer: Answer) -> None:
         """Store a question and its answer as the conversation's next two messages."""
