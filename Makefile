@@ -33,7 +33,7 @@ TORCH_FROM := $(if $(TORCH_CUDA_INDEX),--index-url $(TORCH_CUDA_INDEX))
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON
 
 .DEFAULT_GOAL := help
-.PHONY: help install vllm run chat test test-fast load browser check docs bench eval fonts ocr postgres clean
+.PHONY: help install vllm run chat test test-fast load browser check docs bench eval fonts ocr postgres qemu clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -133,7 +133,12 @@ postgres: ## PostgreSQL's server programs (Debian), for the tests of the shared 
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } || \
 		echo "warning: could not install postgresql; the shared-state tests will skip"
 
-test: install vllm fonts browser postgres ## Install and run the whole test suite (browser and end-to-end included)
+# The test that the llama.cpp build runs on a CPU without AVX-512 and AMX emulates one.
+qemu: ## QEMU user mode (Debian qemu-user), to run the tests as on a CPU without AVX-512 or AMX
+	@command -v qemu-x86_64 >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user; }
+
+test: install vllm fonts browser postgres qemu ## Install and run the whole test suite (browser and end-to-end included)
 	$(BIN)/pytest
 
 # The inner loop: no vLLM venv, no browser, no real models; the unit tests only.
