@@ -11,6 +11,7 @@ generation, and each as a ratio to the first build listed.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -81,6 +82,13 @@ def llm(
     gguf: Annotated[
         list[Path] | None, typer.Option(help="More GGUF files to measure beside the models.")
     ] = None,
+    requantize: Annotated[
+        str,
+        typer.Option(
+            help="Also measure each model re-quantized to these types (q4_0, q8_0), "
+            "comma-separated; the copies are kept beside the models."
+        ),
+    ] = "",
     prompt_tokens: Annotated[int, typer.Option(min=16, help="Prompt length.")] = 1500,
     gen_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated.")] = 32,
     rounds: Annotated[int, typer.Option(min=1, help="Rounds; the best of each pair is kept.")] = 2,
@@ -89,7 +97,9 @@ def llm(
     ] = None,
 ) -> None:
     """Prompt-reading and generation speed of each model on each CPU-backend build."""
-    files = _model_files([m for m in models.split(",") if m]) + list(gguf or [])
+    files = _model_files([m for m in models.split(",") if m])
+    files += [_requantized(f, kind) for kind in requantize.split(",") if kind for f in list(files)]
+    files += list(gguf or [])
     builds = [v for v in variants.split(",") if v]
     if not files:
         console.print("[red]error:[/red] no model to measure (--models, --gguf)")
@@ -123,6 +133,29 @@ def _model_files(names: list[str]) -> list[Path]:
         except Exception as exc:  # not installed: say so and measure the others
             console.print(f"[yellow]skipped {name}:[/yellow] {exc}")
     return files
+
+
+QUANT_TYPES = {"q4_0": 2, "q8_0": 7}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
+
+
+def _requantized(path: Path, kind: str) -> Path:
+    """``path`` re-quantized to ``kind`` (made once, beside it): weights that are quantized
+    from the original model would be better, but no package ships them."""
+    import llama_cpp
+
+    if kind not in QUANT_TYPES:
+        known = ", ".join(QUANT_TYPES)
+        raise typer.BadParameter(f"must be among {known}, got {kind!r}", param_hint="--requantize")
+    target = path.with_name(f"{path.stem.rsplit('-', 1)[0]}-{kind}-requantized.gguf")
+    if not target.exists():
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype, params.allow_requantize = QUANT_TYPES[kind], True
+        partial = target.with_suffix(".partial")
+        quantize = llama_cpp.llama_model_quantize
+        if quantize(str(path).encode(), str(partial).encode(), ctypes.byref(params)):
+            raise typer.BadParameter(f"could not re-quantize {path.name} to {kind}")
+        partial.rename(target)
+    return target
 
 
 def _run(path: Path, build: str, prompt_tokens: int, gen_tokens: int) -> dict[str, Any]:

@@ -30,10 +30,17 @@ class _Feature(ctypes.Structure):
 
 
 def _ggml() -> tuple[ctypes.CDLL, Path]:
-    import llama_cpp
-    from llama_cpp import _ggml
+    """ggml's backend registry as libllama uses it, and the folder of llama_cpp's libraries.
 
-    lib = _ggml.libggml
+    The wheel holds libggml.so and libggml.so.0 as two files (a wheel keeps no links), and
+    each loaded is a registry of its own; libllama uses ``libggml.so.0``, which importing
+    llama_cpp has loaded, so the same file is opened here (``llama_cpp._ggml`` opens the other).
+    """
+    import llama_cpp
+
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    linked = lib_dir / "libggml.so.0"
+    lib = ctypes.CDLL(str(linked if linked.is_file() else lib_dir / "libggml.so"))
     lib.ggml_backend_load.restype = ctypes.c_void_p
     lib.ggml_backend_load.argtypes = [ctypes.c_char_p]
     lib.ggml_backend_reg_by_name.restype = ctypes.c_void_p
@@ -41,7 +48,7 @@ def _ggml() -> tuple[ctypes.CDLL, Path]:
     lib.ggml_backend_reg_get_proc_address.restype = ctypes.c_void_p
     lib.ggml_backend_reg_get_proc_address.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
-    return lib, Path(llama_cpp.__file__).parent / "lib"
+    return lib, lib_dir
 
 
 def variants_installed() -> list[str]:
