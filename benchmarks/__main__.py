@@ -18,6 +18,7 @@ from benchmarks.ocr_corpus import ocr_corpus
 from benchmarks.ocr_eval import ocr_eval
 from benchmarks.ocr_memory import ocr_memory
 from benchmarks.scans import scans
+from benchmarks.soak import soak
 from benchmarks.speed.gpu import gpu
 
 app = typer.Typer(help="kbqa's benchmarks (docs/benchmarks.md).", no_args_is_help=True)
@@ -32,6 +33,7 @@ app.command("ocr")(ocr_eval)
 app.command("ocr-corpus")(ocr_corpus)
 app.command("ocr-memory")(ocr_memory)
 app.command("scans")(scans)
+app.command("soak")(soak)
 app.command("milvus-parity")(milvus_parity)
 
 if __name__ == "__main__":

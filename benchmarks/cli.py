@@ -18,9 +18,7 @@ PdfsOption = Annotated[int, typer.Option(min=0, help="PDFs to ingest (0: all).")
 
 
 def speed(
-    what: Annotated[
-        str, typer.Argument(help="ingest, query, generation, all; or scale, or llm.")
-    ] = "all",
+    what: Annotated[str, typer.Argument(help="ingest, query, generation, all; or scale.")] = "all",
     dataset: DatasetOption = Path("samples"),
     pdfs: PdfsOption = 4,
     searches: Annotated[int, typer.Option(min=1, help="Questions searched.")] = 20,
@@ -35,11 +33,6 @@ def speed(
 ) -> None:
     """Speed of ingest, search, ask and generation, each as a ratio to what it is built on;
     ``scale``: what a synthetic corpus of each size costs to write, search and open."""
-    if what == "llm":  # benchmarks/llm.py with its defaults; python -m benchmarks llm: all of it
-        from benchmarks.llm import llm
-
-        llm(json_path=json_path)
-        return
     if what == "scale":  # benchmarks/scale/run.py
         from benchmarks.scale.run import run as run_scale
 

@@ -523,6 +523,10 @@ class Server:
             env["KBQA_EMBEDDING__BACKEND"] = env["KBQA_LLM__BACKEND"] = "fake"
         return env
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def rss_mb(self) -> float:
         """Resident memory of the server and its children (the parser, a model server), MiB."""
         return tree_rss_mib(self._process.pid)

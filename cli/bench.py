@@ -30,7 +30,8 @@ def benchmarks_root() -> Path | None:
 
 
 def bench(ctx: typer.Context) -> None:
-    """Speed benchmarks (ingest, query, generation, all; or scale), from a source checkout.
+    """Speed benchmarks (ingest, query, generation, all; or scale; or llm, soak), from a source
+    checkout.
 
     Runs its `python -m benchmarks speed` with every argument given: `kbqa bench --help` shows
     that command's options."""
@@ -40,9 +41,12 @@ def bench(ctx: typer.Context) -> None:
         raise typer.Exit(code=1)
     paths = [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    command = [sys.executable, "-m", "benchmarks", "speed", *ctx.args]
+    # `kbqa bench llm ...`, `kbqa bench soak ...`: those commands, with all their options.
+    named = bool(ctx.args) and ctx.args[0] in COMMANDS
+    command = [sys.executable, "-m", "benchmarks", *([] if named else ["speed"]), *ctx.args]
     raise typer.Exit(code=subprocess.run(command, env=env, check=False).returncode)
 
 
+COMMANDS = {"llm", "soak"}  # benchmarks `kbqa bench` runs by name; the rest go to speed
 # Every argument, --help included, goes to the benchmark, which parses and checks them.
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
