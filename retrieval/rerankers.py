@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 import numpy as np
 
+from core.registry import Registry
 from core.settings import RetrievalSettings
 
 T = TypeVar("T")
@@ -103,7 +103,6 @@ class CrossEncoderReranker(Reranker):
     name = "cross-encoder"
 
     def __init__(self, model: str, device: str | None = None) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import CrossEncoder
 
         self.model = CrossEncoder(model, device=device)
@@ -114,6 +113,32 @@ class CrossEncoderReranker(Reranker):
         return [float(s) for s in self.model.predict([(query, p) for p in passages])]
 
 
+Factory = Callable[
+    [RetrievalSettings, "QueryEncoder | None", "TokenEncoder | None"], Reranker | None
+]
+RERANKERS: Registry[Factory] = Registry("reranker")
+MAXSIM_NEEDS = (
+    "the maxsim reranker needs token vectors, which only the sentence-transformers embedder "
+    "gives: set KBQA_RETRIEVAL__RERANKER=vectors (or none)"
+)
+RERANKERS.add("none", lambda settings, embedder, tokens: None)
+RERANKERS.add(
+    "maxsim", lambda settings, embedder, tokens: MaxSimReranker(_require(tokens, MAXSIM_NEEDS))
+)
+RERANKERS.add(
+    "vectors",
+    lambda settings, embedder, tokens: VectorReranker(
+        _require(embedder, "the vectors reranker needs the embedder"), settings.vector_weight
+    ),
+)
+RERANKERS.add(
+    "cross-encoder",
+    lambda settings, embedder, tokens: CrossEncoderReranker(
+        _require(settings.cross_encoder_model, "set retrieval.cross_encoder_model")
+    ),
+)
+
+
 def make_reranker(
     settings: RetrievalSettings, embedder: QueryEncoder | None, tokens: TokenEncoder | None = None
 ) -> Reranker | None:
@@ -121,21 +146,7 @@ def make_reranker(
     off. MaxSim needs token vectors: ``tokens``' (another model's), else the embedder's if it
     gives them (sentence-transformers)."""
     encoder = tokens or (embedder if hasattr(embedder, "token_embeddings") else None)
-    maxsim_needs = (
-        "the maxsim reranker needs token vectors, which only the sentence-transformers embedder "
-        "gives: set KBQA_RETRIEVAL__RERANKER=vectors (or none)"
-    )
-    factories: dict[str, Callable[[], Reranker | None]] = {
-        "none": lambda: None,
-        "maxsim": lambda: MaxSimReranker(_require(encoder, maxsim_needs)),  # type: ignore[arg-type]
-        "vectors": lambda: VectorReranker(
-            _require(embedder, "the vectors reranker needs the embedder"), settings.vector_weight
-        ),
-        "cross-encoder": lambda: CrossEncoderReranker(
-            _require(settings.cross_encoder_model, "set retrieval.cross_encoder_model")
-        ),
-    }
-    return factories[settings.reranker]()
+    return RERANKERS.get(settings.reranker)(settings, embedder, encoder)  # type: ignore[arg-type]
 
 
 def _require(value: T | None, message: str) -> T:

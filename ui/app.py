@@ -278,10 +278,13 @@ def show_answer(answer: Answer) -> None:
 
 def chat(api: ApiClient, sources: list[str], settings: dict[str, Any]) -> None:
     history = messages(api)
-    for message in history:
+    conversation_id = st.session_state["conversation"]["id"]
+    for n, message in enumerate(history):
         with st.chat_message(message["role"]):
             if message.get("answer"):
-                show_answer(Answer.model_validate(message["answer"]))
+                stored = Answer.model_validate(message["answer"])
+                show_answer(stored)
+                rate(api, stored, f"rate-{n}", conversation_id)
             else:
                 st.markdown(message["content"])
     question = st.chat_input("Ask a question about your documents", disabled=not sources)
@@ -301,9 +304,26 @@ def chat(api: ApiClient, sources: list[str], settings: dict[str, Any]) -> None:
             **settings,
         }
         answer = stream_answer(api, body)
+        if answer is not None:  # the key it will have in the history, so the choice stays
+            rate(api, answer, f"rate-{len(history) + 1}", conversation["id"])
     if answer is not None:
         history.append({"role": "user", "content": question})
         history.append({"role": "assistant", "content": answer.answer, "answer": answer})
+
+
+def rate(api: ApiClient, answer: Answer, key: str, conversation_id: str | None) -> None:
+    """Thumbs up or down under an answer, sent to POST /feedback once per change of mind."""
+    choice = st.feedback("thumbs", key=key)
+    sent = f"{key}-sent"
+    if choice is None or st.session_state.get(sent) == choice:
+        return
+    try:
+        api.feedback("up" if choice == 1 else "down", answer, conversation_id)
+    except ApiError as exc:
+        st.warning(str(exc))
+        return
+    st.session_state[sent] = choice
+    st.toast("Thank you: the feedback is kept for the next evaluation.")
 
 
 def stream_answer(api: ApiClient, body: dict[str, Any]) -> Answer | None:

