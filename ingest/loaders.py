@@ -17,8 +17,9 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from core.errors import IngestError
 from core.files import DOCUMENT_TYPES
-from core.types import Page
+from core.types import Page, TextLine
 from ingest.base import Loader, PageProgress
+from ingest.boxes import pdf_lines
 from ingest.ocr import (
     ENGINES,
     INSTALL_HINT,
@@ -136,7 +137,11 @@ class PdfLoader(Loader):
         _check_pdf_magic(data, filename)
         reader = self._open(data, filename)
         count = self._page_count(reader, filename)
+        # pdfium reads every page too: its characters' boxes say where each line is printed.
+        # (A file pdfium cannot open is still read by pypdf, without boxes, as before.)
         pdfium: pypdfium2.PdfDocument | None = None
+        with contextlib.suppress(IngestError):
+            pdfium = _open_pdfium(data, self._used_password, filename)
         pages: list[Page] = []
         scanned: list[int] = []
         try:
@@ -150,7 +155,9 @@ class PdfLoader(Loader):
                     # Garbage text (fonts without a Unicode map) reads right once rendered.
                     if looks_garbled(text) and (text.strip() or has_images(pdfium[i])):
                         scanned.append(i + 1)
-                pages.append(Page(number=i + 1, text=clean_text(text)))
+                readable = pdfium is not None and i + 1 not in scanned
+                lines = _lines(pdfium[i]) if readable else []  # type: ignore[index]
+                pages.append(Page(number=i + 1, text=clean_text(text), lines=lines))
         finally:
             if pdfium is not None:
                 pdfium.close()
@@ -279,6 +286,16 @@ def _pypdf_text(reader: pypdf.PdfReader, index: int) -> str:
     except Exception as exc:  # one broken page must not sink the document
         log.info("pypdf failed on page %d: %s; trying pdfium", index + 1, exc)
         return ""
+
+
+def _lines(page: pypdfium2.PdfPage) -> list[TextLine]:
+    """A page's printed lines with their boxes; none where pdfium cannot say (a broken page
+    loses its boxes, not its text)."""
+    try:
+        return pdf_lines(page)
+    except pypdfium2.PdfiumError as exc:
+        log.info("pdfium could not place the characters of a page: %s", exc)
+        return []
 
 
 def _open_pdfium(data: bytes | str, password: str | None, filename: str) -> pypdfium2.PdfDocument:

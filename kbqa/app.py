@@ -5,6 +5,7 @@ The CLI, the API and the benchmarks all go through it; it owns the index and the
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from core.errors import InvalidRequestError
+from core.errors import InvalidRequestError, NotFoundError
+from core.files import CONTENT_TYPES, write_atomically
 from core.settings import Settings, get_settings
 from core.types import (
     MAX_QUESTION_CHARS,
@@ -36,11 +38,13 @@ from index.backend import IndexBackend, open_index
 from index.embedders import Embedder, make_embedder
 from index.knowledge import check_collection_name
 from index.transfer import Moved, export_index, import_index
+from ingest.pages import render_png
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
 from kbqa.jobs import JobQueue
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult, fuse
+from state.originals import LocalOriginals, Original, OriginalStore, owner_of
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,12 @@ class KBQA:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.settings.ingest, self.index)
+        return Ingestor(self.settings.ingest, self.index, indexed=self._keep_original)
+
+    @cached_property
+    def originals(self) -> OriginalStore:
+        """The uploaded files as they came, by sha256 (:mod:`state.originals`)."""
+        return LocalOriginals(self.settings.data_dir / "originals")
 
     @cached_property
     def conversations(self) -> ConversationStore:
@@ -152,11 +161,69 @@ class KBQA:
 
     def delete(self, document_id: str, collection: str | None = None) -> Document:
         name = self.collection_or_default(collection)
-        return self.index.delete_document(name, document_id)
+        document = self.index.delete_document(name, document_id)
+        self._release_original(document)
+        return document
 
     def delete_collection(self, collection: str) -> list[Document]:
         """Remove a collection with every document in it; returns the documents removed."""
-        return self.index.delete_collection(self.collection_or_default(collection))
+        removed = self.index.delete_collection(self.collection_or_default(collection))
+        for document in removed:
+            self._release_original(document)
+        return removed
+
+    def original(
+        self, document_id: str, collection: str | None = None
+    ) -> tuple[Document, Original, bytes]:
+        """A document with its original file's bytes, or NotFoundError saying why."""
+        document = self.document(document_id, collection)
+        if self.originals.find(document.id) is None:
+            raise NotFoundError(
+                f"the original of {document.filename!r} was not kept: it was indexed before "
+                "kbqa kept uploaded files; upload it again to keep it"
+            )
+        original, data = self.originals.get(document.id)
+        return document, original, data
+
+    def page_image(
+        self, document_id: str, page: int, width: int, collection: str | None = None
+    ) -> bytes:
+        """Page ``page`` of a PDF as a PNG ``width`` pixels wide, cached on disk; a page
+        of a file without pages (Word, web pages) is refused."""
+        document = self.document(document_id, collection)
+        if document.kind != "pdf":
+            raise InvalidRequestError(
+                f"{document.filename!r} is a {document.kind} file: it has no pages to show "
+                "(its citations name their section); download the original instead"
+            )
+        if not 1 <= page <= document.pages:
+            raise NotFoundError(f"{document.filename!r} has {document.pages} pages, no page {page}")
+        cached = self._page_cache / document.id / f"{page}-{width}.png"
+        if cached.exists():
+            return cached.read_bytes()
+        _, _, data = self.original(document_id, collection)
+        png = render_png(data, page, width, self.settings.ingest.pdf_password)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(cached, png)
+        return png
+
+    @property
+    def _page_cache(self) -> Path:
+        return self.settings.data_dir / "cache" / "pages"
+
+    def _release_original(self, document: Document) -> None:
+        """A document is gone: so is its original, and its pages' images, if nothing else
+        uses them."""
+        self.originals.release(document.id, owner_of(document.collection, document.id))
+        if self.originals.find(document.id) is None:
+            shutil.rmtree(self._page_cache / document.id, ignore_errors=True)
+
+    def _keep_original(self, data: bytes, result: IngestResult) -> None:
+        """Keep an indexed file's bytes, owned by its document (released when it goes)."""
+        document = result.document
+        content_type = CONTENT_TYPES.get(document.kind, "application/octet-stream")
+        owner = owner_of(document.collection, document.id)
+        self.originals.put(data, document.filename, content_type, owner)
 
     def collections(self) -> list[str]:
         return self.index.collections()
@@ -325,6 +392,8 @@ class KBQA:
             self.index.close()
         if self._opened("conversations"):
             self.conversations.close()
+        if self._opened("originals"):
+            self.originals.close()
         self._backend.close()
 
     def __enter__(self) -> KBQA:

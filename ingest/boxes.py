@@ -1,0 +1,192 @@
+"""Where each chunk is printed: the boxes of the lines (or parts of lines) its text covers.
+
+A PDF page's lines come from pdfium's text page, each character with its box (:func:`pdf_lines`);
+a scanned page's from the OCR engine's line boxes. A chunk's text (from pypdf, cleaned) is found
+in its page's lines by its letters and digits alone, lower-cased, so that spacing, hyphenation
+and ligatures, which the two text layers treat differently, do not matter (:func:`chunk_boxes`).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from array import array
+from collections.abc import Iterator, Sequence
+
+import pypdfium2
+
+from core.types import Box, Chunk, Page, TextLine
+
+_SCALE = 65535  # a character edge as a uint16 fraction of the page width
+# Characters matched at each end of a chunk that is not found whole on its page (a text
+# layer that reads one word differently): its start and its end, each found on its own.
+_ANCHOR = 24
+
+
+def pdf_lines(page: pypdfium2.PdfPage) -> list[TextLine]:
+    """The printed lines of a PDF page, each with its box and its characters' edges."""
+    textpage = page.get_textpage()
+    try:
+        width, height = page.get_size()
+        lines: list[TextLine] = []
+        chars: list[tuple[str, tuple[float, float, float, float] | None]] = []
+        for index in range(textpage.count_chars()):
+            char = chr(pypdfium2.raw.FPDFText_GetUnicode(textpage, index))
+            if char in "\r\n":
+                lines.extend(_line(chars, width, height))
+                chars = []
+                continue
+            left, bottom, right, top = textpage.get_charbox(index)
+            drawn = not char.isspace() and right > left and top > bottom
+            chars.append((char, (left, bottom, right, top) if drawn else None))
+        lines.extend(_line(chars, width, height))
+        return lines
+    finally:
+        textpage.close()
+
+
+def _line(
+    chars: list[tuple[str, tuple[float, float, float, float] | None]], width: float, height: float
+) -> Iterator[TextLine]:
+    """One line of characters (PDF points, origin bottom-left) as a TextLine, if any is drawn."""
+    boxes = [box for _, box in chars if box is not None]
+    if not boxes or width <= 0 or height <= 0:
+        return
+    top = max(b[3] for b in boxes)
+    bottom = min(b[1] for b in boxes)
+    lefts, rights = array("H"), array("H")
+    edge = min(b[0] for b in boxes)  # a space's edges: where the glyph before it ends
+    for _, box in chars:
+        if box is not None:
+            lefts.append(_fraction(box[0] / width))
+            rights.append(_fraction(box[2] / width))
+            edge = box[2]
+        else:
+            lefts.append(_fraction(edge / width))
+            rights.append(_fraction(edge / width))
+    yield TextLine(
+        text="".join(char for char, _ in chars),
+        box=(
+            _clip(min(b[0] for b in boxes) / width),
+            _clip(1 - top / height),
+            _clip(max(b[2] for b in boxes) / width),
+            _clip(1 - bottom / height),
+        ),
+        lefts=lefts.tobytes(),
+        rights=rights.tobytes(),
+    )
+
+
+def _clip(value: float) -> float:
+    return round(min(1.0, max(0.0, value)), 5)
+
+
+def _fraction(value: float) -> int:
+    return round(_clip(value) * _SCALE)
+
+
+def keys(text: str) -> Iterator[tuple[int, str]]:
+    """(index in ``text``, character) of the letters and digits a text is matched by:
+    NFKC (a ligature is its letters), lower-cased."""
+    for index, char in enumerate(text):
+        for key in unicodedata.normalize("NFKC", char).lower():
+            if key.isalnum():
+                yield index, key
+
+
+def chunk_boxes(chunks: Sequence[Chunk], pages: Sequence[Page]) -> list[Chunk]:
+    """``chunks`` with the boxes of the lines they cover, where their pages have lines."""
+    by_number = {page.number: page for page in pages}
+    located = {}
+    for number, page in by_number.items():
+        if page.lines:
+            located[number] = _Located(page)
+    out = []
+    for chunk in chunks:
+        found = located.get(chunk.page_start)
+        if found is None or chunk.page_end != chunk.page_start:
+            out.append(chunk)
+            continue
+        out.append(chunk.model_copy(update={"boxes": found.boxes(chunk.text)}))
+    return out
+
+
+class _Located:
+    """A page's lines, searchable by the letters and digits of a passage."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.where: list[tuple[int, int]] = []  # each key's line and character
+        parts: list[str] = []
+        for number, line in enumerate(page.lines):
+            for index, key in keys(line.text):
+                self.where.append((number, index))
+                parts.append(key)
+        self.text = "".join(parts)
+        self._from = 0  # chunks come in page order: the next is looked for from here on
+
+    def boxes(self, text: str) -> list[Box]:
+        """The boxes of ``text`` on this page, a box per line it covers; [] if not found."""
+        wanted = [(index, key) for index, key in keys(text)]
+        span = self._find("".join(key for _, key in wanted))
+        if span is None:
+            return []
+        first, last = span
+        self._from = first + 1
+        return list(self._boxes(first, last, [index for index, _ in wanted]))
+
+    def _find(self, needle: str) -> tuple[int, int] | None:
+        """The first and last key of ``needle`` here: whole, or its two ends apart."""
+        if not needle:
+            return None
+        at = self.text.find(needle, self._from)
+        if at < 0:
+            at = self.text.find(needle)
+        if at >= 0:
+            return at, at + len(needle) - 1
+        head, tail = needle[:_ANCHOR], needle[-_ANCHOR:]
+        start = self.text.find(head, self._from)
+        start = start if start >= 0 else self.text.find(head)
+        end = self.text.find(tail, max(start, 0))
+        if start < 0 or end < 0 or end + len(tail) - start > 2 * len(needle):
+            return None
+        return start, end + len(tail) - 1
+
+    def _boxes(self, first: int, last: int, offsets: list[int]) -> Iterator[Box]:
+        """A box per line from key ``first`` to key ``last``; ``offsets``: each key's index in
+        the chunk's text, for the characters of the chunk each box covers."""
+        runs: dict[int, list[int]] = {}
+        for k in range(first, last + 1):
+            runs.setdefault(self.where[k][0], []).append(k)
+        for number, ks in runs.items():
+            line = self.page.lines[number]
+            a, b = self.where[ks[0]][1], self.where[ks[-1]][1]
+            x0, x1 = _edges(line, a, b)
+            # The chunk's characters this box covers, where the chunk's keys line up with the
+            # page's (they do wherever the chunk was found whole).
+            start = offsets[min(ks[0] - first, len(offsets) - 1)]
+            end = offsets[min(ks[-1] - first, len(offsets) - 1)] + 1
+            yield Box(
+                page=self.page.number,
+                x0=x0,
+                y0=line.box[1],
+                x1=x1,
+                y1=line.box[3],
+                start=start,
+                end=max(end, start),
+            )
+
+
+def _edges(line: TextLine, first: int, last: int) -> tuple[float, float]:
+    """The left and right edge of characters ``first``..``last`` of a line; without their
+    edges (OCR), as if the characters were spread evenly over the line's width."""
+    if line.lefts:
+        lefts, rights = array("H"), array("H")
+        lefts.frombytes(line.lefts)
+        rights.frombytes(line.rights)
+        return (
+            min(lefts[first : last + 1]) / _SCALE,
+            max(rights[first : last + 1]) / _SCALE,
+        )
+    x0, _, x1, _ = line.box
+    step = (x1 - x0) / max(len(line.text), 1)
+    return round(x0 + first * step, 5), round(x0 + (last + 1) * step, 5)
