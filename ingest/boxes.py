@@ -132,7 +132,10 @@ class _Located:
             return []
         first, last = span
         self._from = first + 1
-        return list(self._boxes(first, last, [index for index, _ in wanted]))
+        offsets = [index for index, _ in wanted]
+        # Punctuation around the first and last letter ("(1887).") is the passage's too.
+        lead, trail = offsets[0], len(text.rstrip()) - offsets[-1] - 1
+        return list(self._boxes(first, last, offsets, lead, trail))
 
     def _find(self, needle: str) -> tuple[int, int] | None:
         """The first and last key of ``needle`` here: whole, or its two ends apart."""
@@ -151,15 +154,22 @@ class _Located:
             return None
         return start, end + len(tail) - 1
 
-    def _boxes(self, first: int, last: int, offsets: list[int]) -> Iterator[Box]:
-        """A box per line from key ``first`` to key ``last``; ``offsets``: each key's index in
-        the chunk's text, for the characters of the chunk each box covers."""
+    def _boxes(
+        self, first: int, last: int, offsets: list[int], lead: int, trail: int
+    ) -> Iterator[Box]:
+        """A box per line from key ``first`` to key ``last``, widened by up to ``lead`` and
+        ``trail`` printed characters before and after; ``offsets``: each key's index in the
+        chunk's text, for the characters of the chunk each box covers."""
         runs: dict[int, list[int]] = {}
         for k in range(first, last + 1):
             runs.setdefault(self.where[k][0], []).append(k)
         for number, ks in runs.items():
             line = self.page.lines[number]
             a, b = self.where[ks[0]][1], self.where[ks[-1]][1]
+            if ks[0] == first:
+                a = _widen(line.text, a, -1, lead)
+            if ks[-1] == last:
+                b = _widen(line.text, b, 1, trail)
             x0, x1 = _edges(line, a, b)
             # The chunk's characters this box covers, where the chunk's keys line up with the
             # page's (they do wherever the chunk was found whole).
@@ -176,6 +186,16 @@ class _Located:
             )
 
 
+def _widen(text: str, at: int, step: int, most: int) -> int:
+    """``at`` moved by ``step`` over up to ``most`` printed characters that are no letter."""
+    for _ in range(most):
+        nxt = at + step
+        if not 0 <= nxt < len(text) or text[nxt].isspace() or text[nxt].isalnum():
+            break
+        at = nxt
+    return at
+
+
 def _edges(line: TextLine, first: int, last: int) -> tuple[float, float]:
     """The left and right edge of characters ``first``..``last`` of a line; without their
     edges (OCR), as if the characters were spread evenly over the line's width."""
@@ -184,8 +204,8 @@ def _edges(line: TextLine, first: int, last: int) -> tuple[float, float]:
         lefts.frombytes(line.lefts)
         rights.frombytes(line.rights)
         return (
-            min(lefts[first : last + 1]) / _SCALE,
-            max(rights[first : last + 1]) / _SCALE,
+            round(min(lefts[first : last + 1]) / _SCALE, 5),
+            round(max(rights[first : last + 1]) / _SCALE, 5),
         )
     x0, _, x1, _ = line.box
     step = (x1 - x0) / max(len(line.text), 1)

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import shutil
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from api.app import create_app
+from api.schemas import DocumentList, SearchResponse
 from core.settings import Settings
-from core.types import Document
-from tests.api.conftest import AUTH, ORCHARD, REPORT, error_of, ingest, pdf
+from core.text import CITATION_RE
+from core.types import Answer, Document
+from generation import fake
+from generation.fake import _SOURCE
+from ingest.pages import render_png
+from retrieval.excerpts import GAP
+from tests.api.conftest import AUTH, ORCHARD, REPORT, error_of, ingest, pdf, wait_ready
+from tests.api.test_ask import sse
+from tests.utils.boxes import letters, text_under
+from tests.utils.pdfs import make_image_only_pdf
 
 
 def _sha256(data: bytes) -> str:
@@ -81,3 +94,142 @@ def test_a_document_indexed_before_originals_were_kept_gets_a_clear_404(
         assert "report.pdf" in error_of(response)["message"]
         missing = client.get(f"/documents/{'0' * 64}/file")
         assert missing.status_code == 404
+
+
+QUESTION = "Who was the engineer in charge of the works?"
+
+
+def _cited(client: TestClient, question: str = QUESTION) -> tuple[Answer, bytes]:
+    answer = Answer.model_validate(client.post("/ask", json={"question": question}).json())
+    (citation,) = answer.citations
+    original = client.get(f"/documents/{citation.document_id}/file")
+    assert original.status_code == 200
+    return answer, original.content
+
+
+def test_a_citations_boxes_hold_the_cited_passage(api_settings: Settings) -> None:
+    """Read back through pdfium at the boxes' rectangles: the whole passage, nothing else."""
+    settings = api_settings.model_copy(
+        update={"retrieval": api_settings.retrieval.model_copy(update={"excerpt_sentences": 0})}
+    )
+    with TestClient(create_app(settings), headers=AUTH) as client:
+        wait_ready(client)
+        ingest(client, {"report.pdf": pdf(REPORT)})
+        answer, original = _cited(client)
+    (citation,) = answer.citations
+    assert citation.text == REPORT[1]  # the whole chunk: no excerpt
+    assert len(citation.boxes) == 2  # its two printed lines
+    assert {box.page for box in citation.boxes} == {citation.page} == {2}
+    assert letters(text_under(original, citation.boxes)) == letters(citation.text)
+
+
+def test_an_excerpts_boxes_hold_its_sentences(loaded: TestClient) -> None:
+    """An excerpt's boxes are cut from its lines' where its sentences start and end."""
+    answer, original = _cited(loaded)
+    (citation,) = answer.citations
+    assert citation.boxes
+    under = letters(text_under(original, citation.boxes))
+    for sentence in citation.text.split(GAP):
+        assert letters(sentence) in under
+    assert len(under) <= len(letters(citation.text)) + 4  # a character or two at each cut
+
+
+def test_search_hits_carry_their_boxes(loaded: TestClient) -> None:
+    hits = SearchResponse.model_validate(
+        loaded.post("/search", json={"query": "reservoir dam"}).json()
+    ).hits
+    assert hits
+    assert all(hit.chunk.boxes for hit in hits)
+
+
+def test_a_page_comes_back_as_a_png_of_the_width_asked(
+    loaded: TestClient, api_settings: Settings
+) -> None:
+    (doc,) = DocumentList.model_validate(loaded.get("/documents").json()).documents
+    response = loaded.get(f"/documents/{doc.id}/pages/2", params={"width": 400})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.format == "PNG"
+    assert image.width == 400
+    assert 500 < image.height < 600  # A4: 1.414 times as high as wide
+    assert _ink(image, (0.1, 0.07, 0.8, 0.1)) > 0.05  # the passage's line is printed there
+    assert _ink(image, (0.1, 0.5, 0.8, 0.6)) == 0  # the lower half of the page is blank
+    cached = list((api_settings.data_dir / "cache" / "pages" / doc.id).iterdir())
+    assert [p.name for p in cached] == ["2-400.png"]
+    again = loaded.get(f"/documents/{doc.id}/pages/2", params={"width": 400})
+    assert again.content == response.content
+    loaded.delete(f"/documents/{doc.id}")
+    assert not (api_settings.data_dir / "cache" / "pages" / doc.id).exists()
+
+
+def _ink(image: Image.Image, box: tuple[float, float, float, float]) -> float:
+    """The share of dark pixels in a part of the image given as fractions."""
+    x0, y0, x1, y1 = box
+    part = image.convert("L").crop(
+        (int(x0 * image.width), int(y0 * image.height), int(x1 * image.width),
+         int(y1 * image.height))
+    )  # fmt: skip
+    histogram = part.histogram()
+    return sum(histogram[:128]) / sum(histogram)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "says"),
+    [
+        ("pages/2", {"width": 99}, 422, "width"),
+        ("pages/2", {"width": 2401}, 422, "width"),
+        ("pages/2", {"width": "wide"}, 422, "width"),
+        ("pages/0", {}, 422, "page"),
+        ("pages/4", {}, 404, "has 3 pages, no page 4"),
+    ],
+)
+def test_a_page_out_of_bounds_is_a_4xx_that_says_why(
+    loaded: TestClient, path: str, params: dict, status: int, says: str
+) -> None:
+    (doc,) = DocumentList.model_validate(loaded.get("/documents").json()).documents
+    response = loaded.get(f"/documents/{doc.id}/{path}", params=params)
+    assert response.status_code == status
+    assert says in json.dumps(error_of(response))
+
+
+def test_a_file_without_pages_has_no_page_images(client: TestClient) -> None:
+    (job,) = ingest(client, {"notes.txt": b"Plain notes about the orchard.\n"})
+    assert job.document is not None
+    response = client.get(f"/documents/{job.document.id}/pages/1")
+    assert response.status_code == 422
+    assert "no pages to show" in error_of(response)["message"]
+
+
+def test_a_scanned_page_renders_too(tmp_path: Path) -> None:
+    scan = make_image_only_pdf(tmp_path / "scan.pdf").read_bytes()
+    image = Image.open(io.BytesIO(render_png(scan, 1, 300)))
+    assert image.width == 300
+    assert _ink(image, (0, 0, 1, 1)) > 0.01  # the scan's grey bars
+
+
+def _cite_backwards(prompt: str) -> str:
+    """A model that cites the last source before the first: "… [3] … [1]."."""
+    sources = _SOURCE.findall(prompt)
+    (last, text), (first, first_text) = sources[-1], sources[0]
+    return f"{text.strip()} [{last}] {first_text.strip()} [{first}]"
+
+
+def test_sources_are_numbered_from_1_in_order_of_mention_everywhere(
+    loaded: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fake, "quote_best_sentence", _cite_backwards)
+    plain = Answer.model_validate(loaded.post("/ask", json={"question": QUESTION}).json())
+    assert [c.n for c in plain.citations] == [1, 2]
+    assert CITATION_RE.findall(plain.answer) == ["1", "2"]
+    assert plain.citations[0].page != plain.citations[1].page
+    events = sse(loaded.post("/ask", json={"question": QUESTION, "stream": True}).text)
+    tokens = "".join(data["text"] for event, data in events if event == "token")
+    assert tokens == plain.answer
+    assert Answer.model_validate(events[-1][1]).citations == plain.citations
+    body = {"model": "kbqa", "messages": [{"role": "user", "content": QUESTION}]}
+    completion = loaded.post("/v1/chat/completions", json=body).json()
+    content = completion["choices"][0]["message"]["content"]
+    assert content.startswith(plain.answer)
+    assert content.endswith("\n".join(c.label for c in plain.citations))
+    assert [c["n"] for c in completion["citations"]] == [1, 2]
