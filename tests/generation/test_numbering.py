@@ -15,8 +15,15 @@ from generation.parsing import Renumbering
 TEXTS = ["Penguins eat krill.", "Penguins eat fish.", "Penguins live in the south."]
 HITS = [
     Hit(
-        chunk=Chunk(document_id=f"d{i}", ordinal=0, text=text, page_start=i, page_end=i,
-                    char_start=0, char_end=len(text)),  # fmt: skip
+        chunk=Chunk(
+            document_id=f"d{i}",
+            ordinal=0,
+            text=text,
+            page_start=i,
+            page_end=i,
+            char_start=0,
+            char_end=len(text),
+        ),  # fmt: skip
         collection="c",
         filename=f"birds-{i}.pdf",
         score=1 - i / 10,

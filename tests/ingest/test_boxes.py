@@ -10,7 +10,8 @@ from tests.utils.boxes import letters, text_under
 from tests.utils.pdfs import text_pdf_bytes
 
 LONG = " ".join(
-    f"Sentence {i} tells of reservoir {i * 7} (built {1800 + i}), and of its dam." for i in range(50)
+    f"Sentence {i} tells of reservoir {i * 7} (built {1800 + i}), and of its dam."
+    for i in range(50)
 )
 
 
