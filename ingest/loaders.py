@@ -102,10 +102,14 @@ class ScannedPage(NamedTuple):
     size: tuple[int, int] = (0, 0)
 
 
-def read_image(options: OcrOptions, engine: str, image: bytes, size: tuple[int, int]) -> str:
-    """The clean text ``engine`` reads on a page image from :meth:`PdfLoader.read_scanned`."""
+def read_image(
+    options: OcrOptions, engine: str, image: bytes, size: tuple[int, int]
+) -> tuple[str, list[TextLine]]:
+    """The clean text ``engine`` reads on a page image from :meth:`PdfLoader.read_scanned`,
+    with its lines' boxes."""
     ocr = load_engine(engine, options.languages, options.threads)
-    return clean_text(ocr.read(Image.frombytes("L", size, image)))
+    text, lines = ocr.read_lines(Image.frombytes("L", size, image))
+    return clean_text(text), lines
 
 
 class PdfLoader(Loader):
@@ -189,16 +193,14 @@ class PdfLoader(Loader):
         """OCR the pages ``numbers`` (1-based) of a PDF given as bytes or a file path, in this
         process, the CJK engine included."""
         engine, ocr = self._engine_options()
+        pages = []
         with self._pdfium(source, filename) as pdfium:
-            return [
-                Page(
-                    number=n,
-                    text=clean_text(
-                        ocr_page(pdfium[n - 1], engine, ocr.languages, ocr.dpi, ocr.cjk_engine)
-                    ),
+            for n in numbers:
+                text, lines = ocr_page(
+                    pdfium[n - 1], engine, ocr.languages, ocr.dpi, ocr.cjk_engine
                 )
-                for n in numbers
-            ]
+                pages.append(Page(number=n, text=clean_text(text), lines=lines))
+        return pages
 
     def read_scanned(self, source: bytes | str, filename: str, number: int) -> ScannedPage:
         """Page ``number`` as read by the first OCR engine, unless that runs in a process of its
@@ -209,8 +211,8 @@ class PdfLoader(Loader):
             image = render(pdfium[number - 1], ocr.dpi)
         if ENGINES[engine].own_process:
             return ScannedPage(Page(number=number, text=""), engine, image.tobytes(), image.size)
-        text = load_engine(engine, ocr.languages).read(image)
-        page = Page(number=number, text=clean_text(text))
+        text, lines = load_engine(engine, ocr.languages).read_lines(image)
+        page = Page(number=number, text=clean_text(text), lines=lines)
         if ocr.cjk_engine and wants_cjk_engine(text, engine, ocr.cjk_engine):
             return ScannedPage(page, ocr.cjk_engine, image.tobytes(), image.size)
         return ScannedPage(page)

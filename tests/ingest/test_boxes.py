@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.types import Chunk, Page, ParsedDocument, TextLine
+from bench.scans import scan_pdf
+from core.settings import IngestSettings
+from core.types import Box, Chunk, Page, ParsedDocument, TextLine
 from ingest.boxes import chunk_boxes
 from ingest.chunking import Chunker
-from ingest.loaders import PdfLoader
+from ingest.isolation import IsolatedParser
+from ingest.loaders import OcrOptions, PdfLoader
+from ingest.ocr import ENGINES
 from tests.utils.boxes import letters, text_under
 from tests.utils.pdfs import text_pdf_bytes
 
@@ -68,3 +72,52 @@ def test_files_without_pages_have_no_boxes() -> None:
     chunk = Chunk(document_id="d", ordinal=0, text=page.text, page_start=1, page_end=1,
                   char_start=0, char_end=len(page.text), section="Scope")  # fmt: skip
     assert chunk_boxes([chunk], [page])[0].boxes == []
+
+
+SCANNED = [
+    "The harbour wall was completed in 1890 by the engineer Thomas Reed. " * 3,
+    "The reservoir holds four million cubic metres of water. It was filled in 1902.",
+]
+
+
+def _union(boxes: list[Box]) -> tuple[float, float, float, float]:
+    return (min(b.x0 for b in boxes), min(b.y0 for b in boxes), max(b.x1 for b in boxes),
+            max(b.y1 for b in boxes))  # fmt: skip
+
+
+def _read(reader: PdfLoader | IsolatedParser, data: bytes) -> list[Chunk]:
+    pages = reader.pages(data, "scan.pdf")
+    parsed = ParsedDocument(id="d", filename="scan.pdf", kind="pdf", size_bytes=1, pages=pages)
+    return chunk_boxes(Chunker(1000, 100).split(parsed), pages)
+
+
+@pytest.mark.parametrize(("engine", "isolated"), [("tesseract", False), ("rapidocr", False),
+                                                  ("rapidocr", True)])  # fmt: skip
+def test_a_scanned_pages_chunks_are_boxed_where_the_text_is_printed(
+    engine: str, isolated: bool
+) -> None:
+    """The OCR engine's line boxes on a scan fall where the text PDF it was made from prints
+    the same lines."""
+    if reason := ENGINES[engine].unavailable(("eng",)):
+        pytest.skip(reason)
+    text = text_pdf_bytes(SCANNED, font="dejavu")
+    printed = _chunks(text, 1000)
+    options = OcrOptions(engine=engine, languages=("eng",), dpi=150)
+    if isolated:
+        settings = IngestSettings()
+        parser = IsolatedParser(settings.parse_timeout_s, settings.parse_memory_mb, ocr=options)
+        try:
+            scanned = _read(parser, scan_pdf(text, dpi=150))
+        finally:
+            parser.close()
+    else:
+        scanned = _read(PdfLoader(ocr=options), scan_pdf(text, dpi=150))
+    assert [c.page_start for c in scanned] == [c.page_start for c in printed] == [1, 2]
+    for ocr, pdf in zip(scanned, printed, strict=True):
+        assert ocr.boxes
+        for box in ocr.boxes:  # each on a printed line (an engine may miss a line)
+            assert any(
+                (box.y0, box.y1) == pytest.approx((line.y0, line.y1), abs=0.01)
+                for line in pdf.boxes
+            ), box
+        assert _union(ocr.boxes) == pytest.approx(_union(pdf.boxes), abs=0.02)
