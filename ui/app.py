@@ -18,6 +18,7 @@ from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.settings import get_settings
 from core.types import STRATEGIES, Answer, Discard, Job
 from ui.client import ApiClient, ApiError
+from ui.sources import open_source, source_panel, viewing
 
 NEW_COLLECTION = "New collection…"
 HINTS = {
@@ -255,7 +256,8 @@ def messages(api: ApiClient) -> list[dict[str, Any]]:
     return cached["messages"]  # type: ignore[no-any-return]
 
 
-def show_answer(answer: Answer) -> None:
+def show_answer(answer: Answer, key: int) -> None:
+    """An answer with its sources; ``key``: the message's place in the conversation."""
     st.markdown(answer.answer)
     if answer.unsupported_answer:
         with st.expander("Withheld: the documents do not support the model's answer"):
@@ -263,9 +265,16 @@ def show_answer(answer: Answer) -> None:
     if answer.reasoning:
         with st.expander("Reasoning"):
             st.markdown(answer.reasoning)
-    for citation in answer.citations:
-        with st.expander(citation.label):
-            st.text(citation.text)
+    for citation in answer.citations:  # each opens its page beside the chat, highlighted
+        st.button(
+            citation.label,
+            key=f"source-{key}-{citation.n}",
+            on_click=open_source,
+            args=(citation,),
+            type="tertiary",
+            icon=":material/description:",
+            help="Show the passage on its page",
+        )
     if answer.search_query and answer.search_query != answer.question:
         st.caption(f"Searched for: {' '.join(answer.search_query.split())}")
     if answer.guard is not None:
@@ -276,14 +285,16 @@ def show_answer(answer: Answer) -> None:
     st.caption(f"{answer.model} · {answer.strategy}{took}")
 
 
-def chat(api: ApiClient, sources: list[str], settings: dict[str, Any]) -> None:
+def chat(api: ApiClient, sources: list[str], settings: dict[str, Any], area: Any) -> None:
+    """The conversation in ``area`` (the main column), its input pinned below the page."""
     history = messages(api)
-    for message in history:
-        with st.chat_message(message["role"]):
-            if message.get("answer"):
-                show_answer(Answer.model_validate(message["answer"]))
-            else:
-                st.markdown(message["content"])
+    with area:
+        for i, message in enumerate(history):
+            with st.chat_message(message["role"]):
+                if message.get("answer"):
+                    show_answer(Answer.model_validate(message["answer"]), i)
+                else:
+                    st.markdown(message["content"])
     question = st.chat_input("Ask a question about your documents", disabled=not sources)
     if not question:
         return
@@ -291,28 +302,28 @@ def chat(api: ApiClient, sources: list[str], settings: dict[str, Any]) -> None:
     if not conversation["id"]:
         new_id: str = api.new_conversation().id
         conversation["id"] = st.query_params["c"] = new_id
-    with st.chat_message("user"):
+    with area, st.chat_message("user"):
         st.markdown(question)
-    with st.chat_message("assistant"):
+    with area, st.chat_message("assistant"):
         body = {
             "question": question,
             "collections": sources,
             "conversation_id": conversation["id"],
             **settings,
         }
-        answer = stream_answer(api, body)
+        answer = stream_answer(api, body, len(history) + 1)
     if answer is not None:
         history.append({"role": "user", "content": question})
         history.append({"role": "assistant", "content": answer.answer, "answer": answer})
 
 
-def stream_answer(api: ApiClient, body: dict[str, Any]) -> Answer | None:
+def stream_answer(api: ApiClient, body: dict[str, Any], key: int) -> Answer | None:
     placeholder, text = st.empty(), ""
     try:
         for item in api.ask_stream(body):
             if isinstance(item, Answer):
                 placeholder.empty()
-                show_answer(item)
+                show_answer(item, key)
                 return item
             if isinstance(item, Discard):  # the text so far is taken back: the model retries
                 text = ""
@@ -338,8 +349,16 @@ def main() -> None:
         settings = answer_settings()
         upload_panel(api, collection)
         conversation_panel()
-        documents_panel(api, collection)
-        chat(api, sources, settings)
+        shown = viewing()
+        if shown is None:
+            area = st.container()
+        else:  # the cited page beside the chat
+            area, side = st.columns([3, 2], gap="large")
+            with side:
+                source_panel(api, shown)
+        with area:
+            documents_panel(api, collection)
+        chat(api, sources, settings, area)
     except ApiError as exc:  # the API went away mid-run: say so, never a stack trace
         st.error(str(exc))
 

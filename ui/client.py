@@ -78,6 +78,16 @@ class ApiClient:
     def new_conversation(self) -> Conversation:
         return Conversation.model_validate(self._json("POST", "/conversations", json={}))
 
+    def page_image(self, document_id: str, page: int, width: int, collection: str) -> bytes:
+        """A page of a PDF as a PNG ``width`` pixels wide."""
+        params = {"width": width, "collection": collection}
+        return self._request("GET", f"/documents/{document_id}/pages/{page}", params=params).content
+
+    def original(self, document_id: str, collection: str) -> bytes:
+        """The document's file as it was uploaded."""
+        params = {"collection": collection}
+        return self._request("GET", f"/documents/{document_id}/file", params=params).content
+
     def conversation(self, conversation_id: str) -> Conversation:
         return Conversation.model_validate(self._json("GET", f"/conversations/{conversation_id}"))
 
