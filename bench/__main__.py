@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from bench.boxes import boxes
 from bench.cli import speed
 from bench.grow_api import grow_api
 from bench.lexical_engines import lexical_engines
@@ -31,6 +32,7 @@ app.command("ocr-corpus")(ocr_corpus)
 app.command("ocr-memory")(ocr_memory)
 app.command("scans")(scans)
 app.command("milvus-parity")(milvus_parity)
+app.command("boxes")(boxes)
 
 if __name__ == "__main__":
     app(prog_name="python -m bench")

@@ -9,9 +9,9 @@ and ligatures, which the two text layers treat differently, do not matter (:func
 from __future__ import annotations
 
 import unicodedata
-from array import array
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pypdfium2
 
 from core.types import Box, Chunk, Page, TextLine
@@ -51,25 +51,22 @@ def _line(
     boxes = [box for _, box in chars if box is not None]
     if not boxes or width <= 0 or height <= 0:
         return
-    top = max(b[3] for b in boxes)
-    bottom = min(b[1] for b in boxes)
-    lefts, rights = array("H"), array("H")
-    edge = min(b[0] for b in boxes)  # a space's edges: where the glyph before it ends
+    edges: list[tuple[float, float]] = []
+    edge = boxes[0][0]  # a space's edges: where the glyph before it ends
     for _, box in chars:
         if box is not None:
-            lefts.append(_fraction(box[0] / width))
-            rights.append(_fraction(box[2] / width))
             edge = box[2]
-        else:
-            lefts.append(_fraction(edge / width))
-            rights.append(_fraction(edge / width))
+        edges.append((box[0], box[2]) if box is not None else (edge, edge))
+    x = np.asarray(edges).T / width  # many characters a page: numpy, not a loop of round()
+    lefts, rights = np.rint(np.clip(x, 0, 1) * _SCALE).astype(np.uint16)
+    bounds = np.asarray(boxes)
     yield TextLine(
         text="".join(char for char, _ in chars),
         box=(
-            _clip(min(b[0] for b in boxes) / width),
-            _clip(1 - top / height),
-            _clip(max(b[2] for b in boxes) / width),
-            _clip(1 - bottom / height),
+            _clip(bounds[:, 0].min() / width),
+            _clip(1 - bounds[:, 3].max() / height),
+            _clip(bounds[:, 2].max() / width),
+            _clip(1 - bounds[:, 1].min() / height),
         ),
         lefts=lefts.tobytes(),
         rights=rights.tobytes(),
@@ -77,11 +74,41 @@ def _line(
 
 
 def _clip(value: float) -> float:
-    return round(min(1.0, max(0.0, value)), 5)
+    return round(min(1.0, max(0.0, float(value))), 5)
 
 
-def _fraction(value: float) -> int:
-    return round(_clip(value) * _SCALE)
+# A box is read back a little inside its edges: pdfium takes a character that a rectangle only
+# touches, and the neighbours of a line's first and last letter touch its box.
+INSET_PT = 0.3
+
+
+def text_under(pdf: bytes, boxes: Sequence[Box]) -> str:
+    """The text pdfium finds under ``boxes`` of a PDF, in their order: what a highlight drawn
+    at them covers (how tests and ``python -m bench boxes`` check the boxes)."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        parts = []
+        for box in boxes:
+            page = document[box.page - 1]
+            width, height = page.get_size()
+            textpage = page.get_textpage()
+            parts.append(
+                textpage.get_text_bounded(
+                    left=box.x0 * width + INSET_PT,
+                    bottom=(1 - box.y1) * height + INSET_PT,
+                    right=box.x1 * width - INSET_PT,
+                    top=(1 - box.y0) * height - INSET_PT,
+                )
+            )
+            textpage.close()
+        return " ".join(parts)
+    finally:
+        document.close()
+
+
+def letters(text: str) -> str:
+    """A text's letters and digits, lower-cased: what boxes are matched to text by."""
+    return "".join(key for _, key in keys(text))
 
 
 def keys(text: str) -> Iterator[tuple[int, str]]:
@@ -200,13 +227,9 @@ def _edges(line: TextLine, first: int, last: int) -> tuple[float, float]:
     """The left and right edge of characters ``first``..``last`` of a line; without their
     edges (OCR), as if the characters were spread evenly over the line's width."""
     if line.lefts:
-        lefts, rights = array("H"), array("H")
-        lefts.frombytes(line.lefts)
-        rights.frombytes(line.rights)
-        return (
-            round(min(lefts[first : last + 1]) / _SCALE, 5),
-            round(max(rights[first : last + 1]) / _SCALE, 5),
-        )
+        lefts = np.frombuffer(line.lefts, dtype=np.uint16)[first : last + 1]
+        rights = np.frombuffer(line.rights, dtype=np.uint16)[first : last + 1]
+        return round(int(lefts.min()) / _SCALE, 5), round(int(rights.max()) / _SCALE, 5)
     x0, _, x1, _ = line.box
     step = (x1 - x0) / max(len(line.text), 1)
     return round(x0 + first * step, 5), round(x0 + (last + 1) * step, 5)
