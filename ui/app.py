@@ -353,7 +353,7 @@ def main() -> None:
         if shown is None:
             area = st.container()
         else:  # the cited page beside the chat
-            area, side = st.columns([3, 2], gap="large")
+            area, side = st.columns(2, gap="large")
             with side:
                 source_panel(api, shown)
         with area:

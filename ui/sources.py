@@ -54,7 +54,7 @@ def _page(_api: ApiClient, document_id: str, collection: str, page: int, width: 
 
 def source_panel(api: ApiClient, citation: Citation) -> None:
     """The cited page(s) with the passage highlighted, the passage, and the original."""
-    head, close = st.columns([5, 1], vertical_alignment="center")
+    head, close = st.columns([3, 1], vertical_alignment="center")
     head.markdown(f"**{citation.label}**")
     close.button("Close", key="close-source", on_click=close_source, icon=":material/close:")
     if citation.section is None:
@@ -78,8 +78,27 @@ def _show_page(api: ApiClient, citation: Citation, number: int) -> None:
         st.warning(f"Page {number} cannot be shown: {exc}")
         return
     boxes = [box for box in citation.boxes if box.page == number]
-    caption = f"Page {number}" + ("" if boxes else " (where the passage is was not recorded)")
-    st.image(highlight(png, boxes), caption=caption, width="stretch", output_format="PNG")
+    page = highlight(png, boxes)
+    if not boxes:
+        st.image(page, caption=f"Page {number} (where on it the passage is, was not recorded)",
+                 width="stretch", output_format="PNG")  # fmt: skip
+        return
+    # A whole page is too small to read in a column: the passage's part of it, and the page.
+    st.image(around(page, boxes), caption=f"Page {number}", width="stretch", output_format="PNG")
+    with st.expander("Whole page"):
+        st.image(page, width="stretch", output_format="PNG")
+
+
+def around(page: Image.Image, boxes: list[Box], margin: float = 0.04) -> Image.Image:
+    """The part of ``page`` that holds ``boxes``, ``margin`` (of the page's width) around."""
+    left = max(0.0, min(box.x0 for box in boxes) - margin)
+    right = min(1.0, max(box.x1 for box in boxes) + margin)
+    top = max(0.0, min(box.y0 for box in boxes) - margin)
+    bottom = min(1.0, max(box.y1 for box in boxes) + margin)
+    width, height = page.size
+    return page.crop(
+        (round(left * width), round(top * height), round(right * width), round(bottom * height))
+    )
 
 
 def _original(api: ApiClient, citation: Citation) -> Callable[[], Any]:

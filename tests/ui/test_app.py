@@ -16,7 +16,7 @@ from tests.api.conftest import REPORT, pdf
 from tests.ui.conftest import APP
 from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf
 from ui.client import ApiClient
-from ui.sources import highlight
+from ui.sources import around, highlight
 
 QUESTION = "Who was the engineer in charge of the works?"
 
@@ -169,8 +169,9 @@ def test_a_source_opens_its_page_beside_the_chat_highlighted(ui: AppTest) -> Non
     ui.chat_input[0].set_value(QUESTION).run()
     ui.chat_message[1].button[0].click().run()
     assert not ui.exception
-    (image,) = ui.get("image")
-    assert image.proto.imgs[0].caption == "Page 2"
+    passage, page = ui.get("image")  # the passage's band of the page, and the whole page
+    assert passage.proto.imgs[0].caption == "Page 2"
+    assert [e.label for e in ui.expander if e.label == "Whole page"] == ["Whole page"]
     assert "Margaret Quill" in next(m.value for m in ui.markdown if m.value.startswith("> "))
     assert ui.get("download_button")[0].proto.label == "Download original"
     next(b for b in ui.button if b.label == "Close").click().run()
@@ -189,3 +190,5 @@ def test_the_highlight_is_painted_where_the_boxes_say() -> None:
     assert g > 200
     assert b < 200
     assert painted.getpixel((100, 20)) == (255, 255, 255)  # white elsewhere
+    band = around(painted, [box])
+    assert band.size == (116, 18)  # 0.21 to 0.79 of the page's width, 0.46 to 0.64 of its height
