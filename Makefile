@@ -5,7 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?=
 LLAMA_CPP_VERSION := 0.3.36
-LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)
+LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)-variants
+# llama-cpp-python is built from its sdist with kbqa's patch (patches/README.md): the CPU
+# backend as five variants loaded at run time by the CPU's features (AMX, AVX-512 VNNI, AVX-VNNI,
+# AVX2, any x86-64), and the fix that lets AMX run.
+LLAMA_PATCH := patches/llama-cpp-python-$(LLAMA_CPP_VERSION).patch
+LLAMA_SRC := build/llama-cpp-python
 # vLLM lives in its own venv: it pins transformers and fastapi below what kbqa uses.
 VLLM_VENV ?= .venv-vllm
 VLLM_VERSION := 0.32.0
@@ -25,8 +30,7 @@ ACCEL_STAMP := $(VENV)/.accel-$(ACCEL)
 # PyTorch index of an older CUDA, e.g. TORCH_CUDA_INDEX=https://download.pytorch.org/whl/cu128
 TORCH_CUDA_INDEX ?=
 TORCH_FROM := $(if $(TORCH_CUDA_INDEX),--index-url $(TORCH_CUDA_INDEX))
-LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
-	-DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON
 
 .DEFAULT_GOAL := help
 .PHONY: help install vllm run chat test test-fast load browser check bench eval fonts ocr clean
@@ -36,16 +40,23 @@ help: ## List the targets
 
 # The slow part (torch, llama.cpp's compile) has its own stamp, so editing pyproject.toml
 # reinstalls kbqa in seconds.
-$(LLAMA_STAMP):
+$(LLAMA_STAMP): $(LLAMA_PATCH)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, so that sentence-transformers does not pull CUDA wheels on the CPU path.
 	$(BIN)/pip install torch==$(TORCH_VERSION)
-	# llama-cpp-python compiles llama.cpp (a few minutes; LLAVA_BUILD=OFF halves that). Built for
-	# portable AVX2, not -march=native: native AVX-512/AMX builds crash on some VMs, and pip's
-	# wheel cache would hand a native build to another machine (hence --no-cache-dir too).
+	# llama-cpp-python compiles llama.cpp (several minutes; LLAVA_BUILD=OFF halves that), with
+	# each CPU variant compiled for its own instruction set, never -march=native, so the build
+	# runs on any x86-64 CPU and uses AMX or AVX-512 where the CPU has them
+	# (generation/cpu_backend.py). --no-cache-dir: pip's wheel cache would skip the patch.
+	rm -rf $(LLAMA_SRC) && mkdir -p $(LLAMA_SRC)
+	$(BIN)/pip download -q --no-deps --no-binary :all: -d $(LLAMA_SRC) 'llama-cpp-python==$(LLAMA_CPP_VERSION)'
+	tar -xzf $(LLAMA_SRC)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz -C $(LLAMA_SRC)
+	patch -p1 -d $(LLAMA_SRC)/llama_cpp_python-$(LLAMA_CPP_VERSION) < $(LLAMA_PATCH)
+	$(BIN)/pip uninstall -q -y llama-cpp-python
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
-		$(BIN)/pip install --no-cache-dir 'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
+		$(BIN)/pip install --no-cache-dir '$(LLAMA_SRC)/llama_cpp_python-$(LLAMA_CPP_VERSION)[server]'
+	rm -rf $(LLAMA_SRC)
 	touch $@
 
 # faiss-cpu and faiss-gpu install the same `faiss` package, so a switch removes both first. On

@@ -16,6 +16,7 @@ from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
 from core.errors import ModelError
+from core.i18n import language_of
 from core.settings import GenerationSettings, LLMSettings
 from core.types import (
     Answer,
@@ -33,7 +34,7 @@ from generation.banned import BannedWords
 from generation.context import Prompt, Window, assemble
 from generation.dialects import ServerDialect, VllmDialect
 from generation.parsing import Renumbering, citations_for, is_refusal, parse_answer
-from generation.prompts import REFUSAL, system_message
+from generation.prompts import refusal, system_message
 from generation.repetition import RepetitionDetector
 from generation.rewrite import clean_rewrite, rewrite_prompt
 from generation.tokens import EstimateCounter, TokenCounter
@@ -172,9 +173,10 @@ class Generator:
         start = time.perf_counter()
         prompt = self.prompt(question, hits, strategy, sampling, history)
         context = prompt.sources
+        lang = language_of(question)
         if not context:
-            yield REFUSAL
-            yield self._answer(question, REFUSAL, context, strategy, timings)
+            yield refusal(lang)
+            yield self._answer(question, refusal(lang), context, strategy, timings)
             return
         messages = prompt.messages
         timings["prompt"] = time.perf_counter() - start
@@ -187,7 +189,7 @@ class Generator:
             attempt = yield from self._attempt(messages, params, banned, numbering, timings, start)
             if attempt.event is None and sure and self._refused(attempt.text, events):
                 attempt = _Attempt(attempt.text, GuardEvent(reason="refusal"))
-                messages = [system_message(strategy, sure=True), *messages[1:]]
+                messages = [system_message(strategy, sure=True, lang=lang), *messages[1:]]
             if attempt.event is None:
                 break
             events.append(attempt.event)
@@ -358,12 +360,14 @@ class Generator:
         parsed = parse_answer(
             raw, context, chain_of_thought=strategy == "chain-of-thought", question=question
         )
+        # Numbered in order of first mention as shown: the reasoning, then the answer (as the
+        # stream showed them, unless a citation was replaced by the source that holds it).
         numbering = Renumbering(len(context))
-        numbering.text(raw)  # numbers in order of first mention, as the stream showed them
+        reasoning = numbering.text(parsed.reasoning) if parsed.reasoning else None
         return Answer(
             question=question,
             answer=numbering.text(parsed.answer),
-            reasoning=numbering.text(parsed.reasoning) if parsed.reasoning else None,
+            reasoning=reasoning,
             grounded=parsed.grounded,
             support=parsed.support,
             unsupported_answer=numbering.text(parsed.unsupported) if parsed.unsupported else None,

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import snowballstemmer
 
+from core.i18n import language_of, messages
 from core.text import CITATION_RE, HAN, NUMBER_WORDS, STOPWORDS
 from core.types import Citation, Hit
-from generation.prompts import REFUSAL, TRUNCATED
+from generation.prompts import TRUNCATED, refusal
 
 _ANSWER_MARK = re.compile(r"(?im)^\W*(?:final\s+answer|answer|答案|最终答案)\s*[:：]\s*")
 _REASONING_MARK = re.compile(r"(?im)^\W*(?:reasoning|推理|思考)\s*[:：]\s*")
@@ -88,7 +89,10 @@ def cited_numbers(answer: str, n_sources: int) -> list[int]:
 
 
 def is_refusal(answer: str) -> bool:
-    return bool(_REFUSALS.search(answer)) or answer.strip().rstrip(".") == REFUSAL.rstrip(".")
+    said = answer.strip().rstrip(".。")
+    return bool(_REFUSALS.search(answer)) or any(
+        said == sentence.rstrip(".。") for sentence in messages("refusal")
+    )
 
 
 def best_supporting_source(answer: str, hits: Sequence[Hit]) -> int | None:
@@ -109,22 +113,32 @@ def best_supporting_source(answer: str, hits: Sequence[Hit]) -> int | None:
     return best + 1 if overlaps[best] else None
 
 
+def recite(answer: str, n: int) -> str:
+    """``answer`` citing source ``n`` alone, in place of the citations it had."""
+    plain = " ".join(CITATION_RE.sub(" ", answer).split())
+    end = len(plain.rstrip(".。"))
+    return f"{plain[:end].rstrip()} [{n}]{plain[end:]}"
+
+
 def parse_answer(
     raw: str, hits: Sequence[Hit], chain_of_thought: bool, question: str = ""
 ) -> ParsedAnswer:
+    """The model's ``raw`` text as an answer. A refusal, whatever words the model refused in,
+    and an answer withheld as unsupported, are the refusal in the question's language."""
     answer, reasoning = split_reasoning(raw) if chain_of_thought else (raw.strip(), None)
+    refused = refusal(language_of(question))
     if is_refusal(answer) or not answer:
-        return ParsedAnswer(answer or REFUSAL, reasoning, grounded=False, cited=[], inferred=False)
+        return ParsedAnswer(refused, reasoning, grounded=False, cited=[], inferred=False)
     if not CITATION_RE.sub("", answer).strip(" \t\n.,;:。，"):
         # Only source numbers ("[1]."), as small models write at times: there is no answer to
         # show, and citing it would pass a source off as one.
         return ParsedAnswer(
-            REFUSAL, reasoning, grounded=False, cited=[], inferred=False, unsupported=answer
+            refused, reasoning, grounded=False, cited=[], inferred=False, unsupported=answer
         )
     share = support(answer, question, [h.chunk.text for h in hits])
     if share < MIN_SUPPORT:
         return ParsedAnswer(
-            REFUSAL,
+            refused,
             reasoning,
             grounded=False,
             cited=[],
@@ -133,9 +147,12 @@ def parse_answer(
             unsupported=answer,
         )
     cited = cited_numbers(answer, len(hits))
-    if cited:
+    if cited and support(answer, question, [hits[n - 1].chunk.text for n in cited]) >= MIN_SUPPORT:
         return ParsedAnswer(answer, reasoning, True, cited, inferred=False, support=share)
+    # Uncited, or citing passages that do not hold it: cite the source that does.
     best = best_supporting_source(answer, hits)
+    if cited and best:
+        answer = recite(answer, best)
     return ParsedAnswer(
         answer, reasoning, True, [best] if best else [], inferred=True, support=share
     )

@@ -11,10 +11,11 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from core.errors import InvalidRequestError
+from core.i18n import DEFAULT_LANG, Lang, language_of, message
 from core.types import STRATEGIES, Hit, Strategy, Turn, place
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
-REFUSAL = "The documents do not contain the answer."
+REFUSAL = message("refusal")  # in English; refusal(lang) in the question's language
 TRUNCATED = "[…truncated]"  # ends a source cut to fit the context window
 
 
@@ -45,7 +46,13 @@ def format_source(n: int, hit: Hit) -> str:
     return f"[{n}] ({hit.filename}, {pages})\n{text}"
 
 
-def worked_examples(template: dict) -> str:
+def refusal(lang: Lang = DEFAULT_LANG) -> str:
+    """The sentence a refusal is, in ``lang``: what the model is told to reply and what the
+    user is shown, whatever words the model refused in."""
+    return message("refusal", lang)
+
+
+def worked_examples(template: dict, lang: Lang = DEFAULT_LANG) -> str:
     """A template's examples as text for its system message. Small models follow examples
     written there; given as earlier chat turns, they answered worse (few-shot token F1 0.24 against
     0.29 on 20 SQuAD questions with Qwen2.5-Coder-0.5B)."""
@@ -53,17 +60,20 @@ def worked_examples(template: dict) -> str:
         "\n\nExample:\n"
         + template["human"].format(context=e["context"], question=e["question"])
         + "\nAnswer: "
-        + e["answer"].format(refusal=REFUSAL)
+        + e["answer"].format(refusal=refusal(lang))
         for e in template.get("examples", [])
     )
 
 
-def system_message(strategy: Strategy, sure: bool = False) -> SystemMessage:
+def system_message(
+    strategy: Strategy, sure: bool = False, lang: Lang = DEFAULT_LANG
+) -> SystemMessage:
     """A strategy's rules and worked examples; ``sure``: its last rule says the sources hold
-    the answer, instead of how to refuse (asked again after a refusal, see the template)."""
+    the answer, instead of how to refuse (asked again after a refusal, see the template).
+    The refusal it asks for is in ``lang``, the question's language."""
     template = load_template(strategy)
-    rule = template["sure_rule"] if sure else template["rule"].format(refusal=REFUSAL)
-    examples = worked_examples(template)
+    rule = template["sure_rule"] if sure else template["rule"].format(refusal=refusal(lang))
+    examples = worked_examples(template, lang)
     return SystemMessage(template["system"].format(rule=rule, examples=examples))
 
 
@@ -77,7 +87,7 @@ def build_messages(
     """
     template = load_template(strategy)
     context = "\n\n".join(format_source(n, hit) for n, hit in enumerate(hits, start=1))
-    messages: list[BaseMessage] = [system_message(strategy)]
+    messages: list[BaseMessage] = [system_message(strategy, lang=language_of(question))]
     for turn in history:
         messages.append(
             HumanMessage(turn.content) if turn.role == "user" else AIMessage(turn.content)

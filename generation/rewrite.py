@@ -141,9 +141,16 @@ def clean_rewrite(reply: str, question: str, history: Sequence[Turn] = ()) -> st
     wanted, units = content_units(question), content_units(text)
     if wanted and len(wanted & units) * 2 < len(wanted):
         return None
-    if history and not (units - wanted) & content_units(transcript(history)):
-        return None
+    added = (units - wanted) & content_units(transcript(history)) if history else units
+    if history and not any(_names_something(unit) for unit in added):
+        return None  # the subject dropped, or a number put for it ("did 802 work with")
     return text
+
+
+def _names_something(unit: str) -> bool:
+    """A content unit that can name what a pronoun stands for: not a number, date or amount
+    ("802", "1851", "20.8")."""
+    return not _NUMERIC.fullmatch(unit)
 
 
 # -- pronoun readings -------------------------------------------------------------------------
@@ -157,6 +164,8 @@ _MAX_PHRASE_WORDS = 4
 _MAX_ANSWER_WORDS = 12
 _NOT_NAMES = STOPWORDS | {"much", "many", "name", "named", "called", "kind", "type", "year"}
 _MAX_READINGS = 24
+# A number, a year, an amount: never what "it", "he" or 它 stands for.
+_NUMERIC = re.compile(r"[\d.,%]+(?:s|st|nd|rd|th)?")
 _READABLE = re.compile(r"\b(?:it|its|they|them|their|he|him|his|she|her)\b", re.I)
 _PERSONAL = frozenset({"he", "him", "his", "himself", "she", "her", "hers", "herself"})
 _POSSESSIVE = frozenset({"its", "their", "his", "hers"})
@@ -202,12 +211,13 @@ def _phrases(text: str) -> list[str]:
 
 
 def _content(word: str) -> bool:
-    """A word that can be part of a name: not a function word, nor, lower-cased, a verb's
-    past form ("designed", "planted")."""
+    """A word that can be part of a name: not a function word, nor a number, nor, lower-cased,
+    a verb's past form ("designed", "planted")."""
     return (
         len(word) >= 3
         and word.lower() not in _NOT_NAMES
         and not (word.islower() and word.endswith("ed"))
+        and _names_something(word)
     )
 
 

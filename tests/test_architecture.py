@@ -28,7 +28,17 @@ BELOW = {  # each package -> the packages it may import
     "api": {"core", "kbqa"},
     "evaluation": {"core", "kbqa"},
     "ui": {"core"},
-    "bench": {"core", "index", "state", "ingest", "retrieval", "generation", "kbqa", "api", "evaluation"},
+    "bench": {
+        "core",
+        "index",
+        "state",
+        "ingest",
+        "retrieval",
+        "generation",
+        "kbqa",
+        "api",
+        "evaluation",
+    },
     "cli": {
         "core",
         "index",

@@ -7,21 +7,22 @@ import pytest
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
-from generation.llama_server import BoundedRAMCache, state_bytes  # noqa: E402
+from generation.llama_server import BoundedRAMCache, one_logits_row, state_bytes  # noqa: E402
 
 VOCAB = 151_936  # Qwen2.5's
 KV_PER_TOKEN = 12 * 1024  # llama.cpp's state of Qwen2.5-0.5B, about 12 KiB a token
 N_CTX = 4096
 
 
-def saved_state(tokens: list[int]) -> llama_cpp.llama.LlamaState:
-    """A state as ``Llama.save_state`` makes it with logits_all off: a full scores copy."""
+def saved_state(tokens: list[int], rows: int = 1) -> llama_cpp.llama.LlamaState:
+    """A state as kbqa's server saves it (one row of logits), or as the library's own
+    ``save_state`` did, with a row for each token."""
     n = len(tokens)
     input_ids = np.zeros(N_CTX, dtype=np.intc)
     input_ids[:n] = tokens
     return llama_cpp.llama.LlamaState(
         input_ids=input_ids,
-        scores=np.zeros((n, VOCAB), dtype=np.single),
+        scores=np.zeros((rows, VOCAB), dtype=np.single),
         n_tokens=n,
         llama_state=bytes(KV_PER_TOKEN * n),
         llama_state_size=KV_PER_TOKEN * n,
@@ -47,18 +48,42 @@ def test_the_stock_cache_undercounts_the_logits_it_holds() -> None:
     """Why the cache is our own: the library's counts llama.cpp's bytes alone."""
     stock = llama_cpp.LlamaRAMCache(capacity_bytes=64 * 2**20)
     tokens = list(range(400))
-    state = saved_state(tokens)
+    state = saved_state(tokens, rows=len(tokens))
     stock[tokens] = state
     assert stock.cache_size * 20 < state_bytes(state)
 
 
-def test_a_slimmed_state_still_loads() -> None:
-    """``Llama.load_state`` copies a state's scores into rows of its own array."""
-    cache = BoundedRAMCache(capacity_bytes=2**30)
-    tokens = list(range(300))
-    cache[tokens] = saved_state(tokens)
-    state = cache[tokens + [7, 8]]  # longest prefix
-    assert state.scores.shape == (1, VOCAB)
-    rows = np.ones((512, VOCAB), dtype=np.single)  # the model's scores, n_batch rows
-    rows[: state.n_tokens, :] = state.scores.copy()  # what load_state does: must broadcast
-    assert state.n_tokens == 300
+class _Model:
+    """The parts of ``llama_cpp.Llama`` that saving and loading a state touch."""
+
+    _logits_all = False
+
+    def __init__(self) -> None:
+        self.scores = np.zeros((512, VOCAB), dtype=np.single)  # n_batch rows
+        self.n_tokens = 300
+
+    @one_logits_row
+    def save_state(self) -> np.ndarray:
+        return self.scores[: self.n_tokens, :].copy()  # the library's: a copy of _scores
+
+    @one_logits_row
+    def load_state(self, saved: np.ndarray) -> None:
+        self.scores[: self.n_tokens, :] = saved.copy()  # the library's: a broadcast
+        rest = self.scores[self.n_tokens :, :]
+        rest[rest > 0] = 0.0
+
+
+def test_saving_and_loading_a_state_touch_one_row_of_logits() -> None:
+    """Without logits_all no row of the logits array is read; the library's save_state copied
+    all of them (311 MB for Qwen) and load_state wrote the saved row into n_tokens rows, so the
+    array became resident a question at a time."""
+    model = _Model()
+    full = model.scores
+    saved = model.save_state()
+    assert saved.shape == (1, VOCAB)
+    model.load_state(np.full((1, VOCAB), 2.0, dtype=np.single))
+    assert model.scores is full  # put back after the call
+    assert (full[0] == 2.0).all()
+    assert not full[1:].any()  # no other row written
+    model._logits_all = True  # with logits for every token, the library's own behaviour
+    assert model.save_state().shape == (300, VOCAB)

@@ -4,7 +4,7 @@ import pytest
 
 from core.types import Chunk, Hit
 from generation.parsing import parse_answer, split_reasoning, support
-from generation.prompts import REFUSAL
+from generation.prompts import REFUSAL, refusal
 
 
 def _hit(text: str, page: int = 1) -> Hit:
@@ -127,3 +127,26 @@ def test_a_number_from_memory_is_still_withheld() -> None:
     parsed = parse_answer("10", [_hit("It has five campuses.")], False, "How many campuses?")
     assert not parsed.grounded
     assert parsed.support == 0.0
+
+
+@pytest.mark.parametrize(
+    ("question", "raw", "lang"),
+    [
+        ("斑马吃什么？", REFUSAL, "zh"),  # the model refused in English
+        ("斑马吃什么？", "文档中没有相关内容。", "zh"),
+        ("斑马吃什么？", "Zebras were first tamed in 1887.", "zh"),  # withheld as unsupported
+        ("What do zebras eat?", "文档中没有相关内容。", "en"),
+    ],
+)
+def test_a_refusal_is_in_the_question_s_language(question: str, raw: str, lang: str) -> None:
+    parsed = parse_answer(raw, HITS, chain_of_thought=False, question=question)
+    assert parsed.answer == refusal(lang)  # type: ignore[arg-type]
+    assert not parsed.grounded
+
+
+def test_an_answer_cites_the_passage_that_holds_it_not_the_one_the_model_named() -> None:
+    parsed = parse_answer("Penguins eat krill [1].", HITS, False, "What do penguins eat?")
+    assert parsed.grounded
+    assert parsed.cited == [2]  # [1] is about zebras
+    assert parsed.answer == "Penguins eat krill [2]."
+    assert parsed.inferred

@@ -236,3 +236,20 @@ def test_a_question_that_points_back_is_a_follow_up(question: str) -> None:
 )
 def test_a_question_that_stands_alone_is_no_follow_up(question: str) -> None:
     assert not refers_back(question)
+
+
+def test_a_pronoun_never_stands_for_a_number_date_or_amount() -> None:
+    """Asked "Who did he work with?" after a question whose answer was a number, the 0.5B
+    model rewrote it as "What other inventor did 802 work with?"."""
+    history = [
+        Turn(role="user", content="How many wildebeest crossed the river in 1998?"),
+        Turn(role="assistant", content="802 [1]."),
+    ]
+    assert (
+        clean_rewrite("What other inventor did 802 work with?", "Who did he work with?", history)
+        is None
+    )
+    assert clean_rewrite("Who did the 1998 crossing work with?", "Who did he work with?", history)
+    readings = pronoun_readings("Who did he work with?", history)
+    assert readings
+    assert not any(any(c.isdigit() for c in r) for r in readings)
