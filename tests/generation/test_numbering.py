@@ -89,3 +89,9 @@ def test_reasoning_and_answer_share_the_numbers() -> None:
     assert answer.answer == "In the south [1]."
     assert "[3]" not in streamed
     assert [c.n for c in answer.citations] == [1]
+
+
+def test_a_citation_replaced_by_the_source_that_holds_it_is_still_1() -> None:
+    _, answer = _answer("Krill [2].")  # source 2 is about fish: source 1 holds it
+    assert answer.answer == "Krill [1]."
+    assert [(c.n, c.filename) for c in answer.citations] == [(1, "birds-1.pdf")]
