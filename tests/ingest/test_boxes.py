@@ -121,3 +121,17 @@ def test_a_scanned_pages_chunks_are_boxed_where_the_text_is_printed(
                 for line in pdf.boxes
             ), box
         assert _union(ocr.boxes) == pytest.approx(_union(pdf.boxes), abs=0.02)
+
+
+def test_boxes_come_through_the_isolated_parser() -> None:
+    """The parser's workers place the characters; the lines cross back to the service."""
+    data = text_pdf_bytes([LONG], font="core")
+    settings = IngestSettings()
+    parser = IsolatedParser(settings.parse_timeout_s, settings.parse_memory_mb, workers=1)
+    try:
+        pages = parser.pages(data, "r.pdf")
+    finally:
+        parser.close()
+    parsed = ParsedDocument(id="d", filename="r.pdf", kind="pdf", size_bytes=1, pages=pages)
+    chunks = chunk_boxes(Chunker(300, 60).split(parsed), pages)
+    assert all(letters(text_under(data, c.boxes)) == letters(c.text) for c in chunks)
