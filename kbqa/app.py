@@ -264,6 +264,9 @@ class KBQA:
     def conversation(self, conversation_id: str) -> Conversation:
         return self.conversations.get(conversation_id)
 
+    def rename_conversation(self, conversation_id: str, title: str) -> ConversationSummary:
+        return self.conversations.rename(conversation_id, title)
+
     def delete_conversation(self, conversation_id: str) -> None:
         self.conversations.delete(conversation_id)
 

@@ -128,6 +128,17 @@ class ConversationStore:
                 raise
             self._db.execute("COMMIT")
 
+    def rename(self, conversation_id: str, title: str) -> ConversationSummary:
+        """Give a conversation its title (cut to :data:`TITLE_CHARS`)."""
+        with self._lock:
+            renamed = self._db.execute(
+                "UPDATE conversations SET title = ? WHERE id = ?",
+                (title[:TITLE_CHARS], conversation_id),
+            )
+            if renamed.rowcount == 0:
+                raise NotFoundError(f"no conversation {conversation_id!r}")
+        return self.get(conversation_id)
+
     def delete(self, conversation_id: str) -> None:
         with self._lock:
             deleted = self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))

@@ -16,11 +16,14 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.settings import get_settings
-from core.types import STRATEGIES, Answer, Discard, Job
+from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Discard, Job
 from ui.client import ApiClient, ApiError
+from ui.manage import confirmed, conversations_panel
 from ui.sources import open_source, source_panel, viewing
 
 NEW_COLLECTION = "New collection…"
+ANSWER_FROM = "answer_from"  # session state: the collections answers came from last
+DELETED_COLLECTION = "deleted_collection"  # session state: show the default one next
 HINTS = {
     "encrypted": "Remove its password and upload it again.",
     "needs_ocr": "It is a scan and the server has no OCR engine: install one there (pip install "
@@ -77,13 +80,18 @@ def choose_collections(api: ApiClient) -> tuple[str | None, list[str]]:
     names = [c["name"] for c in listing["collections"]]
     if listing["default"] not in names:
         names.insert(0, listing["default"])
+    if st.session_state.pop(DELETED_COLLECTION, False):  # before the selectbox is drawn
+        st.session_state["collection"] = listing["default"]
     choice = st.sidebar.selectbox("Collection", [*names, NEW_COLLECTION], key="collection")
     active: str | None = choice
     if choice == NEW_COLLECTION:
         active = st.sidebar.text_input("Name", placeholder="letters, digits, - and _") or None
-    options = [*names, *([active] if active and active not in names else [])]
+        # Naming a new collection keeps what answers come from until it has documents.
+        kept = [name for name in st.session_state.get(ANSWER_FROM, []) if name in names]
+        return active, st.sidebar.multiselect("Answer from", names, default=kept, key="src-new")
     default = [active] if active else []
-    sources = st.sidebar.multiselect("Answer from", options, default=default, key=f"src-{active}")
+    sources = st.sidebar.multiselect("Answer from", names, default=default, key=f"src-{active}")
+    st.session_state[ANSWER_FROM] = sources
     return active, sources
 
 
@@ -199,13 +207,6 @@ def _outcome(job: Job) -> tuple[str, str]:
     return "success", f"{doc.filename}: {doc.pages} pages, {doc.chunks} passages indexed."
 
 
-def conversation_panel() -> None:
-    if st.sidebar.button("New conversation", icon=":material/add_comment:"):
-        st.query_params.clear()
-        st.session_state.pop("conversation", None)
-        st.rerun()
-
-
 # -- main area ----------------------------------------------------------------------------------
 def documents_panel(api: ApiClient, collection: str | None) -> None:
     if collection is None:
@@ -232,9 +233,24 @@ def documents_panel(api: ApiClient, collection: str | None) -> None:
             format_func=lambda d: d["filename"],
             placeholder="Choose one…",
         )
-        if target is not None and st.button(f"Delete {target['filename']}", type="secondary"):
+        if target is not None and confirmed(
+            f"Delete {target['filename']}",
+            f"Delete {target['filename']} from '{collection}', with its passages and its "
+            "original file?",
+            key=f"delete-document-{target['id']}",
+        ):
             api.delete_document(target["id"], collection)
             st.toast(f"Deleted {target['filename']}")
+            st.rerun()
+        if confirmed(
+            f"Delete the collection '{collection}'",
+            f"Delete '{collection}' and its {len(docs)} documents, with their passages and "
+            "original files?",
+            key=f"delete-collection-{collection}",
+        ):
+            api.delete_collection(collection)
+            st.session_state[DELETED_COLLECTION] = True
+            st.toast(f"Deleted the collection '{collection}'")
             st.rerun()
 
 
@@ -295,7 +311,11 @@ def chat(api: ApiClient, sources: list[str], settings: dict[str, Any], area: Any
                     show_answer(Answer.model_validate(message["answer"]), i)
                 else:
                     st.markdown(message["content"])
-    question = st.chat_input("Ask a question about your documents", disabled=not sources)
+    question = st.chat_input(
+        f"Ask a question about your documents (at most {MAX_QUESTION_CHARS:,} characters)",
+        max_chars=MAX_QUESTION_CHARS,
+        disabled=not sources,
+    )
     if not question:
         return
     conversation = st.session_state["conversation"]
@@ -348,7 +368,7 @@ def main() -> None:
         collection, sources = choose_collections(api)
         settings = answer_settings()
         upload_panel(api, collection)
-        conversation_panel()
+        conversations_panel(api)
         shown = viewing()
         if shown is None:
             area = st.container()

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent, connect_sse
 
-from core.types import Answer, AnswerItem, Conversation, Discard, Job
+from core.types import Answer, AnswerItem, Conversation, ConversationSummary, Discard, Job
 
 
 class ApiError(Exception):
@@ -66,6 +66,19 @@ class ApiClient:
 
     def delete_document(self, document_id: str, collection: str) -> None:
         self._request("DELETE", f"/documents/{document_id}", params={"collection": collection})
+
+    def delete_collection(self, name: str) -> None:
+        self._request("DELETE", f"/collections/{name}")
+
+    def conversations(self, limit: int = 20) -> list[ConversationSummary]:
+        body = self._json("GET", "/conversations", params={"limit": limit})
+        return [ConversationSummary.model_validate(c) for c in body["conversations"]]
+
+    def rename_conversation(self, conversation_id: str, title: str) -> None:
+        self._request("PATCH", f"/conversations/{conversation_id}", json={"title": title})
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self._request("DELETE", f"/conversations/{conversation_id}")
 
     def upload(self, name: str, data: bytes, collection: str) -> Job:
         files = [("files", (name, data, "application/octet-stream"))]
