@@ -5,7 +5,9 @@ The CLI, the API and the benchmarks all go through it; it owns the index and the
 
 from __future__ import annotations
 
+import logging
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +47,8 @@ from kbqa.jobs import JobQueue
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult, fuse
 from state.originals import LocalOriginals, Original, OriginalStore, owner_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -214,8 +218,13 @@ class KBQA:
     def _release_original(self, document: Document) -> None:
         """A document is gone: so is its original, and its pages' images, if nothing else
         uses them."""
-        self.originals.release(document.id, owner_of(document.collection, document.id))
-        if self.originals.find(document.id) is None:
+        try:
+            self.originals.release(document.id, owner_of(document.collection, document.id))
+            gone = self.originals.find(document.id) is None
+        except (OSError, sqlite3.Error) as exc:  # the document is gone: say so, keep going
+            log.warning("the original of %s was not released: %s", document.filename, exc)
+            return
+        if gone:
             shutil.rmtree(self._page_cache / document.id, ignore_errors=True)
 
     def _keep_original(self, data: bytes, result: IngestResult) -> None:
@@ -223,7 +232,10 @@ class KBQA:
         document = result.document
         content_type = CONTENT_TYPES.get(document.kind, "application/octet-stream")
         owner = owner_of(document.collection, document.id)
-        self.originals.put(data, document.filename, content_type, owner)
+        try:
+            self.originals.put(data, document.filename, content_type, owner)
+        except (OSError, sqlite3.Error) as exc:  # the document is indexed: it answers all the same
+            log.warning("the original of %s was not kept: %s", document.filename, exc)
 
     def collections(self) -> list[str]:
         return self.index.collections()

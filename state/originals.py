@@ -10,6 +10,8 @@ import hashlib
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -97,13 +99,12 @@ class LocalOriginals:
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_atomically(path, data)
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "INSERT OR IGNORE INTO originals VALUES (?, ?, ?, ?)",
-                (sha256, filename, content_type, len(data)),
-            )
-            self._db.execute("INSERT OR IGNORE INTO owners VALUES (?, ?)", (sha256, owner))
-            self._db.execute("COMMIT")
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO originals VALUES (?, ?, ?, ?)",
+                    (sha256, filename, content_type, len(data)),
+                )
+                db.execute("INSERT OR IGNORE INTO owners VALUES (?, ?)", (sha256, owner))
         found = self.find(sha256)
         assert found is not None, "written just now"
         return found
@@ -136,16 +137,26 @@ class LocalOriginals:
 
     def release(self, sha256: str, owner: str) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM owners WHERE sha256 = ? AND owner = ?", (sha256, owner))
-            (left,) = self._db.execute(
-                "SELECT COUNT(*) FROM owners WHERE sha256 = ?", (sha256,)
-            ).fetchone()
-            if not left:
-                self._db.execute("DELETE FROM originals WHERE sha256 = ?", (sha256,))
-            self._db.execute("COMMIT")
+            with self._transaction() as db:
+                db.execute("DELETE FROM owners WHERE sha256 = ? AND owner = ?", (sha256, owner))
+                (left,) = db.execute(
+                    "SELECT COUNT(*) FROM owners WHERE sha256 = ?", (sha256,)
+                ).fetchone()
+                if not left:
+                    db.execute("DELETE FROM originals WHERE sha256 = ?", (sha256,))
             if not left and _SHA256.match(sha256):
                 self.path(sha256).unlink(missing_ok=True)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """All or nothing (the caller holds the lock)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ from generation import fake
 from generation.fake import _SOURCE
 from ingest.pages import render_png
 from retrieval.excerpts import GAP
+from state.originals import LocalOriginals
 from tests.api.conftest import AUTH, ORCHARD, REPORT, error_of, ingest, pdf, wait_ready
 from tests.api.test_ask import sse
 from tests.utils.boxes import letters, text_under
@@ -233,3 +234,39 @@ def test_sources_are_numbered_from_1_in_order_of_mention_everywhere(
     assert content.startswith(plain.answer)
     assert content.endswith("\n".join(c.label for c in plain.citations))
     assert [c["n"] for c in completion["citations"]] == [1, 2]
+
+
+def test_a_file_that_cannot_be_kept_is_indexed_all_the_same(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(LocalOriginals, "put", full)
+    (job,) = ingest(client, {"report.pdf": pdf(REPORT)})
+    assert job.document is not None
+    response = client.get(f"/documents/{job.document.id}/file")
+    assert response.status_code == 404
+    assert "was not kept" in error_of(response)["message"]
+
+
+def test_originals_follow_their_documents_through_many_uploads_and_deletes(
+    client: TestClient, api_settings: Settings
+) -> None:
+    """Each content on disk exactly while some document in some collection has it."""
+    files = {
+        f"note-{i}.txt": f"Note {i}: the orchard's tree {i} bore fruit.\n".encode()
+        for i in range(6)
+    }
+    live: dict[tuple[str, str], str] = {}  # (collection, document id) -> sha256
+    for i, (name, data) in enumerate(files.items()):
+        for collection in ("a", "b") if i % 2 else ("a",):
+            (job,) = ingest(client, {name: data}, collection=collection)
+            assert job.document is not None
+            live[(collection, job.document.id)] = _sha256(data)
+    assert {p.name for p in _originals(api_settings)} == set(live.values())
+    for collection, doc_id in sorted(live):  # delete them one by one
+        assert client.delete(f"/documents/{doc_id}", params={"collection": collection}).is_success
+        del live[(collection, doc_id)]
+        assert {p.name for p in _originals(api_settings)} == set(live.values())
+    assert _originals(api_settings) == []
