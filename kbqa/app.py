@@ -5,9 +5,6 @@ The CLI, the API and the benchmarks all go through it; it owns the index and the
 
 from __future__ import annotations
 
-import logging
-import shutil
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,8 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from core.errors import InvalidRequestError, NotFoundError
-from core.files import CONTENT_TYPES, write_atomically
+from core.errors import InvalidRequestError
 from core.settings import Settings, get_settings
 from core.types import (
     MAX_QUESTION_CHARS,
@@ -40,15 +36,13 @@ from index.backend import IndexBackend, open_index
 from index.embedders import Embedder, make_embedder
 from index.knowledge import check_collection_name
 from index.transfer import Moved, export_index, import_index
-from ingest.pages import render_png
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.conversations import ConversationStore
 from kbqa.jobs import JobQueue
+from kbqa.sources import SourceFiles
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult, fuse
-from state.originals import LocalOriginals, Original, OriginalStore, owner_of
-
-log = logging.getLogger(__name__)
+from state.originals import LocalOriginals, Original
 
 
 @dataclass(frozen=True)
@@ -86,9 +80,11 @@ class KBQA:
         return Ingestor(self.settings.ingest, self.index, indexed=self._keep_original)
 
     @cached_property
-    def originals(self) -> OriginalStore:
-        """The uploaded files as they came, by sha256 (:mod:`state.originals`)."""
-        return LocalOriginals(self.settings.data_dir / "originals")
+    def source_files(self) -> SourceFiles:
+        """The uploaded files as they came (:mod:`state.originals`) and their pages' images."""
+        originals = LocalOriginals(self.settings.data_dir / "originals")
+        cache = self.settings.data_dir / "cache" / "pages"
+        return SourceFiles(originals, cache, self.settings.ingest.pdf_password)
 
     @cached_property
     def conversations(self) -> ConversationStore:
@@ -166,76 +162,32 @@ class KBQA:
     def delete(self, document_id: str, collection: str | None = None) -> Document:
         name = self.collection_or_default(collection)
         document = self.index.delete_document(name, document_id)
-        self._release_original(document)
+        self.source_files.release(document)
         return document
 
     def delete_collection(self, collection: str) -> list[Document]:
         """Remove a collection with every document in it; returns the documents removed."""
         removed = self.index.delete_collection(self.collection_or_default(collection))
         for document in removed:
-            self._release_original(document)
+            self.source_files.release(document)
         return removed
 
     def original(
         self, document_id: str, collection: str | None = None
     ) -> tuple[Document, Original, bytes]:
-        """A document with its original file's bytes, or NotFoundError saying why."""
+        """A document with its original file's bytes, or NotFoundError saying why not."""
         document = self.document(document_id, collection)
-        if self.originals.find(document.id) is None:
-            raise NotFoundError(
-                f"the original of {document.filename!r} was not kept: it was indexed before "
-                "kbqa kept uploaded files; upload it again to keep it"
-            )
-        original, data = self.originals.get(document.id)
-        return document, original, data
+        return document, *self.source_files.original(document)
 
     def page_image(
         self, document_id: str, page: int, width: int, collection: str | None = None
     ) -> bytes:
-        """Page ``page`` of a PDF as a PNG ``width`` pixels wide, cached on disk; a page
-        of a file without pages (Word, web pages) is refused."""
-        document = self.document(document_id, collection)
-        if document.kind != "pdf":
-            raise InvalidRequestError(
-                f"{document.filename!r} is a {document.kind} file: it has no pages to show "
-                "(its citations name their section); download the original instead"
-            )
-        if not 1 <= page <= document.pages:
-            raise NotFoundError(f"{document.filename!r} has {document.pages} pages, no page {page}")
-        cached = self._page_cache / document.id / f"{page}-{width}.png"
-        if cached.exists():
-            return cached.read_bytes()
-        _, _, data = self.original(document_id, collection)
-        png = render_png(data, page, width, self.settings.ingest.pdf_password)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(cached, png)
-        return png
-
-    @property
-    def _page_cache(self) -> Path:
-        return self.settings.data_dir / "cache" / "pages"
-
-    def _release_original(self, document: Document) -> None:
-        """A document is gone: so is its original, and its pages' images, if nothing else
-        uses them."""
-        try:
-            self.originals.release(document.id, owner_of(document.collection, document.id))
-            gone = self.originals.find(document.id) is None
-        except (OSError, sqlite3.Error) as exc:  # the document is gone: say so, keep going
-            log.warning("the original of %s was not released: %s", document.filename, exc)
-            return
-        if gone:
-            shutil.rmtree(self._page_cache / document.id, ignore_errors=True)
+        """Page ``page`` of a PDF document as a PNG ``width`` pixels wide."""
+        return self.source_files.page_image(self.document(document_id, collection), page, width)
 
     def _keep_original(self, data: bytes, result: IngestResult) -> None:
-        """Keep an indexed file's bytes, owned by its document (released when it goes)."""
-        document = result.document
-        content_type = CONTENT_TYPES.get(document.kind, "application/octet-stream")
-        owner = owner_of(document.collection, document.id)
-        try:
-            self.originals.put(data, document.filename, content_type, owner)
-        except (OSError, sqlite3.Error) as exc:  # the document is indexed: it answers all the same
-            log.warning("the original of %s was not kept: %s", document.filename, exc)
+        """Every file indexed, whoever asked (upload job or ``kbqa ingest``), is kept."""
+        self.source_files.keep(data, result.document)
 
     def collections(self) -> list[str]:
         return self.index.collections()
@@ -407,8 +359,8 @@ class KBQA:
             self.index.close()
         if self._opened("conversations"):
             self.conversations.close()
-        if self._opened("originals"):
-            self.originals.close()
+        if self._opened("source_files"):
+            self.source_files.close()
         self._backend.close()
 
     def __enter__(self) -> KBQA:
