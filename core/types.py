@@ -352,6 +352,16 @@ class Answer(_Model):
 # An answer as it streams: text pieces, a Discard when the text so far is dropped, the Answer.
 AnswerItem = str | Discard | Answer
 
+
+class Stage(_Model):
+    """In an answer stream that asks for them: what the server does now, for a status line."""
+
+    stage: Literal["searching", "writing"]
+    message: str
+
+
+StagedItem = AnswerItem | Stage
+
 # -- ingestion jobs and conversations, as the API shows them ----------------------------------
 JobState = Literal["queued", "running", "succeeded", "failed"]
 

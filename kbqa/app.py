@@ -24,6 +24,8 @@ from core.types import (
     Evidence,
     Hit,
     Sampling,
+    Stage,
+    StagedItem,
     Strategy,
     Turn,
     final_answer,
@@ -256,7 +258,26 @@ class KBQA:
         history: Sequence[Turn] = (),
         conversation_id: str | None = None,
     ) -> Iterator[AnswerItem]:
-        """Yield answer text as it is generated, then the full :class:`Answer` with timings.
+        """Yield answer text as it is generated, then the full :class:`Answer` with timings
+        (:meth:`ask_stages`, without its stages)."""
+        for item in self.ask_stages(
+            question, collections, strategy, top_k, sampling, history, conversation_id
+        ):
+            if not isinstance(item, Stage):
+                yield item
+
+    def ask_stages(
+        self,
+        question: str,
+        collections: Sequence[str] | None = None,
+        strategy: Strategy | None = None,
+        top_k: int | None = None,
+        sampling: Sampling | None = None,
+        history: Sequence[Turn] = (),
+        conversation_id: str | None = None,
+    ) -> Iterator[StagedItem]:
+        """Yield a :class:`Stage` as each step starts (once the request is checked), answer
+        text as it is generated, then the full :class:`Answer` with timings.
 
         Args:
             question: the question.
@@ -275,6 +296,12 @@ class KBQA:
         if conversation_id is not None:
             history = [*self.conversations.history(conversation_id), *history]
         history = turns_needed(question, history)
+        yield Stage(
+            stage="searching",
+            message="Reading the conversation and searching the documents…"
+            if history
+            else "Searching the documents…",
+        )
         start = time.perf_counter()
         queries = self.search_queries(question, history, collections)
         rewrite_s = time.perf_counter() - start
@@ -288,6 +315,7 @@ class KBQA:
         # answer ("20.8%" again) or answers with the pronoun ("Ozone is a reactive part of it").
         resolved = len(queries) == 1
         asked, shown = (queries[0], ()) if resolved else (question, history)
+        yield Stage(stage="writing", message=_writing(sources))
         stream = self.generator.stream(asked, sources, strategy, sampling, shown, evidence.sure)
         for item in stream:
             if isinstance(item, Answer):
@@ -382,6 +410,15 @@ def retrieval_query(question: str, history: Sequence[Turn]) -> str:
     before it, which names what "it" is."""
     earlier = [t.content for t in history if t.role == "user"]
     return f"{earlier[-1]}\n{question}"[-MAX_QUESTION_CHARS:] if earlier else question
+
+
+def _writing(sources: Sequence[Hit]) -> str:
+    """The status line while the model reads ``sources`` and writes."""
+    if not sources:
+        return "No passage matches the question closely: saying so…"
+    files = len({(hit.collection, hit.chunk.document_id) for hit in sources})
+    passages = f"{len(sources)} passage{'s' * (len(sources) != 1)}"
+    return f"Reading {passages} from {files} document{'s' * (files != 1)} and writing the answer…"
 
 
 def _check_question(text: str) -> str:

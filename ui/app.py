@@ -16,7 +16,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.settings import get_settings
-from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Discard, Job
+from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Discard, Job, Stage
 from ui.client import ApiClient, ApiError
 from ui.manage import confirmed, conversations_panel
 from ui.sources import open_source, source_panel, viewing
@@ -345,6 +345,9 @@ def stream_answer(api: ApiClient, body: dict[str, Any], key: int) -> Answer | No
                 placeholder.empty()
                 show_answer(item, key)
                 return item
+            if isinstance(item, Stage):  # a status line until the answer's first words
+                placeholder.caption(f":material/hourglass_top: {item.message}")
+                continue
             if isinstance(item, Discard):  # the text so far is taken back: the model retries
                 text = ""
                 placeholder.caption(item.message)

@@ -8,7 +8,15 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent, connect_sse
 
-from core.types import Answer, AnswerItem, Conversation, ConversationSummary, Discard, Job
+from core.types import (
+    Answer,
+    Conversation,
+    ConversationSummary,
+    Discard,
+    Job,
+    Stage,
+    StagedItem,
+)
 
 
 class ApiError(Exception):
@@ -104,10 +112,12 @@ class ApiClient:
     def conversation(self, conversation_id: str) -> Conversation:
         return Conversation.model_validate(self._json("GET", f"/conversations/{conversation_id}"))
 
-    def ask_stream(self, body: dict[str, Any]) -> Iterator[AnswerItem]:
-        """Answer text as it streams (a :class:`Discard` drops it), then the :class:`Answer`."""
+    def ask_stream(self, body: dict[str, Any]) -> Iterator[StagedItem]:
+        """A :class:`Stage` as each step starts, answer text as it streams (a
+        :class:`Discard` drops it), then the :class:`Answer`."""
+        request = {**body, "stream": True, "stages": True}
         try:
-            with connect_sse(self._http, "POST", "/ask", json={**body, "stream": True}) as source:
+            with connect_sse(self._http, "POST", "/ask", json=request) as source:
                 if source.response.is_error:
                     source.response.read()
                     _raise_for_error(source.response)
@@ -118,9 +128,11 @@ class ApiClient:
             raise ApiError(f"Lost the connection to the kbqa API at {self.base_url}.") from exc
 
 
-def _events(events: Iterator[ServerSentEvent]) -> Iterator[AnswerItem]:
+def _events(events: Iterator[ServerSentEvent]) -> Iterator[StagedItem]:
     for sse in events:
-        if sse.event == "token":
+        if sse.event == "stage":
+            yield Stage.model_validate_json(sse.data)
+        elif sse.event == "token":
             yield sse.json()["text"]
         elif sse.event == "discard":
             yield Discard.model_validate_json(sse.data)

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.schemas import DocumentList, SearchResponse
 from core.settings import Settings
 from core.text import CITATION_RE
-from core.types import Answer, Document
+from core.types import Answer, Document, Stage
 from generation import fake
 from generation.fake import _SOURCE
 from ingest.pages import render_png
@@ -270,3 +270,27 @@ def test_originals_follow_their_documents_through_many_uploads_and_deletes(
         del live[(collection, doc_id)]
         assert {p.name for p in _originals(api_settings)} == set(live.values())
     assert _originals(api_settings) == []
+
+
+def test_a_streamed_answer_can_say_what_the_server_is_doing(loaded: TestClient) -> None:
+    body = {"question": QUESTION, "stream": True, "stages": True}
+    events = sse(loaded.post("/ask", json=body).text)
+    kinds = [event for event, _ in events]
+    assert kinds[:2] == ["stage", "stage"]
+    assert kinds[2:] == ["token"] * (len(kinds) - 3) + ["answer"]
+    searching, writing = (Stage.model_validate(data) for _, data in events[:2])
+    assert searching == Stage(stage="searching", message="Searching the documents…")
+    assert writing.stage == "writing"
+    assert writing.message.startswith("Reading ")
+    assert writing.message.endswith("from 1 document and writing the answer…")
+    without = [event for event, _ in sse(loaded.post("/ask", json={**body, "stages": False}).text)]
+    assert "stage" not in without
+
+
+def test_with_stages_bad_input_is_still_an_http_error(loaded: TestClient) -> None:
+    body = {"question": QUESTION, "stream": True, "stages": True, "conversation_id": "nope"}
+    response = loaded.post("/ask", json=body)
+    assert response.status_code == 404
+    assert "nope" in error_of(response)["message"]
+    empty = loaded.post("/ask", json={**body, "question": " ", "conversation_id": None})
+    assert empty.status_code == 422
