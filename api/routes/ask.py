@@ -13,6 +13,7 @@ from api.deps import Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
 from api.metrics import ApiMetrics
 from api.schemas import AskRequest, TokenEvent
+from api.streaming import event_stream
 from core.types import Answer, Discard, Stage, StagedItem
 
 router = APIRouter(prefix="/ask", tags=["ask"])
@@ -50,7 +51,7 @@ def ask(
         answer = next(i for i in chain([first], items) if isinstance(i, Answer))
         metrics.observe_stages(answer.timings)
         return answer
-    return EventSourceResponse(sse_events(chain([first], items), metrics))
+    return event_stream(sse_events(chain([first], items), metrics), items)
 
 
 def sse_events(items: Iterator[StagedItem], metrics: ApiMetrics) -> Iterator[bytes]:
