@@ -16,10 +16,11 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.settings import get_settings
-from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Discard, Job, Stage
+from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Job
+from ui.answers import show_answer, stream_answer
 from ui.client import ApiClient, ApiError
 from ui.manage import confirmed, conversations_panel
-from ui.sources import open_source, source_panel, viewing
+from ui.sources import source_panel, viewing
 
 NEW_COLLECTION = "New collection…"
 ANSWER_FROM = "answer_from"  # session state: the collections answers came from last
@@ -272,35 +273,6 @@ def messages(api: ApiClient) -> list[dict[str, Any]]:
     return cached["messages"]  # type: ignore[no-any-return]
 
 
-def show_answer(answer: Answer, key: int) -> None:
-    """An answer with its sources; ``key``: the message's place in the conversation."""
-    st.markdown(answer.answer)
-    if answer.unsupported_answer:
-        with st.expander("Withheld: the documents do not support the model's answer"):
-            st.text(answer.unsupported_answer)
-    if answer.reasoning:
-        with st.expander("Reasoning"):
-            st.markdown(answer.reasoning)
-    for citation in answer.citations:  # each opens its page beside the chat, highlighted
-        st.button(
-            citation.label,
-            key=f"source-{key}-{citation.n}",
-            on_click=open_source,
-            args=(citation,),
-            type="tertiary",
-            icon=":material/description:",
-            help="Show the passage on its page",
-        )
-    if answer.search_query and answer.search_query != answer.question:
-        st.caption(f"Searched for: {' '.join(answer.search_query.split())}")
-    if answer.guard is not None:
-        note = st.caption if answer.guard.action == "retried" else st.warning
-        note(answer.guard.summary())
-    seconds = answer.timings.get("total")
-    took = f" · {seconds:.1f} s" if seconds is not None else ""
-    st.caption(f"{answer.model} · {answer.strategy}{took}")
-
-
 def chat(api: ApiClient, sources: list[str], settings: dict[str, Any], area: Any) -> None:
     """The conversation in ``area`` (the main column), its input pinned below the page."""
     history = messages(api)
@@ -335,29 +307,6 @@ def chat(api: ApiClient, sources: list[str], settings: dict[str, Any], area: Any
     if answer is not None:
         history.append({"role": "user", "content": question})
         history.append({"role": "assistant", "content": answer.answer, "answer": answer})
-
-
-def stream_answer(api: ApiClient, body: dict[str, Any], key: int) -> Answer | None:
-    placeholder, text = st.empty(), ""
-    try:
-        for item in api.ask_stream(body):
-            if isinstance(item, Answer):
-                placeholder.empty()
-                show_answer(item, key)
-                return item
-            if isinstance(item, Stage):  # a status line until the answer's first words
-                placeholder.caption(f":material/hourglass_top: {item.message}")
-                continue
-            if isinstance(item, Discard):  # the text so far is taken back: the model retries
-                text = ""
-                placeholder.caption(item.message)
-                continue
-            text += item
-            placeholder.markdown(text + " ▌")
-    except ApiError as exc:
-        placeholder.empty()
-        st.error(str(exc))
-    return None
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """The UI in a real browser: Debian's headless Chromium, driven by Playwright, against
 `kbqa serve` with the packaged models. Upload a PDF, ask, open the cited page with the passage
-highlighted beside the chat, download the original, reload.
+highlighted beside the chat, download the original, reload, stop an answer.
 
 Screenshots go to the test's folder, and to $KBQA_SCREENSHOTS when set (the README's and
 docs/source-highlight.png come from `KBQA_SCREENSHOTS=docs pytest tests/e2e/test_ui_browser.py`).
@@ -121,4 +121,10 @@ def test_upload_ask_and_reload_in_chromium(app_url: str, tmp_path: Path) -> None
         page.reload()  # a new session: the conversation comes back from the URL
         expect(source).to_be_visible(timeout=60_000)
         expect(page.get_by_test_id("stChatMessage").last).to_contain_text("1887")
+        box = page.get_by_test_id("stChatInputTextArea")
+        box.fill("Who was the engineer in charge of the works?")
+        box.press("Enter")
+        page.get_by_role("button", name="Stop").click(timeout=60_000)  # while it is answered
+        expect(page.get_by_text("Stopped.")).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("button", name="Stop")).to_have_count(0)
         browser.close()

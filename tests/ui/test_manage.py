@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.types import MAX_QUESTION_CHARS
 from tests.api.conftest import ORCHARD, REPORT, pdf
 from tests.ui.test_app import QUESTION, index
+from ui import answers
+from ui.answers import ANSWERING
 
 
 def _button(at: AppTest, label: str):  # noqa: ANN202 - an AppTest Button
@@ -72,3 +77,29 @@ def test_the_question_limit_is_stated_at_the_input(ui: AppTest) -> None:
     box = ui.chat_input[0]
     assert f"at most {MAX_QUESTION_CHARS:,} characters" in box.placeholder
     assert box.proto.max_chars == MAX_QUESTION_CHARS
+
+
+def test_the_stop_button_goes_once_the_answer_is_in(ui: AppTest) -> None:
+    ui.run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    ui.chat_input[0].set_value(QUESTION).run()
+    assert "Margaret Quill" in ui.chat_message[1].markdown[0].value
+    assert "Stop" not in [b.label for b in ui.button]
+    assert "answering" not in ui.session_state
+
+
+def test_a_stopped_answer_stays_on_the_page_marked_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What Stop's callback does at the start of the rerun it causes."""
+    state: dict = {
+        "conversation": {"id": None, "messages": []},
+        ANSWERING: {"question": "Who built it?", "text": "The engineer"},
+    }
+    monkeypatch.setattr(answers, "st", SimpleNamespace(session_state=state))
+    answers.stop_answer()
+    assert state["conversation"]["messages"] == [
+        {"role": "user", "content": "Who built it?"},
+        {"role": "assistant", "content": "The engineer\n\n*Stopped.*"},
+    ]
+    assert ANSWERING not in state
