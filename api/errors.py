@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from core.errors import (
+    ConflictError,
     IndexMismatchError,
     IndexUnavailableError,
     IngestError,
@@ -25,6 +26,7 @@ from core.errors import (
     KbqaError,
     ModelError,
     NotFoundError,
+    StateUnavailableError,
 )
 
 log = logging.getLogger(__name__)
@@ -61,9 +63,11 @@ _STATUS = {
     Unauthorized: 401,
     Forbidden: 403,
     PayloadTooLarge: 413,
+    ConflictError: 409,
     ModelError: 503,
     IndexMismatchError: 503,
     IndexUnavailableError: 503,
+    StateUnavailableError: 503,
 }
 _HTTP_CODES = {
     400: "bad_request",
@@ -71,6 +75,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "too_large",
     415: "unsupported_type",
     429: "too_many_requests",
@@ -152,5 +157,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # For the OpenAPI schema of every route: what an error looks like.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 415, 422, 503)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 415, 422, 503)
 }

@@ -109,5 +109,8 @@ class Health(BaseModel):
     status: Literal["ready", "starting", "unavailable"]
     index: bool
     model: bool
+    state: bool = Field(
+        True, description="Conversations, jobs and keys can be read and written (PostgreSQL)."
+    )
     model_name: str
     error: str | None = None

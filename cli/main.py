@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -15,8 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.cli import speed
-from cli import servers, transfer
+from cli import feedback, servers, transfer
 from cli.answers import (
     AnswerOptions,
     Collections,
@@ -26,12 +24,12 @@ from cli.answers import (
     stream_answer,
     with_answer_options,
 )
+from cli.bench import PASS_THROUGH, bench
 from core.errors import IngestError, KbqaError
 from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.types import Turn
 from evaluation.cli import evaluate
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages, never a hub
 app = typer.Typer(
     help="Question answering over your documents, with cited answers.", no_args_is_help=True
 )
@@ -266,11 +264,12 @@ def check() -> None:
 
 
 app.command("eval")(evaluate)
-app.command("bench")(speed)
+app.command("bench", context_settings=PASS_THROUGH, add_help_option=False)(bench)
 app.command("model-server")(servers.model_server)
 app.command("convert-gguf")(servers.convert_gguf)
 app.command()(servers.serve)
 app.add_typer(transfer.app, name="index")
+app.add_typer(feedback.app, name="feedback")
 
 
 def main() -> None:

@@ -1,4 +1,13 @@
 """Shared base of kbqa: settings, the small data types and the errors every stage uses.
 
 This package imports no other kbqa package, so every stage may import it.
+
+Every kbqa process imports it before anything that loads a model, so this is where kbqa goes
+offline, once: its models come from installed packages, never from a model hub. Hugging Face's
+libraries read ``HF_HUB_OFFLINE`` when they are imported, and the processes kbqa starts (the
+parser, the chat servers) inherit it. A value set beforehand (``HF_HUB_OFFLINE=0``) is kept.
 """
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -57,6 +57,19 @@ class IndexUnavailableError(KbqaError):
     code = "index_unavailable"
 
 
+class StateUnavailableError(KbqaError):
+    """The shared state's database (PostgreSQL) cannot be reached or failed a call; nothing
+    half-written is visible. Worth retrying later."""
+
+    code = "state_unavailable"
+
+
+class ConflictError(KbqaError):
+    """A request that contradicts the server's state (e.g. keys made while the API is open)."""
+
+    code = "conflict"
+
+
 class ModelError(KbqaError):
     """The chat model or its server is unavailable or misconfigured."""
 

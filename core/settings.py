@@ -50,13 +50,13 @@ class IngestSettings(BaseModel):
         ["tesseract", "rapidocr"],
         description="OCR engines for PDF pages without a usable text layer, in order of "
         "preference: the first one installed that reads ocr_languages is used. Empty: no OCR "
-        "(a scan is refused as needs_ocr). bench/README.md compares them.",
+        "(a scan is refused as needs_ocr). docs/benchmarks.md compares them.",
     )
     ocr_cjk_engine: Literal["tesseract", "rapidocr"] | None = Field(
         "rapidocr",
         description="Pages the first engine reads as mostly Chinese/Japanese/Korean are read "
         "again by this one, when installed: RapidOCR reads Chinese far better than Tesseract "
-        "but runs English words together (bench/README.md). None: never.",
+        "but runs English words together (docs/benchmarks.md). None: never.",
     )
     ocr_languages: list[str] = Field(
         ["eng", "chi_sim"],
@@ -75,7 +75,7 @@ class IngestSettings(BaseModel):
         3072,
         ge=256,
         description="Most MiB the process that runs ocr_cjk_engine may use (in the isolated "
-        "parser it reads one page at a time, in a process of its own; bench/README.md measures "
+        "parser it reads one page at a time, in a process of its own; docs/benchmarks.md measures "
         "what a page needs).",
     )
 
@@ -111,7 +111,7 @@ class EmbeddingSettings(BaseModel):
         description="Precision of the model's weights. 'auto': bfloat16 on a GPU or a CPU that "
         "computes in it natively (AMX or AVX512-BF16), where MiniLM embeds about twice as fast "
         "with vectors within cosine 0.9999 of float32's and the same retrieval recall "
-        "(bench/README.md); float16 on a GPU without bfloat16 (before Ampere); float32 "
+        "(docs/benchmarks.md); float16 on a GPU without bfloat16 (before Ampere); float32 "
         "elsewhere, where bfloat16 would be emulated and slower.",
     )
     reads_cjk: bool = Field(
@@ -222,6 +222,11 @@ class ServerSettings(BaseModel):
     startup_timeout_s: float = Field(180, gt=0, description="Seconds to wait for the server.")
 
 
+# The builds of llama.cpp's CPU backend that `make install` makes: any x86-64, AVX2, AVX-VNNI,
+# AVX-512 with VNNI, AMX (generation/cpu_backend.py).
+CpuVariant = Literal["x64", "haswell", "alderlake", "icelake", "sapphirerapids"]
+
+
 class LlamaCppSettings(ServerSettings):
     """The embedded llama.cpp server (``KBQA_LLM__LLAMA_CPP__*``)."""
 
@@ -233,6 +238,11 @@ class LlamaCppSettings(ServerSettings):
         ge=0,
         description="MiB of prompt states the server keeps, so a prompt that starts like an "
         "earlier one is read from where that one ended (0: off).",
+    )
+    cpu_variant: Literal["x64", "haswell", "alderlake", "icelake", "sapphirerapids"] | None = Field(
+        None,
+        description="The build of llama.cpp's CPU backend to run (unset: the best this CPU "
+        "runs, AMX or AVX-512 where it has them; generation/cpu_backend.py).",
     )
 
 
@@ -263,9 +273,42 @@ class VllmSettings(ServerSettings):
     )
 
 
+class SettingMovedWarning(DeprecationWarning, FutureWarning):
+    """A setting read under the name it had before its section: a DeprecationWarning, and
+    shown to users by default as a FutureWarning is (Python hides DeprecationWarnings)."""
+
+
+warnings.simplefilter("default", SettingMovedWarning)
+
+Moves = dict[str, list[tuple[str, str]]]  # old name -> [(section, new name)]
+
+
+def move_fields(data: Any, moves: Moves, prefix: str) -> Any:
+    """``data`` (a section's raw input) with the fields of ``moves`` read under their old names
+    put in their sections, where the new name wins; each old name read warns, naming the new."""
+    if not isinstance(data, dict) or not moves.keys() & data.keys():
+        return data
+    data = dict(data)
+    for old, targets in moves.items():
+        if old not in data:
+            continue
+        value = data.pop(old)
+        for section, new in targets:
+            target = data.get(section)
+            if isinstance(target, BaseModel):
+                target = target.model_dump(exclude_unset=True)
+            target = dict(target or {})
+            target.setdefault(new, value)
+            data[section] = target
+        names = " and ".join(f"{prefix}{s.upper()}__{n.upper()}" for s, n in targets)
+        message = f"{prefix}{old.upper()} is deprecated: use {names}"
+        warnings.warn(message, SettingMovedWarning, stacklevel=3)
+    return data
+
+
 # Fields that moved out of `llm` into its server sections: old name -> (section, new name).
 # The old names keep working, with a warning naming the new one.
-MOVED_LLM_FIELDS: dict[str, list[tuple[str, str]]] = {
+MOVED_LLM_FIELDS: Moves = {
     "local_model_path": [("llama_cpp", "model_path")],
     "prompt_cache_mb": [("llama_cpp", "prompt_cache_mb")],
     "startup_timeout_s": [("llama_cpp", "startup_timeout_s")],
@@ -330,25 +373,7 @@ class LLMSettings(BaseModel):
     @classmethod
     def _moved_fields(cls, data: Any) -> Any:
         """Read the names fields had before the server sections, and say what they are now."""
-        if not isinstance(data, dict) or not MOVED_LLM_FIELDS.keys() & data.keys():
-            return data
-        data = dict(data)
-        for old, moves in MOVED_LLM_FIELDS.items():
-            if old not in data:
-                continue
-            value = data.pop(old)
-            for section, new in moves:
-                target = data.get(section)
-                if isinstance(target, BaseModel):
-                    target = target.model_dump(exclude_unset=True)
-                target = dict(target or {})
-                target.setdefault(new, value)  # the new name wins where both are set
-                data[section] = target
-            names = " and ".join(f"KBQA_LLM__{s.upper()}__{n.upper()}" for s, n in moves)
-            warnings.warn(
-                f"KBQA_LLM__{old.upper()} is deprecated: use {names}", FutureWarning, stacklevel=2
-            )
-        return data
+        return move_fields(data, MOVED_LLM_FIELDS, "KBQA_LLM__")
 
     @property
     def served_name(self) -> str:
@@ -491,51 +516,114 @@ class GpuSettings(BaseModel):
     )
 
 
-class IndexSettings(BaseModel):
-    """Where the index lives: on this machine, or in a Milvus server that several kbqa
-    processes share (README, "Beyond one machine")."""
+class MilvusSettings(BaseModel):
+    """The Milvus server of the ``milvus`` index backend (``KBQA_INDEX__MILVUS__*``)."""
 
-    backend: Literal["local", "milvus"] = Field(
-        "local",
-        description="'local': SQLite, FAISS and tantivy under data_dir. 'milvus': chunks, "
-        "vectors and BM25 in the Milvus server at milvus_uri (`pip install 'kbqa[milvus]'`).",
-    )
-    milvus_uri: str = Field("http://127.0.0.1:19530", description="The Milvus server.")
-    milvus_token: str | None = Field(
+    uri: str = Field("http://127.0.0.1:19530", description="The Milvus server.")
+    token: str | None = Field(
         None, description="Token of a secured Milvus ('user:password' or an API key)."
     )
-    milvus_user: str | None = Field(None, description="User of a secured Milvus.")
-    milvus_password: str | None = Field(None, description="Password of milvus_user.")
-    milvus_prefix: str = Field(
+    user: str | None = Field(None, description="User of a secured Milvus.")
+    password: str | None = Field(None, description="Password of user.")
+    prefix: str = Field(
         "kbqa",
         pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
         description="Names of kbqa's Milvus collections start with it (<prefix>_chunks, "
         "<prefix>_catalog): several knowledge bases may share one server.",
     )
-    milvus_timeout_s: float = Field(
+    timeout_s: float = Field(
         10, gt=0, description="Seconds one Milvus call may take, retries included."
     )
-    milvus_dense_index: Literal["HNSW", "FLAT"] = Field(
+    dense_index: Literal["HNSW", "FLAT"] = Field(
         "HNSW", description="Milvus's index on the vectors: HNSW, or FLAT (exact, slower)."
     )
-    milvus_ef: int = Field(
+    ef: int = Field(
         128, gt=0, description="HNSW search breadth (at least the number of hits asked for)."
     )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> MilvusSettings:
+        if self.token and (self.user or self.password):
+            raise ValueError("give milvus.token or milvus.user/milvus.password, not both")
+        if bool(self.user) != bool(self.password):
+            raise ValueError("milvus.user and milvus.password go together")
+        return self
+
+
+# The Milvus fields had flat names before their section: KBQA_INDEX__MILVUS_URI, ...
+MOVED_INDEX_FIELDS: Moves = {
+    f"milvus_{name}": [("milvus", name)] for name in MilvusSettings.model_fields
+}
+
+
+class IndexSettings(BaseModel):
+    """Where the index lives: on this machine, or in a Milvus server that several kbqa
+    processes share (docs/beyond-one-machine.md). Each server backend has a section of its own."""
+
+    backend: Literal["local", "milvus"] = Field(
+        "local",
+        description="'local': SQLite, FAISS and tantivy under data_dir. 'milvus': chunks, "
+        "vectors and BM25 in the Milvus server at milvus.uri (`pip install 'kbqa[milvus]'`).",
+    )
+    milvus: MilvusSettings = Field(default_factory=MilvusSettings)
     job_retries_s: list[float] = Field(
         default_factory=lambda: [2.0, 5.0, 15.0],
         description="Seconds an ingestion job waits before each new try while the index's "
         "server is unreachable; after the last, the job fails with index_unavailable.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        """Read the flat names the Milvus fields had, and say what they are now."""
+        return move_fields(data, MOVED_INDEX_FIELDS, "KBQA_INDEX__")
+
     @model_validator(mode="after")
-    def _one_credential(self) -> IndexSettings:
-        if self.milvus_token and (self.milvus_user or self.milvus_password):
-            raise ValueError("give milvus_token or milvus_user/milvus_password, not both")
-        if bool(self.milvus_user) != bool(self.milvus_password):
-            raise ValueError("milvus_user and milvus_password go together")
+    def _retries(self) -> IndexSettings:
         if any(s < 0 for s in self.job_retries_s):
             raise ValueError(f"job_retries_s must not be negative, got {self.job_retries_s}")
         return self
+
+
+STATE_SCHEMES = ("postgresql://", "postgres://")
+
+
+class StateSettings(BaseModel):
+    """Where conversations, jobs, uploads, API keys and feedback live: SQLite files under
+    data_dir (one node), or a PostgreSQL database that several nodes share (docs/nodes.md)."""
+
+    url: str | None = Field(
+        None,
+        description="postgresql://user:password@host:5432/db: the shared state of several "
+        "nodes (`pip install 'kbqa[postgres]'`). Unset: SQLite files under data_dir.",
+    )
+    pool_size: int = Field(10, ge=1, le=200, description="Most connections one node opens.")
+    timeout_s: float = Field(
+        5, gt=0, description="Seconds a call waits for a connection before answering 503."
+    )
+    job_lease_s: float = Field(
+        30,
+        ge=1,
+        description="Seconds a node holds a running job without renewing it (it renews every "
+        "third of it); a node dead longer than this loses its job to another node.",
+    )
+    job_poll_s: float = Field(
+        1.0, gt=0, description="Seconds between a node's looks for jobs queued on other nodes."
+    )
+
+    @model_validator(mode="after")
+    def _known_scheme(self) -> StateSettings:
+        if self.url is not None and not self.url.strip():
+            self.url = None  # KBQA_STATE__URL= (empty, as Compose passes an unset variable)
+        if self.url is not None and not self.url.startswith(STATE_SCHEMES):
+            raise ValueError(
+                f"state.url must start with postgresql://, got {self.url.split(':', 1)[0]}:..."
+            )
+        return self
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.url else "local"
 
 
 class Settings(BaseSettings):
@@ -555,6 +643,7 @@ class Settings(BaseSettings):
     ui: UiSettings = Field(default_factory=UiSettings)
     gpu: GpuSettings = Field(default_factory=GpuSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
 
     @property
     def models_dir(self) -> Path:

@@ -54,3 +54,26 @@ def cjk_ratio(text: str) -> float:
     if not chars:
         return 0.0
     return sum(1 for c in chars if is_cjk(c)) / len(chars)
+
+
+# The one sentence splitter. A sentence ends at . ! ? followed by white space, at a CJK full
+# stop, exclamation or question mark, or at a line break (lists, headings). The excerpts, the
+# repetition guard (as the answer streams) and the fake chat model all split by it.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, without the blanks between them."""
+    spans, start = [], 0
+    for gap in SENTENCE_END.finditer(text):
+        if text[start : gap.start()].strip():
+            spans.append((start, gap.start()))
+        start = gap.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return [_strip(text, s, e) for s, e in spans]
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    piece = text[start:end]
+    return start + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())

@@ -155,7 +155,7 @@ class RefusalEvaluator:
     def _observe(self, case: RefusalCase, advance: Callable[[], None]) -> CaseResult:
         q, kb = case.question, self.kb
         found = kb.search(q.question, [case.collection])
-        evidence: Evidence = kb.retriever.evidence(q.question, found.hits)
+        evidence: Evidence = kb.evidence(q.question, found.hits)
         result = CaseResult(
             id=q.id,
             question=q.question,

@@ -190,7 +190,7 @@ class Evaluator:
             before = time.perf_counter() - start + search_s[c.retrieval[0]]
             for strategy in c.strategies:
                 start = time.perf_counter()
-                answers[strategy] = kb.generator.answer(q.question, sources, strategy)
+                answers[strategy] = kb.answer_from(q.question, sources, strategy)
                 answer_s[strategy] = time.perf_counter() - start + before
                 advance()
         return _Observed(q, hits, search_s, answers, answer_s)

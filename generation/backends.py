@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import httpx
 
+from core.registry import Registry
 from core.settings import Settings
 from generation.context import Window
 from generation.dialects import make_dialect
@@ -50,23 +51,17 @@ class ChatBackend(ABC):
         """Stop what :meth:`generator` started."""
 
 
-BACKENDS: dict[str, type[ChatBackend]] = {}
+BACKENDS: Registry[type[ChatBackend]] = Registry("chat backend")
 
 
 def register(cls: type[ChatBackend]) -> type[ChatBackend]:
     """Class decorator: make a backend available under its ``name``; a name is taken once."""
-    if cls.name in BACKENDS:
-        raise ValueError(f"two chat backends are named {cls.name!r}")
-    BACKENDS[cls.name] = cls
-    return cls
+    return BACKENDS.add(cls.name, cls)
 
 
 def make_backend(settings: Settings) -> ChatBackend:
     """The backend named by ``settings.llm.backend``."""
-    name = settings.llm.backend
-    if name not in BACKENDS:
-        raise ValueError(f"llm.backend must be one of {', '.join(BACKENDS)}, got {name!r}")
-    return BACKENDS[name](settings)
+    return BACKENDS.get(settings.llm.backend)(settings)
 
 
 @register

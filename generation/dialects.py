@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
+from core.registry import Registry
 from core.types import Sampling
 from generation.banned import spellings
 
@@ -164,13 +165,14 @@ class LlamaCppVocabulary:
         return self._pieces[token]
 
 
-DIALECTS: dict[str, type[ServerDialect]] = {d.name: d for d in (VllmDialect, LlamaCppDialect)}
+DIALECTS: Registry[type[ServerDialect]] = Registry("server dialect")
+for _dialect in (VllmDialect, LlamaCppDialect):
+    DIALECTS.add(_dialect.name, _dialect)
 
 
 def make_dialect(name: str, base_url: str | None = None, api_key: str = "") -> ServerDialect:
     """The dialect called ``name``; llama.cpp's tokenizes through the server at ``base_url``."""
-    if name not in DIALECTS:
-        raise ValueError(f"server must be one of {', '.join(DIALECTS)}, got {name!r}")
-    if name == LlamaCppDialect.name:
+    dialect = DIALECTS.get(name)
+    if dialect is LlamaCppDialect:
         return LlamaCppDialect(LlamaCppVocabulary(base_url, api_key) if base_url else None)
-    return DIALECTS[name]()
+    return dialect()

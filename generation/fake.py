@@ -19,11 +19,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from core.text import sentence_spans
 from generation.prompts import REFUSAL
 
 _SOURCE = re.compile(r"^\[(\d+)\] \(.*?\)\n(.*?)(?=^\[\d+\] \(|^Question: |\Z)", re.M | re.S)
 _QUESTION = re.compile(r"^Question: (.*)\Z", re.M | re.S)
-_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+")
 _WORD = re.compile(r"\w+")
 _REWRITE = re.compile(
     r"\AConversation:\n(.*)\nFollow-up question: (.*)\nRewritten question:\Z", re.S
@@ -50,7 +50,7 @@ def quote_best_sentence(prompt: str) -> str:
     wanted = _words(text)
     best, best_score = "", 0.0
     for number, source in _SOURCE.findall(prompt):
-        for sentence in _SENTENCE.split(source.strip()):
+        for sentence in (source[start:end] for start, end in sentence_spans(source)):
             shared = wanted & _words(sentence)
             score = len(shared - names) + len(shared & names) / 2
             if score > best_score:

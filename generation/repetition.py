@@ -4,7 +4,7 @@ A small model sometimes falls into a loop: one sentence again and again, or cita
 up ("[1] [2] [3] ...") until ``max_tokens`` runs out. The measure is seq-rep-4 (Welleck et al.,
 2019, "Neural text generation with unlikelihood training"): the share of the 4-grams in a
 window of recent tokens that already occurred in that window. Natural text scores low
-(measured on the SQuAD and CMRC passages in bench/data: at most 0.14 over any 96-token
+(measured on the SQuAD and CMRC passages in benchmarks/data: at most 0.14 over any 96-token
 window of English; 0.48 of Chinese, in a results table that repeats its row labels); a loop
 of period p tokens scores 1 - p/93 once it fills the window.
 
@@ -18,13 +18,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.text import CITATION_RE, CJK_LETTERS
+from core.text import CITATION_RE, CJK_LETTERS, SENTENCE_END
 
 N = 4
 _TOKEN = re.compile(rf"{CITATION_RE.pattern}|[{CJK_LETTERS}]|[^\W{CJK_LETTERS}]+|[^\w\s]+")
 # A sentence ends at . ! ? before white space (not the dot of "3.5" or "app.py"), at 。！？,
 # or at a line break; one still being written has no end yet.
-_SENTENCE_END = re.compile(r"[.!?]+(?=\s)|[。！？]+|\n")
 _PUNCTUATION = re.compile(r"[^\w\s]+")
 _CHARS_PER_TOKEN = 24  # generous: the tail of text tokenized to fill a window
 
@@ -106,8 +105,8 @@ class RepetitionDetector:
 
     def _repeated_sentence(self, text: str) -> int | None:
         """Where the second copy of a sentence said ``sentence_repeats`` times begins."""
-        for end in _SENTENCE_END.finditer(text, self._scanned):
-            sentence = text[self._scanned : end.end()]
+        for end in SENTENCE_END.finditer(text, self._scanned):  # the sentences ended so far
+            sentence = text[self._scanned : end.start()]
             start = self._scanned + len(sentence) - len(sentence.lstrip())
             self._scanned = end.end()
             key = tuple(key for key, _ in tokens(sentence))

@@ -21,6 +21,7 @@ import httpx
 
 from core.errors import ModelError
 from core.net import free_port
+from core.registry import Registry
 from core.settings import LLMSettings, ServerSettings
 from generation.assets import PACKAGED_MODELS, ensure_model
 
@@ -164,7 +165,12 @@ class LocalServer(ChatServer):
             "--logits_all",
             "false",
             *self.cache_args(),
+            *self.variant_args(),
         ]
+
+    def variant_args(self) -> list[str]:
+        variant = self.settings.llama_cpp.cpu_variant
+        return ["--cpu_variant", variant] if variant else []
 
     def cache_args(self) -> list[str]:
         """Keep the model's state after each prompt, so a prompt that starts like an earlier
@@ -268,7 +274,7 @@ class VllmServer(ChatServer):
         return cmd + v.args
 
     def env(self) -> dict[str, str]:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
+        env = {**os.environ, "VLLM_NO_USAGE_STATS": "1"}  # HF_HUB_OFFLINE: core/__init__.py
         if not self.cuda:
             cpus = sorted(os.sched_getaffinity(0))[: self.section.threads]
             env["VLLM_CPU_OMP_THREADS_BIND"] = _cpu_list(cpus)
@@ -286,13 +292,12 @@ class VllmServer(ChatServer):
         return self.command(self.model_path())
 
 
-SERVERS: dict[str, type[ChatServer]] = {
-    "auto": LocalServer,
-    "llama.cpp": LocalServer,
-    "vllm": VllmServer,
-}
+SERVERS: Registry[type[ChatServer]] = Registry("chat server")
+SERVERS.add("auto", LocalServer)
+SERVERS.add("llama.cpp", LocalServer)
+SERVERS.add("vllm", VllmServer)
 
 
 def make_server(settings: LLMSettings, models_dir: Path, log_dir: Path) -> ChatServer:
     """The server named by ``settings.server``."""
-    return SERVERS[settings.server](settings, models_dir, log_dir)
+    return SERVERS.get(settings.server)(settings, models_dir, log_dir)

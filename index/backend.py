@@ -13,17 +13,22 @@ and a lexical search per collection and hands back chunks by id.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Protocol
 
 import numpy as np
 
-from core.errors import NotFoundError
+from core.errors import InvalidRequestError, NotFoundError
+from core.registry import Registry
 from core.settings import Settings
-from core.types import Chunk, Document, ParsedDocument
+from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
 from index.embedders import Embedder
 from index.store import ChunkRecord
+
+COLLECTION_NAME = re.compile(COLLECTION_PATTERN)
 
 
 class IndexBackend(Protocol):
@@ -94,6 +99,35 @@ class IndexBackend(Protocol):
     def close(self) -> None: ...
 
 
+def check_collection_name(name: str) -> str:
+    if not COLLECTION_NAME.match(name):
+        raise InvalidRequestError(
+            f"collection name must be 1-64 letters, digits, '-' or '_', got {name!r}"
+        )
+    return name
+
+
+def check_chunks(doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    if len(chunks) != len(vectors):
+        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    if doc.chunks != len(chunks):
+        raise ValueError(f"document {doc.id!r} says {doc.chunks} chunks, {len(chunks)} given")
+
+
+def new_document(collection: str, parsed: ParsedDocument, chunks: list[Chunk]) -> Document:
+    """The record of a document added now."""
+    return Document(
+        id=parsed.id,
+        collection=collection,
+        filename=parsed.filename,
+        kind=parsed.kind,
+        size_bytes=parsed.size_bytes,
+        pages=len(parsed.pages),
+        chunks=len(chunks),
+        added_at=datetime.now(UTC).replace(microsecond=0),  # as the store keeps it
+    )
+
+
 def document_or_404(index: IndexBackend, collection: str, doc_id: str) -> Document:
     doc = index.find_document(collection, doc_id)
     if doc is None:
@@ -109,27 +143,13 @@ def iter_documents(index: IndexBackend) -> Iterator[tuple[Document, list[Chunk],
 
 
 Opener = Callable[[Settings, Embedder], IndexBackend]
-_BACKENDS: dict[str, Opener] = {}
-
-
-def register(name: str) -> Callable[[Opener], Opener]:
-    """Register a backend's opener under ``name`` (``KBQA_INDEX__BACKEND``)."""
-
-    def add(opener: Opener) -> Opener:
-        if name in _BACKENDS:
-            raise ValueError(f"an index backend named {name!r} is registered already")
-        _BACKENDS[name] = opener
-        return opener
-
-    return add
+# The built-in backends by reference (``KBQA_INDEX__BACKEND``): loaded when picked, so this module
+# imports neither and they may import it. ``BACKENDS.add`` takes another.
+BACKENDS: Registry[Opener] = Registry(
+    "index backend", {"local": "index.knowledge:open_local", "milvus": "index.milvus:open_milvus"}
+)
 
 
 def open_index(settings: Settings, embedder: Embedder) -> IndexBackend:
     """The index that ``settings.index.backend`` names, opened."""
-    import index.knowledge  # noqa: F401  (each registers its backend)
-    import index.milvus  # noqa: F401
-
-    name = settings.index.backend
-    if name not in _BACKENDS:
-        raise ValueError(f"no index backend {name!r}; known: {sorted(_BACKENDS)}")
-    return _BACKENDS[name](settings, embedder)
+    return BACKENDS.get(settings.index.backend)(settings, embedder)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from core.registry import Registry
 from core.settings import EmbeddingSettings
 
 if TYPE_CHECKING:
@@ -78,7 +78,6 @@ class SentenceTransformerEmbedder(Embedder):
 
     @cached_property
     def model(self) -> SentenceTransformer:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(resolve_model_path(self.name), device=self.device)
@@ -132,15 +131,14 @@ class FakeEmbedder(Embedder):
         return [self.embed(re.findall(r"\w+", t.lower())) for t in texts]
 
 
-EMBEDDERS: dict[str, Callable[[EmbeddingSettings], Embedder]] = {
-    "sentence-transformers": SentenceTransformerEmbedder,
-    "fake": FakeEmbedder,
-}
+EMBEDDERS: Registry[Callable[[EmbeddingSettings], Embedder]] = Registry("embedder")
+EMBEDDERS.add("sentence-transformers", SentenceTransformerEmbedder)
+EMBEDDERS.add("fake", FakeEmbedder)
 
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
     """The embedder that settings name."""
-    return EMBEDDERS[settings.backend](settings)
+    return EMBEDDERS.get(settings.backend)(settings)
 
 
 def resolve_model_path(name: str) -> str:

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import IndexMismatchError, InvalidRequestError, NotFoundError
 from core.settings import DenseSettings, Settings
-from core.types import COLLECTION_PATTERN, Chunk, Document, ParsedDocument
-from index.backend import IndexBackend, register
+from core.types import Chunk, Document, ParsedDocument
+from index.backend import IndexBackend, check_chunks, check_collection_name, new_document
 from index.builds import BATCH, Rebuilds
 from index.embedders import Embedder
 from index.gpu import GpuFaiss, gpu_faiss
@@ -30,42 +28,12 @@ from index.store import ChunkRecord, Store
 from index.vectors import FaissVectors
 
 log = logging.getLogger(__name__)
-COLLECTION_NAME = re.compile(COLLECTION_PATTERN)
 _RETOKENIZE_BATCH = 10_000  # chunks per transaction when the tokenizer changed
-
-
-def check_collection_name(name: str) -> str:
-    if not COLLECTION_NAME.match(name):
-        raise InvalidRequestError(
-            f"collection name must be 1-64 letters, digits, '-' or '_', got {name!r}"
-        )
-    return name
 
 
 @dataclass
 class _Collection:
     vectors: FaissVectors
-
-
-def check_chunks(doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
-    if len(chunks) != len(vectors):
-        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-    if doc.chunks != len(chunks):
-        raise ValueError(f"document {doc.id!r} says {doc.chunks} chunks, {len(chunks)} given")
-
-
-def new_document(collection: str, parsed: ParsedDocument, chunks: list[Chunk]) -> Document:
-    """The record of a document added now."""
-    return Document(
-        id=parsed.id,
-        collection=collection,
-        filename=parsed.filename,
-        kind=parsed.kind,
-        size_bytes=parsed.size_bytes,
-        pages=len(parsed.pages),
-        chunks=len(chunks),
-        added_at=datetime.now(UTC).replace(microsecond=0),  # as the store keeps it
-    )
 
 
 class KnowledgeIndex:
@@ -448,7 +416,6 @@ class KnowledgeIndex:
         self.store.close()
 
 
-@register("local")
 def open_local(settings: Settings, embedder: Embedder) -> KnowledgeIndex:
     return KnowledgeIndex(settings.data_dir, embedder, settings.dense, gpu_faiss(settings.gpu))
 

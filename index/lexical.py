@@ -53,7 +53,7 @@ def tokenize(text: str) -> list[str]:
 
     Bigrams need no dictionary and match across word-segmentation differences (Lucene's
     CJKAnalyzer does the same). On CMRC 2018 they beat jieba's segmentation: BM25 answer-recall@5
-    0.970 against 0.916 (bench/README.md).
+    0.970 against 0.916 (docs/benchmarks.md).
     """
     tokens: list[str] = []
     for match in _WORDS.finditer(text.lower()):

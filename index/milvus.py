@@ -1,6 +1,6 @@
 """The index in Milvus, shared by every kbqa process that points at the same server.
 
-Two Milvus collections, named from ``index.milvus_prefix``:
+Two Milvus collections, named from ``index.milvus.prefix``:
 
 - ``<prefix>_chunks``: a row per chunk with its text, place, vector (HNSW, inner product) and
   BM25 terms. BM25 is Milvus's own function over the ``tokens`` field, which holds kbqa's tokens
@@ -38,9 +38,8 @@ from core.errors import (
 )
 from core.settings import IndexSettings, Settings
 from core.types import Chunk, Document, ParsedDocument
-from index.backend import document_or_404, register
+from index.backend import check_chunks, check_collection_name, document_or_404, new_document
 from index.embedders import Embedder
-from index.knowledge import check_chunks, check_collection_name, new_document
 from index.lexical import TOKENIZER_VERSION, tokenize
 from index.store import ChunkRecord, boxes_json, boxes_of
 
@@ -93,17 +92,17 @@ class MilvusIndex:
             ) from exc
         self.settings = settings
         self.embedder = embedder
-        self.uri = settings.milvus_uri
-        self.timeout = settings.milvus_timeout_s
-        self.chunks_name = f"{settings.milvus_prefix}_chunks"
-        self.catalog_name = f"{settings.milvus_prefix}_catalog"
+        self.uri = settings.milvus.uri
+        self.timeout = settings.milvus.timeout_s
+        self.chunks_name = f"{settings.milvus.prefix}_chunks"
+        self.catalog_name = f"{settings.milvus.prefix}_catalog"
         self._errors: tuple[type[BaseException], ...] = (MilvusException, grpc.RpcError, OSError)
         with self._calls("connecting"):
             client = MilvusClient(
                 uri=self.uri,
-                token=settings.milvus_token or "",
-                user=settings.milvus_user or "",
-                password=settings.milvus_password or "",
+                token=settings.milvus.token or "",
+                user=settings.milvus.user or "",
+                password=settings.milvus.password or "",
                 timeout=self.timeout,
                 # Reconnect soon after Milvus is back: gRPC's own backoff grows to minutes.
                 grpc_options=_RECONNECT,
@@ -182,7 +181,7 @@ class MilvusIndex:
             )
         )
         indexes = self.client.prepare_index_params()
-        dense = self.settings.milvus_dense_index
+        dense = self.settings.milvus.dense_index
         params = {"M": 16, "efConstruction": 200} if dense == "HNSW" else {}
         indexes.add_index("vector", index_type=dense, metric_type="IP", params=params)
         indexes.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
@@ -218,13 +217,13 @@ class MilvusIndex:
                 f"the Milvus collections {self.chunks_name} and {self.catalog_name} at "
                 f"{self.uri} were built with embedding model {have['model']!r} "
                 f"({have['dim']}-d), not {self.embedder.name!r} ({self.embedder.dim}-d); use "
-                "another index.milvus_prefix or re-ingest"
+                "another index.milvus.prefix or re-ingest"
             )
         if have.get("tokens") != TOKENIZER_VERSION:
             raise IndexMismatchError(
                 f"the Milvus collection {self.chunks_name} holds BM25 tokens of tokenizer "
                 f"{have.get('tokens')!r}, not {TOKENIZER_VERSION!r}: re-ingest into another "
-                "index.milvus_prefix (kbqa index export / import)"
+                "index.milvus.prefix (kbqa index export / import)"
             )
 
     def _all(self, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
@@ -319,7 +318,7 @@ class MilvusIndex:
 
     def dense_search(self, collection: str, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         vector = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
-        params = {"ef": max(self.settings.milvus_ef, k)}
+        params = {"ef": max(self.settings.milvus.ef, k)}
         return self._search(collection, vector, "vector", k, params)
 
     def lexical_search(self, collection: str, query: str, k: int) -> list[tuple[int, float]]:
@@ -534,6 +533,5 @@ def _chunk(row: dict[str, Any]) -> Chunk:
     )
 
 
-@register("milvus")
 def open_milvus(settings: Settings, embedder: Embedder) -> MilvusIndex:
     return MilvusIndex(settings.index, embedder)

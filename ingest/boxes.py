@@ -84,7 +84,7 @@ INSET_PT = 0.3
 
 def text_under(pdf: bytes, boxes: Sequence[Box]) -> str:
     """The text pdfium finds under ``boxes`` of a PDF, in their order: what a highlight drawn
-    at them covers (how tests and ``python -m bench boxes`` check the boxes)."""
+    at them covers (how tests and ``python -m benchmarks boxes`` check the boxes)."""
     document = pypdfium2.PdfDocument(pdf)
     try:
         parts = []

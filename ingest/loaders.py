@@ -80,7 +80,7 @@ class OcrOptions:
     dpi: int = 200
     max_pages: int = 500
     # Threads of an engine that reads in the OCR process of its own: one, as the parser's
-    # workers (two were slower than one on two shared cores: bench/README.md, ocr-memory).
+    # workers (two were slower than one on two shared cores: docs/benchmarks.md, ocr-memory).
     threads: int = 1
 
 

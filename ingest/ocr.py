@@ -8,7 +8,7 @@ engine may read again the pages the first finds to be mostly Chinese (or Japanes
 - ``tesseract``: Tesseract 5 (Debian ``tesseract-ocr`` and a package per language) through
   pytesseract.
 
-bench/ocr_eval.py measures both on the dev sets; bench/README.md has the figures.
+benchmarks/ocr_eval.py measures both on the dev sets; docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 import pypdfium2
 from PIL import Image
 
+from core.registry import Registry
 from core.text import cjk_ratio, is_cjk
 from core.types import TextLine
 
@@ -73,7 +74,7 @@ class OcrEngine(ABC):
 class RapidOcrEngine(OcrEngine):
     name = "rapidocr"
     # ONNX Runtime's models and a page's feature maps: more than the parser's limit for
-    # hostile files is meant for (bench/README.md: python -m bench ocr-memory).
+    # hostile files is meant for (docs/benchmarks.md: python -m benchmarks ocr-memory).
     own_process = True
     # The PP-OCRv4 Chinese models in the wheel read simplified Chinese and English.
     LANGUAGES = frozenset({"eng", "chi_sim"})
@@ -92,7 +93,7 @@ class RapidOcrEngine(OcrEngine):
 
     # Text detection's memory grows with the image (its feature maps are a multiple of the
     # pixels): pages are read at most this many pixels a side, in their own process and
-    # memory limit (ingest/isolation.py; bench/ocr_memory.py measures what a page takes).
+    # memory limit (ingest/isolation.py; benchmarks/ocr_memory.py measures what a page takes).
     MAX_SIDE = 1600
 
     def read_lines(self, image: Image.Image) -> tuple[str, list[TextLine]]:
@@ -187,11 +188,9 @@ def _tesseract_languages() -> frozenset[str]:
     return frozenset(line.strip() for line in out.splitlines()[1:] if line.strip())
 
 
-ENGINES: dict[str, type[OcrEngine]] = {}
+ENGINES: Registry[type[OcrEngine]] = Registry("OCR engine")
 for _cls in (RapidOcrEngine, TesseractEngine):
-    if _cls.name in ENGINES:
-        raise RuntimeError(f"two OCR engines are named {_cls.name}")
-    ENGINES[_cls.name] = _cls
+    ENGINES.add(_cls.name, _cls)
 
 
 def pick_engine(names: Sequence[str], languages: Sequence[str]) -> str | None:

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from core.errors import InvalidRequestError
+from core.errors import ConflictError, InvalidRequestError
+from core.records import ApiKey, Feedback, NewApiKey, Rating
 from core.settings import Settings, get_settings
 from core.types import (
     MAX_QUESTION_CHARS,
     Answer,
     AnswerItem,
+    Citation,
     Conversation,
     ConversationSummary,
     Document,
@@ -34,16 +37,17 @@ from generation.backends import make_backend
 from generation.generator import Generator
 from generation.rewrite import pronoun_readings, refers_back
 from generation.server import ChatServer
-from index.backend import IndexBackend, open_index
+from index.backend import IndexBackend, check_collection_name, open_index
 from index.embedders import Embedder, make_embedder
-from index.knowledge import check_collection_name
 from index.transfer import Moved, export_index, import_index
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
-from kbqa.conversations import ConversationStore
 from kbqa.jobs import JobQueue
 from kbqa.sources import SourceFiles
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult, fuse
+from state.backend import State, open_state
+from state.conversations import ConversationStore, last_turns
+from state.keys import make_key
 from state.originals import LocalOriginals, Original
 
 
@@ -53,11 +57,12 @@ class Readiness:
 
     index: bool
     model: bool
-    error: str | None = None  # why the index cannot serve now (its server is away)
+    error: str | None = None  # why the index or the state cannot serve now (a server is away)
+    state: bool = True  # conversations, jobs and keys can be read and written
 
     @property
     def ready(self) -> bool:
-        return self.index and self.model
+        return self.index and self.model and self.state
 
 
 class KBQA:
@@ -84,13 +89,21 @@ class KBQA:
     @cached_property
     def source_files(self) -> SourceFiles:
         """The uploaded files as they came (:mod:`state.originals`) and their pages' images."""
-        originals = LocalOriginals(self.settings.data_dir / "originals")
+        # A shared state backend keeps them (PostgreSQL), else they are files here.
+        originals = self.state.originals or LocalOriginals(self.settings.data_dir / "originals")
+        self._own_originals = self.state.originals is None
         cache = self.settings.data_dir / "cache" / "pages"
         return SourceFiles(originals, cache, self.settings.ingest.pdf_password)
 
     @cached_property
+    def state(self) -> State:
+        """Conversations, jobs, keys and feedback: under data_dir, or in the PostgreSQL that
+        ``KBQA_STATE__URL`` names and several nodes share."""
+        return open_state(self.settings.state, self.settings.data_dir)
+
+    @property
     def conversations(self) -> ConversationStore:
-        return ConversationStore(self.settings.data_dir / "conversations.sqlite3")
+        return self.state.conversations
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -118,7 +131,13 @@ class KBQA:
         """What is loaded: the index (with its retriever) and the chat model."""
         index = self._opened("index") and self._opened("retriever")
         error = self.index.problem() if index else None
-        return Readiness(index=index and error is None, model=self.model_ready(), error=error)
+        state_error = self.state.problem()
+        return Readiness(
+            index=index and error is None,
+            model=self.model_ready(),
+            error=error or state_error,
+            state=state_error is None,
+        )
 
     @property
     def ready(self) -> bool:
@@ -158,8 +177,15 @@ class KBQA:
 
     def job_queue(self, kept: int = 1000) -> JobQueue:
         """A queue that ingests uploads in the background into this service's index."""
-        retries = self.settings.index.job_retries_s
-        return JobQueue(lambda: self.ingestor, self.settings.data_dir, kept, retries)
+        retries, state = self.settings.index.job_retries_s, self.settings.state
+        return JobQueue(
+            lambda: self.ingestor,
+            self.state.jobs,
+            kept,
+            retries,
+            lease_s=state.job_lease_s,
+            poll_s=state.job_poll_s,
+        )
 
     def delete(self, document_id: str, collection: str | None = None) -> Document:
         name = self.collection_or_default(collection)
@@ -236,6 +262,55 @@ class KBQA:
     def delete_conversation(self, conversation_id: str) -> None:
         self.conversations.delete(conversation_id)
 
+    # -- API keys made at run time, and feedback ---------------------------------------------
+    def new_key(self, name: str, write: bool, collections: list[str] | None = None) -> NewApiKey:
+        """Make a key valid on every node that shares this state; its secret is returned once.
+        Refused while the API is open (no KBQA_API__KEYS): nobody would be asked for it."""
+        if not self.settings.api.auth_enabled:
+            raise ConflictError(
+                "the API is open (KBQA_API__KEYS is not set), so a key made now would never be "
+                "asked for: set KBQA_API__KEYS first"
+            )
+        names = [self.collection_or_default(c) for c in collections] if collections else None
+        key = make_key(name, write, names)
+        self.state.keys.add(key)
+        return key
+
+    def keys(self) -> list[ApiKey]:
+        return self.state.keys.list()
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        return self.state.keys.revoke(key_id)
+
+    def api_key(self, key: str) -> ApiKey | None:
+        """The record of a key made at run time and not revoked, or None."""
+        return self.state.keys.find(key)
+
+    def add_feedback(
+        self,
+        rating: Rating,
+        question: str,
+        answer: str,
+        citations: Sequence[Citation] = (),
+        comment: str = "",
+        conversation_id: str | None = None,
+    ) -> Feedback:
+        if conversation_id is not None:
+            self.conversations.get(conversation_id)  # NotFoundError names it
+        feedback = Feedback(
+            id=uuid.uuid4().hex,
+            rating=rating,
+            question=_check_question(question),
+            answer=answer,
+            citations=list(citations),
+            comment=comment,
+            conversation_id=conversation_id,
+        )
+        return self.state.feedback.add(feedback)
+
+    def feedback(self, limit: int = 1000) -> list[Feedback]:
+        return self.state.feedback.list(limit)
+
     def search(
         self,
         query: str,
@@ -294,7 +369,7 @@ class KBQA:
         strategy = strategy or self.settings.generation.strategy
         question = _check_question(question)
         if conversation_id is not None:
-            history = [*self.conversations.history(conversation_id), *history]
+            history = [*last_turns(self.conversations, conversation_id), *history]
         history = turns_needed(question, history)
         yield Stage(
             stage="searching",
@@ -334,8 +409,18 @@ class KBQA:
         """What the prompt gets: the excerpts of ``hits`` that bear on ``query``, or none when
         the best of them matches it too weakly (:mod:`retrieval.evidence`); with none, the
         question is refused without asking the model."""
-        evidence = self.retriever.evidence(query, hits)
+        evidence = self.evidence(query, hits)
         return ([] if evidence.weak else self.retriever.excerpts(query, hits)), evidence
+
+    def evidence(self, query: str, hits: Sequence[Hit]) -> Evidence:
+        """How closely the best of ``hits`` matches ``query`` (:mod:`retrieval.evidence`): what
+        refuses a question before the model is asked."""
+        return self.retriever.evidence(query, hits)
+
+    def answer_from(self, question: str, sources: Sequence[Hit], strategy: Strategy) -> Answer:
+        """The model's answer to ``question`` from ``sources`` as given (those :meth:`sources`
+        chose, say): no search and no conversation, as the evaluation compares strategies."""
+        return self.generator.answer(question, sources, strategy)
 
     def search_queries(
         self,
@@ -385,10 +470,10 @@ class KBQA:
             self.ingestor.close()
         if self._opened("index"):
             self.index.close()
-        if self._opened("conversations"):
-            self.conversations.close()
-        if self._opened("source_files"):
+        if self._opened("source_files") and self._own_originals:
             self.source_files.close()
+        if self._opened("state"):
+            self.state.close()
         self._backend.close()
 
     def __enter__(self) -> KBQA:

@@ -12,36 +12,15 @@ language, else by the share of the query's BM25 terms (words; CJK: character big
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from core.text import cjk_ratio
+from core.text import cjk_ratio, sentence_spans
 from core.types import Box, Hit
 from index.lexical import tokenize
 from retrieval.rerankers import Reranker
 
 GAP = "…"  # stands between two kept sentences that were not neighbours
-# A sentence ends at . ! ? followed by a space, or at a CJK full stop, exclamation or question
-# mark; a line break ends one too (lists, headings).
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 CJK_QUERY_RATIO = 0.3  # a query with this share of CJK characters is treated as CJK
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of ``text``, without the blanks between them."""
-    spans, start = [], 0
-    for gap in _SENTENCE_END.finditer(text):
-        if text[start : gap.start()].strip():
-            spans.append((start, gap.start()))
-        start = gap.end()
-    if text[start:].strip():
-        spans.append((start, len(text)))
-    return [_strip(text, s, e) for s, e in spans]
-
-
-def _strip(text: str, start: int, end: int) -> tuple[int, int]:
-    piece = text[start:end]
-    return start + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())
 
 
 def overlap_scores(query: str, passages: Sequence[str]) -> list[float]:

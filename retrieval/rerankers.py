@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 import numpy as np
 
+from core.registry import Registry
 from core.settings import RetrievalSettings
 
 T = TypeVar("T")
@@ -60,7 +60,6 @@ class CrossEncoderReranker(Reranker):
     name = "cross-encoder"
 
     def __init__(self, model: str, device: str | None = None) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import CrossEncoder
 
         self.model = CrossEncoder(model, device=device)
@@ -71,16 +70,24 @@ class CrossEncoderReranker(Reranker):
         return [float(s) for s in self.model.predict([(query, p) for p in passages])]
 
 
+Factory = Callable[[RetrievalSettings, TokenEncoder | None], Reranker | None]
+RERANKERS: Registry[Factory] = Registry("reranker")
+RERANKERS.add("none", lambda settings, encoder: None)
+RERANKERS.add(
+    "maxsim",
+    lambda settings, encoder: MaxSimReranker(_require(encoder, "maxsim needs a token encoder")),
+)
+RERANKERS.add(
+    "cross-encoder",
+    lambda settings, encoder: CrossEncoderReranker(
+        _require(settings.cross_encoder_model, "set retrieval.cross_encoder_model")
+    ),
+)
+
+
 def make_reranker(settings: RetrievalSettings, encoder: TokenEncoder | None) -> Reranker | None:
     """The reranker that settings name, or None when reranking is off."""
-    factories: dict[str, Callable[[], Reranker | None]] = {
-        "none": lambda: None,
-        "maxsim": lambda: MaxSimReranker(_require(encoder, "maxsim needs a token encoder")),
-        "cross-encoder": lambda: CrossEncoderReranker(
-            _require(settings.cross_encoder_model, "set retrieval.cross_encoder_model")
-        ),
-    }
-    return factories[settings.reranker]()
+    return RERANKERS.get(settings.reranker)(settings, encoder)
 
 
 def _require(value: T | None, message: str) -> T:

@@ -14,6 +14,7 @@ from index.knowledge import KnowledgeIndex
 from index.milvus import MilvusIndex
 from ingest.pipeline import Ingestor
 from tests.utils.milvus import MilvusServer
+from tests.utils.postgres import PostgresServer
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +68,18 @@ def backend(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Inde
         kb = MilvusIndex(server.settings(), FakeEmbedder())
     yield kb
     kb.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session (skipped without its binaries); each test takes
+    a database of its own (``postgres_url``)."""
+    server = PostgresServer().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty database."""
+    return postgres_server.new_database()

@@ -7,6 +7,7 @@ are asked (and answer like a venv with a CPU torch), with a stand-in nvidia-smi 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,6 +31,17 @@ case "$2" in *torch.version.cuda*) [ -e "$STATE/cuda" ] ;; *) true ;; esac
 """
 
 
+def _llama_stamp() -> str:
+    """The stamp of the torch and llama.cpp build, named as the Makefile names it: were the
+    test to miss it, make would build both for real into the stand-in venv."""
+    text = (ROOT / "Makefile").read_text()
+    version = re.search(r"^LLAMA_CPP_VERSION := (\S+)$", text, re.MULTILINE)
+    stamp = re.search(r"^LLAMA_STAMP := \$\(VENV\)/(\S+)$", text, re.MULTILINE)
+    assert version is not None
+    assert stamp is not None
+    return stamp.group(1).replace("$(LLAMA_CPP_VERSION)", version.group(1))
+
+
 def _script(path: Path, text: str) -> None:
     path.write_text(text)
     path.chmod(0o755)
@@ -50,7 +62,7 @@ def install(
         folder.mkdir(parents=True)
     _script(venv / "bin" / "pip", FAKE_PIP)
     _script(venv / "bin" / "python", FAKE_PYTHON)
-    (venv / ".llama-cpp-0.3.36").touch()  # torch and llama.cpp: there already
+    (venv / _llama_stamp()).touch()  # torch and llama.cpp: there already
     (state / "installed").write_text(installed)
     (state / "log").touch()
     if cuda_torch:
@@ -86,7 +98,7 @@ def test_a_listed_gpu_installs_cuda_torch_and_faiss_gpu_in_place_of_faiss_cpu(
     lines = log.splitlines()
     uninstall = lines.index("pip uninstall -y faiss-cpu faiss-gpu")
     torch = lines.index("pip install --force-reinstall --no-deps torch==2.13.0")
-    package = lines.index("pip install -e .[gpu,llm,convert,bench,test,dev,milvus]")
+    package = lines.index("pip install -e .[gpu,llm,convert,bench,test,dev,docs,milvus,postgres]")
     assert uninstall < torch < package  # the CPU torch was replaced before kbqa came
 
 

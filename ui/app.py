@@ -276,11 +276,14 @@ def messages(api: ApiClient) -> list[dict[str, Any]]:
 def chat(api: ApiClient, sources: list[str], settings: dict[str, Any], area: Any) -> None:
     """The conversation in ``area`` (the main column), its input pinned below the page."""
     history = messages(api)
+    conversation_id = st.session_state["conversation"]["id"]
     with area:
-        for i, message in enumerate(history):
+        for n, message in enumerate(history):
             with st.chat_message(message["role"]):
                 if message.get("answer"):
-                    show_answer(Answer.model_validate(message["answer"]), i)
+                    stored = Answer.model_validate(message["answer"])
+                    show_answer(stored, n)
+                    rate(api, stored, f"rate-{n}", conversation_id)
                 else:
                     st.markdown(message["content"])
     question = st.chat_input(
@@ -304,9 +307,26 @@ def chat(api: ApiClient, sources: list[str], settings: dict[str, Any], area: Any
             **settings,
         }
         answer = stream_answer(api, body, len(history) + 1)
+        if answer is not None:  # the key it will have in the history, so the choice stays
+            rate(api, answer, f"rate-{len(history) + 1}", conversation["id"])
     if answer is not None:
         history.append({"role": "user", "content": question})
         history.append({"role": "assistant", "content": answer.answer, "answer": answer})
+
+
+def rate(api: ApiClient, answer: Answer, key: str, conversation_id: str | None) -> None:
+    """Thumbs up or down under an answer, sent to POST /feedback once per change of mind."""
+    choice = st.feedback("thumbs", key=key)
+    sent = f"{key}-sent"
+    if choice is None or st.session_state.get(sent) == choice:
+        return
+    try:
+        api.feedback("up" if choice == 1 else "down", answer, conversation_id)
+    except ApiError as exc:
+        st.warning(str(exc))
+        return
+    st.session_state[sent] = choice
+    st.toast("Thank you: the feedback is kept for the next evaluation.")
 
 
 def main() -> None:

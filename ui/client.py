@@ -112,6 +112,17 @@ class ApiClient:
     def conversation(self, conversation_id: str) -> Conversation:
         return Conversation.model_validate(self._json("GET", f"/conversations/{conversation_id}"))
 
+    def feedback(self, rating: str, answer: Answer, conversation_id: str | None = None) -> None:
+        """Thumbs ``up`` or ``down`` on an answer, kept with what was shown."""
+        body = {
+            "rating": rating,
+            "question": answer.question,
+            "answer": answer.answer,
+            "citations": [c.model_dump(mode="json") for c in answer.citations],
+            "conversation_id": conversation_id,
+        }
+        self._request("POST", "/feedback", json=body)
+
     def ask_stream(self, body: dict[str, Any]) -> Iterator[StagedItem]:
         """A :class:`Stage` as each step starts, answer text as it streams (a
         :class:`Discard` drops it), then the :class:`Answer`."""

@@ -16,7 +16,7 @@ router = APIRouter(tags=["operations"])
 @router.get("/health", responses={503: {"model": Health, "description": "Not ready yet."}})
 def health(request: Request, service: Service) -> JSONResponse:
     """Ready (200) when the index is open and the chat model answers; 503 until then, and while
-    the index's server (Milvus) is unreachable."""
+    the index's server (Milvus) or the shared state's database (PostgreSQL) is unreachable."""
     readiness = service.readiness()
     error = readiness.error or request.app.state.startup_error
     state = "ready" if readiness.ready else "unavailable" if error else "starting"
@@ -24,6 +24,7 @@ def health(request: Request, service: Service) -> JSONResponse:
         status=state,
         index=readiness.index,
         model=readiness.model,
+        state=readiness.state,
         model_name=service.model_name,
         error=error,
     )

@@ -33,8 +33,8 @@ def nodes(
         "KBQA_LLM__BACKEND": "fake",
         "KBQA_INGEST__ISOLATE": "false",
         "KBQA_INDEX__BACKEND": "milvus",
-        "KBQA_INDEX__MILVUS_URI": milvus_server.uri,
-        "KBQA_INDEX__MILVUS_PREFIX": milvus_server.settings().milvus_prefix,
+        "KBQA_INDEX__MILVUS__URI": milvus_server.uri,
+        "KBQA_INDEX__MILVUS__PREFIX": milvus_server.settings().milvus.prefix,
     }
     headers = {"Authorization": f"Bearer {KEY}"}
     with contextlib.ExitStack() as stack:

@@ -38,7 +38,7 @@ def test_a_name_is_registered_once() -> None:
         def generator(self) -> Generator:
             raise NotImplementedError
 
-    with pytest.raises(ValueError, match="two chat backends are named 'fake'"):
+    with pytest.raises(ValueError, match="a chat backend named 'fake' is registered already"):
         register(Another)
     assert BACKENDS["fake"] is FakeBackend
 

@@ -16,7 +16,7 @@ WINDOW = 96
 
 
 def _passages(name: str) -> list[str]:
-    data = json.loads((ROOT / "bench" / "data" / name).read_text())["data"]
+    data = json.loads((ROOT / "benchmarks" / "data" / name).read_text())["data"]
     return [p["context"] for article in data for p in article["paragraphs"]]
 
 
@@ -50,9 +50,14 @@ def test_natural_text_never_trips_it(name: str, passages: list[str]) -> None:
     assert tripped == [], name
 
 
-def test_the_readme_with_its_tables_and_code_never_trips_it() -> None:
+# The README and the documentation pages: prose, tables of figures and code, none of it a loop.
+PAGES = ["README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_docs_with_their_tables_and_code_never_trip_it(page: str) -> None:
     detector = RepetitionDetector()
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / page).read_text()
     assert all(detector.check(prefix) is None for prefix in _prefixes(text, 200))
 
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.errors import IndexUnavailableError
-from core.settings import IndexSettings
+from core.settings import IndexSettings, Settings
 from core.types import Chunk, Page, ParsedDocument
 from index.embedders import FakeEmbedder
 from index.milvus import MilvusIndex, chunk_key
@@ -92,11 +92,29 @@ def test_a_chunk_too_long_for_milvus_is_refused_by_name(milvus: MilvusIndex) -> 
 
 def test_settings_refuse_nonsense() -> None:
     with pytest.raises(ValidationError, match="not both"):
-        IndexSettings(milvus_token="t", milvus_user="u", milvus_password="p")
+        IndexSettings(milvus={"token": "t", "user": "u", "password": "p"})
     with pytest.raises(ValidationError, match="go together"):
-        IndexSettings(milvus_user="u")
-    with pytest.raises(ValidationError, match="milvus_prefix"):
-        IndexSettings(milvus_prefix="no spaces")
+        IndexSettings(milvus={"user": "u"})
+    with pytest.raises(ValidationError, match="milvus.prefix"):
+        IndexSettings(milvus={"prefix": "no spaces"})
+
+
+def test_the_milvus_settings_nest_and_their_flat_names_still_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KBQA_INDEX__MILVUS__URI", "http://new:19530")
+    monkeypatch.setenv("KBQA_INDEX__MILVUS__EF", "64")
+    assert Settings().index.milvus.uri == "http://new:19530"
+    monkeypatch.delenv("KBQA_INDEX__MILVUS__URI")
+    monkeypatch.setenv("KBQA_INDEX__MILVUS_URI", "http://old:19530")
+    monkeypatch.setenv("KBQA_INDEX__MILVUS_PREFIX", "shared")
+    with pytest.warns(DeprecationWarning, match="KBQA_INDEX__MILVUS_URI is deprecated: use ") as w:
+        milvus = Settings().index.milvus
+    assert (milvus.uri, milvus.prefix, milvus.ef) == ("http://old:19530", "shared", 64)
+    assert "KBQA_INDEX__MILVUS__URI" in str(w[0].message)
+    monkeypatch.setenv("KBQA_INDEX__MILVUS__URI", "http://new:19530")  # the new name wins
+    with pytest.warns(DeprecationWarning, match="MILVUS_URI is deprecated"):
+        assert Settings().index.milvus.uri == "http://new:19530"
 
 
 def test_more_rows_than_one_query_returns_are_read_page_by_page(

@@ -99,8 +99,9 @@ def test_kbqa_index_export_then_import_into_milvus(
         assert exported.exit_code == 0, exported.output
         assert "exported 1 documents" in exported.output
         settings = milvus_server.settings()
-        for name in ("backend", "milvus_uri", "milvus_prefix"):
-            monkeypatch.setenv(f"KBQA_INDEX__{name.upper()}", getattr(settings, name))
+        monkeypatch.setenv("KBQA_INDEX__BACKEND", settings.backend)
+        monkeypatch.setenv("KBQA_INDEX__MILVUS__URI", settings.milvus.uri)
+        monkeypatch.setenv("KBQA_INDEX__MILVUS__PREFIX", settings.milvus.prefix)
         get_settings.cache_clear()
         imported = runner.invoke(app, ["index", "import", str(path)])
         assert imported.exit_code == 0, imported.output

@@ -12,7 +12,7 @@ import pypdf
 import pypdfium2
 import pytest
 
-from bench.scans import scan_pdf
+from benchmarks.scans import scan_pdf
 from core.errors import IngestError
 from core.settings import IngestSettings
 from index.knowledge import KnowledgeIndex

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.text import sentence_spans
 from core.types import Chunk, Hit
-from retrieval.excerpts import GAP, excerpt, overlap_scores, sentence_spans
+from retrieval.excerpts import GAP, excerpt, overlap_scores
 from retrieval.rerankers import Reranker
 
 

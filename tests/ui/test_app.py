@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core.settings import get_settings
 from core.types import Box
 from generation.fake import QuotingChatModel
-from tests.api.conftest import REPORT, pdf
+from tests.api.conftest import KEY, REPORT, pdf
 from tests.ui.conftest import APP
 from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf
 from ui.client import ApiClient
@@ -192,3 +192,19 @@ def test_the_highlight_is_painted_where_the_boxes_say() -> None:
     assert painted.getpixel((100, 20)) == (255, 255, 255)  # white elsewhere
     band = around(painted, [box])
     assert band.size == (116, 18)  # 0.21 to 0.79 of the page's width, 0.46 to 0.64 of its height
+
+
+def test_thumbs_under_an_answer_are_kept_as_feedback(ui: AppTest, live_api: str) -> None:
+    ui.run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    ui.chat_input[0].set_value(QUESTION).run()
+    thumbs = ui.feedback(key="rate-1")
+    thumbs.set_value(0).run()  # thumbs down
+    assert not ui.exception
+    api = ApiClient(live_api, KEY)
+    given = api._json("GET", "/feedback")["feedback"]
+    assert [(f["rating"], f["question"]) for f in given] == [("down", QUESTION)]
+    assert given[0]["citations"][0]["filename"] == "report.pdf"
+    assert given[0]["conversation_id"] == ui.query_params["c"]
+    ui.run()  # a rerun sends nothing again
+    assert len(api._json("GET", "/feedback")["feedback"]) == 1

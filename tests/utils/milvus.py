@@ -66,7 +66,9 @@ class MilvusServer:
         """Index settings on this server, in collections of their own (a fresh prefix)."""
         return IndexSettings(
             backend="milvus",
-            milvus_uri=self.uri,
-            milvus_prefix=prefix or f"t{uuid.uuid4().hex[:12]}",
-            milvus_timeout_s=timeout_s,
+            milvus={
+                "uri": self.uri,
+                "prefix": prefix or f"t{uuid.uuid4().hex[:12]}",
+                "timeout_s": timeout_s,
+            },
         )

@@ -1,1 +1,0 @@
-"""Benchmarks: retrieval quality, load, and speed (``kbqa bench``); see bench/README.md."""

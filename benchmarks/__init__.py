@@ -1,0 +1,1 @@
+"""Benchmarks: retrieval quality, load, and speed (``kbqa bench``); see docs/benchmarks.md."""

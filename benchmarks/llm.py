@@ -1,0 +1,205 @@
+"""``python -m benchmarks llm`` (``kbqa bench llm``): how fast the chat model reads a prompt and
+writes an answer, for each packaged model and each build of llama.cpp's CPU backend, side by side in
+one run.
+
+Each (model, build) pair runs in a process of its own, since a process loads one CPU backend
+(:mod:`generation.cpu_backend`); the pairs take turns, round after round, and the best round of
+each is reported, so that a noisy machine slows every pair alike. Figures are tokens a second
+on the prompt (what most of an answer's time is, at kbqa's 1,000-2,000-token prompts) and on
+generation, and each as a ratio to the first build listed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from benchmarks.console import console, out
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+# What the prompt says: English dev-set passages, the kind of text kbqa's prompts carry.
+PROMPT_TEXT = ROOT / "benchmarks" / "data" / "squad-v1.1-dev-half-a.json"
+
+
+def measure(model_path: Path, variant: str | None, prompt_tokens: int, gen_tokens: int) -> dict:
+    """One pair, in this process: prompt and generation tokens a second, on the threads kbqa's
+    server uses."""
+    from llama_cpp import Llama
+
+    from generation.cpu_backend import load_cpu_backend
+
+    features = load_cpu_backend(variant)
+    threads = Settings().llm.llama_cpp.threads or os.cpu_count() or 1  # as kbqa's server runs
+    llm = Llama(
+        model_path=str(model_path),
+        n_ctx=prompt_tokens + gen_tokens + 16,
+        n_batch=512,
+        n_threads=threads,
+        n_threads_batch=threads,
+        logits_all=False,
+        verbose=False,
+    )
+    data = json.loads(PROMPT_TEXT.read_text(encoding="utf-8"))
+    text = " ".join(p["context"] for a in data["data"] for p in a["paragraphs"])
+    tokens = llm.tokenize(text.encode())[:prompt_tokens]
+    start = time.perf_counter()
+    llm.eval(tokens[:-1])
+    read_s = time.perf_counter() - start
+    start, written = time.perf_counter(), 0
+    for _ in llm.generate(tokens[-1:], temp=0.0, reset=False):
+        written += 1
+        if written == gen_tokens:
+            break
+    write_s = time.perf_counter() - start
+    return {
+        "prompt_tps": (len(tokens) - 1) / read_s,
+        "gen_tps": written / write_s,
+        "features": sorted(k for k, v in features.items() if v == "1"),
+    }
+
+
+def llm(
+    models: Annotated[
+        str, typer.Option(help="Packaged models, comma-separated (installed ones only).")
+    ] = "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b",
+    variants: Annotated[
+        str,
+        typer.Option(
+            help="Builds of the CPU backend, comma-separated, the first the baseline "
+            "(generation/cpu_backend.py); 'auto' is the one kbqa picks."
+        ),
+    ] = "haswell,icelake,sapphirerapids,auto",
+    gguf: Annotated[
+        list[Path] | None, typer.Option(help="More GGUF files to measure beside the models.")
+    ] = None,
+    requantize: Annotated[
+        str,
+        typer.Option(
+            help="Also measure each model re-quantized to these types (q4_0, q8_0), "
+            "comma-separated; the copies are kept beside the models."
+        ),
+    ] = "",
+    prompt_tokens: Annotated[int, typer.Option(min=16, help="Prompt length.")] = 1500,
+    gen_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated.")] = 32,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds; the best of each pair is kept.")] = 2,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """Prompt-reading and generation speed of each model on each CPU-backend build."""
+    files = _model_files([m for m in models.split(",") if m])
+    files += [_requantized(f, kind) for kind in requantize.split(",") if kind for f in list(files)]
+    files += list(gguf or [])
+    builds = [v for v in variants.split(",") if v]
+    if not files:
+        console.print("[red]error:[/red] no model to measure (--models, --gguf)")
+        raise typer.Exit(code=2)
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for _ in range(rounds):
+        for path in files:
+            for build in builds:
+                got = _run(path, build, prompt_tokens, gen_tokens)
+                key = (path.name, build)
+                if key not in best or got.get("prompt_tps", 0) > best[key].get("prompt_tps", 0):
+                    best[key] = got
+    out.print(_table(best, [p.name for p in files], builds, prompt_tokens))
+    if json_path:
+        rows = [{"model": m, "build": b, **v} for (m, b), v in best.items()]
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(rows, indent=2))
+
+
+def _model_files(names: list[str]) -> list[Path]:
+    from generation.assets import PACKAGED_MODELS, ensure_model
+
+    files = []
+    for name in names:
+        model = PACKAGED_MODELS.get(name)
+        if model is None:
+            known = ", ".join(PACKAGED_MODELS)
+            raise typer.BadParameter(f"must be among {known}, got {name!r}", param_hint="--models")
+        try:
+            files.append(ensure_model(model, Settings().models_dir))
+        except Exception as exc:  # not installed: say so and measure the others
+            console.print(f"[yellow]skipped {name}:[/yellow] {exc}")
+    return files
+
+
+QUANT_TYPES = {"q4_0": 2, "q8_0": 7}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
+
+
+def _requantized(path: Path, kind: str) -> Path:
+    """``path`` re-quantized to ``kind`` (made once, beside it): weights that are quantized
+    from the original model would be better, but no package ships them."""
+    import llama_cpp
+
+    if kind not in QUANT_TYPES:
+        known = ", ".join(QUANT_TYPES)
+        raise typer.BadParameter(f"must be among {known}, got {kind!r}", param_hint="--requantize")
+    target = path.with_name(f"{path.stem.rsplit('-', 1)[0]}-{kind}-requantized.gguf")
+    if not target.exists():
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype, params.allow_requantize = QUANT_TYPES[kind], True
+        partial = target.with_suffix(".partial")
+        quantize = llama_cpp.llama_model_quantize
+        if quantize(str(path).encode(), str(partial).encode(), ctypes.byref(params)):
+            raise typer.BadParameter(f"could not re-quantize {path.name} to {kind}")
+        partial.rename(target)
+    return target
+
+
+def _run(path: Path, build: str, prompt_tokens: int, gen_tokens: int) -> dict[str, Any]:
+    """One pair in a child process; its error, if any, as the result."""
+    variant = None if build == "auto" else build
+    code = (
+        "import json, sys; from pathlib import Path; from benchmarks.llm import measure; "
+        f"print(json.dumps(measure(Path({str(path)!r}), {variant!r}, {prompt_tokens}, "
+        f"{gen_tokens})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=1800
+    )
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or f"exit {done.returncode}").splitlines()
+        return {"error": lines[-1] if lines else f"exit {done.returncode}"}
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _table(
+    best: dict[tuple[str, str], dict[str, Any]], models: list[str], builds: list[str], n: int
+) -> Table:
+    table = Table(title=f"llama.cpp on this CPU: {n}-token prompt, tokens/s (x the first build)")
+    for header in ("model", "build", "uses", "prompt tok/s", "generation tok/s"):
+        table.add_column(header)
+    for model in models:
+        base = best.get((model, builds[0]), {})
+        for build in builds:
+            got = best.get((model, build), {})
+            if "error" in got:
+                table.add_row(model, build, "", f"failed: {got['error']}", "")
+                continue
+            table.add_row(
+                model,
+                build,
+                " ".join(f for f in got.get("features", []) if f.startswith(("AVX", "AMX"))),
+                _rate(got, base, "prompt_tps"),
+                _rate(got, base, "gen_tps"),
+            )
+    return table
+
+
+def _rate(got: dict[str, Any], base: dict[str, Any], key: str) -> str:
+    if key not in got:
+        return "-"
+    ratio = f" ({got[key] / base[key]:.2f}x)" if base.get(key) else ""
+    return f"{got[key]:.0f}{ratio}"

@@ -1,0 +1,254 @@
+"""Scanned against text PDFs: does OCR lose what questions need?
+
+Renders each dev-set PDF to a 150-dpi greyscale image-only copy (benchmarks/scans.py), indexes the
+text and the scanned versions (the scans once per OCR set-up), and compares answer-recall@5
+and page-hit@5 of the default retrieval (hybrid + rerank) over every answerable question, the
+token F1 of real answers on a sample of them, and OCR speed, with where its time goes
+(rendering; RapidOCR's detection, angle classification and recognition).
+
+    python -m benchmarks ocr                                   # both dev sets, 20 answers each
+    python -m benchmarks ocr --sets cmrc-zh --answers 0 --versions default,rapidocr
+
+Writes ``build/bench/ocr/results.json``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+import shutil
+import statistics
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import pypdfium2
+import typer
+
+from benchmarks.scans import scan_folder
+
+if TYPE_CHECKING:  # the service loads torch: `python -m benchmarks --help` need not wait for it
+    from evaluation.dataset import EvalQuestion
+    from ingest.pipeline import Progress
+    from kbqa.app import KBQA
+
+ROOT = Path(__file__).resolve().parents[1]
+VERSIONS: dict[str, dict[str, object]] = {  # OCR set-up of the scans -> ingest settings
+    "default": {},
+    "tesseract": {"ocr_engines": ["tesseract"], "ocr_cjk_engine": None},
+    "rapidocr": {"ocr_engines": ["rapidocr"], "ocr_cjk_engine": None},
+}
+SETS = {"squad-en": ROOT / "evaluation/data/squad-en", "cmrc-zh": ROOT / "evaluation/data/cmrc-zh"}
+
+
+def ingest(kb: KBQA, pdfs: list[Path], collection: str) -> dict[str, float]:
+    """Pages, seconds to index them, and of those the seconds until each was parsed (OCR)."""
+    pages, parse_s = 0, 0.0
+    start = time.perf_counter()
+    for path in pdfs:
+        began = time.perf_counter()
+
+        def parsed(event: Progress, began: float = began) -> None:
+            nonlocal parse_s
+            if event.stage == "parsed":
+                parse_s += time.perf_counter() - began
+
+        pages += kb.ingest(path, collection, parsed).document.pages
+    return {"pages": pages, "ingest_s": time.perf_counter() - start, "parse_s": parse_s}
+
+
+def retrieval(kb: KBQA, questions: list[EvalQuestion], collection: str) -> dict[str, float]:
+    from evaluation.runner import first_rank, page_hit
+
+    recall = pages = 0
+    for q in questions:
+        hits = kb.search(q.question, [collection], top_k=5).hits
+        recall += first_rank(hits, q, depth=5) is not None
+        pages += page_hit(hits, q)
+    return {"recall@5": recall / len(questions), "page_hit@5": pages / len(questions)}
+
+
+def answers(kb: KBQA, questions: list[EvalQuestion], collection: str) -> dict[str, float]:
+    from evaluation.metrics import strip_citations, token_f1
+
+    f1s, right_page = [], 0
+    for q in questions:
+        answer = kb.ask(q.question, collections=[collection], strategy="zero-shot")
+        prediction = strip_citations(answer.answer) if answer.grounded else ""
+        f1s.append(token_f1(prediction, q.answers))
+        right_page += any(c.filename == q.document and c.page == q.page for c in answer.citations)
+    return {"f1": statistics.fmean(f1s), "cites_gold_page": right_page / len(questions)}
+
+
+def ocr_profile(
+    scans: list[Path], originals: Path, engine: str, dpi: int, languages: list[str], limit: int
+) -> dict[str, float]:
+    """Seconds per page in this process, one thread: rendering, then the engine (RapidOCR's
+    steps apart); and how close the text read is to the original's text layer (difflib's
+    ratio, white space ignored: 1 is identical)."""
+    from ingest.ocr import load_engine, render
+
+    ocr = load_engine(engine, tuple(languages))
+    rendering = read = 0.0
+    steps: dict[str, float] = {}
+    similarity: list[float] = []
+    pages = 0
+    for path in scans:
+        pdf = pypdfium2.PdfDocument(path)
+        original = pypdfium2.PdfDocument(originals / path.name)
+        for i in range(min(len(pdf), limit - pages)):
+            start = time.perf_counter()
+            image = render(pdf[i], dpi)
+            rendering += time.perf_counter() - start
+            start = time.perf_counter()
+            text = ocr.read(image)
+            read += time.perf_counter() - start
+            for name, seconds in ocr.last_steps.items():
+                steps[name] = steps.get(name, 0.0) + seconds
+            similarity.append(_similar(original[i].get_textpage().get_text_bounded(), text))
+            pages += 1
+        pdf.close()
+        original.close()
+    out = {"pages": float(pages), "render_s": rendering / pages, "ocr_s": read / pages}
+    out["similarity"] = statistics.fmean(similarity)
+    out["similarity_min"] = min(similarity)
+    out |= {f"{k}_s": v / pages for k, v in steps.items()}
+    out["pages_per_s"] = pages / (rendering + read)
+    return out
+
+
+def _similar(a: str, b: str) -> float:
+    a, b = "".join(a.split()), "".join(b.split())
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def _questions(folder: Path) -> list[EvalQuestion]:
+    from evaluation.dataset import EvalQuestion
+
+    with (folder / "questions.jsonl").open(encoding="utf-8") as lines:
+        questions = [EvalQuestion.model_validate_json(line) for line in lines]
+    return [q for q in questions if q.answerable]
+
+
+def _names(value: str, known: Mapping[str, object]) -> list[str]:
+    names = [v for v in value.split(",") if v]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise typer.BadParameter(f"unknown {unknown}; known: {', '.join(known)}")
+    return names
+
+
+def evaluate_set(
+    name: str,
+    versions: list[str],
+    out: Path,
+    dpi: int,
+    answered: int,
+    page_timeout: float,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """One dev set: its text version and its scans under each OCR set-up of ``versions``."""
+    from core.settings import Settings
+    from kbqa.app import KBQA
+
+    folder = SETS[name]
+    pdfs = sorted((folder / "pdfs").glob("*.pdf"))
+    scans = scan_folder(pdfs, out / name / "scans", dpi)
+    questions = _questions(folder)
+    sample = random.Random(seed).sample(questions, min(answered, len(questions)))
+    result: dict[str, dict[str, float]] = {}
+    for version in ["text", *versions]:
+        settings = Settings(
+            data_dir=out / "data" / f"{name}-{version}",
+            ingest=VERSIONS.get(version, {}) | {"ocr_page_timeout_s": page_timeout},
+        )
+        with KBQA(settings) as kb:
+            row = ingest(kb, pdfs if version == "text" else scans, name)
+            row |= retrieval(kb, questions, name)
+            row["questions"] = len(questions)
+            if sample and version in ("text", "default"):
+                row |= answers(kb, sample, name)
+                row["answered"] = len(sample)
+        result[version] = row
+        print(name, version, json.dumps(row), flush=True)
+    return result
+
+
+def print_table(report: dict[str, dict[str, dict[str, float]]]) -> None:
+    print("| set | version | answer-recall@5 | page-hit@5 | answer F1 | parse pages/s |")
+    print("|---|---|---|---|---|---|")
+    for name, result in report.items():
+        for version, row in result.items():
+            if version.startswith("profile-"):
+                continue
+            f1 = f"{row['f1']:.3f} ({row['answered']:.0f})" if "f1" in row else "-"
+            print(
+                f"| {name} | {version} | {row['recall@5']:.3f} | {row['page_hit@5']:.3f} | {f1} "
+                f"| {row['pages'] / row['parse_s']:.2f} |"
+            )
+    print("\n| set | engine | pages | render s | OCR s | of which | pages/s | similarity |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, result in report.items():
+        for version, row in result.items():
+            if version.startswith("profile-"):
+                steps = ", ".join(
+                    f"{k[:-2]} {v:.2f}"
+                    for k, v in row.items()
+                    if k.endswith("_s") and k not in ("render_s", "ocr_s")  # fmt: skip
+                )
+                print(
+                    f"| {name} | {version[8:]} | {row['pages']:.0f} | {row['render_s']:.2f} | "
+                    f"{row['ocr_s']:.2f} | {steps or '-'} | {row['pages_per_s']:.3f} | "
+                    f"{row['similarity']:.3f} (min {row['similarity_min']:.3f}) |"
+                )
+
+
+def ocr_eval(
+    sets: Annotated[str, typer.Option(help=f"Comma-separated, of {', '.join(SETS)}.")] = ",".join(
+        SETS
+    ),
+    versions: Annotated[
+        str,
+        typer.Option(
+            help="OCR set-ups the scans are indexed with: default (tesseract, then rapidocr for "
+            "Chinese pages), tesseract or rapidocr alone; comma-separated."
+        ),
+    ] = "default",
+    answers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Questions per set answered by the real model (text and default)."
+        ),
+    ] = 20,
+    profile_pages: Annotated[int, typer.Option(min=0, help="Pages per engine profiled.")] = 4,
+    page_timeout: Annotated[float, typer.Option(help="OCR seconds per page allowed.")] = 120,
+    dpi: Annotated[int, typer.Option(help="Resolution of the scans.")] = 150,
+    ocr_dpi: Annotated[int, typer.Option(help="Resolution pages are profiled at.")] = 200,
+    out: Annotated[Path, typer.Option(help="Scans, indexes and results.json.")] = ROOT
+    / "build/bench/ocr",
+    seed: Annotated[int, typer.Option(help="Seed of the answered sample.")] = 0,
+) -> None:
+    """Scanned against text copies of the dev sets: recall, answers' F1, OCR speed."""
+    chosen, names = _names(versions, VERSIONS), _names(sets, SETS)
+    shutil.rmtree(out / "data", ignore_errors=True)
+    report: dict[str, dict[str, dict[str, float]]] = {}
+    for name in names:
+        result = evaluate_set(name, chosen, out, dpi, answers, page_timeout, seed)
+        scans = sorted((out / name / "scans").glob("*.pdf"))
+        for engine in ("tesseract", "rapidocr") if profile_pages else ():
+            profile = ocr_profile(
+                scans, SETS[name] / "pdfs", engine, ocr_dpi, ["eng", "chi_sim"], profile_pages
+            )
+            result[f"profile-{engine}"] = profile
+            print(name, engine, json.dumps(profile), flush=True)
+        report[name] = result
+    print()
+    print_table(report)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    typer.run(ocr_eval)

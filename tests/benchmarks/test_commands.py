@@ -1,0 +1,84 @@
+"""``python -m benchmarks``: the commands it lists, their checks of bad options, and small runs of
+the load test (on a server of its own, fake models) and of the lexical-engine comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from benchmarks.__main__ import app
+
+runner = CliRunner()
+
+
+def test_every_benchmark_is_a_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    for command in (
+        "speed",
+        "make-dataset",
+        "load",
+        "gpu",
+        "grow-api",
+        "lexical-engines",
+        "milvus-parity",
+        "ocr",
+        "scans",
+    ):
+        assert command in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["load", "--mix", "ask=1,guess=2"], "unknown operation 'guess'"),
+        (["load", "--mix", "ask=x"], "weight of 'ask' must be a whole number"),
+        (["load", "--mix", "ask=0"], "gives no operation a weight above 0"),
+        (["load", "--url", "http://example.com:8000"], "is not this machine"),
+        (["load", "--url", "ftp://127.0.0.1"], "is not an http:// or https:// URL"),
+        (["load", "--duration", "0"], "must be above 0"),
+        (["load", "--clients", "0"], "--clients"),
+        (["load", "--spawn", "missing.pdf"], "does not exist"),
+        (["grow-api", "--sizes", "100,many"], "whole numbers separated by commas"),
+        (["lexical-engines", "--sizes", "0"], "must be above 0"),
+        (["lexical-engines", "--engines", "tantivy,lucene"], "unknown engine 'lucene'"),
+        (["speed", "scale", "--sizes", "-5"], "must be above 0"),
+    ],
+)
+def test_a_bad_option_is_refused_with_what_is_wrong(argv: list[str], message: str) -> None:
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.replace("│", " ").split())
+
+
+@pytest.mark.slow  # starts an API server (about ten seconds on two cores)
+def test_load_on_a_server_of_its_own_seeded_with_the_files_given(tmp_path: Path) -> None:
+    seeds = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    for n, path in enumerate(seeds):
+        path.write_text(f"Seed file {n}: the Meridian project surveys the river Aller.")
+    argv = ["load", "--spawn", "--fake", "--requests", "12", "--clients", "3", "--json"]
+    result = runner.invoke(app, [*argv, "--mix", "ask=1,search=2", *map(str, seeds)])
+    assert result.exit_code == 0, result.output
+    assert "seeding the server with 2 files" in result.stderr
+    report = json.loads(result.stdout)
+    assert (report["spawned"], report["fake"]) == (True, True)
+    assert report["mix"] == {"ask": 1, "search": 2}
+    assert (report["overall"]["count"], report["overall"]["errors"]) == (12, 0)
+    assert report["server_rss_mb"]["peak"] > 0
+
+
+def test_lexical_engines_prints_a_line_per_engine(tmp_path: Path) -> None:
+    argv = ["--sizes", "200", "--engines", "tantivy,fts5,bm25s", "--workdir", str(tmp_path)]
+    result = runner.invoke(app, ["lexical-engines", *argv])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line["engine"], line["chunks"]) for line in lines] == [
+        ("tantivy", 200),
+        ("fts5", 200),
+        ("bm25s", 200),
+    ]
+    assert all(line["add_doc_ms"] > 0 and line["search_mixed_p50_ms"] > 0 for line in lines)
+    assert (tmp_path / "tantivy-200").is_dir()  # --workdir is kept
