@@ -294,3 +294,24 @@ def test_with_stages_bad_input_is_still_an_http_error(loaded: TestClient) -> Non
     assert "nope" in error_of(response)["message"]
     empty = loaded.post("/ask", json={**body, "question": " ", "conversation_id": None})
     assert empty.status_code == 422
+
+
+def test_originals_are_kept_by_a_shared_state_backend(
+    api_settings: Settings, postgres_url: str
+) -> None:
+    """With KBQA_STATE__URL (PostgreSQL), the original is there for every node: in the
+    database, not under this node's data_dir."""
+    settings = api_settings.model_copy(
+        update={"state": api_settings.state.model_copy(update={"url": postgres_url})}
+    )
+    data = pdf(REPORT)
+    with TestClient(create_app(settings), headers=AUTH) as client:
+        wait_ready(client)
+        (job,) = ingest(client, {"report.pdf": data})
+        assert job.document is not None
+        response = client.get(f"/documents/{job.document.id}/file")
+        assert _sha256(response.content) == _sha256(data)
+        assert _originals(settings) == []  # not in files here
+        assert client.get(f"/documents/{job.document.id}/pages/1").status_code == 200
+        client.delete(f"/documents/{job.document.id}")
+        assert client.get(f"/documents/{job.document.id}/file").status_code == 404
