@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.scans import scan_pdf
+from benchmarks.scans import scan_pdf
 from core.settings import IngestSettings
 from core.types import Box, Chunk, Page, ParsedDocument, TextLine
 from ingest.boxes import chunk_boxes
