@@ -54,6 +54,12 @@ class AskRequest(_Scoped, Sampling):
         "history, and this question and its answer are added to it.",
     )
     stream: StrictBool = Field(False, description="Answer as Server-Sent Events: token..., answer.")
+    stages: StrictBool = Field(
+        False,
+        description="With stream: `stage` events ({stage, message}) as each step starts, for a "
+        "status line. The stream then starts before retrieval, so a failure after the request "
+        "is checked (the index or the model away) is an `error` event, not an HTTP error.",
+    )
 
     def sampling(self) -> Sampling:
         return Sampling.model_validate(self.model_dump(include=set(Sampling.model_fields)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from benchmarks.boxes import boxes
 from benchmarks.cli import speed
 from benchmarks.embedders import embedders
 from benchmarks.grow_api import grow_api
@@ -37,6 +38,7 @@ app.command("scans")(scans)
 app.command("soak")(soak)
 app.command("milvus-parity")(milvus_parity)
 app.command("embedders")(embedders)
+app.command("boxes")(boxes)
 
 if __name__ == "__main__":
     app(prog_name="python -m benchmarks")

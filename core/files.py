@@ -17,6 +17,17 @@ DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
 }
 # The same, in words, for help texts and error hints.
 DOCUMENT_TYPES_TEXT = "PDF (scans too), Word (.docx), PowerPoint (.pptx), web pages, text, Markdown"
+# What each kind is served as, when its original is downloaded.
+CONTENT_TYPES: dict[str, str] = {
+    "pdf": "application/pdf",
+    "text": "text/plain; charset=utf-8",
+    "markdown": "text/markdown; charset=utf-8",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "html": "text/html; charset=utf-8",
+}
+# A page shown as an image (GET /documents/{id}/pages/{n}): its width in pixels.
+PAGE_WIDTH_MIN, PAGE_WIDTH_MAX, PAGE_WIDTH_DEFAULT = 100, 2400, 1000
 DOCUMENT_SUFFIXES = tuple(suffix for suffixes in DOCUMENT_TYPES.values() for suffix in suffixes)
 
 

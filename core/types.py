@@ -39,6 +39,40 @@ def place(page: int, page_end: int, section: str | None = None, short: bool = Fa
     return f"{one} {page}" if page_end == page else f"{many} {page}-{page_end}"
 
 
+class Box(_Model):
+    """A rectangle on a page, as fractions of the page's width and height, origin top-left:
+    where a line (or the part of it a passage covers) is printed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    page: int = Field(description="1-based page number.")
+    x0: float = Field(ge=0, le=1)
+    y0: float = Field(ge=0, le=1)
+    x1: float = Field(ge=0, le=1)
+    y1: float = Field(ge=0, le=1)
+    start: int = Field(0, ge=0, description="The passage's first character this box covers.")
+    end: int = Field(0, ge=0, description="The passage's character after the last it covers.")
+
+
+BOXES_DESCRIPTION = (
+    "Where the passage is printed: a box per line it covers, on each page it spans, as "
+    "fractions of the page (origin top-left). Empty for files without pages (Word, web pages, "
+    "text) and for documents indexed before kbqa kept boxes."
+)
+
+
+class TextLine(_Model):
+    """One printed line of a page as its text layer (or OCR) reads it, with its box; for
+    the parts of a line a passage covers, ``lefts``/``rights`` hold each character's left
+    and right edge (uint16 fractions of the page width, native byte order); empty: OCR, where
+    the characters are taken as evenly spread over the line."""
+
+    text: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions, origin top-left
+    lefts: bytes = b""
+    rights: bytes = b""
+
+
 class Page(_Model):
     """The cleaned text of one page; ``number`` is 1-based as printed by PDF viewers.
 
@@ -48,6 +82,11 @@ class Page(_Model):
     number: int
     text: str
     section: str | None = Field(None, description=SECTION_DESCRIPTION)
+    lines: list[TextLine] = Field(
+        default_factory=list,
+        description="The page's printed lines with their boxes (PDFs): what chunks' boxes "
+        "are found in. Empty for files without pages.",
+    )
 
 
 class ParsedDocument(_Model):
@@ -89,6 +128,7 @@ class Chunk(_Model):
     char_start: int
     char_end: int
     section: str | None = Field(None, description=SECTION_DESCRIPTION)
+    boxes: list[Box] = Field(default_factory=list, description=BOXES_DESCRIPTION)
 
 
 class Document(_Model):
@@ -164,6 +204,7 @@ class Citation(_Model):
     page: int
     page_end: int
     section: str | None = Field(None, description=SECTION_DESCRIPTION)
+    boxes: list[Box] = Field(default_factory=list, description=BOXES_DESCRIPTION)
     text: str
     score: float
     truncated: bool = Field(
@@ -310,6 +351,16 @@ class Answer(_Model):
 
 # An answer as it streams: text pieces, a Discard when the text so far is dropped, the Answer.
 AnswerItem = str | Discard | Answer
+
+
+class Stage(_Model):
+    """In an answer stream that asks for them: what the server does now, for a status line."""
+
+    stage: Literal["searching", "writing"]
+    message: str
+
+
+StagedItem = AnswerItem | Stage
 
 # -- ingestion jobs and conversations, as the API shows them ----------------------------------
 JobState = Literal["queued", "running", "succeeded", "failed"]

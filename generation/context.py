@@ -141,8 +141,13 @@ def truncate_source(hit: Hit, counter: TokenCounter, budget: int) -> Hit:
 
     def cut(length: int) -> Hit:
         kept = _at_word(text[:length])
+        boxes = [b for b in hit.chunk.boxes if b.start < len(kept)]  # the lines still read
         chunk = hit.chunk.model_copy(
-            update={"text": f"{kept} {TRUNCATED}", "char_end": hit.chunk.char_start + len(kept)}
+            update={
+                "text": f"{kept} {TRUNCATED}",
+                "char_end": hit.chunk.char_start + len(kept),
+                "boxes": boxes,
+            }
         )
         return hit.model_copy(update={"chunk": chunk})
 

@@ -33,7 +33,7 @@ from core.types import (
 from generation.banned import BannedWords
 from generation.context import Prompt, Window, assemble
 from generation.dialects import ServerDialect, VllmDialect
-from generation.parsing import citations_for, is_refusal, parse_answer
+from generation.parsing import Renumbering, citations_for, is_refusal, parse_answer
 from generation.prompts import refusal, system_message
 from generation.repetition import RepetitionDetector
 from generation.rewrite import clean_rewrite, rewrite_prompt
@@ -185,7 +185,8 @@ class Generator:
         events: list[GuardEvent] = []
         while True:
             params = self._params(sampling, events)
-            attempt = yield from self._attempt(messages, params, banned, timings, start)
+            numbering = Renumbering(len(context))  # the stream's, as the answer's below
+            attempt = yield from self._attempt(messages, params, banned, numbering, timings, start)
             if attempt.event is None and sure and self._refused(attempt.text, events):
                 attempt = _Attempt(attempt.text, GuardEvent(reason="refusal"))
                 messages = [system_message(strategy, sure=True, lang=lang), *messages[1:]]
@@ -203,10 +204,12 @@ class Generator:
         messages: list[BaseMessage],
         params: dict[str, Any],
         banned: BannedWords,
+        numbering: Renumbering,
         timings: dict[str, float],
         start: float,
     ) -> collections.abc.Generator[str, None, _Attempt]:
-        """Stream one call of the model, sending on the text the guard lets through."""
+        """Stream one call of the model, sending on the text the guard lets through, its
+        source numbers as the answer will show them."""
         loops = self._detector()
         text, sent = "", 0
         pieces = self.chat.stream(messages, **params)
@@ -224,15 +227,16 @@ class Generator:
                         event = GuardEvent(reason="repetition", seq_rep_4=round(loop.seq_rep_4, 3))
                         return _Attempt(text, event, loop.start)
                     if (safe := banned.safe_end(text)) > sent:
-                        yield text[sent:safe]
+                        if shown := numbering.feed(text[sent:safe]):
+                            yield shown
                         sent = safe
         finally:  # ends the request, so the server stops generating a stopped attempt
             if (close := getattr(pieces, "close", None)) is not None:
                 close()
         if word := banned.find(text):
             return _Attempt(text, GuardEvent(reason="banned_word", word=word))
-        if sent < len(text):
-            yield text[sent:]
+        if shown := numbering.feed(text[sent:]) + numbering.flush():
+            yield shown
         return _Attempt(text)
 
     def prompt(
@@ -356,14 +360,18 @@ class Generator:
         parsed = parse_answer(
             raw, context, chain_of_thought=strategy == "chain-of-thought", question=question
         )
+        # Numbered in order of first mention as shown: the reasoning, then the answer (as the
+        # stream showed them, unless a citation was replaced by the source that holds it).
+        numbering = Renumbering(len(context))
+        reasoning = numbering.text(parsed.reasoning) if parsed.reasoning else None
         return Answer(
             question=question,
-            answer=parsed.answer,
-            reasoning=parsed.reasoning,
+            answer=numbering.text(parsed.answer),
+            reasoning=reasoning,
             grounded=parsed.grounded,
             support=parsed.support,
-            unsupported_answer=parsed.unsupported,
-            citations=citations_for(parsed.cited, context),
+            unsupported_answer=numbering.text(parsed.unsupported) if parsed.unsupported else None,
+            citations=citations_for(parsed.cited, context, numbering),
             strategy=strategy,
             model=self.model_name,
             timings=timings,

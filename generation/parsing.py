@@ -158,22 +158,75 @@ def parse_answer(
     )
 
 
-def citations_for(cited: Sequence[int], hits: Sequence[Hit]) -> list[Citation]:
+# A citation marker not closed yet at the end of streamed text: "[", "[1", "[1, 2".
+_OPEN_MARKER = re.compile(r"\[[\d\s,，]*$")
+_MARKER_CHARS = 32  # held back at most this long: past it, it was no marker
+
+
+class Renumbering:
+    """Source numbers as the answer first mentions them, as in a paper: the model's [3] then
+    [1] are shown as [1] then [2]; the source list follows the same numbers. A marker of no
+    source ([9] of 5) is dropped.
+
+    :meth:`feed` renumbers streamed text piece by piece (a marker split between pieces is held
+    back until it closes); :meth:`text` renumbers whole text. Fed the same text in the same
+    order, both give the same numbers: the stream and the final answer agree.
+    """
+
+    def __init__(self, sources: int) -> None:
+        self.sources = sources
+        self.numbers: dict[int, int] = {}  # the model's number -> the number shown
+        self._held = ""
+
+    def number(self, n: int) -> int | None:
+        """The number shown for the model's source ``n`` (the next free one, on first sight)."""
+        if not 1 <= n <= self.sources:
+            return None
+        return self.numbers.setdefault(n, len(self.numbers) + 1)
+
+    def text(self, text: str) -> str:
+        return CITATION_RE.sub(self._marker, text)
+
+    def feed(self, piece: str) -> str:
+        """The renumbered text of ``piece`` that can be sent now."""
+        text = self._held + piece
+        match = _OPEN_MARKER.search(text[-_MARKER_CHARS:])
+        cut = len(text) - len(match.group()) if match else len(text)
+        self._held = text[cut:]
+        return self.text(text[:cut])
+
+    def flush(self) -> str:
+        """What :meth:`feed` held back, at the end of the stream."""
+        held, self._held = self._held, ""
+        return self.text(held)
+
+    def _marker(self, match: re.Match[str]) -> str:
+        shown = [self.number(int(n)) for n in re.split(r"[,，]", match.group(1))]
+        kept = list(dict.fromkeys(n for n in shown if n is not None))
+        return f"[{', '.join(map(str, kept))}]" if kept else ""
+
+
+def citations_for(
+    cited: Sequence[int], hits: Sequence[Hit], numbering: Renumbering | None = None
+) -> list[Citation]:
+    """The citations of the sources ``cited`` (the model's numbers), numbered as
+    ``numbering`` shows them (default: as the model did), in that order."""
     out = []
     for n in cited:
         hit = hits[n - 1]
         out.append(
             Citation(
-                n=n,
+                n=(numbering.number(n) or n) if numbering else n,
                 document_id=hit.chunk.document_id,
                 collection=hit.collection,
                 filename=hit.filename,
                 page=hit.chunk.page_start,
                 page_end=hit.chunk.page_end,
                 section=hit.chunk.section,
+                boxes=hit.chunk.boxes,
                 text=hit.chunk.text,
                 score=hit.score,
                 truncated=hit.chunk.text.endswith(TRUNCATED),
             )
         )
-    return out
+    return sorted(out, key=lambda c: c.n)

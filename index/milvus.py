@@ -41,7 +41,7 @@ from core.types import Chunk, Document, ParsedDocument
 from index.backend import check_chunks, check_collection_name, document_or_404, new_document
 from index.embedders import Embedder
 from index.lexical import TOKENIZER_VERSION, tokenize
-from index.store import ChunkRecord
+from index.store import ChunkRecord, boxes_json, boxes_of
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,12 @@ class MilvusIndex:
             names = (self.chunks_name, self.catalog_name)
             self.client: Any = _Reloading(client, names, self.timeout, MilvusException)
             self._create_collections()
+            # Chunk collections made before boxes were kept have no field for them: their
+            # chunks are read and written without boxes.
+            described = self.client.describe_collection(self.chunks_name, timeout=self.timeout)
+            self._fields = _FIELDS + [
+                name for name in ("boxes",) if name in {f["name"] for f in described["fields"]}
+            ]
         self._check_meta()
 
     @contextmanager
@@ -155,6 +161,7 @@ class MilvusIndex:
             schema.add_field(name, DataType.INT64)
         schema.add_field("text", DataType.VARCHAR, max_length=_MAX_VARCHAR)
         schema.add_field("section", DataType.VARCHAR, max_length=1024, nullable=True)
+        schema.add_field("boxes", DataType.VARCHAR, max_length=_MAX_VARCHAR, nullable=True)
         # kbqa's tokens, space-joined: the standard analyzer splits them back as they are.
         schema.add_field(
             "tokens",
@@ -327,7 +334,7 @@ class MilvusIndex:
             return {}
         with self._calls("reading chunks"):
             rows = self.client.get(
-                self.chunks_name, ids=list(ids), output_fields=_FIELDS, timeout=self.timeout
+                self.chunks_name, ids=list(ids), output_fields=self._fields, timeout=self.timeout
             )
             visible = self._visible({(row["kb"], row["document_id"]) for row in rows})
         return {
@@ -348,7 +355,7 @@ class MilvusIndex:
     def document_chunks(self, collection: str, doc_id: str) -> tuple[list[Chunk], np.ndarray]:
         expr = f"kb == {_quote(collection)} and document_id == {_quote(doc_id)}"
         with self._calls("reading chunks"):
-            rows = self._all(self.chunks_name, expr, [*_FIELDS, "vector"])
+            rows = self._all(self.chunks_name, expr, [*self._fields, "vector"])
         rows.sort(key=lambda row: row["ordinal"])
         vectors = np.asarray([row["vector"] for row in rows], dtype=np.float32)
         chunks = [_chunk(row).model_copy(update={"id": None}) for row in rows]
@@ -365,7 +372,7 @@ class MilvusIndex:
         collection = check_collection_name(doc.collection)
         check_chunks(doc, chunks, vectors)
         rows = [
-            _chunk_row(collection, doc, chunk, vector)
+            _chunk_row(collection, doc, chunk, vector, boxes="boxes" in self._fields)
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
         with self._calls(f"adding {doc.filename!r}"):
@@ -488,7 +495,9 @@ class _Reloading:
         return read
 
 
-def _chunk_row(collection: str, doc: Document, chunk: Chunk, vector: np.ndarray) -> dict[str, Any]:
+def _chunk_row(
+    collection: str, doc: Document, chunk: Chunk, vector: np.ndarray, boxes: bool = True
+) -> dict[str, Any]:
     tokens = " ".join(tokenize(chunk.text))
     for name, text in (("text", chunk.text), ("BM25 tokens", tokens)):
         if len(text.encode()) > _MAX_VARCHAR:
@@ -496,7 +505,7 @@ def _chunk_row(collection: str, doc: Document, chunk: Chunk, vector: np.ndarray)
                 f"chunk {chunk.ordinal} of {doc.filename!r}: its {name} take more than "
                 f"{_MAX_VARCHAR} bytes, Milvus's limit; use a smaller ingest.chunk_size"
             )
-    return {
+    row: dict[str, Any] = {
         "id": chunk_key(collection, doc.id, chunk.ordinal),
         "kb": collection,
         "document_id": doc.id,
@@ -511,6 +520,11 @@ def _chunk_row(collection: str, doc: Document, chunk: Chunk, vector: np.ndarray)
         "tokens": tokens,
         "vector": np.asarray(vector, dtype=np.float32).tolist(),
     }
+    if boxes:
+        stored = boxes_json(chunk.boxes)
+        # Past Milvus's longest string (a chunk over hundreds of lines) the boxes are left out.
+        row["boxes"] = stored if stored is None or len(stored) <= _MAX_VARCHAR else None
+    return row
 
 
 def _chunk(row: dict[str, Any]) -> Chunk:
@@ -524,6 +538,7 @@ def _chunk(row: dict[str, Any]) -> Chunk:
         char_start=int(row["char_start"]),
         char_end=int(row["char_end"]),
         section=row.get("section"),
+        boxes=boxes_of(row.get("boxes")),
     )
 
 

@@ -6,6 +6,7 @@ rebuilt: a crash between a commit here and a FAISS write loses nothing.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.types import Chunk, Document
+from core.types import Box, Chunk, Document
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL,
     section TEXT,
+    boxes TEXT,
     tokens TEXT NOT NULL,
     embedding BLOB NOT NULL,
     FOREIGN KEY (collection, document_id) REFERENCES documents(collection, id) ON DELETE CASCADE
@@ -55,7 +57,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(collection, document_id)
 """
 _CHUNK_FIELDS = (
     "id", "document_id", "ordinal", "text", "page_start", "page_end", "char_start", "char_end",
-    "section",
+    "section", "boxes",
 )  # fmt: skip
 
 
@@ -95,6 +97,8 @@ class Store:
         columns = {row[1] for row in self._writer.execute("PRAGMA table_info(chunks)")}
         if "section" not in columns:  # Word and web page sections (added with those loaders)
             self._writer.execute("ALTER TABLE chunks ADD COLUMN section TEXT")
+        if "boxes" not in columns:  # where each chunk is printed; NULL: indexed before
+            self._writer.execute("ALTER TABLE chunks ADD COLUMN boxes TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -219,8 +223,8 @@ class Store:
         for chunk_id, chunk, toks, vec in zip(ids, chunks, tokens, vectors, strict=True):
             db.execute(
                 "INSERT INTO chunks (id, collection, document_id, ordinal, text, page_start,"
-                " page_end, char_start, char_end, section, tokens, embedding)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " page_end, char_start, char_end, section, boxes, tokens, embedding)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chunk_id,
                     collection,
@@ -232,6 +236,7 @@ class Store:
                     chunk.char_start,
                     chunk.char_end,
                     chunk.section,
+                    boxes_json(chunk.boxes),
                     " ".join(toks),
                     np.ascontiguousarray(vec, dtype=np.float32).tobytes(),
                 ),
@@ -270,7 +275,8 @@ class Store:
         )
         out = {}
         for collection, filename, *values in rows:
-            chunk = Chunk(**dict(zip(_CHUNK_FIELDS, values, strict=True)))
+            fields = dict(zip(_CHUNK_FIELDS, values, strict=True))
+            chunk = Chunk(**{**fields, "boxes": boxes_of(fields["boxes"])})
             out[int(values[0])] = ChunkRecord(collection, filename, chunk)
         return out
 
@@ -398,6 +404,25 @@ class Store:
             " ORDER BY id LIMIT ?",
             (collection, first, last, limit),
         ).fetchall()
+
+
+_BOX_FIELDS = ("page", "x0", "y0", "x1", "y1", "start", "end")
+
+
+def boxes_json(boxes: list[Box]) -> str | None:
+    """A chunk's boxes as stored: JSON, a list of values per box in :data:`_BOX_FIELDS`' order
+    (half the bytes of named fields), or NULL for none."""
+    if not boxes:
+        return None
+    rows = [[getattr(box, name) for name in _BOX_FIELDS] for box in boxes]
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def boxes_of(stored: str | None) -> list[Box]:
+    """A chunk's boxes from :func:`boxes_json` (NULL, in rows written before boxes, is none)."""
+    if not stored:
+        return []
+    return [Box(**dict(zip(_BOX_FIELDS, row, strict=True))) for row in json.loads(stored)]
 
 
 def _ids_and_vectors(rows: list[tuple[int, bytes]], dim: int) -> tuple[np.ndarray, np.ndarray]:

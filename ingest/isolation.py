@@ -172,10 +172,11 @@ class IsolatedParser:
         reading, not a lost file."""
         page = scanned.page
         if self.ocr is None or scanned.engine == self.ocr.engine:  # its only reading
-            text = self._result(future, filename, page.number, self.ocr_memory_mb)
-            return page.model_copy(update={"text": text})
+            text, lines = self._result(future, filename, page.number, self.ocr_memory_mb)
+            return page.model_copy(update={"text": text, "lines": lines})
         try:
-            return page.model_copy(update={"text": future.result()})
+            text, lines = future.result()
+            return page.model_copy(update={"text": text, "lines": lines})
         except Exception as exc:
             why = (
                 f"over {self.ocr_page_timeout_s:g} s"

@@ -17,8 +17,9 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from core.errors import IngestError
 from core.files import DOCUMENT_TYPES
-from core.types import Page
+from core.types import Page, TextLine
 from ingest.base import Loader, PageProgress
+from ingest.boxes import pdf_lines
 from ingest.ocr import (
     ENGINES,
     INSTALL_HINT,
@@ -101,10 +102,14 @@ class ScannedPage(NamedTuple):
     size: tuple[int, int] = (0, 0)
 
 
-def read_image(options: OcrOptions, engine: str, image: bytes, size: tuple[int, int]) -> str:
-    """The clean text ``engine`` reads on a page image from :meth:`PdfLoader.read_scanned`."""
+def read_image(
+    options: OcrOptions, engine: str, image: bytes, size: tuple[int, int]
+) -> tuple[str, list[TextLine]]:
+    """The clean text ``engine`` reads on a page image from :meth:`PdfLoader.read_scanned`,
+    with its lines' boxes."""
     ocr = load_engine(engine, options.languages, options.threads)
-    return clean_text(ocr.read(Image.frombytes("L", size, image)))
+    text, lines = ocr.read_lines(Image.frombytes("L", size, image))
+    return clean_text(text), lines
 
 
 class PdfLoader(Loader):
@@ -136,7 +141,11 @@ class PdfLoader(Loader):
         _check_pdf_magic(data, filename)
         reader = self._open(data, filename)
         count = self._page_count(reader, filename)
+        # pdfium reads every page too: its characters' boxes say where each line is printed.
+        # (A file pdfium cannot open is still read by pypdf, without boxes, as before.)
         pdfium: pypdfium2.PdfDocument | None = None
+        with contextlib.suppress(IngestError):
+            pdfium = _open_pdfium(data, self._used_password, filename)
         pages: list[Page] = []
         scanned: list[int] = []
         try:
@@ -150,7 +159,9 @@ class PdfLoader(Loader):
                     # Garbage text (fonts without a Unicode map) reads right once rendered.
                     if looks_garbled(text) and (text.strip() or has_images(pdfium[i])):
                         scanned.append(i + 1)
-                pages.append(Page(number=i + 1, text=clean_text(text)))
+                readable = pdfium is not None and i + 1 not in scanned
+                lines = _lines(pdfium[i]) if readable else []  # type: ignore[index]
+                pages.append(Page(number=i + 1, text=clean_text(text), lines=lines))
         finally:
             if pdfium is not None:
                 pdfium.close()
@@ -182,16 +193,14 @@ class PdfLoader(Loader):
         """OCR the pages ``numbers`` (1-based) of a PDF given as bytes or a file path, in this
         process, the CJK engine included."""
         engine, ocr = self._engine_options()
+        pages = []
         with self._pdfium(source, filename) as pdfium:
-            return [
-                Page(
-                    number=n,
-                    text=clean_text(
-                        ocr_page(pdfium[n - 1], engine, ocr.languages, ocr.dpi, ocr.cjk_engine)
-                    ),
+            for n in numbers:
+                text, lines = ocr_page(
+                    pdfium[n - 1], engine, ocr.languages, ocr.dpi, ocr.cjk_engine
                 )
-                for n in numbers
-            ]
+                pages.append(Page(number=n, text=clean_text(text), lines=lines))
+        return pages
 
     def read_scanned(self, source: bytes | str, filename: str, number: int) -> ScannedPage:
         """Page ``number`` as read by the first OCR engine, unless that runs in a process of its
@@ -202,8 +211,8 @@ class PdfLoader(Loader):
             image = render(pdfium[number - 1], ocr.dpi)
         if ENGINES[engine].own_process:
             return ScannedPage(Page(number=number, text=""), engine, image.tobytes(), image.size)
-        text = load_engine(engine, ocr.languages).read(image)
-        page = Page(number=number, text=clean_text(text))
+        text, lines = load_engine(engine, ocr.languages).read_lines(image)
+        page = Page(number=number, text=clean_text(text), lines=lines)
         if ocr.cjk_engine and wants_cjk_engine(text, engine, ocr.cjk_engine):
             return ScannedPage(page, ocr.cjk_engine, image.tobytes(), image.size)
         return ScannedPage(page)
@@ -279,6 +288,16 @@ def _pypdf_text(reader: pypdf.PdfReader, index: int) -> str:
     except Exception as exc:  # one broken page must not sink the document
         log.info("pypdf failed on page %d: %s; trying pdfium", index + 1, exc)
         return ""
+
+
+def _lines(page: pypdfium2.PdfPage) -> list[TextLine]:
+    """A page's printed lines with their boxes; none where pdfium cannot say (a broken page
+    loses its boxes, not its text)."""
+    try:
+        return pdf_lines(page)
+    except pypdfium2.PdfiumError as exc:
+        log.info("pdfium could not place the characters of a page: %s", exc)
+        return []
 
 
 def _open_pdfium(data: bytes | str, password: str | None, filename: str) -> pypdfium2.PdfDocument:

@@ -29,6 +29,7 @@ from PIL import Image
 
 from core.registry import Registry
 from core.text import cjk_ratio, is_cjk
+from core.types import TextLine
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,14 @@ class OcrEngine(ABC):
     # Seconds of the engine's own steps in the last read, where it reports them (benchmarks).
     last_steps: dict[str, float] = {}  # replaced by each read, never mutated
 
-    @abstractmethod
     def read(self, image: Image.Image) -> str:
         """The text of a greyscale page image, lines in reading order, paragraphs apart."""
+        return self.read_lines(image)[0]
+
+    @abstractmethod
+    def read_lines(self, image: Image.Image) -> tuple[str, list[TextLine]]:
+        """:meth:`read`'s text, and each line it holds with its box (fractions of the image,
+        origin top-left): where a passage is printed on a scanned page."""
 
 
 class RapidOcrEngine(OcrEngine):
@@ -90,7 +96,7 @@ class RapidOcrEngine(OcrEngine):
     # memory limit (ingest/isolation.py; benchmarks/ocr_memory.py measures what a page takes).
     MAX_SIDE = 1600
 
-    def read(self, image: Image.Image) -> str:
+    def read_lines(self, image: Image.Image) -> tuple[str, list[TextLine]]:
         if max(image.size) > self.MAX_SIDE:
             image = image.copy()
             image.thumbnail((self.MAX_SIDE, self.MAX_SIDE))
@@ -98,7 +104,7 @@ class RapidOcrEngine(OcrEngine):
         steps = zip(("detect", "classify", "recognise"), elapse or [], strict=False)
         self.last_steps = {name: float(seconds) for name, seconds in steps}
         boxes = [(np.asarray(box, dtype=float), text) for box, text, _score in result or []]
-        return layout_lines(boxes)
+        return layout_lines(boxes), line_boxes(boxes, image.size)
 
 
 class TesseractEngine(OcrEngine):
@@ -121,10 +127,54 @@ class TesseractEngine(OcrEngine):
             return f"tesseract has no data for {', '.join(sorted(missing))}"
         return None
 
-    def read(self, image: Image.Image) -> str:
+    def read_lines(self, image: Image.Image) -> tuple[str, list[TextLine]]:
         import pytesseract
 
-        return str(pytesseract.image_to_string(image, lang=self._lang))
+        data = pytesseract.image_to_data(
+            image, lang=self._lang, output_type=pytesseract.Output.DICT
+        )
+        return tesseract_lines(data, image.size)
+
+
+def tesseract_lines(
+    data: dict[str, list[Any]], size: tuple[int, int]
+) -> tuple[str, list[TextLine]]:
+    """Tesseract's words (``image_to_data``) as text, lines of its paragraphs apart as
+    ``image_to_string`` writes them, and as lines with their boxes."""
+    lines: dict[tuple[int, int, int], list[tuple[str, tuple[int, int, int, int]]]] = {}
+    for i, word in enumerate(data["text"]):
+        if data["level"][i] == 5 and str(word).strip():
+            key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
+            left, top = data["left"][i], data["top"][i]
+            box = (left, top, left + data["width"][i], top + data["height"][i])
+            lines.setdefault(key, []).append((str(word).strip(), box))
+    out: list[str] = []
+    found: list[TextLine] = []
+    paragraph = None
+    for (block, par, _), words in lines.items():
+        if paragraph is not None and paragraph != (block, par):
+            out.append("")  # a blank line: clean_text keeps paragraphs apart
+        paragraph = (block, par)
+        text = _join_words(word for word, _ in words)
+        out.append(text)
+        found.append(_text_line(text, [box for _, box in words], size))
+    return "\n".join(out), found
+
+
+def _text_line(
+    text: str, boxes: list[tuple[float, float, float, float]], size: tuple[int, int]
+) -> TextLine:
+    """A line of text whose words have ``boxes`` (pixels: left, top, right, bottom)."""
+    width, height = size
+    return TextLine(
+        text=text,
+        box=(
+            round(min(b[0] for b in boxes) / width, 5),
+            round(min(b[1] for b in boxes) / height, 5),
+            round(max(b[2] for b in boxes) / width, 5),
+            round(max(b[3] for b in boxes) / height, 5),
+        ),
+    )
 
 
 @functools.cache
@@ -192,18 +242,18 @@ def ocr_page(
     languages: Sequence[str],
     dpi: int,
     cjk_engine: str | None = None,
-) -> str:
-    """The text OCR reads on one page, in this process; a page ``engine`` reads as mostly
-    CJK is read again by ``cjk_engine``, when given. (The isolated parser runs the second
-    engine in a process of its own: ingest/isolation.py.)"""
+) -> tuple[str, list[TextLine]]:
+    """The text OCR reads on one page, in this process, with its lines' boxes; a page
+    ``engine`` reads as mostly CJK is read again by ``cjk_engine``, when given. (The isolated
+    parser runs the second engine in a process of its own: ingest/isolation.py.)"""
     image = render(page, dpi)
-    text = load_engine(engine, tuple(languages)).read(image)
+    text, lines = load_engine(engine, tuple(languages)).read_lines(image)
     if cjk_engine and wants_cjk_engine(text, engine, cjk_engine):
         try:
-            return load_engine(cjk_engine, tuple(languages)).read(image)
+            return load_engine(cjk_engine, tuple(languages)).read_lines(image)
         except Exception as exc:  # e.g. ONNX Runtime out of memory: keep the first reading
             log.warning("%s failed on a page (%s); keeping %s's text", cjk_engine, exc, engine)
-    return text
+    return text, lines
 
 
 def layout_lines(boxes: list[tuple[np.ndarray, str]]) -> str:
@@ -212,23 +262,38 @@ def layout_lines(boxes: list[tuple[np.ndarray, str]]) -> str:
     Boxes whose vertical centres lie within half a line height of each other form one line,
     read left to right; a gap of more than a line height between lines starts a paragraph.
     """
-    items: list[tuple[float, float, float, str]] = []  # centre y, height, left x, text
-    for box, text in boxes:
-        ys, xs = box[:, 1], box[:, 0]
-        items.append(((ys.min() + ys.max()) / 2, ys.max() - ys.min(), xs.min(), text))
-    items.sort()
-    lines: list[list[Any]] = []  # [centre y, height, [(x, text), ...]]
-    for y, h, x, text in items:
-        if lines and abs(y - lines[-1][0]) < max(h, lines[-1][1]) / 2:
-            lines[-1][2].append((x, text))
-        else:
-            lines.append([y, h, [(x, text)]])
+    lines = _group_lines(boxes)
     out: list[str] = []
     for i, (y, h, parts) in enumerate(lines):
         if i and y - lines[i - 1][0] > 2.2 * max(h, lines[i - 1][1]):
             out.append("")  # a blank line: clean_text keeps paragraphs apart
-        out.append(_join_words(text for _, text in sorted(parts)))
+        out.append(_join_words(text for _, text, _ in sorted(parts)))
     return "\n".join(out)
+
+
+def line_boxes(boxes: list[tuple[np.ndarray, str]], size: tuple[int, int]) -> list[TextLine]:
+    """The lines of :func:`layout_lines` with their boxes, as fractions of an image ``size``."""
+    return [
+        _text_line(_join_words(text for _, text, _ in sorted(parts)), [b for *_, b in parts], size)
+        for _, _, parts in _group_lines(boxes)
+    ]
+
+
+def _group_lines(boxes: list[tuple[np.ndarray, str]]) -> list[list[Any]]:
+    """Text boxes as lines top down: [centre y, height, [(left x, text, box), ...]]."""
+    items: list[tuple[float, float, float, str, tuple[float, float, float, float]]] = []
+    for box, text in boxes:
+        ys, xs = box[:, 1], box[:, 0]
+        rect = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+        items.append(((ys.min() + ys.max()) / 2, ys.max() - ys.min(), xs.min(), text, rect))
+    items.sort()
+    lines: list[list[Any]] = []
+    for y, h, x, text, corners in items:
+        if lines and abs(y - lines[-1][0]) < max(h, lines[-1][1]) / 2:
+            lines[-1][2].append((x, text, corners))
+        else:
+            lines.append([y, h, [(x, text, corners)]])
+    return lines
 
 
 def _join_words(words: Any) -> str:

@@ -12,6 +12,7 @@ from core.settings import IngestSettings
 from core.types import Document, ParsedDocument
 from index.backend import IndexBackend
 from ingest.base import PageProgress
+from ingest.boxes import chunk_boxes
 from ingest.chunking import Chunker
 from ingest.isolation import IsolatedParser
 from ingest.loaders import Loader, OcrOptions, loader_for
@@ -38,6 +39,11 @@ class IngestResult:
     created: bool  # False: the same content was already in the collection
 
 
+# Called with a file's bytes once its document is in the index (new or a duplicate): the
+# service keeps the original file this way, whoever asked for the file to be indexed.
+IndexedFn = Callable[[bytes, IngestResult], None]
+
+
 def safe_filename(name: str) -> str:
     """The last part of a user-given name: a label, never a path."""
     return PurePath(name.replace("\\", "/")).name.replace("\x00", "") or "unnamed"
@@ -62,9 +68,12 @@ def ocr_options(settings: IngestSettings) -> OcrOptions:
 
 
 class Ingestor:
-    def __init__(self, settings: IngestSettings, index: IndexBackend) -> None:
+    def __init__(
+        self, settings: IngestSettings, index: IndexBackend, indexed: IndexedFn | None = None
+    ) -> None:
         self.settings = settings
         self.index = index
+        self.indexed = indexed
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
         self.ocr = ocr_options(settings)
         self.isolated = (
@@ -102,6 +111,14 @@ class Ingestor:
 
         ``filename`` is only a label and a type hint: it never becomes a path.
         """
+        result = self._ingest_bytes(data, filename, collection, progress)
+        if self.indexed is not None:
+            self.indexed(data, result)
+        return result
+
+    def _ingest_bytes(
+        self, data: bytes, filename: str, collection: str, progress: ProgressFn | None
+    ) -> IngestResult:
         filename = self._check_size(data, filename)
         doc_id = content_id(data)
         existing = self.index.find_document(collection, doc_id)
@@ -115,7 +132,7 @@ class Ingestor:
             lambda done, total: report(Progress(filename, "ocr", done, total)),
         )
         report(Progress(filename, "parsed", len(parsed.pages), len(parsed.pages)))
-        chunks = self.chunker.split(parsed)
+        chunks = chunk_boxes(self.chunker.split(parsed), parsed.pages)
         report(Progress(filename, "chunked", len(chunks), len(chunks)))
         done = 0
 

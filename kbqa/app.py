@@ -27,6 +27,8 @@ from core.types import (
     Evidence,
     Hit,
     Sampling,
+    Stage,
+    StagedItem,
     Strategy,
     Turn,
     final_answer,
@@ -47,11 +49,13 @@ from index.reembed import Reembedded, reembed
 from index.transfer import Moved, export_index, import_index
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.jobs import JobQueue
+from kbqa.sources import SourceFiles
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult, fuse
 from state.backend import State, open_state
 from state.conversations import ConversationStore, last_turns
 from state.keys import make_key
+from state.originals import LocalOriginals, Original
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,16 @@ class KBQA:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.settings.ingest, self.index)
+        return Ingestor(self.settings.ingest, self.index, indexed=self._keep_original)
+
+    @cached_property
+    def source_files(self) -> SourceFiles:
+        """The uploaded files as they came (:mod:`state.originals`) and their pages' images."""
+        # A shared state backend keeps them (PostgreSQL), else they are files here.
+        originals = self.state.originals or LocalOriginals(self.settings.data_dir / "originals")
+        self._own_originals = self.state.originals is None
+        cache = self.settings.data_dir / "cache" / "pages"
+        return SourceFiles(originals, cache, self.settings.ingest.pdf_password)
 
     @cached_property
     def state(self) -> State:
@@ -194,11 +207,33 @@ class KBQA:
 
     def delete(self, document_id: str, collection: str | None = None) -> Document:
         name = self.collection_or_default(collection)
-        return self.index.delete_document(name, document_id)
+        document = self.index.delete_document(name, document_id)
+        self.source_files.release(document)
+        return document
 
     def delete_collection(self, collection: str) -> list[Document]:
         """Remove a collection with every document in it; returns the documents removed."""
-        return self.index.delete_collection(self.collection_or_default(collection))
+        removed = self.index.delete_collection(self.collection_or_default(collection))
+        for document in removed:
+            self.source_files.release(document)
+        return removed
+
+    def original(
+        self, document_id: str, collection: str | None = None
+    ) -> tuple[Document, Original, bytes]:
+        """A document with its original file's bytes, or NotFoundError saying why not."""
+        document = self.document(document_id, collection)
+        return document, *self.source_files.original(document)
+
+    def page_image(
+        self, document_id: str, page: int, width: int, collection: str | None = None
+    ) -> bytes:
+        """Page ``page`` of a PDF document as a PNG ``width`` pixels wide."""
+        return self.source_files.page_image(self.document(document_id, collection), page, width)
+
+    def _keep_original(self, data: bytes, result: IngestResult) -> None:
+        """Every file indexed, whoever asked (upload job or ``kbqa ingest``), is kept."""
+        self.source_files.keep(data, result.document)
 
     def collections(self) -> list[str]:
         return self.index.collections()
@@ -252,6 +287,9 @@ class KBQA:
 
     def conversation(self, conversation_id: str) -> Conversation:
         return self.conversations.get(conversation_id)
+
+    def rename_conversation(self, conversation_id: str, title: str) -> ConversationSummary:
+        return self.conversations.rename(conversation_id, title)
 
     def delete_conversation(self, conversation_id: str) -> None:
         self.conversations.delete(conversation_id)
@@ -327,7 +365,26 @@ class KBQA:
         history: Sequence[Turn] = (),
         conversation_id: str | None = None,
     ) -> Iterator[AnswerItem]:
-        """Yield answer text as it is generated, then the full :class:`Answer` with timings.
+        """Yield answer text as it is generated, then the full :class:`Answer` with timings
+        (:meth:`ask_stages`, without its stages)."""
+        for item in self.ask_stages(
+            question, collections, strategy, top_k, sampling, history, conversation_id
+        ):
+            if not isinstance(item, Stage):
+                yield item
+
+    def ask_stages(
+        self,
+        question: str,
+        collections: Sequence[str] | None = None,
+        strategy: Strategy | None = None,
+        top_k: int | None = None,
+        sampling: Sampling | None = None,
+        history: Sequence[Turn] = (),
+        conversation_id: str | None = None,
+    ) -> Iterator[StagedItem]:
+        """Yield a :class:`Stage` as each step starts (once the request is checked), answer
+        text as it is generated, then the full :class:`Answer` with timings.
 
         Args:
             question: the question.
@@ -346,6 +403,12 @@ class KBQA:
         if conversation_id is not None:
             history = [*last_turns(self.conversations, conversation_id), *history]
         history = turns_needed(question, history)
+        yield Stage(
+            stage="searching",
+            message="Reading the conversation and searching the documents…"
+            if history
+            else "Searching the documents…",
+        )
         start = time.perf_counter()
         queries = self.search_queries(question, history, collections)
         rewrite_s = time.perf_counter() - start
@@ -359,6 +422,7 @@ class KBQA:
         # answer ("20.8%" again) or answers with the pronoun ("Ozone is a reactive part of it").
         resolved = len(queries) == 1
         asked, shown = (queries[0], ()) if resolved else (question, history)
+        yield Stage(stage="writing", message=_writing(sources))
         stream = self.generator.stream(asked, sources, strategy, sampling, shown, evidence.sure)
         for item in stream:
             if isinstance(item, Answer):
@@ -438,6 +502,8 @@ class KBQA:
             self.ingestor.close()
         if self._opened("index"):
             self.index.close()
+        if self._opened("source_files") and self._own_originals:
+            self.source_files.close()
         if self._opened("state"):
             self.state.close()
         self._backend.close()
@@ -461,6 +527,15 @@ def retrieval_query(question: str, history: Sequence[Turn]) -> str:
     before it, which names what "it" is."""
     earlier = [t.content for t in history if t.role == "user"]
     return f"{earlier[-1]}\n{question}"[-MAX_QUESTION_CHARS:] if earlier else question
+
+
+def _writing(sources: Sequence[Hit]) -> str:
+    """The status line while the model reads ``sources`` and writes."""
+    if not sources:
+        return "No passage matches the question closely: saying so…"
+    files = len({(hit.collection, hit.chunk.document_id) for hit in sources})
+    passages = f"{len(sources)} passage{'s' * (len(sources) != 1)}"
+    return f"Reading {passages} from {files} document{'s' * (files != 1)} and writing the answer…"
 
 
 def _check_question(text: str) -> str:

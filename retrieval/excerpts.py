@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.text import cjk_ratio, sentence_spans
-from core.types import Hit
+from core.types import Box, Hit
 from index.lexical import tokenize
 from retrieval.rerankers import Reranker
 
@@ -64,18 +64,41 @@ def _cut(hit: Hit, spans: list[tuple[int, int]]) -> Hit:
     if spans[0][0] == 0 and spans[-1][1] == len(text.rstrip()) and _contiguous(text, spans):
         return hit
     parts = [text[spans[0][0] : spans[0][1]]]
+    bases = [0]  # where each span starts in the excerpt
     for (_, end), (start, stop) in zip(spans, spans[1:], strict=False):
         between = text[end:start]
         parts.append(between if not between.strip() else f" {GAP} ")
+        bases.append(sum(map(len, parts)))
         parts.append(text[start:stop])
     chunk = hit.chunk.model_copy(
         update={
             "text": "".join(parts),
             "char_start": hit.chunk.char_start + spans[0][0],
             "char_end": hit.chunk.char_start + spans[-1][1],
+            "boxes": _cut_boxes(hit.chunk.boxes, spans, bases),
         }
     )
     return hit.model_copy(update={"chunk": chunk})
+
+
+def _cut_boxes(boxes: list[Box], spans: list[tuple[int, int]], bases: list[int]) -> list[Box]:
+    """The boxes of the kept ``spans``, a line's box cut where a span starts or ends inside it
+    (as if its characters were evenly wide), their characters counted in the excerpt."""
+    out = []
+    for (start, stop), base in zip(spans, bases, strict=True):
+        for box in boxes:
+            a, b = max(box.start, start), min(box.end, stop)
+            if a >= b:
+                continue
+            step = (box.x1 - box.x0) / max(box.end - box.start, 1)
+            update = {
+                "x0": round(box.x0 + step * (a - box.start), 5),
+                "x1": round(box.x0 + step * (b - box.start), 5),
+                "start": base + a - start,
+                "end": base + b - start,
+            }
+            out.append(box.model_copy(update=update))
+    return out
 
 
 def _contiguous(text: str, spans: list[tuple[int, int]]) -> bool:

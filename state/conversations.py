@@ -58,6 +58,10 @@ class ConversationStore(Protocol):
         """Store a question and its answer as the conversation's next two messages."""
         ...
 
+    def rename(self, conversation_id: str, title: str) -> ConversationSummary:
+        """Give a conversation its title (cut to ``TITLE_CHARS``); NotFoundError if none."""
+        ...
+
     def delete(self, conversation_id: str) -> None: ...
 
     def close(self) -> None: ...
@@ -165,6 +169,17 @@ class LocalConversations:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def rename(self, conversation_id: str, title: str) -> ConversationSummary:
+        """Give a conversation its title (cut to :data:`TITLE_CHARS`)."""
+        with self._lock:
+            renamed = self._db.execute(
+                "UPDATE conversations SET title = ? WHERE id = ?",
+                (title[:TITLE_CHARS], conversation_id),
+            )
+            if renamed.rowcount == 0:
+                raise NotFoundError(f"no conversation {conversation_id!r}")
+        return self.get(conversation_id)
 
     def delete(self, conversation_id: str) -> None:
         with self._lock:

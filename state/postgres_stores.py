@@ -106,6 +106,16 @@ class PostgresConversations:
                 ],
             )  # fmt: skip
 
+    def rename(self, conversation_id: str, title: str) -> ConversationSummary:
+        with self._db.connection() as conn:
+            renamed = conn.execute(
+                "UPDATE conversations SET title = %s WHERE id = %s",
+                (title[:TITLE_CHARS], conversation_id),
+            )
+        if renamed.rowcount == 0:
+            raise NotFoundError(f"no conversation {conversation_id!r}")
+        return self.get(conversation_id)
+
     def delete(self, conversation_id: str) -> None:
         with self._db.connection() as conn:
             deleted = conn.execute("DELETE FROM conversations WHERE id = %s", (conversation_id,))

@@ -16,10 +16,15 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
 from core.settings import get_settings
-from core.types import STRATEGIES, Answer, Discard, Job
+from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Job
+from ui.answers import show_answer, stream_answer
 from ui.client import ApiClient, ApiError
+from ui.manage import confirmed, conversations_panel
+from ui.sources import source_panel, viewing
 
 NEW_COLLECTION = "New collection…"
+ANSWER_FROM = "answer_from"  # session state: the collections answers came from last
+DELETED_COLLECTION = "deleted_collection"  # session state: show the default one next
 HINTS = {
     "encrypted": "Remove its password and upload it again.",
     "needs_ocr": "It is a scan and the server has no OCR engine: install one there (pip install "
@@ -76,13 +81,18 @@ def choose_collections(api: ApiClient) -> tuple[str | None, list[str]]:
     names = [c["name"] for c in listing["collections"]]
     if listing["default"] not in names:
         names.insert(0, listing["default"])
+    if st.session_state.pop(DELETED_COLLECTION, False):  # before the selectbox is drawn
+        st.session_state["collection"] = listing["default"]
     choice = st.sidebar.selectbox("Collection", [*names, NEW_COLLECTION], key="collection")
     active: str | None = choice
     if choice == NEW_COLLECTION:
         active = st.sidebar.text_input("Name", placeholder="letters, digits, - and _") or None
-    options = [*names, *([active] if active and active not in names else [])]
+        # Naming a new collection keeps what answers come from until it has documents.
+        kept = [name for name in st.session_state.get(ANSWER_FROM, []) if name in names]
+        return active, st.sidebar.multiselect("Answer from", names, default=kept, key="src-new")
     default = [active] if active else []
-    sources = st.sidebar.multiselect("Answer from", options, default=default, key=f"src-{active}")
+    sources = st.sidebar.multiselect("Answer from", names, default=default, key=f"src-{active}")
+    st.session_state[ANSWER_FROM] = sources
     return active, sources
 
 
@@ -198,13 +208,6 @@ def _outcome(job: Job) -> tuple[str, str]:
     return "success", f"{doc.filename}: {doc.pages} pages, {doc.chunks} passages indexed."
 
 
-def conversation_panel() -> None:
-    if st.sidebar.button("New conversation", icon=":material/add_comment:"):
-        st.query_params.clear()
-        st.session_state.pop("conversation", None)
-        st.rerun()
-
-
 # -- main area ----------------------------------------------------------------------------------
 def documents_panel(api: ApiClient, collection: str | None) -> None:
     if collection is None:
@@ -231,9 +234,24 @@ def documents_panel(api: ApiClient, collection: str | None) -> None:
             format_func=lambda d: d["filename"],
             placeholder="Choose one…",
         )
-        if target is not None and st.button(f"Delete {target['filename']}", type="secondary"):
+        if target is not None and confirmed(
+            f"Delete {target['filename']}",
+            f"Delete {target['filename']} from '{collection}', with its passages and its "
+            "original file?",
+            key=f"delete-document-{target['id']}",
+        ):
             api.delete_document(target["id"], collection)
             st.toast(f"Deleted {target['filename']}")
+            st.rerun()
+        if confirmed(
+            f"Delete the collection '{collection}'",
+            f"Delete '{collection}' and its {len(docs)} documents, with their passages and "
+            "original files?",
+            key=f"delete-collection-{collection}",
+        ):
+            api.delete_collection(collection)
+            st.session_state[DELETED_COLLECTION] = True
+            st.toast(f"Deleted the collection '{collection}'")
             st.rerun()
 
 
@@ -255,55 +273,40 @@ def messages(api: ApiClient) -> list[dict[str, Any]]:
     return cached["messages"]  # type: ignore[no-any-return]
 
 
-def show_answer(answer: Answer) -> None:
-    st.markdown(answer.answer)
-    if answer.unsupported_answer:
-        with st.expander("Withheld: the documents do not support the model's answer"):
-            st.text(answer.unsupported_answer)
-    if answer.reasoning:
-        with st.expander("Reasoning"):
-            st.markdown(answer.reasoning)
-    for citation in answer.citations:
-        with st.expander(citation.label):
-            st.text(citation.text)
-    if answer.search_query and answer.search_query != answer.question:
-        st.caption(f"Searched for: {' '.join(answer.search_query.split())}")
-    if answer.guard is not None:
-        note = st.caption if answer.guard.action == "retried" else st.warning
-        note(answer.guard.summary())
-    seconds = answer.timings.get("total")
-    took = f" · {seconds:.1f} s" if seconds is not None else ""
-    st.caption(f"{answer.model} · {answer.strategy}{took}")
-
-
-def chat(api: ApiClient, sources: list[str], settings: dict[str, Any]) -> None:
+def chat(api: ApiClient, sources: list[str], settings: dict[str, Any], area: Any) -> None:
+    """The conversation in ``area`` (the main column), its input pinned below the page."""
     history = messages(api)
     conversation_id = st.session_state["conversation"]["id"]
-    for n, message in enumerate(history):
-        with st.chat_message(message["role"]):
-            if message.get("answer"):
-                stored = Answer.model_validate(message["answer"])
-                show_answer(stored)
-                rate(api, stored, f"rate-{n}", conversation_id)
-            else:
-                st.markdown(message["content"])
-    question = st.chat_input("Ask a question about your documents", disabled=not sources)
+    with area:
+        for n, message in enumerate(history):
+            with st.chat_message(message["role"]):
+                if message.get("answer"):
+                    stored = Answer.model_validate(message["answer"])
+                    show_answer(stored, n)
+                    rate(api, stored, f"rate-{n}", conversation_id)
+                else:
+                    st.markdown(message["content"])
+    question = st.chat_input(
+        f"Ask a question about your documents (at most {MAX_QUESTION_CHARS:,} characters)",
+        max_chars=MAX_QUESTION_CHARS,
+        disabled=not sources,
+    )
     if not question:
         return
     conversation = st.session_state["conversation"]
     if not conversation["id"]:
         new_id: str = api.new_conversation().id
         conversation["id"] = st.query_params["c"] = new_id
-    with st.chat_message("user"):
+    with area, st.chat_message("user"):
         st.markdown(question)
-    with st.chat_message("assistant"):
+    with area, st.chat_message("assistant"):
         body = {
             "question": question,
             "collections": sources,
             "conversation_id": conversation["id"],
             **settings,
         }
-        answer = stream_answer(api, body)
+        answer = stream_answer(api, body, len(history) + 1)
         if answer is not None:  # the key it will have in the history, so the choice stays
             rate(api, answer, f"rate-{len(history) + 1}", conversation["id"])
     if answer is not None:
@@ -326,26 +329,6 @@ def rate(api: ApiClient, answer: Answer, key: str, conversation_id: str | None) 
     st.toast("Thank you: the feedback is kept for the next evaluation.")
 
 
-def stream_answer(api: ApiClient, body: dict[str, Any]) -> Answer | None:
-    placeholder, text = st.empty(), ""
-    try:
-        for item in api.ask_stream(body):
-            if isinstance(item, Answer):
-                placeholder.empty()
-                show_answer(item)
-                return item
-            if isinstance(item, Discard):  # the text so far is taken back: the model retries
-                text = ""
-                placeholder.caption(item.message)
-                continue
-            text += item
-            placeholder.markdown(text + " ▌")
-    except ApiError as exc:
-        placeholder.empty()
-        st.error(str(exc))
-    return None
-
-
 def main() -> None:
     st.set_page_config(page_title="kbqa", page_icon=":material/menu_book:", layout="wide")
     st.title("kbqa", anchor=False)
@@ -357,9 +340,17 @@ def main() -> None:
         collection, sources = choose_collections(api)
         settings = answer_settings()
         upload_panel(api, collection)
-        conversation_panel()
-        documents_panel(api, collection)
-        chat(api, sources, settings)
+        conversations_panel(api)
+        shown = viewing()
+        if shown is None:
+            area = st.container()
+        else:  # the cited page beside the chat
+            area, side = st.columns(2, gap="large")
+            with side:
+                source_panel(api, shown)
+        with area:
+            documents_panel(api, collection)
+        chat(api, sources, settings, area)
     except ApiError as exc:  # the API went away mid-run: say so, never a stack trace
         st.error(str(exc))
 

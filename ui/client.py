@@ -8,7 +8,15 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent, connect_sse
 
-from core.types import Answer, AnswerItem, Conversation, Discard, Job
+from core.types import (
+    Answer,
+    Conversation,
+    ConversationSummary,
+    Discard,
+    Job,
+    Stage,
+    StagedItem,
+)
 
 
 class ApiError(Exception):
@@ -67,6 +75,19 @@ class ApiClient:
     def delete_document(self, document_id: str, collection: str) -> None:
         self._request("DELETE", f"/documents/{document_id}", params={"collection": collection})
 
+    def delete_collection(self, name: str) -> None:
+        self._request("DELETE", f"/collections/{name}")
+
+    def conversations(self, limit: int = 20) -> list[ConversationSummary]:
+        body = self._json("GET", "/conversations", params={"limit": limit})
+        return [ConversationSummary.model_validate(c) for c in body["conversations"]]
+
+    def rename_conversation(self, conversation_id: str, title: str) -> None:
+        self._request("PATCH", f"/conversations/{conversation_id}", json={"title": title})
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self._request("DELETE", f"/conversations/{conversation_id}")
+
     def upload(self, name: str, data: bytes, collection: str) -> Job:
         files = [("files", (name, data, "application/octet-stream"))]
         body = self._json("POST", "/documents", files=files, params={"collection": collection})
@@ -77,6 +98,16 @@ class ApiClient:
 
     def new_conversation(self) -> Conversation:
         return Conversation.model_validate(self._json("POST", "/conversations", json={}))
+
+    def page_image(self, document_id: str, page: int, width: int, collection: str) -> bytes:
+        """A page of a PDF as a PNG ``width`` pixels wide."""
+        params = {"width": width, "collection": collection}
+        return self._request("GET", f"/documents/{document_id}/pages/{page}", params=params).content
+
+    def original(self, document_id: str, collection: str) -> bytes:
+        """The document's file as it was uploaded."""
+        params = {"collection": collection}
+        return self._request("GET", f"/documents/{document_id}/file", params=params).content
 
     def conversation(self, conversation_id: str) -> Conversation:
         return Conversation.model_validate(self._json("GET", f"/conversations/{conversation_id}"))
@@ -92,10 +123,12 @@ class ApiClient:
         }
         self._request("POST", "/feedback", json=body)
 
-    def ask_stream(self, body: dict[str, Any]) -> Iterator[AnswerItem]:
-        """Answer text as it streams (a :class:`Discard` drops it), then the :class:`Answer`."""
+    def ask_stream(self, body: dict[str, Any]) -> Iterator[StagedItem]:
+        """A :class:`Stage` as each step starts, answer text as it streams (a
+        :class:`Discard` drops it), then the :class:`Answer`."""
+        request = {**body, "stream": True, "stages": True}
         try:
-            with connect_sse(self._http, "POST", "/ask", json={**body, "stream": True}) as source:
+            with connect_sse(self._http, "POST", "/ask", json=request) as source:
                 if source.response.is_error:
                     source.response.read()
                     _raise_for_error(source.response)
@@ -106,9 +139,11 @@ class ApiClient:
             raise ApiError(f"Lost the connection to the kbqa API at {self.base_url}.") from exc
 
 
-def _events(events: Iterator[ServerSentEvent]) -> Iterator[AnswerItem]:
+def _events(events: Iterator[ServerSentEvent]) -> Iterator[StagedItem]:
     for sse in events:
-        if sse.event == "token":
+        if sse.event == "stage":
+            yield Stage.model_validate_json(sse.data)
+        elif sse.event == "token":
             yield sse.json()["text"]
         elif sse.event == "discard":
             yield Discard.model_validate_json(sse.data)

@@ -13,12 +13,14 @@ from api.deps import Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
 from api.metrics import ApiMetrics
 from api.schemas import AskRequest, TokenEvent
-from core.types import Answer, AnswerItem, Discard
+from api.streaming import event_stream
+from core.types import Answer, Discard, Stage, StagedItem
 
 router = APIRouter(prefix="/ask", tags=["ask"])
 
 STREAM_DOC = {
-    "description": "With `stream: true`: events `token` ({text}) as the answer is generated, "
+    "description": "With `stream: true`: events `stage` ({stage, message}) as each step "
+    "starts when `stages: true`, `token` ({text}) as the answer is generated, "
     "then one `answer` event (the full Answer: citations, timings), or `error` (ErrorBody). "
     "A `discard` event ({reason, message}) means: drop the text received so far, the model "
     "is asked again (it looped, or wrote a banned word); the `answer` event is authoritative.",
@@ -31,7 +33,8 @@ def ask(
     body: AskRequest, service: Service, metrics: Metrics, caller: Reader
 ) -> Answer | EventSourceResponse:
     """Answer a question from the documents, citing document and page."""
-    items = service.ask_stream(
+    ask = service.ask_stages if body.stream and body.stages else service.ask_stream
+    items: Iterator[StagedItem] = ask(
         body.question,
         collections=caller.allow(service.collections_or_default(body.names())),
         strategy=body.strategy,
@@ -41,21 +44,24 @@ def ask(
         conversation_id=body.conversation_id,
     )
     # Retrieval and the model's first words happen here, so bad input and an unreachable
-    # model are plain HTTP errors even when streaming, not events inside a 200.
+    # model are plain HTTP errors even when streaming, not events inside a 200 (with stages:
+    # bad input only, and the status line moves from the start).
     first = next(items)
     if not body.stream:
         answer = next(i for i in chain([first], items) if isinstance(i, Answer))
         metrics.observe_stages(answer.timings)
         return answer
-    return EventSourceResponse(sse_events(chain([first], items), metrics))
+    return event_stream(sse_events(chain([first], items), metrics), items)
 
 
-def sse_events(items: Iterator[AnswerItem], metrics: ApiMetrics) -> Iterator[bytes]:
-    """An answer stream as SSE: ``token`` events (``discard`` drops them), then ``answer``;
-    ``error`` if it breaks."""
+def sse_events(items: Iterator[StagedItem], metrics: ApiMetrics) -> Iterator[bytes]:
+    """An answer stream as SSE: ``stage`` events if asked for, ``token`` events (``discard``
+    drops them), then ``answer``; ``error`` if it breaks."""
     try:
         for item in items:
-            if isinstance(item, Answer):
+            if isinstance(item, Stage):
+                yield format_sse_event(event="stage", data_str=item.model_dump_json())
+            elif isinstance(item, Answer):
                 metrics.observe_stages(item.timings)
                 yield format_sse_event(event="answer", data_str=item.model_dump_json())
             elif isinstance(item, Discard):

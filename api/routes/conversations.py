@@ -22,6 +22,11 @@ class NewConversation(BaseModel):
     title: str = Field("", max_length=TITLE_CHARS, description="Default: the first question.")
 
 
+class Rename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=TITLE_CHARS, pattern=r"\S")
+
+
 class ConversationList(BaseModel):
     conversations: list[ConversationSummary]
 
@@ -42,6 +47,12 @@ def recent(service: Service, limit: int = Query(50, ge=1, le=500)) -> Conversati
 def get(conversation_id: str, service: Service) -> Conversation:
     """A conversation with every question and answer, citations included."""
     return service.conversation(conversation_id)
+
+
+@router.patch("/{conversation_id}")
+def rename(conversation_id: str, body: Rename, service: Service) -> ConversationSummary:
+    """Give a conversation a title of its own."""
+    return service.rename_conversation(conversation_id, body.title.strip())
 
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)

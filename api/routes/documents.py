@@ -1,15 +1,22 @@
-"""/documents: upload (as background jobs), list, show, delete."""
+"""/documents: upload (as background jobs), list, show, delete; the original file and its
+pages as images, to check an answer against."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, File, Query, UploadFile, status
+from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 
 from api.deps import Jobs, Reader, Service, Writer
 from api.errors import ERROR_RESPONSES, PayloadTooLarge
 from api.schemas import DocumentList, JobList
-from core.files import DOCUMENT_TYPES_TEXT
+from core.files import (
+    DOCUMENT_TYPES_TEXT,
+    PAGE_WIDTH_DEFAULT,
+    PAGE_WIDTH_MAX,
+    PAGE_WIDTH_MIN,
+)
 from core.types import COLLECTION_PATTERN, Document
 
 router = APIRouter(prefix="/documents", tags=["documents"], responses=ERROR_RESPONSES)
@@ -77,3 +84,61 @@ def delete_document(
     """Remove a document and all its chunks, vectors and BM25 terms; returns what was removed."""
     (name,) = caller.allow([service.collection_or_default(collection)])
     return service.delete(document_id, name)
+
+
+@router.get(
+    "/{document_id}/file",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
+def get_original(
+    document_id: str, service: Service, caller: Reader, collection: CollectionParam = None
+) -> Response:
+    """The file as it was uploaded, with its content type and name. 404 for a document
+    indexed before kbqa kept originals."""
+    (name,) = caller.allow([service.collection_or_default(collection)])
+    document, original, data = service.original(document_id, name)
+    return Response(
+        data,
+        media_type=original.content_type,
+        headers={
+            "Content-Disposition": attachment(document.filename),
+            # Never rendered as the API's own page: an uploaded web page could run script.
+            "Content-Security-Policy": "sandbox",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get(
+    "/{document_id}/pages/{page}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "The page as a PNG."}},
+)
+def get_page_image(
+    document_id: str,
+    page: Annotated[int, Path(ge=1, description="1-based page number.")],
+    service: Service,
+    caller: Reader,
+    width: Annotated[
+        int,
+        Query(ge=PAGE_WIDTH_MIN, le=PAGE_WIDTH_MAX, description="Width in pixels."),
+    ] = PAGE_WIDTH_DEFAULT,
+    collection: CollectionParam = None,
+) -> Response:
+    """A page of a PDF as a PNG, scanned pages too: what a citation's ``boxes`` are drawn on
+    (their fractions times the image's size)."""
+    (name,) = caller.allow([service.collection_or_default(collection)])
+    png = service.page_image(document_id, page, width, name)
+    # A document's id is its content's hash: its pages never change.
+    return Response(
+        png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition that names the file, in ASCII and in UTF-8 (RFC 6266)."""
+    plain = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from api.deps import Access, Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
 from api.metrics import ApiMetrics
+from api.streaming import event_stream
 from core.errors import InvalidRequestError, NotFoundError
 from core.types import (
     Answer,
@@ -172,7 +173,10 @@ STREAM_DOC = {
     responses={**ERROR_RESPONSES, 200: STREAM_DOC},
 )
 def chat_completions(
-    body: ChatCompletionRequest, service: Service, metrics: Metrics, caller: Reader
+    body: ChatCompletionRequest,
+    service: Service,
+    metrics: Metrics,
+    caller: Reader,
 ) -> KbqaChatCompletion | EventSourceResponse:
     question, history = body.conversation()
     items = service.ask_stream(
@@ -187,7 +191,7 @@ def chat_completions(
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
         stream = _chunks(chain([first], items), completion_id, created, body.model, metrics)
-        return EventSourceResponse(stream)
+        return event_stream(stream, items)
     answer = next(i for i in chain([first], items) if isinstance(i, Answer))
     metrics.observe_stages(answer.timings)
     citations = [c.model_dump() for c in answer.citations]

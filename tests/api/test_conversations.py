@@ -72,3 +72,19 @@ def test_a_follow_up_in_a_conversation_is_rewritten_and_stored_with_its_search(
     assert last is not None
     assert first.search_query == "When was the Elmstead reservoir completed?"
     assert last.search_query == answer.search_query
+
+
+def test_a_conversation_is_renamed_and_a_bad_title_is_422(loaded: TestClient) -> None:
+    conversation_id = loaded.post("/conversations").json()["id"]
+    _ask(loaded, "Who was the engineer in charge of the works?", conversation_id)
+    renamed = loaded.patch(f"/conversations/{conversation_id}", json={"title": " The engineer "})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["title"] == "The engineer"
+    assert "messages" not in renamed.json()
+    listed = loaded.get("/conversations").json()["conversations"]
+    assert [c["title"] for c in listed] == ["The engineer"]
+    for bad in ("", "   ", "x" * 81):
+        response = loaded.patch(f"/conversations/{conversation_id}", json={"title": bad})
+        assert response.status_code == 422
+        assert "title" in str(error_of(response))
+    assert loaded.patch("/conversations/nope", json={"title": "A"}).status_code == 404

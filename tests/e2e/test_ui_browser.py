@@ -1,12 +1,14 @@
 """The UI in a real browser: Debian's headless Chromium, driven by Playwright, against
-`kbqa serve` with the packaged models. Upload a PDF, ask, see the cited page, reload.
+`kbqa serve` with the packaged models. Upload a PDF, ask, open the cited page with the passage
+highlighted beside the chat, download the original, reload, stop an answer.
 
-Screenshots go to the test's folder, and to $KBQA_SCREENSHOTS when set (the README's comes
-from `KBQA_SCREENSHOTS=docs pytest tests/e2e/test_ui_browser.py`).
+Screenshots go to the test's folder, and to $KBQA_SCREENSHOTS when set (the README's and
+docs/source-highlight.png come from `KBQA_SCREENSHOTS=docs pytest tests/e2e/test_ui_browser.py`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -97,14 +99,32 @@ def test_upload_ask_and_reload_in_chromium(app_url: str, tmp_path: Path) -> None
         box = page.get_by_test_id("stChatInputTextArea")
         box.fill("In which year was the Elmstead reservoir completed?")
         box.press("Enter")
-        source = page.get_by_text("water-board.pdf, p. 2")
+        source = page.get_by_role("button", name="water-board.pdf, p. 2")
         expect(source).to_be_visible(timeout=300_000)
         expect(page.get_by_test_id("stChatMessage").last).to_contain_text("1887")
-        source.click()  # the cited passage, on demand
+        source.click()  # the cited page beside the chat, the passage highlighted on it
         expect(page.get_by_text("completed in 1887").last).to_be_visible()
+        cited = page.get_by_test_id("stImage").filter(has_text="Page 2")
+        expect(cited).to_be_visible(timeout=60_000)
+        image = cited.locator("img")
+        expect(image).to_have_js_property("complete", True)
+        assert image.evaluate("img => img.naturalWidth") > 500  # the passage, from a 1000 px page
+        screenshot(page, "source-highlight.png")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download original").click()
+        saved = Path(download.value.path())
+        assert (
+            hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(pdf.read_bytes()).digest()
+        )
         screenshot(page, "ui-answer.png")
         assert "?c=" in page.url
         page.reload()  # a new session: the conversation comes back from the URL
-        expect(page.get_by_text("water-board.pdf, p. 2")).to_be_visible(timeout=60_000)
+        expect(source).to_be_visible(timeout=60_000)
         expect(page.get_by_test_id("stChatMessage").last).to_contain_text("1887")
+        box = page.get_by_test_id("stChatInputTextArea")
+        box.fill("Who was the engineer in charge of the works?")
+        box.press("Enter")
+        page.get_by_role("button", name="Stop").click(timeout=60_000)  # while it is answered
+        expect(page.get_by_text("Stopped.")).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("button", name="Stop")).to_have_count(0)
         browser.close()

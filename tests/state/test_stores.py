@@ -12,7 +12,7 @@ import pytest
 from core.errors import NotFoundError
 from core.records import Feedback
 from core.settings import StateSettings
-from core.types import Answer, Job
+from core.types import TITLE_CHARS, Answer, Job
 from state.backend import State, open_state
 from state.conversations import last_turns
 from state.keys import make_key
@@ -223,3 +223,12 @@ def test_a_state_url_of_another_database_is_refused() -> None:
     with pytest.raises(ValueError, match="must start with postgresql://, got mysql:"):
         StateSettings(url="mysql://u:secret@db/kbqa")
     assert StateSettings(url="").backend == "local"
+
+
+def test_a_conversation_is_renamed(state: State) -> None:
+    conversation = state.conversations.create("first question")
+    renamed = state.conversations.rename(conversation.id, "y" * (TITLE_CHARS + 10))
+    assert renamed.title == "y" * TITLE_CHARS
+    assert state.conversations.get(conversation.id).title == renamed.title
+    with pytest.raises(NotFoundError):
+        state.conversations.rename("nope", "A title")

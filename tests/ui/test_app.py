@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.settings import get_settings
+from core.types import Box
 from generation.fake import QuotingChatModel
 from tests.api.conftest import KEY, REPORT, pdf
 from tests.ui.conftest import APP
 from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf
 from ui.client import ApiClient
+from ui.sources import around, highlight
 
 QUESTION = "Who was the engineer in charge of the works?"
 
@@ -58,15 +62,14 @@ def test_chat_streams_a_cited_answer_that_survives_a_reload(ui: AppTest) -> None
     user, assistant = ui.chat_message
     assert user.markdown[0].value == QUESTION
     assert "Margaret Quill" in assistant.markdown[0].value
-    assert [e.label for e in assistant.expander] == ["[1] report.pdf, p. 2"]
-    assert "Margaret Quill" in assistant.expander[0].text[0].value
+    assert [b.label for b in assistant.button] == ["[1] report.pdf, p. 2"]
     conversation_id = ui.query_params["c"]
     # A reload is a new session that has only the URL.
     again = AppTest.from_file(APP, default_timeout=30)
     again.query_params["c"] = conversation_id
     again.run()
     assert [m.name for m in again.chat_message] == ["user", "assistant"]
-    assert [e.label for e in again.chat_message[1].expander] == ["[1] report.pdf, p. 2"]
+    assert [b.label for b in again.chat_message[1].button] == ["[1] report.pdf, p. 2"]
 
 
 def test_follow_up_and_chain_of_thought(ui: AppTest) -> None:
@@ -79,9 +82,8 @@ def test_follow_up_and_chain_of_thought(ui: AppTest) -> None:
     answers = [m for m in ui.chat_message if m.name == "assistant"]
     assert len(answers) == 2
     assert "Margaret Quill" in answers[1].markdown[0].value
-    labels = [e.label for e in answers[1].expander]
-    assert labels[0] == "Reasoning"
-    assert "[1] report.pdf, p. 2" in labels
+    assert [e.label for e in answers[1].expander] == ["Reasoning"]
+    assert [b.label for b in answers[1].button] == ["[1] report.pdf, p. 2"]
 
 
 def test_a_follow_up_says_what_it_searched_for(ui: AppTest) -> None:
@@ -159,6 +161,37 @@ def test_a_loop_is_taken_back_and_answered_once(
     assert assistant.markdown[0].value.count("Margaret Quill") == 1
     captions = [c.value for c in assistant.caption]
     assert any("repeated itself" in c and "answered on attempt 2" in c for c in captions)
+
+
+def test_a_source_opens_its_page_beside_the_chat_highlighted(ui: AppTest) -> None:
+    ui.run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    ui.chat_input[0].set_value(QUESTION).run()
+    ui.chat_message[1].button[0].click().run()
+    assert not ui.exception
+    passage, page = ui.get("image")  # the passage's band of the page, and the whole page
+    assert passage.proto.imgs[0].caption == "Page 2"
+    assert [e.label for e in ui.expander if e.label == "Whole page"] == ["Whole page"]
+    assert "Margaret Quill" in next(m.value for m in ui.markdown if m.value.startswith("> "))
+    assert ui.get("download_button")[0].proto.label == "Download original"
+    next(b for b in ui.button if b.label == "Close").click().run()
+    assert list(ui.get("image")) == []
+
+
+def test_the_highlight_is_painted_where_the_boxes_say() -> None:
+    page = Image.new("RGB", (200, 100), "white")
+    out = io.BytesIO()
+    page.save(out, format="PNG")
+    box = Box(page=1, x0=0.25, y0=0.5, x1=0.75, y1=0.6)
+    painted = highlight(out.getvalue(), [box])
+    assert painted.size == (200, 100)
+    r, g, b = painted.getpixel((100, 55))
+    assert r > 240  # yellow inside the box
+    assert g > 200
+    assert b < 200
+    assert painted.getpixel((100, 20)) == (255, 255, 255)  # white elsewhere
+    band = around(painted, [box])
+    assert band.size == (116, 18)  # 0.21 to 0.79 of the page's width, 0.46 to 0.64 of its height
 
 
 def test_thumbs_under_an_answer_are_kept_as_feedback(ui: AppTest, live_api: str) -> None:
