@@ -10,7 +10,7 @@ from api.deps import ReadAccess, Service
 from api.errors import ERROR_RESPONSES
 from api.schemas import Question
 from core.records import FEEDBACK_COMMENT_CHARS, Feedback, Rating
-from core.types import Citation
+from core.types import BOXES_DESCRIPTION, Box, Citation
 
 router = APIRouter(
     prefix="/feedback", tags=["feedback"], dependencies=[ReadAccess], responses=ERROR_RESPONSES
@@ -18,10 +18,17 @@ router = APIRouter(
 MAX_ANSWER_CHARS = 20_000
 
 
+class BoxIn(Box):
+    """A citation's box as sent back: strict too (a nested model keeps its own config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
 class CitationIn(Citation):
     """A citation as sent back: strict too (a nested model keeps its own config)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    boxes: list[BoxIn] = Field(default_factory=list, description=BOXES_DESCRIPTION)
 
 
 class FeedbackRequest(BaseModel):
