@@ -6,14 +6,12 @@ Slow (model loads, about a minute in all), so marked e2e; `make test` runs it.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.utils.pdfs import make_text_pdf
+from tests.utils.servers import run_kbqa as kbqa
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,12 +22,6 @@ PAGES = [
     "12 million cubic metres of water. The engineer in charge of the works was Margaret Quill.",
     "Water quality is tested every day at the treatment works. Results are published each month.",
 ]
-
-
-def kbqa(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KBQA_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-c", "from cli.main import main; main()", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
 
 
 @pytest.fixture(scope="module")

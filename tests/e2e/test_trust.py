@@ -8,15 +8,13 @@ citing an unrelated page about pharmacy. With the document gone the question mus
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from core.i18n import message
 from tests.utils.pdfs import make_text_pdf
+from tests.utils.servers import run_kbqa as kbqa
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,12 +31,6 @@ PHARMACY = [
     "interactions before the medicine is handed over.",
 ]
 QUESTION = "Where does the Rhine begin?"
-
-
-def kbqa(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KBQA_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-c", "from cli.main import main; main()", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
 
 
 def ask(question: str, data_dir: Path) -> dict:

@@ -81,3 +81,10 @@ def upload(
         job = api.get(f"/jobs/{job['id']}").json()
     assert job["state"] == "succeeded", job
     return job
+
+
+def run_kbqa(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """The ``kbqa`` command with ``args`` over ``data_dir``, as a user runs it; its output kept."""
+    env = {**os.environ, "KBQA_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
