@@ -68,7 +68,7 @@ def process_label(pid: int) -> str:
         return "vllm"
     if "multiprocessing" in command or "pebble" in command:
         return "parser"
-    if "uvicorn" in command or "kbqa" in command:
+    if any(name in command for name in ("uvicorn", "kbqa", "cli.main", "api.app")):
         return "api"
     return command.split(" ", 1)[0].rsplit("/", 1)[-1] or str(pid)
 
