@@ -6,8 +6,12 @@ Every kbqa process imports it before anything that loads a model, so this is whe
 offline, once: its models come from installed packages, never from a model hub. Hugging Face's
 libraries read ``HF_HUB_OFFLINE`` when they are imported, and the processes kbqa starts (the
 parser, the chat servers) inherit it. A value set beforehand (``HF_HUB_OFFLINE=0``) is kept.
+It is also where every kbqa process limits its malloc arenas (:mod:`core.memory`).
 """
 
 import os
 
+from core.memory import limit_malloc_arenas
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+limit_malloc_arenas()  # memory flat over a day of questions: core/memory.py

@@ -252,10 +252,12 @@ class LlamaCppSettings(ServerSettings):
         None, description="Any GGUF file to run instead of the packaged local_model."
     )
     prompt_cache_mb: int = Field(
-        256,
+        64,
         ge=0,
         description="MiB of prompt states the server keeps, so a prompt that starts like an "
-        "earlier one is read from where that one ended (0: off).",
+        "earlier one is read from where that one ended (0: off). 64 holds the last few "
+        "(a follow-up's rewrite and answer prompts); the server's memory grows by this much "
+        "over its first questions, then stays.",
     )
     cpu_variant: Literal["x64", "haswell", "alderlake", "icelake", "sapphirerapids"] | None = Field(
         None,

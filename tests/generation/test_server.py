@@ -37,12 +37,12 @@ def test_the_old_names_still_work_and_warn(monkeypatch: pytest.MonkeyPatch) -> N
     """The server fields had other names, in `llm` itself, before the server sections."""
     monkeypatch.setenv("KBQA_LLM__VLLM_DTYPE", "float16")
     monkeypatch.setenv("KBQA_LLM__THREADS", "3")
-    monkeypatch.setenv("KBQA_LLM__PROMPT_CACHE_MB", "64")
+    monkeypatch.setenv("KBQA_LLM__PROMPT_CACHE_MB", "96")
     monkeypatch.setenv("KBQA_LLM__VLLM__GPU_MEMORY", "0.5")  # a new name beside the old ones
     with pytest.warns(FutureWarning, match="KBQA_LLM__VLLM_DTYPE is deprecated") as caught:
         llm = Settings().llm
     assert (llm.vllm.dtype, llm.vllm.gpu_memory) == ("float16", 0.5)
-    assert (llm.llama_cpp.threads, llm.vllm.threads, llm.llama_cpp.prompt_cache_mb) == (3, 3, 64)
+    assert (llm.llama_cpp.threads, llm.vllm.threads, llm.llama_cpp.prompt_cache_mb) == (3, 3, 96)
     messages = " ".join(str(w.message) for w in caught)
     assert "KBQA_LLM__LLAMA_CPP__THREADS and KBQA_LLM__VLLM__THREADS" in messages
     with pytest.warns(FutureWarning):
