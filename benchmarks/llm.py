@@ -64,7 +64,7 @@ def measure(model_path: Path, variant: str | None, prompt_tokens: int, gen_token
     return {
         "prompt_tps": (len(tokens) - 1) / read_s,
         "gen_tps": written / write_s,
-        "features": sorted(k for k, v in features.items() if v == "1"),
+        "features": features,
     }
 
 

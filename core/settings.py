@@ -259,7 +259,7 @@ class LlamaCppSettings(ServerSettings):
         "(a follow-up's rewrite and answer prompts); the server's memory grows by this much "
         "over its first questions, then stays.",
     )
-    cpu_variant: Literal["x64", "haswell", "alderlake", "icelake", "sapphirerapids"] | None = Field(
+    cpu_variant: CpuVariant | None = Field(
         None,
         description="The build of llama.cpp's CPU backend to run (unset: the best this CPU "
         "runs, AMX or AVX-512 where it has them; generation/cpu_backend.py).",

@@ -16,6 +16,7 @@ nothing is loaded here and llama.cpp runs as built.
 from __future__ import annotations
 
 import ctypes
+import functools
 from pathlib import Path
 from typing import get_args
 
@@ -29,6 +30,7 @@ class _Feature(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("value", ctypes.c_char_p)]
 
 
+@functools.cache
 def _ggml() -> tuple[ctypes.CDLL, Path]:
     """ggml's backend registry as libllama uses it, and the folder of llama_cpp's libraries.
 
@@ -57,10 +59,10 @@ def variants_installed() -> list[str]:
     return [v for v in VARIANTS if (lib_dir / f"libggml-cpu-{v}.so").is_file()]
 
 
-def load_cpu_backend(variant: str | None = None) -> dict[str, str]:
+def load_cpu_backend(variant: str | None = None) -> list[str]:
     """Load the CPU backend into this process before any model: the best variant for this
     CPU, or ``variant`` (to compare them, ``kbqa bench llm``). Returns the features the loaded
-    backend uses (``AVX512``, ``AMX_INT8``, ...), empty for a build without variants.
+    backend uses (:func:`cpu_features`), none for a build without variants.
 
     Raises:
         ModelError: ``variant`` is not installed, or the CPU cannot run it.
@@ -73,7 +75,7 @@ def load_cpu_backend(variant: str | None = None) -> dict[str, str]:
                 f"llama-cpp-python has no CPU backend variants, so not {variant!r}: "
                 "`make install` builds them"
             )
-        return {}
+        return []
     if variant is None:
         lib.ggml_backend_load_all_from_path(str(lib_dir).encode())
     elif variant not in installed:
@@ -85,19 +87,20 @@ def load_cpu_backend(variant: str | None = None) -> dict[str, str]:
     return cpu_features()
 
 
-def cpu_features() -> dict[str, str]:
-    """What the loaded CPU backend was built to use: ``{"AVX512": "1", "AMX_INT8": "1", ...}``."""
+def cpu_features() -> list[str]:
+    """What the loaded CPU backend was built to use, sorted: ``["AMX_INT8", "AVX2", ...]``
+    (ggml lists each feature with the value "1" where it is on)."""
     lib, _ = _ggml()
     reg = lib.ggml_backend_reg_by_name(b"CPU")
     if not reg:
-        return {}
+        return []
     address = lib.ggml_backend_reg_get_proc_address(reg, b"ggml_backend_get_features")
     if not address:
-        return {}
+        return []
     get = ctypes.CFUNCTYPE(ctypes.POINTER(_Feature), ctypes.c_void_p)(address)
-    features, i = get(reg), 0
-    found: dict[str, str] = {}
+    features, i, used = get(reg), 0, []
     while features[i].name:
-        found[features[i].name.decode()] = (features[i].value or b"").decode()
+        if features[i].value == b"1":
+            used.append(features[i].name.decode())
         i += 1
-    return found
+    return sorted(used)

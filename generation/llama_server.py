@@ -78,8 +78,7 @@ def pop_option(argv: list[str], name: str) -> str | None:
 
 def main() -> None:
     variant = pop_option(sys.argv, "--cpu_variant")
-    features = load_cpu_backend(variant)  # before the model loads: see generation.cpu_backend
-    used = [name for name, value in features.items() if value == "1"]
+    used = load_cpu_backend(variant)  # before the model loads: see generation.cpu_backend
     print(f"kbqa: llama.cpp CPU backend uses {' '.join(used) or 'its build'}", file=sys.stderr)
     # llama_cpp.server builds its cache as ``llama_cpp.LlamaRAMCache(capacity_bytes=...)`` when
     # the model loads, so the name is where a cache of our own goes in.
