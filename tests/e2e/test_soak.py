@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks.load import tree_rss_mib
 from benchmarks.soak import WARM, soak_corpus
-from tests.utils.servers import kbqa_serve
+from tests.utils.servers import kbqa_serve, upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 QUESTIONS = 100
@@ -39,15 +39,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
         yield running
 
 
-def _upload(api: httpx.Client, name: str, text: str) -> None:
-    response = api.post("/documents", files=[("files", (name, text.encode(), "text/plain"))])
-    assert response.status_code == 202, response.text
-    (job,) = response.json()["jobs"]
-    while job["finished_at"] is None:
-        job = api.get(f"/jobs/{job['id']}").json()
-    assert job["state"] == "succeeded", job
-
-
 def test_memory_stays_flat_over_many_distinct_questions(
     server: tuple[str, subprocess.Popen],
 ) -> None:
@@ -56,7 +47,7 @@ def test_memory_stays_flat_over_many_distinct_questions(
     assert len(set(questions)) == QUESTIONS  # distinct, as users ask them
     with httpx.Client(base_url=url, timeout=300) as api:
         for name, text in files.items():
-            _upload(api, name, text)
+            upload(api, name, text.encode(), content_type="text/plain")
         rss: list[float] = []
         for question in questions:
             response = api.post("/ask", json={"question": question, "max_tokens": 12})

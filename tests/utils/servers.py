@@ -67,11 +67,15 @@ def kbqa_serve(
 
 
 def upload(
-    api: httpx.Client, filename: str, content: bytes, timeout: float = 600
+    api: httpx.Client,
+    filename: str,
+    content: bytes,
+    timeout: float = 600,
+    content_type: str = "application/pdf",
 ) -> dict[str, Any]:
-    """POST one PDF to /documents and poll its job until it finishes; returns the job, after
-    checking that it succeeded."""
-    files = [("files", (filename, content, "application/pdf"))]
+    """POST one file (a PDF unless ``content_type`` says otherwise) to /documents and poll its
+    job until it finishes; returns the job, after checking that it succeeded."""
+    files = [("files", (filename, content, content_type))]
     response = api.post("/documents", files=files)
     assert response.status_code == 202, response.text
     (job,) = response.json()["jobs"]
