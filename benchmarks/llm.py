@@ -11,7 +11,6 @@ generation, and each as a ratio to the first build listed.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -135,27 +134,14 @@ def _model_files(names: list[str]) -> list[Path]:
     return files
 
 
-QUANT_TYPES = {"q4_0": 2, "q8_0": 7}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
-
-
 def _requantized(path: Path, kind: str) -> Path:
-    """``path`` re-quantized to ``kind`` (made once, beside it): weights that are quantized
-    from the original model would be better, but no package ships them."""
-    import llama_cpp
+    """``path`` re-quantized to ``kind``, as kbqa's server does (made once, beside it)."""
+    from generation.assets import QUANT_TYPES, requantize
 
     if kind not in QUANT_TYPES:
         known = ", ".join(QUANT_TYPES)
         raise typer.BadParameter(f"must be among {known}, got {kind!r}", param_hint="--requantize")
-    target = path.with_name(f"{path.stem.rsplit('-', 1)[0]}-{kind}-requantized.gguf")
-    if not target.exists():
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype, params.allow_requantize = QUANT_TYPES[kind], True
-        partial = target.with_suffix(".partial")
-        quantize = llama_cpp.llama_model_quantize
-        if quantize(str(path).encode(), str(partial).encode(), ctypes.byref(params)):
-            raise typer.BadParameter(f"could not re-quantize {path.name} to {kind}")
-        partial.rename(target)
-    return target
+    return requantize(path, kind)  # type: ignore[arg-type]  # checked against QUANT_TYPES
 
 
 def _run(path: Path, build: str, prompt_tokens: int, gen_tokens: int) -> dict[str, Any]:

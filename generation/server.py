@@ -23,7 +23,7 @@ from core.errors import ModelError
 from core.net import free_port
 from core.registry import Registry
 from core.settings import LLMSettings, ServerSettings
-from generation.assets import PACKAGED_MODELS, ensure_model
+from generation.assets import PACKAGED_MODELS, ensure_model, requantize
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,9 @@ class LocalServer(ChatServer):
             if not path.is_file():
                 raise ModelError(f"llama_cpp.model_path {path} is not a file")
             return path
-        return ensure_model(PACKAGED_MODELS[self.settings.local_model], self.models_dir)
+        path = ensure_model(PACKAGED_MODELS[self.settings.local_model], self.models_dir)
+        kind = self.settings.llama_cpp.quantization
+        return requantize(path, kind) if kind else path
 
     def command(self, model_path: Path) -> list[str]:
         threads = self.section.threads or os.cpu_count() or 1
