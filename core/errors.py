@@ -15,6 +15,21 @@ class InvalidRequestError(KbqaError, ValueError):
     code = "invalid_request"
 
 
+class TooLongError(InvalidRequestError):
+    """A text over its length limit (a question, a search): the sentence says both lengths."""
+
+    code = "too_long"
+
+    def __init__(self, what: str, length: int, limit: int) -> None:
+        self.what = what
+        self.length = length
+        self.limit = limit
+        super().__init__(f"The {what} is {length:,} characters long; the limit is {limit:,}.")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, int]]:
+        return (type(self), (self.what, self.length, self.limit))
+
+
 class IngestError(KbqaError):
     """A file could not be indexed. The index is left as it was.
 

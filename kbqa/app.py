@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from core.errors import ConflictError, InvalidRequestError
+from core.errors import ConflictError, InvalidRequestError, TooLongError
 from core.records import ApiKey, Feedback, NewApiKey, Rating
 from core.settings import Settings, get_settings
 from core.types import (
@@ -351,7 +351,7 @@ class KBQA:
         mode: str = "hybrid",
         rerank: bool = True,
     ) -> SearchResult:
-        query = _check_question(query)
+        query = _check_question(query, "query")
         names = self.collections_or_default(collections)
         return self.retriever.search(query, names, top_k=top_k, mode=mode, rerank=rerank)
 
@@ -538,12 +538,10 @@ def _writing(sources: Sequence[Hit]) -> str:
     return f"Reading {passages} from {files} document{'s' * (files != 1)} and writing the answer…"
 
 
-def _check_question(text: str) -> str:
+def _check_question(text: str, what: str = "question") -> str:
     text = text.strip()
     if not text:
-        raise InvalidRequestError("question is empty")
+        raise InvalidRequestError(f"{what} is empty")
     if len(text) > MAX_QUESTION_CHARS:
-        raise InvalidRequestError(
-            f"question is {len(text)} characters, more than {MAX_QUESTION_CHARS}"
-        )
+        raise TooLongError(what, len(text), MAX_QUESTION_CHARS)
     return text
