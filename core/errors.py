@@ -30,6 +30,22 @@ class TooLongError(InvalidRequestError):
         return (type(self), (self.what, self.length, self.limit))
 
 
+class PageNotDrawnError(InvalidRequestError):
+    """A page of a kept file that cannot be drawn as an image (broken, too slow, too large):
+    the file is indexed all the same; only the picture of that page is missing."""
+
+    code = "page_not_drawn"
+
+    def __init__(self, filename: str, page: int, why: str) -> None:
+        self.filename = filename
+        self.page = page
+        self.why = why
+        super().__init__(f"page {page} of {filename!r} could not be drawn: {why}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, str]]:
+        return (type(self), (self.filename, self.page, self.why))
+
+
 class IngestError(KbqaError):
     """A file could not be indexed. The index is left as it was.
 

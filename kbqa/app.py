@@ -47,9 +47,10 @@ from index.embedders import (
 )
 from index.reembed import Reembedded, reembed
 from index.transfer import Moved, export_index, import_index
+from ingest.pages import PageRenderer
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.jobs import JobQueue
-from kbqa.sources import SourceFiles
+from kbqa.sources import PageCache, SourceFiles
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult, fuse
 from state.backend import State, open_state
@@ -98,9 +99,17 @@ class KBQA:
         """The uploaded files as they came (:mod:`state.originals`) and their pages' images."""
         # A shared state backend keeps them (PostgreSQL), else they are files here.
         originals = self.state.originals or LocalOriginals(self.settings.data_dir / "originals")
-        self._own_originals = self.state.originals is None
-        cache = self.settings.data_dir / "cache" / "pages"
-        return SourceFiles(originals, cache, self.settings.ingest.pdf_password)
+        api, ingest = self.settings.api, self.settings.ingest
+        pages = self.settings.data_dir / "cache" / "pages"
+        cache = PageCache(pages, int(api.page_cache_mb * 2**20))
+        renderer = PageRenderer(api.page_timeout_s, ingest.parse_memory_mb, ingest.isolate)
+        return SourceFiles(
+            originals,
+            cache,
+            renderer,
+            ingest.pdf_password,
+            own_originals=self.state.originals is None,
+        )
 
     @cached_property
     def state(self) -> State:
@@ -502,7 +511,7 @@ class KBQA:
             self.ingestor.close()
         if self._opened("index"):
             self.index.close()
-        if self._opened("source_files") and self._own_originals:
+        if self._opened("source_files"):
             self.source_files.close()
         if self._opened("state"):
             self.state.close()
