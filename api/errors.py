@@ -140,9 +140,13 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
 
 def _too_long(error: Mapping[str, Any]) -> TooLongError:
     """Pydantic's "String should have at most 4000 characters" as the sentence kbqa says it:
-    the field by its name ("question", not "body.question"), its length and the limit."""
-    names = [part for part in error.get("loc", ()) if isinstance(part, str) and part != "body"]
-    what = names[-1].replace("_", " ") if names else "text"
+    the field as the request's JSON spells it ("question", "bad_words[1]"; not
+    "body.question"), its length and the limit."""
+    loc = error.get("loc", ())
+    what = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:]).lstrip(
+        "."
+    )
+    what = what or "text"
     value = error.get("input")
     limit = int(error.get("ctx", {}).get("max_length", 0))
     length = len(value) if isinstance(value, str) else 0

@@ -378,7 +378,17 @@ def test_every_generation_control_reaches_the_model(
 def test_bad_generation_controls_are_422(loaded: TestClient, field: dict) -> None:
     response = loaded.post("/ask", json={"question": QUESTION, **field})
     assert response.status_code == 422
-    assert error_of(response)["code"] == "invalid_request"
+    assert error_of(response)["code"] in ("invalid_request", "too_long")
+
+
+def test_any_string_over_its_limit_is_named_where_it_is(loaded: TestClient) -> None:
+    response = loaded.post("/ask", json={"question": QUESTION, "bad_words": ["ok", "x" * 65]})
+    assert response.status_code == 422
+    error = ErrorBody.model_validate(response.json()).error
+    assert (error.code, error.message) == (
+        "too_long",
+        "The bad_words[1] is 65 characters long; the limit is 64.",
+    )
 
 
 @pytest.fixture
