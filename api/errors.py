@@ -27,6 +27,7 @@ from core.errors import (
     ModelError,
     NotFoundError,
     StateUnavailableError,
+    TooLongError,
 )
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,13 @@ def describe(exc: Exception) -> tuple[int, str, str, Any]:
     if isinstance(exc, IngestError):
         status = _INGEST_STATUS.get(exc.reason, 422)
         return status, exc.code, str(exc), {"filename": exc.filename, "reason": exc.reason}
+    if isinstance(exc, TooLongError):
+        return (
+            422,
+            exc.code,
+            str(exc),
+            {"field": exc.what, "length": exc.length, "limit": exc.limit},
+        )
     if isinstance(exc, KbqaError):
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
         return status, exc.code, str(exc), None
@@ -122,9 +130,30 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
         return error_response(400, "invalid_json", "the request body is not valid JSON", detail)
     if any(e["loc"] == ["body"] for e in detail):  # no body, or JSON that is not an object
         return error_response(400, "invalid_json", "the request body must be a JSON object", detail)
+    too_long = next((e for e in exc.errors() if e.get("type") == "string_too_long"), None)
+    if too_long is not None:  # a sentence with both lengths, as the service says it
+        return error_response(*describe(_too_long(too_long))[:4])
     first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"][1:]) or "request"
     return error_response(422, "invalid_request", f"{where}: {first['msg']}", detail)
+
+
+def _too_long(error: Mapping[str, Any]) -> TooLongError:
+    """Pydantic's "String should have at most 4000 characters" as the sentence kbqa says it:
+    the field as the request's JSON spells it ("question", "bad_words[1]"; not
+    "body.question"), its length and the limit."""
+    loc = error.get("loc", ())
+    what = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:]).lstrip(
+        "."
+    )
+    what = what or "text"
+    value = error.get("input")
+    limit = int(error.get("ctx", {}).get("max_length", 0))
+    length = len(value) if isinstance(value, str) else 0
+    # A request's strings are measured stripped (_Request): the input pydantic hands back is not.
+    if isinstance(value, str) and len(value.strip()) > limit:
+        length = len(value.strip())
+    return TooLongError(what, length, limit)
 
 
 async def _on_http(request: Request, exc: HTTPException) -> JSONResponse:

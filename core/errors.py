@@ -15,6 +15,37 @@ class InvalidRequestError(KbqaError, ValueError):
     code = "invalid_request"
 
 
+class TooLongError(InvalidRequestError):
+    """A text over its length limit (a question, a search): the sentence says both lengths."""
+
+    code = "too_long"
+
+    def __init__(self, what: str, length: int, limit: int) -> None:
+        self.what = what
+        self.length = length
+        self.limit = limit
+        super().__init__(f"The {what} is {length:,} characters long; the limit is {limit:,}.")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, int]]:
+        return (type(self), (self.what, self.length, self.limit))
+
+
+class PageNotDrawnError(InvalidRequestError):
+    """A page of a kept file that cannot be drawn as an image (broken, too slow, too large):
+    the file is indexed all the same; only the picture of that page is missing."""
+
+    code = "page_not_drawn"
+
+    def __init__(self, filename: str, page: int, why: str) -> None:
+        self.filename = filename
+        self.page = page
+        self.why = why
+        super().__init__(f"page {page} of {filename!r} could not be drawn: {why}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, str]]:
+        return (type(self), (self.filename, self.page, self.why))
+
+
 class IngestError(KbqaError):
     """A file could not be indexed. The index is left as it was.
 

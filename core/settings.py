@@ -32,7 +32,9 @@ class IngestSettings(BaseModel):
     max_pages: int = Field(5000, gt=0, description="Most pages accepted in one PDF.")
     pdf_password: str | None = Field(None, description="Password tried on encrypted PDFs.")
     isolate: bool = Field(
-        True, description="Parse each file in a child process with the limits below."
+        True,
+        description="Parse each file, and draw each page image, in a child process with the "
+        "limits below.",
     )
     parse_timeout_s: float = Field(300, gt=0, description="Most seconds one file may parse.")
     parse_memory_mb: int = Field(
@@ -487,6 +489,18 @@ class ApiSettings(BaseModel):
         256, gt=0, description="Largest request body, in MiB (per-file limit: ingest.max_file_mb)."
     )
     jobs_kept: int = Field(1000, gt=0, description="Finished ingestion jobs remembered.")
+    page_cache_mb: float = Field(
+        256,
+        gt=0,
+        description="Most MiB of page images (GET /documents/{id}/pages/{n}) kept on disk; "
+        "past it, the least recently shown go.",
+    )
+    page_timeout_s: float = Field(
+        30,
+        gt=0,
+        description="Most seconds drawing one page may take (in a worker process, under "
+        "ingest.parse_memory_mb when ingest.isolate); over it the page is a 422.",
+    )
 
     @model_validator(mode="after")
     def _keys_are_real(self) -> ApiSettings:

@@ -61,16 +61,24 @@ BOXES_DESCRIPTION = (
 )
 
 
+PageTurn = Literal[0, 90, 180, 270]  # degrees clockwise a page is shown turned (a PDF's /Rotate)
+
+
 class TextLine(_Model):
     """One printed line of a page as its text layer (or OCR) reads it, with its box; for
     the parts of a line a passage covers, ``lefts``/``rights`` hold each character's left
     and right edge (uint16 fractions of the page width, native byte order); empty: OCR, where
-    the characters are taken as evenly spread over the line."""
+    the characters are taken as evenly spread over the line.
+
+    ``box`` and the edges are of the page upright, as its text runs; ``turn`` is how far the
+    page is shown turned clockwise (a PDF page's ``/Rotate``), so a box drawn on the page as
+    shown is turned as much (OCR reads the page as shown: 0)."""
 
     text: str
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions, origin top-left
     lefts: bytes = b""
     rights: bytes = b""
+    turn: PageTurn = 0
 
 
 class Page(_Model):

@@ -10,46 +10,89 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import numpy as np
 import pypdfium2
 
-from core.types import Box, Chunk, Page, TextLine
+from core.types import Box, Chunk, Page, PageTurn, TextLine
 
 _SCALE = 65535  # a character edge as a uint16 fraction of the page width
 # Characters matched at each end of a chunk that is not found whole on its page (a text
 # layer that reads one word differently): its start and its end, each found on its own.
 _ANCHOR = 24
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
 
 
 def pdf_lines(page: pypdfium2.PdfPage) -> list[TextLine]:
-    """The printed lines of a PDF page, each with its box and its characters' edges."""
+    """The printed lines of a PDF page, each with its box and its characters' edges, as
+    fractions of the page upright (pdfium places characters in the page's own space, before
+    its ``/Rotate``: the lines' ``turn``)."""
+    frame = _Frame(page)
+    # pdfium orders a turned page's lines as they are shown (on a page turned 90 degrees, its
+    # last line first), and the text a chunk is found by runs upright: read them upright.
+    if frame.turn:
+        page.set_rotation(0)
     textpage = page.get_textpage()
     try:
-        width, height = page.get_size()
         lines: list[TextLine] = []
         chars: list[tuple[str, tuple[float, float, float, float] | None]] = []
         for index in range(textpage.count_chars()):
             char = chr(pypdfium2.raw.FPDFText_GetUnicode(textpage, index))
             if char in "\r\n":
-                lines.extend(_line(chars, width, height))
+                lines.extend(_line(chars, frame))
                 chars = []
                 continue
             left, bottom, right, top = textpage.get_charbox(index)
             drawn = not char.isspace() and right > left and top > bottom
             chars.append((char, (left, bottom, right, top) if drawn else None))
-        lines.extend(_line(chars, width, height))
+        lines.extend(_line(chars, frame))
         return lines
     finally:
         textpage.close()
+        if frame.turn:
+            page.set_rotation(frame.turn)
+
+
+class _Frame:
+    """A PDF page's visible area (its crop box within its media box, which is what pdfium
+    draws) in PDF points, and how far it is shown turned."""
+
+    def __init__(self, page: pypdfium2.PdfPage) -> None:
+        self.left, self.bottom, self.right, self.top = page.get_bbox()
+        self.width, self.height = self.right - self.left, self.top - self.bottom
+        self.turn = cast(PageTurn, page.get_rotation() % 360)
+
+    def points(self, box: Box) -> tuple[float, float, float, float]:
+        """A box on the page as shown -> (left, bottom, right, top) in PDF points."""
+        x0, y0, x1, y1 = turned((box.x0, box.y0, box.x1, box.y1), (360 - self.turn) % 360)
+        return (
+            self.left + x0 * self.width,
+            self.top - y1 * self.height,
+            self.left + x1 * self.width,
+            self.top - y0 * self.height,
+        )
+
+
+def turned(box: Rect, turn: int) -> Rect:
+    """A box (x0, y0, x1, y1 as fractions, origin top-left) on a page turned ``turn``
+    degrees clockwise: where it is on the page as shown."""
+    x0, y0, x1, y1 = box
+    if turn == 90:
+        return 1 - y1, x0, 1 - y0, x1
+    if turn == 180:
+        return 1 - x1, 1 - y1, 1 - x0, 1 - y0
+    if turn == 270:
+        return y0, 1 - x1, y1, 1 - x0
+    return box
 
 
 def _line(
-    chars: list[tuple[str, tuple[float, float, float, float] | None]], width: float, height: float
+    chars: list[tuple[str, tuple[float, float, float, float] | None]], frame: _Frame
 ) -> Iterator[TextLine]:
     """One line of characters (PDF points, origin bottom-left) as a TextLine, if any is drawn."""
     boxes = [box for _, box in chars if box is not None]
-    if not boxes or width <= 0 or height <= 0:
+    if not boxes or frame.width <= 0 or frame.height <= 0:
         return
     edges: list[tuple[float, float]] = []
     edge = boxes[0][0]  # a space's edges: where the glyph before it ends
@@ -57,19 +100,21 @@ def _line(
         if box is not None:
             edge = box[2]
         edges.append((box[0], box[2]) if box is not None else (edge, edge))
-    x = np.asarray(edges).T / width  # many characters a page: numpy, not a loop of round()
+    # many characters a page: numpy, not a loop of round()
+    x = (np.asarray(edges).T - frame.left) / frame.width
     lefts, rights = np.rint(np.clip(x, 0, 1) * _SCALE).astype(np.uint16)
     bounds = np.asarray(boxes)
     yield TextLine(
         text="".join(char for char, _ in chars),
         box=(
-            _clip(bounds[:, 0].min() / width),
-            _clip(1 - bounds[:, 3].max() / height),
-            _clip(bounds[:, 2].max() / width),
-            _clip(1 - bounds[:, 1].min() / height),
+            _clip((bounds[:, 0].min() - frame.left) / frame.width),
+            _clip((frame.top - bounds[:, 3].max()) / frame.height),
+            _clip((bounds[:, 2].max() - frame.left) / frame.width),
+            _clip((frame.top - bounds[:, 1].min()) / frame.height),
         ),
         lefts=lefts.tobytes(),
         rights=rights.tobytes(),
+        turn=frame.turn,
     )
 
 
@@ -83,21 +128,22 @@ INSET_PT = 0.3
 
 
 def text_under(pdf: bytes, boxes: Sequence[Box]) -> str:
-    """The text pdfium finds under ``boxes`` of a PDF, in their order: what a highlight drawn
-    at them covers (how tests and ``python -m benchmarks boxes`` check the boxes)."""
+    """The text pdfium finds under ``boxes`` of a PDF (on its pages as shown, turned or not),
+    in their order: what a highlight drawn at them covers (how tests and ``python -m
+    benchmarks boxes`` check the boxes)."""
     document = pypdfium2.PdfDocument(pdf)
     try:
         parts = []
         for box in boxes:
             page = document[box.page - 1]
-            width, height = page.get_size()
+            left, bottom, right, top = _Frame(page).points(box)
             textpage = page.get_textpage()
             parts.append(
                 textpage.get_text_bounded(
-                    left=box.x0 * width + INSET_PT,
-                    bottom=(1 - box.y1) * height + INSET_PT,
-                    right=box.x1 * width - INSET_PT,
-                    top=(1 - box.y0) * height - INSET_PT,
+                    left=left + INSET_PT,
+                    bottom=bottom + INSET_PT,
+                    right=right - INSET_PT,
+                    top=top - INSET_PT,
                 )
             )
             textpage.close()
@@ -193,11 +239,14 @@ class _Located:
         for number, ks in runs.items():
             line = self.page.lines[number]
             a, b = self.where[ks[0]][1], self.where[ks[-1]][1]
-            if ks[0] == first:
-                a = _widen(line.text, a, -1, lead)
-            if ks[-1] == last:
-                b = _widen(line.text, b, 1, trail)
+            # A line the passage runs on from (or into) is its own up to its edge: "(built"
+            # at a line's start is the passage's whole, though only "built" is matched.
+            a = _widen(line.text, a, -1, lead if ks[0] == first else len(line.text))
+            b = _widen(line.text, b, 1, trail if ks[-1] == last else len(line.text))
             x0, x1 = _edges(line, a, b)
+            x0, y0, x1, y1 = (
+                round(v, 5) for v in turned((x0, line.box[1], x1, line.box[3]), line.turn)
+            )
             # The chunk's characters this box covers, where the chunk's keys line up with the
             # page's (they do wherever the chunk was found whole).
             start = offsets[min(ks[0] - first, len(offsets) - 1)]
@@ -205,9 +254,9 @@ class _Located:
             yield Box(
                 page=self.page.number,
                 x0=x0,
-                y0=line.box[1],
+                y0=y0,
                 x1=x1,
-                y1=line.box[3],
+                y1=y1,
                 start=start,
                 end=max(end, start),
             )

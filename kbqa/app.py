@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from core.errors import ConflictError, InvalidRequestError
+from core.errors import ConflictError, InvalidRequestError, TooLongError
 from core.records import ApiKey, Feedback, NewApiKey, Rating
 from core.settings import Settings, get_settings
 from core.types import (
@@ -47,9 +47,10 @@ from index.embedders import (
 )
 from index.reembed import Reembedded, reembed
 from index.transfer import Moved, export_index, import_index
+from ingest.pages import PageRenderer
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.jobs import JobQueue
-from kbqa.sources import SourceFiles
+from kbqa.sources import PageCache, SourceFiles
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult, fuse
 from state.backend import State, open_state
@@ -98,9 +99,17 @@ class KBQA:
         """The uploaded files as they came (:mod:`state.originals`) and their pages' images."""
         # A shared state backend keeps them (PostgreSQL), else they are files here.
         originals = self.state.originals or LocalOriginals(self.settings.data_dir / "originals")
-        self._own_originals = self.state.originals is None
-        cache = self.settings.data_dir / "cache" / "pages"
-        return SourceFiles(originals, cache, self.settings.ingest.pdf_password)
+        api, ingest = self.settings.api, self.settings.ingest
+        pages = self.settings.data_dir / "cache" / "pages"
+        cache = PageCache(pages, int(api.page_cache_mb * 2**20))
+        renderer = PageRenderer(api.page_timeout_s, ingest.parse_memory_mb, ingest.isolate)
+        return SourceFiles(
+            originals,
+            cache,
+            renderer,
+            ingest.pdf_password,
+            own_originals=self.state.originals is None,
+        )
 
     @cached_property
     def state(self) -> State:
@@ -351,7 +360,7 @@ class KBQA:
         mode: str = "hybrid",
         rerank: bool = True,
     ) -> SearchResult:
-        query = _check_question(query)
+        query = _check_question(query, "query")
         names = self.collections_or_default(collections)
         return self.retriever.search(query, names, top_k=top_k, mode=mode, rerank=rerank)
 
@@ -502,7 +511,7 @@ class KBQA:
             self.ingestor.close()
         if self._opened("index"):
             self.index.close()
-        if self._opened("source_files") and self._own_originals:
+        if self._opened("source_files"):
             self.source_files.close()
         if self._opened("state"):
             self.state.close()
@@ -538,12 +547,10 @@ def _writing(sources: Sequence[Hit]) -> str:
     return f"Reading {passages} from {files} document{'s' * (files != 1)} and writing the answer…"
 
 
-def _check_question(text: str) -> str:
+def _check_question(text: str, what: str = "question") -> str:
     text = text.strip()
     if not text:
-        raise InvalidRequestError("question is empty")
+        raise InvalidRequestError(f"{what} is empty")
     if len(text) > MAX_QUESTION_CHARS:
-        raise InvalidRequestError(
-            f"question is {len(text)} characters, more than {MAX_QUESTION_CHARS}"
-        )
+        raise TooLongError(what, len(text), MAX_QUESTION_CHARS)
     return text

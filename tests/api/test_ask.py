@@ -5,8 +5,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from api.errors import ErrorBody
 from core.errors import ModelError
-from core.types import Answer
+from core.types import MAX_QUESTION_CHARS, Answer
 from generation.fake import QuotingChatModel
 from generation.prompts import REFUSAL
 from tests.api.conftest import ORCHARD, error_of, ingest, pdf
@@ -85,7 +86,7 @@ def test_ask_across_collections(client: TestClient) -> None:
     ("body", "status", "code"),
     [
         ({"question": "   "}, 422, "invalid_request"),
-        ({"question": "x" * 4001}, 422, "invalid_request"),
+        ({"question": "x" * 4001}, 422, "too_long"),
         ({"question": "Why?", "strategy": "tree-of-thought"}, 422, "invalid_request"),
         ({"question": "Why?", "temperature": 9}, 422, "invalid_request"),
         ({"question": "Why?", "colection": "typo"}, 422, "invalid_request"),
@@ -101,6 +102,43 @@ def test_bad_requests_are_4xx_in_one_shape(
     response = loaded.post("/ask", json=body)
     assert response.status_code == status
     assert error_of(response)["code"] == code
+
+
+LONG_QUESTION = "Who built the dam? " + "x" * 5191  # 5,210 characters
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "what"),
+    [
+        ("/ask", {"question": LONG_QUESTION}, "question"),
+        ("/ask", {"question": LONG_QUESTION, "stream": True}, "question"),
+        ("/ask", {"question": LONG_QUESTION, "stream": True, "stages": True}, "question"),
+        ("/search", {"query": LONG_QUESTION}, "query"),
+        ("/v1/chat/completions", {"model": "kbqa", "messages": [
+            {"role": "user", "content": LONG_QUESTION}]}, "question"),
+        ("/v1/chat/completions", {"model": "kbqa", "stream": True, "messages": [
+            {"role": "user", "content": LONG_QUESTION}]}, "question"),
+    ],
+)  # fmt: skip
+def test_a_question_over_the_limit_is_refused_in_a_sentence_naming_the_limit(
+    loaded: TestClient, path: str, body: dict, what: str
+) -> None:
+    """The same sentence and body whichever route it came by, not pydantic's "String should
+    have at most 4000 characters"."""
+    assert len(LONG_QUESTION) == 5210
+    response = loaded.post(path, json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    error = ErrorBody.model_validate(response.json()).error
+    assert error.code == "too_long"
+    assert error.message == f"The {what} is 5,210 characters long; the limit is 4,000."
+    assert error.detail == {"field": what, "length": 5210, "limit": MAX_QUESTION_CHARS}
+
+
+def test_a_question_at_the_limit_is_answered(loaded: TestClient) -> None:
+    question = QUESTION + " " * 10 + "x" * (MAX_QUESTION_CHARS - len(QUESTION) - 10)
+    assert len(question) == MAX_QUESTION_CHARS
+    assert loaded.post("/ask", json={"question": question}).status_code == 200
 
 
 def test_malformed_json_is_400(loaded: TestClient) -> None:
@@ -340,7 +378,17 @@ def test_every_generation_control_reaches_the_model(
 def test_bad_generation_controls_are_422(loaded: TestClient, field: dict) -> None:
     response = loaded.post("/ask", json={"question": QUESTION, **field})
     assert response.status_code == 422
-    assert error_of(response)["code"] == "invalid_request"
+    assert error_of(response)["code"] in ("invalid_request", "too_long")
+
+
+def test_any_string_over_its_limit_is_named_where_it_is(loaded: TestClient) -> None:
+    response = loaded.post("/ask", json={"question": QUESTION, "bad_words": ["ok", "x" * 65]})
+    assert response.status_code == 422
+    error = ErrorBody.model_validate(response.json()).error
+    assert (error.code, error.message) == (
+        "too_long",
+        "The bad_words[1] is 65 characters long; the limit is 64.",
+    )
 
 
 @pytest.fixture

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import RectangleObject
 
 from benchmarks.scans import scan_pdf
 from core.settings import IngestSettings
 from core.types import Box, Chunk, Page, ParsedDocument, TextLine
-from ingest.boxes import chunk_boxes
+from ingest.boxes import chunk_boxes, turned
 from ingest.chunking import Chunker
 from ingest.isolation import IsolatedParser
 from ingest.loaders import OcrOptions, PdfLoader
 from ingest.ocr import ENGINES
+from ingest.pages import render_png
 from tests.utils.boxes import letters, text_under
 from tests.utils.pdfs import text_pdf_bytes
 
@@ -47,6 +54,82 @@ def test_boxes_are_fractions_of_the_page_top_down_a_box_per_line() -> None:
         assert len(set(tops)) == len(tops)
     first = _chunks(data)[0].boxes[0]
     assert first.y0 < 0.2  # the first line is near the top: origin top-left
+    _assert_boxes_cover_the_ink(data, _chunks(data))
+
+
+def _shown(
+    data: bytes, turn: int = 0, crop: tuple[float, float, float, float] | None = None
+) -> bytes:
+    """``data`` with each page shown turned ``turn`` degrees clockwise (``/Rotate``), and
+    showing only ``crop`` (a crop box, PDF points) of it."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    for page in writer.pages:
+        if turn:
+            page.rotate(turn)
+        if crop:
+            page.cropbox = RectangleObject(crop)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _assert_boxes_cover_the_ink(data: bytes, chunks: list[Chunk], number: int = 1) -> None:
+    """On page ``number`` as pdfium draws it, every box holds print, and all the print lies
+    in a box: the boxes are where a person sees the text."""
+    image = Image.open(io.BytesIO(render_png(data, number, 800))).convert("L")
+    ink = np.asarray(image) < 128
+    high, wide = ink.shape
+    covered = np.zeros_like(ink)
+    pad = 3  # pixels: anti-aliased edges of glyphs
+    for box in (b for chunk in chunks for b in chunk.boxes if b.page == number):
+        x0, x1 = int(box.x0 * wide) - pad, int(np.ceil(box.x1 * wide)) + pad
+        y0, y1 = int(box.y0 * high) - pad, int(np.ceil(box.y1 * high)) + pad
+        region = (slice(max(y0, 0), y1), slice(max(x0, 0), x1))
+        assert ink[region].sum() > 0, box
+        covered[region] = True
+    assert ink.sum() > 1000
+    assert ink[~covered].sum() == 0
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_a_turned_pages_boxes_fall_where_its_text_is_shown(turn: int) -> None:
+    """pdfium places characters on the page upright, but draws it turned by its /Rotate: a
+    box is turned as the page is, so the highlight falls on the passage as shown."""
+    data = text_pdf_bytes([LONG], font="core")
+    upright, shown = _chunks(data), _chunks(_shown(data, turn))
+    assert len(shown) == len(upright) > 5
+    for chunk, same in zip(shown, upright, strict=True):
+        assert chunk.boxes
+        assert [b.model_dump() for b in chunk.boxes] == [
+            pytest.approx(
+                {
+                    **b.model_dump(),
+                    **dict(
+                        zip(
+                            ("x0", "y0", "x1", "y1"),
+                            turned((b.x0, b.y0, b.x1, b.y1), turn),
+                            strict=True,
+                        )
+                    ),
+                },
+                abs=2e-5,
+            )
+            for b in same.boxes
+        ]
+        assert letters(text_under(_shown(data, turn), chunk.boxes)) == letters(chunk.text)
+    _assert_boxes_cover_the_ink(_shown(data, turn), shown)
+
+
+@pytest.mark.parametrize("turn", [0, 90])
+def test_boxes_are_fractions_of_the_part_of_the_page_shown(turn: int) -> None:
+    """A crop box that does not start at the page's corner: pdfium draws the crop box only,
+    and the boxes are fractions of it."""
+    data = text_pdf_bytes([LONG[:1500]], font="core")
+    cropped = _shown(data, turn, crop=(30, 200, 580, 820))
+    chunks = _chunks(cropped)
+    assert chunks
+    assert all(letters(text_under(cropped, c.boxes)) == letters(c.text) for c in chunks)
+    _assert_boxes_cover_the_ink(cropped, chunks)
 
 
 def test_a_chunk_whose_text_is_not_on_its_page_gets_no_boxes() -> None:
