@@ -149,9 +149,10 @@ def parse_answer(
     cited = cited_numbers(answer, len(hits))
     if cited and support(answer, question, [hits[n - 1].chunk.text for n in cited]) >= MIN_SUPPORT:
         return ParsedAnswer(answer, reasoning, True, cited, inferred=False, support=share)
-    # Uncited, or citing passages that do not hold it: cite the source that does.
+    # Uncited (a short phrase, as small models write it), or citing passages that do not hold
+    # it: cite the source that does, inline as a reader expects ("1887 [1]").
     best = best_supporting_source(answer, hits)
-    if cited and best:
+    if best:
         answer = recite(answer, best)
     return ParsedAnswer(
         answer, reasoning, True, [best] if best else [], inferred=True, support=share

@@ -34,10 +34,13 @@ def test_out_of_range_citations_are_ignored() -> None:
     assert parse_answer("Fish [9] [2, 5]", HITS, chain_of_thought=False).cited == [2]
 
 
-def test_uncited_answer_gets_its_supporting_source() -> None:
+def test_uncited_answer_gets_its_supporting_source_as_an_inline_marker() -> None:
     parsed = parse_answer("krill and fish", HITS, chain_of_thought=False)
     assert parsed.cited == [2]
+    assert parsed.answer == "krill and fish [2]"  # the marker the source list matches
     assert parsed.inferred
+    chinese = parse_answer("磷虾和鱼。", [_hit("企鹅吃磷虾和鱼。")], False, "企鹅吃什么？")
+    assert chinese.answer == "磷虾和鱼 [1]。"
 
 
 @pytest.mark.parametrize(
