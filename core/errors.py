@@ -1,12 +1,38 @@
-"""Domain errors. Each names the bad value; the CLI and API translate them at their boundary."""
+"""Domain errors. Each names the bad value; the CLI and API translate them at their boundary.
+
+An error people often meet is made from the message catalog (:meth:`KbqaError.said`), so the
+API can say it in the request's language (:meth:`KbqaError.localized`); the others are English
+sentences, which another language prefixes with a sentence of its own for the error's code.
+"""
 
 from __future__ import annotations
+
+from typing import Self
+
+from core.i18n import DEFAULT_LANG, Lang, has_message, message
 
 
 class KbqaError(Exception):
     """Base of every error kbqa raises on purpose."""
 
     code = "error"
+    key: str | None = None  # the catalog's message, when made by said()
+    values: dict[str, object] = {}  # noqa: RUF012 - replaced, never changed in place
+
+    @classmethod
+    def said(cls, key: str, **values: object) -> Self:
+        """This error with the catalog's message ``key`` (English as ``str()``)."""
+        error = cls(message(key, DEFAULT_LANG, **values))
+        error.key, error.values = key, values
+        return error
+
+    def localized(self, lang: Lang) -> str:
+        """The error's message in ``lang``."""
+        if self.key is not None:
+            return message(self.key, lang, **self.values)
+        if lang == DEFAULT_LANG:
+            return str(self)
+        return message(f"errors.{self.code}", lang, detail=str(self))
 
 
 class InvalidRequestError(KbqaError, ValueError):
@@ -36,6 +62,21 @@ class IngestError(KbqaError):
     def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
         # Pickled whole, so that it crosses from the isolated parser's process intact.
         return (type(self), (self.filename, self.reason, self.detail))
+
+    def localized(self, lang: Lang) -> str:
+        """English: the detail, which names the bad value; another language says what the
+        reason means (the English detail is in the log)."""
+        return ingest_failure(self.filename, self.reason, str(self), lang)
+
+
+def ingest_failure(filename: str, reason: str | None, said: str, lang: Lang) -> str:
+    """Why ``filename`` could not be indexed, in ``lang``: ``said`` (the English sentence) in
+    English, else the catalog's sentence for ``reason``."""
+    if lang == DEFAULT_LANG:
+        return said
+    if reason is not None and has_message(f"ingest.{reason}"):
+        return message(f"ingest.{reason}", lang, filename=filename)
+    return message("errors.ingest_failed", lang, detail=said)
 
 
 class NotFoundError(KbqaError):
