@@ -12,8 +12,10 @@ from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Forbidden, Unauthorized
+from api.language import request_language
 from api.metrics import ApiMetrics
 from core.errors import InvalidRequestError
+from core.i18n import Lang
 from core.settings import ApiSettings
 from kbqa.app import KBQA
 from kbqa.jobs import JobQueue
@@ -35,9 +37,15 @@ def get_metrics(request: Request) -> ApiMetrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
+def get_language(request: Request) -> Lang:
+    return request_language(request)
+
+
 Service = Annotated[KBQA, Depends(get_service)]
 Jobs = Annotated[JobQueue, Depends(get_jobs)]
 Metrics = Annotated[ApiMetrics, Depends(get_metrics)]
+# The language to speak to the caller: Accept-Language's, or a question's (api/language.py).
+Language = Annotated[Lang, Depends(get_language)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
@@ -59,7 +67,7 @@ class Access:
             denied = [name for name in names if name not in self.collections]
             if denied:
                 listed = ", ".join(repr(name) for name in denied)
-                raise Forbidden(f"this API key may not use the collection(s) {listed}")
+                raise Forbidden.said("errors.collections_denied", collections=listed)
         return names
 
     def visible(self, names: list[str]) -> list[str]:
@@ -86,14 +94,14 @@ def _access(service: KBQA, credentials: HTTPAuthorizationCredentials | None) -> 
     if not settings.auth_enabled:
         return Access(write=True)
     if credentials is None:
-        raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
+        raise Unauthorized.said("errors.missing_key")
     key = credentials.credentials
     access = _settings_access(settings, key)
     if access is not None:
         return access
     made = service.api_key(key)  # one made with POST /keys, on any node sharing the state
     if made is None:
-        raise Unauthorized("invalid API key")
+        raise Unauthorized.said("errors.invalid_key")
     scoped = frozenset(made.collections) if made.collections is not None else None
     return Access(made.write, scoped)
 
@@ -105,7 +113,7 @@ def require_read(service: Service, credentials: Credentials) -> Access:
 def require_write(service: Service, credentials: Credentials) -> Access:
     access = _access(service, credentials)
     if not access.write:
-        raise Forbidden("this API key may read but not change documents or collections")
+        raise Forbidden.said("errors.read_only_key")
     return access
 
 
@@ -113,7 +121,7 @@ def require_admin(service: Service, credentials: Credentials) -> Access:
     """A full key for every collection: it may make and revoke keys."""
     access = require_write(service, credentials)
     if access.collections is not None:
-        raise Forbidden("this API key is limited to some collections: it may not manage keys")
+        raise Forbidden.said("errors.scoped_key_admin")
     return access
 
 

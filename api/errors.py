@@ -2,7 +2,8 @@
 
 Every error body is ``{"error": {"code", "message", "status", "detail"}}``: the same for bad
 JSON, a missing key, an unknown document or a broken upload. ``error.message`` is also where
-OpenAI clients look, so the ``/v1`` endpoints need no shape of their own.
+OpenAI clients look, so the ``/v1`` endpoints need no shape of their own. The message is in
+the question's language, or the Accept-Language header's (:mod:`api.language`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from api.language import request_language
 from core.errors import (
     ConflictError,
     IndexMismatchError,
@@ -29,6 +31,7 @@ from core.errors import (
     StateUnavailableError,
     TooLongError,
 )
+from core.i18n import DEFAULT_LANG, Lang, message
 
 log = logging.getLogger(__name__)
 
@@ -99,22 +102,19 @@ def error_response(
     return JSONResponse(error_body(status, code, message, detail), status, headers=headers)
 
 
-def describe(exc: Exception) -> tuple[int, str, str, Any]:
-    """(status, code, message, detail) for any exception."""
+def describe(exc: Exception, lang: Lang = DEFAULT_LANG) -> tuple[int, str, str, Any]:
+    """(status, code, message, detail) for any exception, its message in ``lang``."""
     if isinstance(exc, IngestError):
         status = _INGEST_STATUS.get(exc.reason, 422)
-        return status, exc.code, str(exc), {"filename": exc.filename, "reason": exc.reason}
+        detail = {"filename": exc.filename, "reason": exc.reason}
+        return status, exc.code, exc.localized(lang), detail
     if isinstance(exc, TooLongError):
-        return (
-            422,
-            exc.code,
-            str(exc),
-            {"field": exc.what, "length": exc.length, "limit": exc.limit},
-        )
+        detail = {"field": exc.what, "length": exc.length, "limit": exc.limit}
+        return 422, exc.code, exc.localized(lang), detail
     if isinstance(exc, KbqaError):
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
-        return status, exc.code, str(exc), None
-    return 500, "internal", "internal error; the server log has the details", None
+        return status, exc.code, exc.localized(lang), None
+    return 500, "internal", message("errors.internal", lang), None
 
 
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -126,16 +126,18 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     detail = _validation_detail(exc)
+    lang = request_language(request, exc.body)
     if any(e["type"] == "json_invalid" for e in detail):
-        return error_response(400, "invalid_json", "the request body is not valid JSON", detail)
+        return error_response(400, "invalid_json", message("errors.json_invalid", lang), detail)
     if any(e["loc"] == ["body"] for e in detail):  # no body, or JSON that is not an object
-        return error_response(400, "invalid_json", "the request body must be a JSON object", detail)
+        return error_response(400, "invalid_json", message("errors.json_not_object", lang), detail)
     too_long = next((e for e in exc.errors() if e.get("type") == "string_too_long"), None)
     if too_long is not None:  # a sentence with both lengths, as the service says it
-        return error_response(*describe(_too_long(too_long))[:4])
+        return error_response(*describe(_too_long(too_long), lang)[:4])
     first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"][1:]) or "request"
-    return error_response(422, "invalid_request", f"{where}: {first['msg']}", detail)
+    said = message("errors.invalid_field", lang, field=where, detail=first["msg"])
+    return error_response(422, "invalid_request", said, detail)
 
 
 def _too_long(error: Mapping[str, Any]) -> TooLongError:
@@ -158,23 +160,26 @@ def _too_long(error: Mapping[str, Any]) -> TooLongError:
 
 async def _on_http(request: Request, exc: HTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "error")
-    message = str(exc.detail) if exc.detail else code.replace("_", " ")
+    lang = request_language(request)
+    said = str(exc.detail) if exc.detail else code.replace("_", " ")
     if exc.status_code == 404 and exc.detail == "Not Found":
-        message = f"no endpoint {request.method} {request.url.path}"
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+        said = message("errors.no_endpoint", lang, method=request.method, path=request.url.path)
+    elif lang != DEFAULT_LANG:
+        said = message(f"errors.{code}", lang, detail=said)
+    return error_response(exc.status_code, code, said, headers=exc.headers)
 
 
 async def _on_kbqa(request: Request, exc: Exception) -> JSONResponse:
-    status, code, message, detail = describe(exc)
+    status, code, said, detail = describe(exc, request_language(request))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status >= 500:
-        log.warning("%s %s: %s", request.method, request.url.path, message)
-    return error_response(status, code, message, detail, headers)
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(status, code, said, detail, headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(*describe(exc)[:3])
+    return error_response(*describe(exc, request_language(request))[:3])
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,11 +1,16 @@
 """What kbqa says to people, in the language they use: one catalog per language.
 
 The catalogs are ``core/locales/<lang>.toml``, one ``key = "text"`` per message, with
-``{name}`` placeholders. Both languages hold the same keys with the same placeholders
-(tests/core/test_i18n.py checks it), so a message added to one is added to the other.
+``{name}`` placeholders, grouped in tables: ``[ui]`` holds ``upload = "..."``, said as
+``message("ui.upload")``. Every language holds the same keys with the same placeholders
+(tests/core/test_i18n.py checks it), so a message added to one is added to all.
 
-An answer speaks the question's language (:func:`language_of`); the web UI speaks the
-browser's, with a switch.
+An answer, and every note the API adds to it, speaks the question's language
+(:func:`language_of`); an API error without a question speaks the request's Accept-Language
+(:func:`parse_lang`); the web UI speaks the browser's, with a switch.
+
+Adding a language: a ``<lang>.toml`` beside the others, holding every key, and its code in
+:data:`Lang`.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from core.text import cjk_ratio
 
@@ -43,9 +48,24 @@ def parse_lang(value: str | None) -> Lang:
 
 @cache
 def catalog(lang: Lang) -> dict[str, str]:
-    """Every message of one language, by key."""
+    """Every message of one language, by its dotted key (``ui.upload``)."""
     with (LOCALES_DIR / f"{lang}.toml").open("rb") as f:
-        return tomllib.load(f)
+        return _flat(tomllib.load(f))
+
+
+def _flat(table: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def has_message(key: str) -> bool:
+    """Whether the catalogs hold ``key`` (for keys made from a code, such as an error's)."""
+    return key in catalog(DEFAULT_LANG)
 
 
 def message(key: str, lang: Lang = DEFAULT_LANG, **values: object) -> str:

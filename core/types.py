@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core.i18n import DEFAULT_LANG, Lang, message
+
 Strategy = Literal["zero-shot", "few-shot", "chain-of-thought"]
 STRATEGIES: tuple[Strategy, ...] = ("zero-shot", "few-shot", "chain-of-thought")
 PAGE_SEPARATOR = "\n\n"
@@ -30,13 +32,21 @@ SECTION_DESCRIPTION = (
 )
 
 
-def place(page: int, page_end: int, section: str | None = None, short: bool = False) -> str:
+def place(
+    page: int,
+    page_end: int,
+    section: str | None = None,
+    short: bool = False,
+    lang: Lang = DEFAULT_LANG,
+) -> str:
     """Where a passage is, for people: 'page 3', 'pages 3-4' ('p. 3', 'pp. 3-4' when
-    ``short``), or 'section "Scope"' in a file without pages."""
+    ``short``), or 'section "Scope"' in a file without pages; in ``lang``."""
     if section:
-        return f'section "{section}"'
-    one, many = ("p.", "pp.") if short else ("page", "pages")
-    return f"{one} {page}" if page_end == page else f"{many} {page}-{page_end}"
+        return message("place.section", lang, section=section)
+    form = "short" if short else "long"
+    if page_end == page:
+        return message(f"place.{form}_page", lang, page=page)
+    return message(f"place.{form}_pages", lang, page=page, page_end=page_end)
 
 
 class Box(_Model):
@@ -230,7 +240,12 @@ class Citation(_Model):
     @property
     def label(self) -> str:
         """How the source is shown to people: ``[1] report.pdf, p. 3``."""
-        return f"[{self.n}] {self.filename}, {self.pages}"
+        return self.label_in(DEFAULT_LANG)
+
+    def label_in(self, lang: Lang) -> str:
+        """:attr:`label` in ``lang``: ``[1] report.pdf，第 3 页``."""
+        where = place(self.page, self.page_end, self.section, short=True, lang=lang)
+        return message("place.citation", lang, n=self.n, filename=self.filename, where=where)
 
 
 # A word an answer must never contain: not blank, at most 64 characters.
@@ -309,21 +324,17 @@ class Guard(_Model):
     attempts: int = Field(description="Generation attempts made, the last one included.")
     events: list[GuardEvent] = Field(description="The attempts stopped, in order.")
 
-    def summary(self) -> str:
-        """What the guard did, in a sentence for people."""
+    def summary(self, lang: Lang = DEFAULT_LANG) -> str:
+        """What the guard did, in a sentence for people, in ``lang``."""
         why = [
-            f"the model repeated itself (seq-rep-4 {e.seq_rep_4 or 0:.2f})"
-            if e.reason == "repetition"
-            else f"the model wrote the banned word {e.word!r}"
+            message(
+                f"guard.{e.reason}", lang, seq_rep_4=f"{e.seq_rep_4 or 0:.2f}", word=repr(e.word)
+            )
             for e in self.events
         ]
-        done = {
-            "retried": f"answered on attempt {self.attempts}",
-            "truncated": "the answer is cut where the loop began",
-            "withheld": "the answer is withheld",
-        }[self.action]
-        said = "; then ".join(why)
-        return f"{said[:1].upper()}{said[1:]}: {done}."
+        done = message(f"guard.{self.action}", lang, attempts=self.attempts)
+        said = message("guard.then", lang).join(why)
+        return message("guard.summary", lang, why=f"{said[:1].upper()}{said[1:]}", done=done)
 
 
 class Answer(_Model):

@@ -16,7 +16,7 @@ from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
 from core.errors import ModelError
-from core.i18n import language_of
+from core.i18n import Lang, language_of, message
 from core.settings import GenerationSettings, LLMSettings
 from core.types import (
     Answer,
@@ -39,12 +39,12 @@ from generation.repetition import RepetitionDetector
 from generation.rewrite import clean_rewrite, rewrite_prompt
 from generation.tokens import EstimateCounter, TokenCounter
 
-WITHHELD = "The answer was withheld: the model kept writing a word this request bans."
-_DISCARD = {
-    "repetition": "The model repeated itself; asking again with a stronger repetition penalty.",
-    "banned_word": "The model wrote a banned word; asking again with it banned harder.",
-    "refusal": "The model refused, but a passage matches the question closely; asking again.",
-}
+WITHHELD = message("answer.withheld")  # in English; withheld(lang) in the question's language
+
+
+def withheld(lang: Lang) -> str:
+    """What a withheld answer says instead: the model kept writing a banned word."""
+    return message("answer.withheld", lang)
 
 
 def make_chat_model(
@@ -195,7 +195,8 @@ class Generator:
             events.append(attempt.event)
             if not self._retry(events):
                 break
-            yield Discard(reason=attempt.event.reason, message=_DISCARD[attempt.event.reason])
+            said = message(f"discard.{attempt.event.reason}", lang)
+            yield Discard(reason=attempt.event.reason, message=said)
         timings["generation"] = time.perf_counter() - start - timings["prompt"]
         yield self._guarded(question, attempt, events, context, strategy, timings)
 
@@ -331,12 +332,12 @@ class Generator:
         elif attempt.event.reason == "repetition":
             action, raw = "truncated", attempt.text[: attempt.loop_start]
         else:
-            action, raw = "withheld", WITHHELD
+            action, raw = "withheld", withheld(language_of(question))
         guard = Guard(action=action, attempts=len(events) + (attempt.event is None), events=events)
         if action == "withheld":  # nothing of the model's text: it holds the banned word
             answer = Answer(
                 question=question,
-                answer=WITHHELD,
+                answer=raw,
                 grounded=False,
                 support=0.0,
                 citations=[],

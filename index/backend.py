@@ -135,7 +135,9 @@ def new_document(collection: str, parsed: ParsedDocument, chunks: list[Chunk]) -
 def document_or_404(index: IndexBackend, collection: str, doc_id: str) -> Document:
     doc = index.find_document(collection, doc_id)
     if doc is None:
-        raise NotFoundError(f"no document {doc_id!r} in collection {collection!r}")
+        raise NotFoundError.said(
+            "errors.no_document", document=repr(doc_id), collection=repr(collection)
+        )
     return doc
 
 

@@ -223,7 +223,9 @@ class KnowledgeIndex:
     def document(self, collection: str, doc_id: str) -> Document:
         doc = self.find_document(collection, doc_id)
         if doc is None:
-            raise NotFoundError(f"no document {doc_id!r} in collection {collection!r}")
+            raise NotFoundError.said(
+                "errors.no_document", document=repr(doc_id), collection=repr(collection)
+            )
         return doc
 
     def find_document(self, collection: str, doc_id: str) -> Document | None:
@@ -358,7 +360,7 @@ class KnowledgeIndex:
         # The write lock keeps flushes and rebuild swaps out: neither may write the file back.
         with self._write_lock, self._lock.exclusive():
             if collection not in self.store.collections():
-                raise NotFoundError(f"no collection {collection!r}")
+                raise NotFoundError.said("errors.no_collection", collection=repr(collection))
             removed = self.store.documents(collection)
             # The file goes first: a crash before the commit leaves it missing (rebuilt from the
             # database), never stale for a new collection of the same name.

@@ -417,7 +417,7 @@ class MilvusIndex:
 
     def delete_collection(self, collection: str) -> list[Document]:
         if collection not in self.collections():
-            raise NotFoundError(f"no collection {collection!r}")
+            raise NotFoundError.said("errors.no_collection", collection=repr(collection))
         removed = self.documents(collection)
         kb = _quote(collection)
         with self._calls(f"deleting collection {collection!r}"):

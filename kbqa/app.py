@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from core.errors import ConflictError, InvalidRequestError, TooLongError
+from core.i18n import Lang, language_of, message
 from core.records import ApiKey, Feedback, NewApiKey, Rating
 from core.settings import Settings, get_settings
 from core.types import (
@@ -412,12 +413,9 @@ class KBQA:
         if conversation_id is not None:
             history = [*last_turns(self.conversations, conversation_id), *history]
         history = turns_needed(question, history)
-        yield Stage(
-            stage="searching",
-            message="Reading the conversation and searching the documents…"
-            if history
-            else "Searching the documents…",
-        )
+        lang = language_of(question)
+        searching = "stage.searching_conversation" if history else "stage.searching"
+        yield Stage(stage="searching", message=message(searching, lang))
         start = time.perf_counter()
         queries = self.search_queries(question, history, collections)
         rewrite_s = time.perf_counter() - start
@@ -431,7 +429,7 @@ class KBQA:
         # answer ("20.8%" again) or answers with the pronoun ("Ozone is a reactive part of it").
         resolved = len(queries) == 1
         asked, shown = (queries[0], ()) if resolved else (question, history)
-        yield Stage(stage="writing", message=_writing(sources))
+        yield Stage(stage="writing", message=_writing(sources, lang))
         stream = self.generator.stream(asked, sources, strategy, sampling, shown, evidence.sure)
         for item in stream:
             if isinstance(item, Answer):
@@ -538,19 +536,21 @@ def retrieval_query(question: str, history: Sequence[Turn]) -> str:
     return f"{earlier[-1]}\n{question}"[-MAX_QUESTION_CHARS:] if earlier else question
 
 
-def _writing(sources: Sequence[Hit]) -> str:
-    """The status line while the model reads ``sources`` and writes."""
+def _writing(sources: Sequence[Hit], lang: Lang) -> str:
+    """The status line while the model reads ``sources`` and writes, in ``lang``."""
     if not sources:
-        return "No passage matches the question closely: saying so…"
+        return message("stage.no_passage", lang)
     files = len({(hit.collection, hit.chunk.document_id) for hit in sources})
-    passages = f"{len(sources)} passage{'s' * (len(sources) != 1)}"
-    return f"Reading {passages} from {files} document{'s' * (files != 1)} and writing the answer…"
+    # English counts in the plural but for one; the catalog has a sentence for each case.
+    key = "stage.writing_one" if len(sources) == 1 else "stage.writing"
+    key += "_from_one" if files == 1 and len(sources) > 1 else ""
+    return message(key, lang, passages=len(sources), documents=files)
 
 
 def _check_question(text: str, what: str = "question") -> str:
     text = text.strip()
     if not text:
-        raise InvalidRequestError(f"{what} is empty")
+        raise InvalidRequestError.said(f"errors.{what}_empty")
     if len(text) > MAX_QUESTION_CHARS:
         raise TooLongError(what, len(text), MAX_QUESTION_CHARS)
     return text

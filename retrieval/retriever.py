@@ -12,6 +12,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 
 from core.errors import InvalidRequestError
+from core.i18n import language_of, message
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
 from core.types import Evidence, Hit
@@ -165,18 +166,20 @@ class HybridRetriever:
         """The mode and reranker a query gets: a model that reads no CJK sits out CJK queries."""
         if not cjk_ratio(query) >= CJK_QUERY_RATIO:
             return mode, reranker
+        lang = language_of(query)  # the notes are for the person who asked
         if mode == "hybrid" and not self.index.embedder.reads_cjk:
             # Fusing a noise ranking would only push good BM25 hits down (measured: CMRC
             # recall@5 0.92 for BM25 alone, 0.56 fused with MiniLM's dense ranking).
             mode = "bm25"
-            notes.append("dense search skipped: the embedding model does not read CJK")
+            notes.append(message("notes.dense_skipped", lang))
         if reranker is not None and not reranker.reads_cjk:
             # Measured on CMRC: MaxSim over MiniLM took recall@5 from 0.969 down to 0.737.
             fallback = self.cjk_reranker
             if fallback is not None and fallback.reads_cjk:
-                notes.append(f"reranked by {fallback.name}: {reranker.name} does not read CJK")
+                said = message("notes.reranked_by", lang, by=fallback.name, name=reranker.name)
+                notes.append(said)
                 return mode, fallback
-            notes.append(f"{reranker.name} rerank skipped: its model does not read CJK")
+            notes.append(message("notes.rerank_skipped", lang, name=reranker.name))
             reranker = None
         return mode, reranker
 

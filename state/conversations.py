@@ -124,7 +124,9 @@ class LocalConversations:
                 "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
             if row is None:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
+                raise NotFoundError.said(
+                    "errors.no_conversation", conversation=repr(conversation_id)
+                )
             messages = self._db.execute(
                 "SELECT role, content, answer, created_at FROM messages"
                 " WHERE conversation_id = ? ORDER BY id",
@@ -150,7 +152,9 @@ class LocalConversations:
                     (now, answer.question[:TITLE_CHARS], conversation_id),
                 )
                 if cursor.rowcount == 0:
-                    raise NotFoundError(f"no conversation {conversation_id!r}")
+                    raise NotFoundError.said(
+                        "errors.no_conversation", conversation=repr(conversation_id)
+                    )
                 cursor.executemany(
                     "INSERT INTO messages (conversation_id, role, content, answer, created_at)"
                     " VALUES (?, ?, ?, ?, ?)",
@@ -178,14 +182,18 @@ class LocalConversations:
                 (title[:TITLE_CHARS], conversation_id),
             )
             if renamed.rowcount == 0:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
+                raise NotFoundError.said(
+                    "errors.no_conversation", conversation=repr(conversation_id)
+                )
         return self.get(conversation_id)
 
     def delete(self, conversation_id: str) -> None:
         with self._lock:
             deleted = self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             if deleted.rowcount == 0:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
+                raise NotFoundError.said(
+                    "errors.no_conversation", conversation=repr(conversation_id)
+                )
 
     def close(self) -> None:
         self._db.close()

@@ -135,7 +135,7 @@ class LocalJobs:
         with self._lock:
             row = self._db.execute("SELECT job FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
-            raise NotFoundError(f"no job {job_id!r}")
+            raise NotFoundError.said("errors.no_job", job=repr(job_id))
         return Job.model_validate_json(row[0])
 
     def recent(self, limit: int) -> list[Job]:

@@ -72,7 +72,9 @@ class PostgresConversations:
                 (conversation_id,),
             ).fetchone()
             if row is None:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
+                raise NotFoundError.said(
+                    "errors.no_conversation", conversation=repr(conversation_id)
+                )
             messages = conn.execute(
                 "SELECT role, content, answer, created_at FROM messages"
                 " WHERE conversation_id = %s ORDER BY id",
@@ -95,7 +97,9 @@ class PostgresConversations:
                 (stamp, answer.question[:TITLE_CHARS], conversation_id),
             )
             if updated.rowcount == 0:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
+                raise NotFoundError.said(
+                    "errors.no_conversation", conversation=repr(conversation_id)
+                )
             conn.cursor().executemany(
                 "INSERT INTO messages (conversation_id, role, content, answer, created_at)"
                 " VALUES (%s, %s, %s, %s, %s)",
@@ -113,14 +117,14 @@ class PostgresConversations:
                 (title[:TITLE_CHARS], conversation_id),
             )
         if renamed.rowcount == 0:
-            raise NotFoundError(f"no conversation {conversation_id!r}")
+            raise NotFoundError.said("errors.no_conversation", conversation=repr(conversation_id))
         return self.get(conversation_id)
 
     def delete(self, conversation_id: str) -> None:
         with self._db.connection() as conn:
             deleted = conn.execute("DELETE FROM conversations WHERE id = %s", (conversation_id,))
         if deleted.rowcount == 0:
-            raise NotFoundError(f"no conversation {conversation_id!r}")
+            raise NotFoundError.said("errors.no_conversation", conversation=repr(conversation_id))
 
     def close(self) -> None:
         pass  # the pool is the backend's
@@ -160,7 +164,7 @@ class PostgresJobs:
         with self._db.connection() as conn:
             row = conn.execute("SELECT job FROM jobs WHERE id = %s", (job_id,)).fetchone()
         if row is None:
-            raise NotFoundError(f"no job {job_id!r}")
+            raise NotFoundError.said("errors.no_job", job=repr(job_id))
         return _job(row[0])
 
     def recent(self, limit: int) -> list[Job]:

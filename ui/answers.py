@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.types import Answer, Discard, Stage
 from ui.client import ApiClient, ApiError
+from ui.lang import t, ui_lang
 from ui.sources import open_source
 
 ANSWERING = "answering"  # session state: the question being answered and the text so far
@@ -18,36 +19,39 @@ def show_answer(answer: Answer, key: int) -> None:
     """An answer with its sources; ``key``: the message's place in the conversation."""
     st.markdown(answer.answer)
     if answer.unsupported_answer:
-        with st.expander("Withheld: the documents do not support the model's answer"):
+        with st.expander(t("withheld")):
             st.text(answer.unsupported_answer)
     if answer.reasoning:
-        with st.expander("Reasoning"):
+        with st.expander(t("reasoning")):
             st.markdown(answer.reasoning)
     for citation in answer.citations:  # each opens its page beside the chat, highlighted
         st.button(
-            citation.label,
+            citation.label_in(ui_lang()),
             key=f"source-{key}-{citation.n}",
             on_click=open_source,
             args=(citation,),
             type="tertiary",
             icon=":material/description:",
-            help="Show the passage on its page",
+            help=t("source_help"),
         )
     if answer.search_query and answer.search_query != answer.question:
-        st.caption(f"Searched for: {' '.join(answer.search_query.split())}")
+        st.caption(t("searched_for", query=" ".join(answer.search_query.split())))
     if answer.guard is not None:
         note = st.caption if answer.guard.action == "retried" else st.warning
-        note(answer.guard.summary())
+        note(answer.guard.summary(ui_lang()))
     seconds = answer.timings.get("total")
-    took = f" · {seconds:.1f} s" if seconds is not None else ""
-    st.caption(f"{answer.model} · {answer.strategy}{took}")
+    made = [answer.model, t(f"strategy_name_{answer.strategy}")]
+    made += [t("seconds", seconds=f"{seconds:.1f}")] if seconds is not None else []
+    st.caption(" · ".join(made))
 
 
 def stream_answer(api: ApiClient, body: dict[str, Any], key: int) -> Answer | None:
     """Show the answer as it streams, with a Stop button: pressing it reruns the page, which
     leaves this loop and closes the stream, and the server stops the model."""
     stop, placeholder, text = st.empty(), st.empty(), ""
-    stop.button("Stop", key=f"stop-{key}", on_click=stop_answer, icon=":material/stop_circle:")
+    stop.button(
+        t("stop_answer"), key=f"stop-{key}", on_click=stop_answer, icon=":material/stop_circle:"
+    )
     st.session_state[ANSWERING] = {"question": body["question"], "text": ""}
     try:
         for item in api.ask_stream(body):
@@ -85,5 +89,5 @@ def stop_answer() -> None:
     written = answering["text"].strip() or "…"
     conversation["messages"] += [
         {"role": "user", "content": answering["question"]},
-        {"role": "assistant", "content": f"{written}\n\n*Stopped.*"},
+        {"role": "assistant", "content": f"{written}\n\n*{t('stopped')}*"},
     ]

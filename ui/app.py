@@ -3,7 +3,8 @@
 Run by `kbqa serve` (or `streamlit run ui/app.py`); it talks to the HTTP API, whose address
 and key come from KBQA_UI__API_URL and KBQA_UI__API_KEY. The conversation's id is in the
 page's URL (``?c=...``) and the conversation itself is stored by the API, so a reload shows it
-again, citations included.
+again, citations included. It speaks the browser's language, or the one its switch chose
+(ui/lang.py).
 """
 
 from __future__ import annotations
@@ -14,46 +15,32 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from core.files import DOCUMENT_SUFFIXES, DOCUMENT_TYPES_TEXT
+from core.files import DOCUMENT_SUFFIXES
+from core.i18n import Lang, has_message
 from core.settings import get_settings
 from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Job
 from ui.answers import show_answer, stream_answer
 from ui.client import ApiClient, ApiError
-from ui.manage import confirmed, conversations_panel
+from ui.lang import choose_language, language_switch, t
+from ui.manage import CONVERSATION_PARAM, NEW_COLLECTION, confirmed, conversations_panel
 from ui.sources import source_panel, viewing
 
-NEW_COLLECTION = "New collection…"
+PRODUCT = "kbqa"  # a name, the same in every language
 ANSWER_FROM = "answer_from"  # session state: the collections answers came from last
 DELETED_COLLECTION = "deleted_collection"  # session state: show the default one next
-HINTS = {
-    "encrypted": "Remove its password and upload it again.",
-    "needs_ocr": "It is a scan and the server has no OCR engine: install one there (pip install "
-    "rapidocr-onnxruntime, or Debian's tesseract-ocr) or run OCR on the file first (ocrmypdf).",
-    "corrupt": "The file is damaged or is not what its name says.",
-    "unsupported_type": f"kbqa reads {DOCUMENT_TYPES_TEXT}.",
-    "empty": "There is no text in it.",
-}
-GREEDY_HELP = (
-    "0 is greedy decoding, the default: the model's most likely words, the same answer every "
-    "time, and the fewest words that are not in the sources."
-)
-STRATEGY_LABELS = {
-    "zero-shot": "Zero-shot: instructions only",
-    "few-shot": "Few-shot: with worked examples",
-    "chain-of-thought": "Chain-of-thought: reasons first",
-}
 
 
 @st.cache_resource
-def api_client(url: str, key: str | None, timeout: float) -> ApiClient:
-    return ApiClient(url, key, timeout)
+def api_client(url: str, key: str | None, timeout: float, lang: Lang) -> ApiClient:
+    return ApiClient(url, key, timeout, lang)
 
 
-def connect() -> ApiClient:
+def connect(lang: Lang) -> ApiClient:
+    """The API's client, asking for errors in ``lang``."""
     settings = get_settings()
     url = settings.ui.api_url or f"http://{settings.api.host}:{settings.api.port}"
     key = settings.ui.api_key or next(iter(settings.api.keys), None)
-    return api_client(url, key, settings.ui.timeout_s)
+    return api_client(url, key, settings.ui.timeout_s, lang)
 
 
 def ready(api: ApiClient) -> bool:
@@ -62,15 +49,15 @@ def ready(api: ApiClient) -> bool:
         health = api.health()
     except ApiError as exc:
         st.error(str(exc))
-        st.button("Try again")
+        st.button(t("try_again"))
         return False
     if health.get("status") == "ready":
         return True
     if health.get("error"):
-        st.error(f"kbqa could not start: {health['error']}")
+        st.error(t("could_not_start", error=health["error"]))
     else:
-        st.info("The models are still loading. This takes a minute the first time.")
-        st.button("Check again")
+        st.info(t("loading"))
+        st.button(t("check_again"))
     return False
 
 
@@ -83,48 +70,44 @@ def choose_collections(api: ApiClient) -> tuple[str | None, list[str]]:
         names.insert(0, listing["default"])
     if st.session_state.pop(DELETED_COLLECTION, False):  # before the selectbox is drawn
         st.session_state["collection"] = listing["default"]
-    choice = st.sidebar.selectbox("Collection", [*names, NEW_COLLECTION], key="collection")
+    new = t("new_collection")  # said now: a format_func may be called outside this run
+    choice = st.sidebar.selectbox(
+        t("collection"),
+        [*names, NEW_COLLECTION],
+        format_func=lambda name: new if name == NEW_COLLECTION else name,
+        key="collection",
+    )
     active: str | None = choice
     if choice == NEW_COLLECTION:
-        active = st.sidebar.text_input("Name", placeholder="letters, digits, - and _") or None
+        active = st.sidebar.text_input(t("name"), placeholder=t("name_placeholder")) or None
         # Naming a new collection keeps what answers come from until it has documents.
         kept = [name for name in st.session_state.get(ANSWER_FROM, []) if name in names]
-        return active, st.sidebar.multiselect("Answer from", names, default=kept, key="src-new")
+        return active, st.sidebar.multiselect(t("answer_from"), names, default=kept, key="src-new")
     default = [active] if active else []
-    sources = st.sidebar.multiselect("Answer from", names, default=default, key=f"src-{active}")
+    sources = st.sidebar.multiselect(t("answer_from"), names, default=default, key=f"src-{active}")
     st.session_state[ANSWER_FROM] = sources
     return active, sources
 
 
 def answer_settings() -> dict[str, Any]:
     """The sidebar's answer settings, as /ask request fields."""
-    with st.sidebar.expander("Answer settings"):
-        strategy = st.radio(
-            "Prompt strategy", STRATEGIES, format_func=STRATEGY_LABELS.get, key="strategy"
-        )
+    with st.sidebar.expander(t("answer_settings")):
+        labels = {name: t(f"strategy_{name}") for name in STRATEGIES}
+        strategy = st.radio(t("strategy"), STRATEGIES, format_func=labels.get, key="strategy")
+        slider = _slider
         settings: dict[str, Any] = {
             "strategy": strategy,
-            "temperature": st.slider(
-                "Temperature", 0.0, 1.5, 0.0, 0.05, key="temperature", help=GREEDY_HELP
-            ),
-            "top_p": st.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="top_p"),
-            "top_k_tokens": st.slider(
-                "Top-k", 0, 200, 0, 5, key="top_k_tokens", help="The k most likely tokens; 0: all."
-            ),
-            "max_tokens": st.slider("Max tokens", 32, 1024, 384, 32, key="max_tokens"),
-            "repetition_penalty": st.slider(
-                "Repetition penalty", 1.0, 1.5, 1.1, 0.05, key="repetition_penalty"
-            ),
+            "temperature": slider("temperature", 0.0, 1.5, 0.0, 0.05, help=t("temperature_help")),
+            "top_p": slider("top_p", 0.05, 1.0, 1.0, 0.05),
+            "top_k_tokens": slider("top_k_tokens", 0, 200, 0, 5, help=t("top_k_tokens_help")),
+            "max_tokens": slider("max_tokens", 32, 1024, 384, 32),
+            "repetition_penalty": slider("repetition_penalty", 1.0, 1.5, 1.1, 0.05),
         }
         seed = st.number_input(
-            "Seed", min_value=0, max_value=2**31, value=None, key="seed", placeholder="none"
+            t("seed"), min_value=0, max_value=2**31, value=None, key="seed", placeholder=t("none")
         )
-        stop = st.text_input(
-            "Stop sequences", key="stop", placeholder="comma-separated; \\n is a line break"
-        )
-        banned = st.text_input(
-            "Never write these words", key="bad_words", placeholder="comma-separated"
-        )
+        stop = st.text_input(t("stop"), key="stop", placeholder=t("stop_placeholder"))
+        banned = st.text_input(t("bad_words"), key="bad_words", placeholder=t("comma_separated"))
     if seed is not None:
         settings["seed"] = int(seed)
     if stops := _listed(stop.replace("\\n", "\n"), strip=" "):  # "\n\n" is a stop
@@ -132,6 +115,11 @@ def answer_settings() -> dict[str, Any]:
     if words := _listed(banned):
         settings["bad_words"] = words
     return settings
+
+
+def _slider(key: str, low: float, high: float, value: float, step: float, **kwargs: Any) -> Any:
+    """A slider of the answer settings, labelled by the catalog's ``ui.<key>``."""
+    return st.slider(t(key), low, high, value, step, key=key, **kwargs)
 
 
 def _listed(text: str, strip: str | None = None) -> list[str]:
@@ -142,12 +130,12 @@ def _listed(text: str, strip: str | None = None) -> list[str]:
 def upload_panel(api: ApiClient, collection: str | None) -> None:
     round_ = st.session_state.setdefault("upload_round", 0)
     files = st.sidebar.file_uploader(
-        "Add documents",
+        t("add_documents"),
         type=[suffix.lstrip(".") for suffix in DOCUMENT_SUFFIXES],
         accept_multiple_files=True,
         key=f"files-{round_}",
     )
-    if files and st.sidebar.button("Index", type="primary", disabled=collection is None):
+    if files and st.sidebar.button(t("index"), type="primary", disabled=collection is None):
         st.session_state["ingest_report"] = ingest(api, files, collection or "")
         st.session_state["upload_round"] = round_ + 1  # a fresh, empty uploader
         st.rerun()
@@ -163,14 +151,14 @@ def ingest(api: ApiClient, files: list[UploadedFile], collection: str) -> list[t
         try:  # one request per file: a bad file is refused alone
             jobs.append(api.upload(file.name, file.getvalue(), collection))
         except ApiError as exc:
-            report.append(("error", f"{exc} {HINTS.get(exc.reason or '', '')}".strip()))
-    bars = {job.id: st.sidebar.progress(0.0, text=f"{job.filename}: queued") for job in jobs}
+            report.append(("error", f"{exc} {hint(exc.reason)}".strip()))
+    bars = {job.id: st.sidebar.progress(0.0, text=_progress(job)) for job in jobs}
     pending = {job.id: job for job in jobs}
     while pending:
         time.sleep(0.2)
         for job_id in list(pending):
             job = api.job(job_id)
-            bars[job_id].progress(_fraction(job), text=f"{job.filename}: {_stage(job)}")
+            bars[job_id].progress(_fraction(job), text=_progress(job))
             if job.finished_at is not None:
                 report.append(_outcome(job))
                 del pending[job_id]
@@ -187,25 +175,36 @@ def _fraction(job: Job) -> float:
     return 0.05 if job.state == "running" else 0.0
 
 
+def _progress(job: Job) -> str:
+    """The progress bar's line: the file, and how far it is."""
+    return t("upload_progress", filename=job.filename, stage=_stage(job))
+
+
 def _stage(job: Job) -> str:
     if job.state == "queued":
-        return "queued"
+        return t("upload_queued")
     if job.chunks_total:
-        return f"embedded {job.chunks_embedded} of {job.chunks_total} chunks"
+        return t("upload_embedded", done=job.chunks_embedded, total=job.chunks_total)
     if job.pages_ocr_total and not job.pages_parsed:
-        return f"reading scanned pages: {job.pages_ocr_done} of {job.pages_ocr_total}"
-    return f"parsed {job.pages_parsed} pages" if job.pages_parsed else "parsing"
+        return t("upload_ocr", done=job.pages_ocr_done, total=job.pages_ocr_total)
+    return t("upload_parsed", pages=job.pages_parsed) if job.pages_parsed else t("upload_parsing")
+
+
+def hint(reason: str | None) -> str:
+    """What to do about a file refused for ``reason`` ('encrypted', ...); empty for others."""
+    if reason is None or not has_message(f"ui.hint_{reason}"):
+        return ""
+    return t(f"hint_{reason}", types=t("document_types"))
 
 
 def _outcome(job: Job) -> tuple[str, str]:
-    if job.error is not None:
-        hint = HINTS.get(job.error.reason or "", "")
-        return "error", f"{job.error.message} {hint}".strip()
+    if job.error is not None:  # the API says it in the UI's language (Accept-Language)
+        return "error", f"{job.error.message} {hint(job.error.reason)}".strip()
     if job.duplicate:
-        return "info", f"{job.filename} is already in '{job.collection}': not indexed again."
+        return "info", t("upload_duplicate", filename=job.filename, collection=job.collection)
     doc = job.document
     assert doc is not None
-    return "success", f"{doc.filename}: {doc.pages} pages, {doc.chunks} passages indexed."
+    return "success", t("upload_indexed", filename=doc.filename, pages=doc.pages, chunks=doc.chunks)
 
 
 # -- main area ----------------------------------------------------------------------------------
@@ -213,9 +212,9 @@ def documents_panel(api: ApiClient, collection: str | None) -> None:
     if collection is None:
         return
     docs = api.documents(collection)
-    with st.expander(f"Documents in **{collection}** ({len(docs)})", expanded=not docs):
+    with st.expander(t("documents_in", collection=collection, count=len(docs)), expanded=not docs):
         if not docs:
-            st.caption("None yet: add PDFs, text or Markdown files in the sidebar.")
+            st.caption(t("no_documents"))
             return
         rows = [
             {
@@ -226,38 +225,37 @@ def documents_panel(api: ApiClient, collection: str | None) -> None:
             }
             for d in docs
         ]
-        st.dataframe(rows, hide_index=True)
+        columns = {column: t(f"column_{column}") for column in rows[0]}
+        st.dataframe(rows, hide_index=True, column_config=columns)
         target = st.selectbox(
-            "Delete a document",
+            t("delete_document"),
             docs,
             index=None,
             format_func=lambda d: d["filename"],
-            placeholder="Choose one…",
+            placeholder=t("choose_one"),
         )
         if target is not None and confirmed(
-            f"Delete {target['filename']}",
-            f"Delete {target['filename']} from '{collection}', with its passages and its "
-            "original file?",
+            t("delete_document_button", filename=target["filename"]),
+            t("delete_document_question", filename=target["filename"], collection=collection),
             key=f"delete-document-{target['id']}",
         ):
             api.delete_document(target["id"], collection)
-            st.toast(f"Deleted {target['filename']}")
+            st.toast(t("deleted_document", filename=target["filename"]))
             st.rerun()
         if confirmed(
-            f"Delete the collection '{collection}'",
-            f"Delete '{collection}' and its {len(docs)} documents, with their passages and "
-            "original files?",
+            t("delete_collection_button", collection=collection),
+            t("delete_collection_question", collection=collection, count=len(docs)),
             key=f"delete-collection-{collection}",
         ):
             api.delete_collection(collection)
             st.session_state[DELETED_COLLECTION] = True
-            st.toast(f"Deleted the collection '{collection}'")
+            st.toast(t("deleted_collection", collection=collection))
             st.rerun()
 
 
 def messages(api: ApiClient) -> list[dict[str, Any]]:
     """This conversation's messages, loaded from the API when the URL names another one."""
-    conversation_id = st.query_params.get("c")
+    conversation_id = st.query_params.get(CONVERSATION_PARAM)
     cached = st.session_state.get("conversation")
     if cached is None or cached["id"] != conversation_id:
         loaded: list[dict[str, Any]] = []
@@ -266,8 +264,8 @@ def messages(api: ApiClient) -> list[dict[str, Any]]:
                 stored = api.conversation(conversation_id)
                 loaded = [m.model_dump() for m in stored.messages]
             except ApiError as exc:
-                st.warning(f"{exc} Starting a new conversation.")
-                st.query_params.clear()
+                st.warning(f"{exc} {t('new_conversation_instead')}")
+                del st.query_params[CONVERSATION_PARAM]
                 conversation_id = None
         cached = st.session_state["conversation"] = {"id": conversation_id, "messages": loaded}
     return cached["messages"]  # type: ignore[no-any-return]
@@ -287,7 +285,7 @@ def chat(api: ApiClient, sources: list[str], settings: dict[str, Any], area: Any
                 else:
                     st.markdown(message["content"])
     question = st.chat_input(
-        f"Ask a question about your documents (at most {MAX_QUESTION_CHARS:,} characters)",
+        t("ask_placeholder", limit=f"{MAX_QUESTION_CHARS:,}"),
         max_chars=MAX_QUESTION_CHARS,
         disabled=not sources,
     )
@@ -296,7 +294,7 @@ def chat(api: ApiClient, sources: list[str], settings: dict[str, Any], area: Any
     conversation = st.session_state["conversation"]
     if not conversation["id"]:
         new_id: str = api.new_conversation().id
-        conversation["id"] = st.query_params["c"] = new_id
+        conversation["id"] = st.query_params[CONVERSATION_PARAM] = new_id
     with area, st.chat_message("user"):
         st.markdown(question)
     with area, st.chat_message("assistant"):
@@ -326,14 +324,16 @@ def rate(api: ApiClient, answer: Answer, key: str, conversation_id: str | None) 
         st.warning(str(exc))
         return
     st.session_state[sent] = choice
-    st.toast("Thank you: the feedback is kept for the next evaluation.")
+    st.toast(t("feedback_thanks"))
 
 
 def main() -> None:
-    st.set_page_config(page_title="kbqa", page_icon=":material/menu_book:", layout="wide")
-    st.title("kbqa", anchor=False)
-    st.caption("Answers from your documents, with the page each one comes from.")
-    api = connect()
+    lang = choose_language()
+    st.set_page_config(page_title=PRODUCT, page_icon=":material/menu_book:", layout="wide")
+    st.title(PRODUCT, anchor=False)
+    st.caption(t("tagline"))
+    language_switch()
+    api = connect(lang)
     if not ready(api):
         return
     try:

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent, connect_sse
 
+from core.i18n import DEFAULT_LANG, Lang, message
 from core.types import (
     Answer,
     Conversation,
@@ -29,9 +30,20 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 300) -> None:
+    """The API's client; ``lang`` is the language its errors are said in, the API's (asked
+    for as Accept-Language) and its own."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 300,
+        lang: Lang = DEFAULT_LANG,
+    ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        headers["Accept-Language"] = lang
         self.base_url = base_url.rstrip("/")
+        self.lang = lang
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=headers,
@@ -44,13 +56,14 @@ class ApiClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise ApiError(f"The kbqa API at {self.base_url} did not answer in time.") from exc
+            raise ApiError(self._say("client_timeout")) from exc
         except httpx.TransportError as exc:
-            raise ApiError(
-                f"Cannot reach the kbqa API at {self.base_url}. Is `kbqa serve` running?"
-            ) from exc
-        _raise_for_error(response)
+            raise ApiError(self._say("client_unreachable")) from exc
+        _raise_for_error(response, self.lang)
         return response
+
+    def _say(self, key: str) -> str:
+        return message(f"ui.{key}", self.lang, url=self.base_url)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
@@ -61,9 +74,7 @@ class ApiClient:
         try:
             return self._http.get("/health").json()  # type: ignore[no-any-return]
         except (httpx.TransportError, ValueError) as exc:
-            raise ApiError(
-                f"Cannot reach the kbqa API at {self.base_url}. Is `kbqa serve` running?"
-            ) from exc
+            raise ApiError(self._say("client_unreachable")) from exc
 
     def collections(self) -> dict[str, Any]:
         return self._json("GET", "/collections")  # type: ignore[no-any-return]
@@ -131,12 +142,12 @@ class ApiClient:
             with connect_sse(self._http, "POST", "/ask", json=request) as source:
                 if source.response.is_error:
                     source.response.read()
-                    _raise_for_error(source.response)
+                    _raise_for_error(source.response, self.lang)
                 yield from _events(source.iter_sse())
         except httpx.TimeoutException as exc:
-            raise ApiError("The model took too long to answer; try again or ask less.") from exc
+            raise ApiError(self._say("client_model_timeout")) from exc
         except httpx.TransportError as exc:
-            raise ApiError(f"Lost the connection to the kbqa API at {self.base_url}.") from exc
+            raise ApiError(self._say("client_lost")) from exc
 
 
 def _events(events: Iterator[ServerSentEvent]) -> Iterator[StagedItem]:
@@ -154,7 +165,7 @@ def _events(events: Iterator[ServerSentEvent]) -> Iterator[StagedItem]:
             raise ApiError(error["message"], error["status"])
 
 
-def _raise_for_error(response: httpx.Response) -> None:
+def _raise_for_error(response: httpx.Response, lang: Lang) -> None:
     if not response.is_error:
         return
     try:
@@ -163,7 +174,7 @@ def _raise_for_error(response: httpx.Response) -> None:
         reason = detail.get("reason") if isinstance(detail, dict) else None
         raise ApiError(error["message"], response.status_code, reason)
     except (ValueError, KeyError, TypeError):
-        raise ApiError(
-            f"The kbqa API answered {response.status_code}: {response.text[:200]}",
-            response.status_code,
-        ) from None
+        said = message(
+            "ui.client_answered", lang, status=response.status_code, body=response.text[:200]
+        )
+        raise ApiError(said, response.status_code) from None

@@ -7,7 +7,12 @@ import streamlit as st
 
 from core.types import TITLE_CHARS
 from ui.client import ApiClient
+from ui.lang import t
 from ui.sources import close_source
+
+CONVERSATION_PARAM = "c"  # the URL's query parameter: the open conversation's id
+# The collection selectbox's choice to make one: no collection can have this name.
+NEW_COLLECTION = "*new*"
 
 
 def confirmed(label: str, question: str, key: str) -> bool:
@@ -18,8 +23,8 @@ def confirmed(label: str, question: str, key: str) -> bool:
         return False
     st.warning(question)
     yes, no = st.columns(2)
-    no.button("Cancel", key=f"{key}-no", on_click=_set, args=(asking, False))
-    if yes.button("Yes, delete", key=f"{key}-yes", type="primary"):
+    no.button(t("cancel"), key=f"{key}-no", on_click=_set, args=(asking, False))
+    if yes.button(t("yes_delete"), key=f"{key}-yes", type="primary"):
         st.session_state[asking] = False
         return True
     return False
@@ -30,11 +35,12 @@ def _set(key: str, value: object) -> None:
 
 
 def open_conversation(conversation_id: str | None) -> None:
-    """Show another conversation (None: a new one); a button's callback."""
+    """Show another conversation (None: a new one); a button's callback. The URL's other
+    parameters (the language) stay."""
     if conversation_id is None:
-        st.query_params.clear()
+        st.query_params.pop(CONVERSATION_PARAM, None)
     else:
-        st.query_params["c"] = conversation_id
+        st.query_params[CONVERSATION_PARAM] = conversation_id
     st.session_state.pop("conversation", None)
     close_source()
 
@@ -42,16 +48,19 @@ def open_conversation(conversation_id: str | None) -> None:
 def conversations_panel(api: ApiClient) -> None:
     """The sidebar's conversations: a new one, the recent ones, and this one's title."""
     st.sidebar.button(
-        "New conversation", icon=":material/add_comment:", on_click=open_conversation, args=(None,)
+        t("new_conversation"),
+        icon=":material/add_comment:",
+        on_click=open_conversation,
+        args=(None,),
     )
-    current = st.query_params.get("c")
+    current = st.query_params.get(CONVERSATION_PARAM)
     recent = api.conversations()
     if not recent:
         return
-    with st.sidebar.expander("Conversations", expanded=True):
+    with st.sidebar.expander(t("conversations"), expanded=True):
         for summary in recent:
             st.button(
-                summary.title or "Untitled",
+                summary.title or t("untitled"),
                 key=f"conversation-{summary.id}",
                 on_click=open_conversation,
                 args=(summary.id,),
@@ -67,7 +76,7 @@ def _manage(api: ApiClient, conversation_id: str, title: str) -> None:
     """Rename or delete the open conversation."""
     st.divider()
     name = st.text_input(
-        "Title of this conversation",
+        t("conversation_title"),
         value=title,
         max_chars=TITLE_CHARS,
         key=f"title-{conversation_id}",
@@ -75,8 +84,8 @@ def _manage(api: ApiClient, conversation_id: str, title: str) -> None:
     if name.strip() and name.strip() != title:
         api.rename_conversation(conversation_id, name.strip())
         st.rerun()
-    question = "Delete this conversation, its questions and answers?"
-    if confirmed("Delete conversation", question, key=f"delete-{conversation_id}"):
+    question = t("delete_conversation_question")
+    if confirmed(t("delete_conversation"), question, key=f"delete-{conversation_id}"):
         api.delete_conversation(conversation_id)
         open_conversation(None)
         st.rerun()

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 
 from core.types import Box, Citation
 from ui.client import ApiClient, ApiError
+from ui.lang import t, ui_lang
 
 PAGE_WIDTH = 1000  # pixels: sharp in a column of a wide layout, and cached by the API
 FILL = (255, 214, 0, 80)  # a highlighter's yellow, the text still readable under it
@@ -55,14 +56,14 @@ def _page(_api: ApiClient, document_id: str, collection: str, page: int, width: 
 def source_panel(api: ApiClient, citation: Citation) -> None:
     """The cited page(s) with the passage highlighted, the passage, and the original."""
     head, close = st.columns([3, 1], vertical_alignment="center")
-    head.markdown(f"**{citation.label}**")
-    close.button("Close", key="close-source", on_click=close_source, icon=":material/close:")
+    head.markdown(f"**{citation.label_in(ui_lang())}**")
+    close.button(t("close"), key="close-source", on_click=close_source, icon=":material/close:")
     if citation.section is None:
         for number in range(citation.page, citation.page_end + 1):
             _show_page(api, citation, number)
     st.markdown("> " + citation.text.replace("\n", "\n> "))
     st.download_button(
-        "Download original",
+        t("download_original"),
         data=_original(api, citation),
         file_name=citation.filename,
         key="download-original",
@@ -75,17 +76,19 @@ def _show_page(api: ApiClient, citation: Citation, number: int) -> None:
     try:
         png = _page(api, citation.document_id, citation.collection, number, PAGE_WIDTH)
     except ApiError as exc:
-        st.warning(f"Page {number} cannot be shown: {exc}")
+        st.warning(t("page_not_shown", page=number, error=exc))
         return
     boxes = [box for box in citation.boxes if box.page == number]
     page = highlight(png, boxes)
     if not boxes:
-        st.image(page, caption=f"Page {number} (where on it the passage is, was not recorded)",
+        st.image(page, caption=t("page_unplaced", page=number),
                  width="stretch", output_format="PNG")  # fmt: skip
         return
     # A whole page is too small to read in a column: the passage's part of it, and the page.
-    st.image(around(page, boxes), caption=f"Page {number}", width="stretch", output_format="PNG")
-    with st.expander("Whole page"):
+    st.image(
+        around(page, boxes), caption=t("page", page=number), width="stretch", output_format="PNG"
+    )
+    with st.expander(t("whole_page")):
         st.image(page, width="stretch", output_format="PNG")
 
 

@@ -6,14 +6,16 @@ import json
 from collections.abc import Iterator
 from itertools import chain
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.sse import EventSourceResponse, format_sse_event
 
 from api.deps import Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
+from api.language import asked_in
 from api.metrics import ApiMetrics
 from api.schemas import AskRequest, TokenEvent
 from api.streaming import event_stream
+from core.i18n import DEFAULT_LANG, Lang
 from core.types import Answer, Discard, Stage, StagedItem
 
 router = APIRouter(prefix="/ask", tags=["ask"])
@@ -30,9 +32,11 @@ STREAM_DOC = {
 
 @router.post("", response_model=Answer, responses={**ERROR_RESPONSES, 200: STREAM_DOC})
 def ask(
-    body: AskRequest, service: Service, metrics: Metrics, caller: Reader
+    body: AskRequest, request: Request, service: Service, metrics: Metrics, caller: Reader
 ) -> Answer | EventSourceResponse:
-    """Answer a question from the documents, citing document and page."""
+    """Answer a question from the documents, citing document and page; notes and errors in the
+    question's language."""
+    lang = asked_in(request, body.question)
     ask = service.ask_stages if body.stream and body.stages else service.ask_stream
     items: Iterator[StagedItem] = ask(
         body.question,
@@ -51,10 +55,12 @@ def ask(
         answer = next(i for i in chain([first], items) if isinstance(i, Answer))
         metrics.observe_stages(answer.timings)
         return answer
-    return event_stream(sse_events(chain([first], items), metrics), items)
+    return event_stream(sse_events(chain([first], items), metrics, lang), items)
 
 
-def sse_events(items: Iterator[StagedItem], metrics: ApiMetrics) -> Iterator[bytes]:
+def sse_events(
+    items: Iterator[StagedItem], metrics: ApiMetrics, lang: Lang = DEFAULT_LANG
+) -> Iterator[bytes]:
     """An answer stream as SSE: ``stage`` events if asked for, ``token`` events (``discard``
     drops them), then ``answer``; ``error`` if it breaks."""
     try:
@@ -71,6 +77,6 @@ def sse_events(items: Iterator[StagedItem], metrics: ApiMetrics) -> Iterator[byt
                     event="token", data_str=TokenEvent(text=item).model_dump_json()
                 )
     except Exception as exc:  # the status line is sent: the error can only be an event now
-        status, code, message, detail = describe(exc)
+        status, code, message, detail = describe(exc, lang)
         body = error_body(status, code, message, detail)
         yield format_sse_event(event="error", data_str=json.dumps(body))

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.sse import EventSourceResponse, format_sse_event
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
@@ -30,9 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.deps import Access, Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES, describe, error_body
+from api.language import asked_in
 from api.metrics import ApiMetrics
 from api.streaming import event_stream
 from core.errors import InvalidRequestError, NotFoundError
+from core.i18n import DEFAULT_LANG, Lang, language_of, message
 from core.types import (
     Answer,
     AnswerItem,
@@ -174,11 +176,13 @@ STREAM_DOC = {
 )
 def chat_completions(
     body: ChatCompletionRequest,
+    request: Request,
     service: Service,
     metrics: Metrics,
     caller: Reader,
 ) -> KbqaChatCompletion | EventSourceResponse:
     question, history = body.conversation()
+    lang = asked_in(request, question)
     items = service.ask_stream(
         question,
         collections=_collections(body, service, caller),
@@ -190,7 +194,7 @@ def chat_completions(
     first = next(items)  # errors before the first token are HTTP errors, as for /ask
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
-        stream = _chunks(chain([first], items), completion_id, created, body.model, metrics)
+        stream = _chunks(chain([first], items), completion_id, created, body.model, metrics, lang)
         return event_stream(stream, items)
     answer = next(i for i in chain([first], items) if isinstance(i, Answer))
     metrics.observe_stages(answer.timings)
@@ -226,11 +230,13 @@ def _collections(body: ChatCompletionRequest, service: KBQA, caller: Access) -> 
 
 
 def footer(answer: Answer) -> str:
-    """What the answer rests on, for people reading the message."""
+    """What the answer rests on, for people reading the message, in the question's language."""
+    lang = language_of(answer.question)
     if answer.citations:
-        return "\n\nSources:\n" + "\n".join(c.label for c in answer.citations)
+        labels = "\n".join(c.label_in(lang) for c in answer.citations)
+        return f"\n\n{message('notes.sources', lang)}\n{labels}"
     if answer.unsupported_answer:
-        return "\n\n(The model's answer was withheld: the documents do not support it.)"
+        return f"\n\n({message('notes.unsupported', lang)})"
     return ""
 
 
@@ -240,7 +246,12 @@ def _extra(answer: Answer) -> dict[str, Any]:
 
 
 def _chunks(
-    items: Iterator[AnswerItem], completion_id: str, created: int, model: str, metrics: ApiMetrics
+    items: Iterator[AnswerItem],
+    completion_id: str,
+    created: int,
+    model: str,
+    metrics: ApiMetrics,
+    lang: Lang = DEFAULT_LANG,
 ) -> Iterator[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         data = ChatCompletionChunk.model_validate(
@@ -269,5 +280,5 @@ def _chunks(
             else:
                 yield chunk({"content": item})
     except Exception as exc:  # headers are sent: report the error in the stream
-        yield format_sse_event(data_str=json.dumps(error_body(*describe(exc))))
+        yield format_sse_event(data_str=json.dumps(error_body(*describe(exc, lang))))
     yield format_sse_event(data_str="[DONE]")

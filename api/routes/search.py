@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import Metrics, Reader, Service
 from api.errors import ERROR_RESPONSES
+from api.language import asked_in
 from api.schemas import SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/search", tags=["search"])
@@ -13,9 +14,11 @@ router = APIRouter(prefix="/search", tags=["search"])
 
 @router.post("", responses=ERROR_RESPONSES)
 def search(
-    body: SearchRequest, service: Service, metrics: Metrics, caller: Reader
+    body: SearchRequest, request: Request, service: Service, metrics: Metrics, caller: Reader
 ) -> SearchResponse:
-    """Rank chunks for a query: dense + BM25, fused, reranked."""
+    """Rank chunks for a query: dense + BM25, fused, reranked; notes and errors in the query's
+    language."""
+    asked_in(request, body.query)
     found = service.search(
         body.query,
         caller.allow(service.collections_or_default(body.names())),

@@ -63,7 +63,7 @@ def test_english_is_reranked_by_maxsim_and_chinese_by_vectors_beside_e5(
         chinese = kb.search("上海位于哪里？", None, 1)
         assert chinese.hits[0].chunk.page_start == 3
         assert "rerank" in chinese.hits[0].scores
-        assert any("reranked by vectors" in note for note in chinese.notes)
+        assert any("已改用 vectors 重排序" in note for note in chinese.notes)  # said in Chinese
         english = kb.search("Who kept the lighthouse?", None, 1)
         assert english.hits[0].chunk.page_start == 1
         assert "rerank" in english.hits[0].scores

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.i18n import message
 from core.settings import Settings
 from index.backend import IndexBackend
 from index.embedders import FakeEmbedder
@@ -129,7 +130,7 @@ def test_cjk_question_skips_dense_when_the_model_reads_no_cjk(
     result = retriever.search("上海位于哪里？", ["zh"], top_k=2)
     assert result.hits[0].chunk.page_start == 2
     assert "dense" not in result.timings
-    assert "does not read CJK" in result.notes[0]
+    assert result.notes == [message("notes.dense_skipped", "zh")]  # in the question's language
     chinese.embedder.reads_cjk = True
     assert "dense" in retriever.search("上海位于哪里？", ["zh"]).timings
     english = retriever.search("Shanghai", ["zh"])
@@ -144,7 +145,7 @@ def test_cjk_question_skips_a_reranker_that_reads_no_cjk(
     assert not reranker.reads_cjk
     result = HybridRetriever(chinese, settings.retrieval, reranker).search("上海位于哪里？", ["zh"])
     assert "rerank" not in result.timings
-    assert any("rerank skipped" in note for note in result.notes)
+    assert message("notes.rerank_skipped", "zh", name=reranker.name) in result.notes
 
 
 def test_a_cjk_question_is_reranked_by_vectors_where_maxsim_reads_no_cjk(
@@ -161,5 +162,6 @@ def test_a_cjk_question_is_reranked_by_vectors_where_maxsim_reads_no_cjk(
     result = retriever.search("上海位于哪里？", ["zh"], top_k=2)
     assert result.hits[0].chunk.page_start == 2
     assert "rerank" in result.hits[0].scores
-    assert any("reranked by vectors" in note for note in result.notes)
+    said = message("notes.reranked_by", "zh", by="vectors", name=maxsim.name)
+    assert said in result.notes
     assert retriever.search("Shanghai", ["zh"]).notes == []

@@ -16,6 +16,7 @@ from tests.api.conftest import KEY, REPORT, pdf
 from tests.ui.conftest import APP
 from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf
 from ui.client import ApiClient
+from ui.manage import NEW_COLLECTION
 from ui.sources import around, highlight
 
 QUESTION = "Who was the engineer in charge of the works?"
@@ -101,7 +102,7 @@ def test_a_follow_up_says_what_it_searched_for(ui: AppTest) -> None:
 
 def test_a_new_collection_takes_uploads_and_answers(ui: AppTest) -> None:
     ui.run()
-    ui.sidebar.selectbox(key="collection").set_value("New collection…").run()
+    ui.sidebar.selectbox(key="collection").set_value(NEW_COLLECTION).run()
     ui.sidebar.text_input[0].input("water").run()
     index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
     assert ui.sidebar.selectbox(key="collection").options == ["default", "water", "New collection…"]

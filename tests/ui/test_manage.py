@@ -12,6 +12,7 @@ from tests.api.conftest import ORCHARD, REPORT, pdf
 from tests.ui.test_app import QUESTION, index
 from ui import answers
 from ui.answers import ANSWERING
+from ui.manage import NEW_COLLECTION
 
 
 def _button(at: AppTest, label: str):  # noqa: ANN202 - an AppTest Button
@@ -43,7 +44,7 @@ def test_past_conversations_open_rename_and_delete(ui: AppTest) -> None:
 
 def test_a_document_and_a_collection_are_deleted_only_when_confirmed(ui: AppTest) -> None:
     ui.run()
-    ui.sidebar.selectbox(key="collection").set_value("New collection…").run()
+    ui.sidebar.selectbox(key="collection").set_value(NEW_COLLECTION).run()
     ui.sidebar.text_input[0].input("farm").run()
     index(ui, [("orchard.pdf", pdf(ORCHARD), "application/pdf")])
     ui.sidebar.selectbox(key="collection").set_value("farm").run()
@@ -64,7 +65,7 @@ def test_naming_a_new_collection_keeps_what_answers_come_from(ui: AppTest) -> No
     ui.run()
     index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
     assert ui.sidebar.multiselect[0].value == ["default"]
-    ui.sidebar.selectbox(key="collection").set_value("New collection…").run()
+    ui.sidebar.selectbox(key="collection").set_value(NEW_COLLECTION).run()
     ui.sidebar.text_input[0].input("water").run()
     assert ui.sidebar.multiselect[0].value == ["default"]
     ui.chat_input[0].set_value(QUESTION).run()

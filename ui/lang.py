@@ -1,0 +1,56 @@
+"""The UI's language: the browser's, unless the sidebar's switch chose another, which the URL
+keeps (``?lang=zh``) so that a reload keeps it too. Every word the UI shows comes from the
+catalogs (core/locales), through :func:`t`; what the API writes (answers, their status lines,
+its errors) is in the question's language, or in the UI's for requests without a question
+(the client sends it as Accept-Language)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.i18n import DEFAULT_LANG, LANGUAGES, Lang, message, parse_lang
+
+LANG_PARAM = "lang"  # the URL's query parameter
+SWITCH = "language"  # the switch's key in session state
+_LANG = "ui_lang"  # session state: the language of this run
+
+
+def choose_language() -> Lang:
+    """This run's language, from the URL or else the browser; first thing in a run."""
+    chosen = st.query_params.get(LANG_PARAM)
+    lang = chosen if chosen in LANGUAGES else parse_lang(st.context.locale)
+    st.session_state[_LANG] = lang
+    return lang  # type: ignore[return-value]
+
+
+def ui_lang() -> Lang:
+    """The language this run speaks (:func:`choose_language`)."""
+    return st.session_state.get(_LANG, DEFAULT_LANG)  # type: ignore[no-any-return]
+
+
+def t(key: str, **values: object) -> str:
+    """The UI's message ``key`` (``ui.<key>`` in the catalogs) in this run's language."""
+    return message(f"ui.{key}", ui_lang(), **values)
+
+
+def language_switch() -> None:
+    """English / 中文 in the sidebar: the choice goes into the URL, where the next run (and a
+    reload) reads it."""
+    st.session_state[SWITCH] = ui_lang()  # the switch shows what the URL or browser chose
+    st.sidebar.radio(
+        t("language"),
+        LANGUAGES,
+        format_func=_name,
+        horizontal=True,
+        key=SWITCH,
+        on_change=_switch,
+    )
+
+
+def _name(lang: Lang) -> str:
+    """A language by its own name: whoever cannot read this page still finds theirs."""
+    return message("language_name", lang)
+
+
+def _switch() -> None:
+    st.query_params[LANG_PARAM] = st.session_state[SWITCH]
