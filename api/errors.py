@@ -109,8 +109,8 @@ def describe(exc: Exception, lang: Lang = DEFAULT_LANG) -> tuple[int, str, str, 
         detail = {"filename": exc.filename, "reason": exc.reason}
         return status, exc.code, exc.localized(lang), detail
     if isinstance(exc, TooLongError):
-        detail = {"field": exc.what, "length": exc.length, "limit": exc.limit}
-        return 422, exc.code, exc.localized(lang), detail
+        lengths = {"field": exc.what, "length": exc.length, "limit": exc.limit}
+        return 422, exc.code, exc.localized(lang), lengths
     if isinstance(exc, KbqaError):
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
         return status, exc.code, exc.localized(lang), None
