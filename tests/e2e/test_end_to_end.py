@@ -6,6 +6,7 @@ Slow (model loads, about a minute in all), so marked e2e; `make test` runs it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -80,14 +81,15 @@ def test_the_generation_options_reach_llama_cpp(data_dir: Path) -> None:
 
 
 def test_a_banned_word_never_comes_back_from_the_real_model(data_dir: Path) -> None:
-    # The logit bias turns "Margaret Quill" into "Margaret [1]" on Qwen2.5-0.5B; whatever
-    # the model does, the text check keeps the word out.
+    # The logit bias turns "Margaret Quill" into "Margaret [1]" on Qwen2.5-0.5B, and into
+    # "Margaret.Quillin" on the 1.5B; whatever the model does, the text check keeps the word
+    # out, whole, as it bans it (a longer word of the model's making is another word).
     result = kbqa(
         "ask", "Who was the engineer in charge of the works?", "--json", "--ban", "Quill",
         data_dir=data_dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    assert "quill" not in f"{answer['answer']} {answer['reasoning']}".lower()
+    assert not re.search(r"(?<!\w)quill(?!\w)", f"{answer['answer']} {answer['reasoning']}", re.I)
     if answer["guard"] is not None:
         assert answer["guard"]["events"][0]["word"] == "Quill"

@@ -90,7 +90,7 @@ def test_nonsense_vllm_settings_are_refused(section: str | None, field: str, val
 def test_served_name_prefers_the_configured_model() -> None:
     llm = LLMSettings(server="vllm", vllm=VllmSettings(model=Path("/m/Big-Model")), model="big")
     assert llm.served_name == "big"
-    assert LLMSettings(server="vllm").served_name == "qwen2.5-coder-0.5b"
+    assert LLMSettings(server="vllm").served_name == "qwen2.5-coder-1.5b"
 
 
 def test_server_is_picked_by_name(tmp_path: Path) -> None:
