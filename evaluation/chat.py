@@ -150,6 +150,7 @@ def _result(case: ChatCase, alone: Answer, talked: Answer) -> ChatResult:
         f1_in_conversation=token_f1(_prediction(talked), golds),
         answered_alone=alone.grounded,
         answered_in_conversation=talked.grounded,
+        assumed=talked.note,
     )
 
 

@@ -254,6 +254,7 @@ _ITEM_SEPARATOR = re.compile(r"\s*(?:[,;，；、]|\band\b|\bor\b|和|与)\s*")
 _MAX_ENTITY_WORDS = 5
 _MAX_ENTITY_CHARS_ZH = 12
 _VERB_BEFORE = frozenset({"be", "to", "been", "being"})
+_PREDICATE_ENDINGS = ("ible", "able", "ive", "ous", "ful")
 
 
 def answer_entity(first: str, answers: Sequence[str], second: str) -> str | None:
@@ -295,7 +296,8 @@ def _a_noun_at(question: str, found: re.Match[str]) -> bool:
     if re.match(r"\s+(?:of\s+)?[A-Z]", after):  # part of a longer name
         return False
     following = words[j + 1].group().lower() if j + 1 < len(words) else ""
-    return following.endswith(_ADJECTIVE_ENDINGS) or not _qualifies_next(question, words, i, j)
+    # "show nitroaereus responsible": an adjective after it, not a noun it qualifies
+    return following.endswith(_PREDICATE_ENDINGS) or not _qualifies_next(question, words, i, j)
 
 
 def _answer_entity_chinese(first: str, answers: Sequence[str], second: str) -> str | None:

@@ -155,11 +155,14 @@ def test_a_second_question_fares_as_well_in_a_conversation_as_alone(kb: KBQA) ->
     assert unrelated.ratio == pytest.approx(1.0)
     assert follow_up.conversations == 2
     assert follow_up.ratio == pytest.approx(1.0)
+    assert report.scores["two-turns"].ratio == pytest.approx(1.0)  # past the unrelated one
     for result in report.results:
         if result.kind == "unrelated":  # searched as itself, not glued to the first question
             assert result.searched == result.second
-        elif result.kind == "follow-up":  # the fake model's rewrite names what "it" is
-            assert "Brookhaven" in result.searched
+        else:  # read as one question that stands alone, "it" as a thing of the first one
+            assert " | " not in result.searched
+            assert "it" not in result.searched.split()
+            assert "fruit" not in result.searched  # not the unrelated question between
 
 
 def test_eval_chat_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
