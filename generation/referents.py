@@ -93,6 +93,10 @@ _DIGIT = re.compile(r"\d")
 _PHRASE_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _GLUE = frozenset({"of", "the", "and"})
 _MAX_PHRASE_WORDS = 4
+# A question asked with an auxiliary ends with its verb: "What type do Sudbury schools prefer?"
+_AUXILIARY_QUESTION = re.compile(
+    r"^\s*\w+(?:\s+\w+)?\s+(?:do|does|did|can|could|will|would|should|may|might|must)\b", re.I
+)
 _NOT_NAMES = STOPWORDS | {"much", "many", "name", "named", "called", "kind", "type", "year"}
 # Past forms that do not end in -ed: "old harbour built" names nothing.
 _IRREGULAR_PAST = frozenset(
@@ -111,7 +115,7 @@ _ZH_BOUNDARY = re.compile(
 _ZH_MIN, _ZH_MAX = 2, 8
 _COUNTING = frozenset({"多少", "几"})
 # An answer names things when it is short; a longer one explains, and its phrases are noise.
-_MAX_ANSWER_WORDS = 12
+_MAX_ANSWER_WORDS = 25  # "Oxygen and hydrogen are produced by the electrolysis of water."
 _MAX_ANSWER_CJK = 8  # a Chinese answer that names: 南亚, 天山的明珠
 _TURNS = 6  # the last three exchanges: a person does not reach further back for "it"
 
@@ -146,6 +150,8 @@ def _too_long(answer: str) -> bool:
 
 def _phrases(text: str) -> list[str]:
     words = [w.group() for w in _PHRASE_WORD.finditer(text)]
+    if _AUXILIARY_QUESTION.match(text) and words and words[-1].islower():
+        words = words[:-1]  # "What does the electrolysis of water produce?": a verb
     out = []
     for i in range(len(words)):
         for j in range(i, min(i + _MAX_PHRASE_WORDS, len(words))):
@@ -210,22 +216,68 @@ _NOT_A_NOUN = frozenset(
     """a an the of in on at to for from by with about into over under after before than and
     or""".split()  # noqa: SIM905
 )
+_QUESTION_WORDS = frozenset(
+    ["what", "which", "who", "whom", "whose", "when", "where", "why", "how"]
+)
 _READABLE_ZH = re.compile(
     _PRONOUNS_ZH + r"|(?<!应)该|(?<![因如])此|(?:这|那)(?:里|儿|个|位|本|座|部|件)?(?!么)"
 )
 _QUESTION_WORD_ZH = re.compile(r"什么|谁|哪|多少|怎|如何|何|几|吗")
-_MAX_READINGS = 48
+_MAX_READINGS = 64
 
 
 def readings(question: str, history: Sequence[Turn]) -> list[Reading]:
     """``question`` read with its reference as each entity named earlier, the most recent
-    first; [] when it has no reference to read this way ("Why?") or nothing came before."""
+    first; [] when it has no reference to read this way ("Why?") or nothing came before.
+
+    An English ellipsis first takes the frame of the last question (:func:`with_frame`):
+    "And its summer festival?" after "What is the name of the university's core
+    curriculum?" reads "What is the name of its summer festival?", then "its" is read; of
+    several frames, the documents choose too."""
+    frames = with_frame(question, history)
+    if frames and not _READABLE_EN.search(frames[0]):  # "And in 1990?": the frame reads it
+        asked = max(i for i, t in enumerate(history) if t.role == "user")
+        return [Reading(f, Referent(history[asked].content, asked)) for f in frames]
     out = []
     for referent in referents(history):
-        text = _read(question, referent.text)
-        if text is not None and text != question:
-            out.append(Reading(text, referent))
+        for text in (_read(q, referent.text) for q in frames or [question]):
+            if text is not None and text != question:
+                out.append(Reading(text, referent))
     return list({r.question: r for r in reversed(out)}.values())[::-1][:_MAX_READINGS]
+
+
+# "And its summer festival?", "What about in 1990?": the slot of the last question said again.
+_ELLIPSIS_EN = re.compile(r"^\s*(?:and|but|what about|how about)\s+(.+?)\s*[?.!]*\s*$", re.I)
+_DETERMINERS = frozenset({"the", "a", "an", "its", "their", "his", "her"})
+_FRAME_PREPOSITIONS = _NOT_A_NOUN - {"a", "an", "the", "and", "or", "than"}
+_MAX_SLOT_WORDS = 6
+
+
+def with_frame(question: str, history: Sequence[Turn]) -> list[str]:
+    """An English ellipsis said in the frame of the last question: its slot from where the
+    ellipsis's first word begins the same kind of phrase there (a determiner or the same
+    preposition, before no verb's past form): "And in 1990?" after "How many lived there in
+    1980?" -> "How many lived there in 1990?"; each such place once, the last first. []
+    for anything else ("And who was its engineer?" says it all)."""
+    found = _ELLIPSIS_EN.match(question)
+    asked = [t.content for t in history if t.role == "user"]
+    if found is None or not asked or _CJK_IDEOGRAPH.search(question):
+        return []
+    slot = found.group(1)
+    words = slot.split()
+    first = words[0].lower()
+    if len(words) > _MAX_SLOT_WORDS or first in _QUESTION_WORDS:
+        return []
+    kinds = _DETERMINERS if first in _DETERMINERS else {first} & _FRAME_PREPOSITIONS
+    frame = asked[-1].strip().rstrip("?.! ")
+    starts = [m.start() for m in re.finditer(r"\b\w+\b", frame) if m.group().lower() in kinds]
+    return [f"{frame[:at]}{slot}?" for at in reversed(starts) if not _past(frame[at:])]
+
+
+def _past(text: str) -> bool:
+    """Whether ``text`` holds a verb's past form: a slot it ends is no noun phrase ("the
+    Elmstead reservoir completed" of "When was the Elmstead reservoir completed?")."""
+    return any(w.islower() and (w.endswith("ed") or w in _IRREGULAR_PAST) for w in text.split())
 
 
 def _read(question: str, entity: str) -> str | None:

@@ -18,6 +18,7 @@ from generation.referents import (
     readings,
     referents,
     refers_back,
+    with_frame,
 )
 
 
@@ -176,3 +177,26 @@ def test_referents_are_the_latest_turns_each_once() -> None:
     assert [r.text for r in found][:1] == ["Tesla"]  # the refusal names nothing
     assert {r.text: r.turn for r in found}["Elmstead dam"] == 0
     assert all(r.text != "1887" for r in found)
+
+
+def test_an_english_ellipsis_takes_the_frame_of_the_last_question() -> None:
+    core = ("What is the name of the university's core curriculum?", "Common Core [1].")
+    framed = with_frame("And its summer festival?", _history(*core))
+    assert "What is the name of its summer festival?" in framed
+    assert "What is the name of university's summer festival?" in _read(
+        "And its summer festival?", *core
+    )
+    census = ("How many students lived in Elmstead in 1980?", "300 [1].")
+    # each "in" a place for the slot, the last first; the documents choose
+    assert _read("And in 1990?", *census)[0] == "How many students lived in Elmstead in 1990?"
+    assert with_frame("And who was its engineer?", _history(*census)) == []  # it says it all
+    assert with_frame("那么它的分子式呢？", _history(*census)) == []
+    # "the engineer" is no slot of "When was the Elmstead reservoir completed?"
+    dam = _history("When was the Elmstead reservoir completed?", "In 1887 [1].")
+    assert with_frame("And the engineer?", dam) == []
+
+
+def test_the_verb_that_ends_a_question_names_nothing() -> None:
+    entities = {r.text for r in referents(_history("What does the electrolysis of water produce?"))}
+    assert "electrolysis of water" in entities
+    assert not any(e.endswith("produce") for e in entities)
