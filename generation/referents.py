@@ -109,11 +109,13 @@ _IRREGULAR_PAST = frozenset(
 # that join a name to what is said of it; a run's first two to eight characters are the
 # candidates (the documents choose among 印度, 印度野驴, 印度野驴最高 ...).
 _ZH_BOUNDARY = re.compile(
-    r"什么时候|为什么|什么|哪些|哪里|哪儿|哪个|哪一|怎么|怎样|如何|何时|是谁|谁|吗|呢|的"
-    r"|了|是|被|和|与|及|或|这|那|该|此|其|它|他|她|[\W_]|(\d+|多少|几)"
+    r"什么时候|为什么|哪里|哪儿|怎么|怎样|如何|何时|是谁|谁|吗|呢|的"
+    r"|了|是|被|和|与|及|或|这|那|该|此|其|它|他|她|[\W_]|(\d+|多少|几|什么|哪些|哪个|哪一)"
 )
 _ZH_MIN, _ZH_MAX = 2, 8
-_COUNTING = frozenset({"多少", "几"})
+# What follows a number, 多少 or 几 is a unit or a date; what follows 什么 or 哪些 is what the
+# question asks for (什么职务, 哪些方面), not a thing it names.
+_COUNTING = frozenset({"多少", "几", "什么", "哪些", "哪个", "哪一"})
 # An answer names things when it is short; a longer one explains, and its phrases are noise.
 _MAX_ANSWER_WORDS = 25  # "Oxygen and hydrogen are produced by the electrolysis of water."
 _MAX_ANSWER_CJK = 8  # a Chinese answer that names: 南亚, 天山的明珠
@@ -327,6 +329,16 @@ def _read_chinese(question: str, entity: str) -> str:
         body = body[:-1] if _QUESTION_WORD_ZH.search(body[:-1]) else body[:-1] + "是什么"
         text = body + "？"
     return text
+
+
+def asked_content(question: str) -> str:
+    """What a follow-up asks, without its reference, question words and particles: the
+    terms a passage must hold to bear a reading out (CJK bigrams of "它主治哪些问题" would
+    count 哪些 and 它主, which any passage or none holds). English keeps its words: BM25's
+    stopwords drop "what" and "it"."""
+    if not _CJK_IDEOGRAPH.search(question):
+        return question
+    return " ".join(run for run in _ZH_BOUNDARY.split(question) if run and run not in _COUNTING)
 
 
 # -- choosing ---------------------------------------------------------------------------------

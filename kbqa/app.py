@@ -36,7 +36,14 @@ from core.types import (
 )
 from generation.backends import make_backend
 from generation.generator import Generator
-from generation.referents import Resolution, assumption_note, choose, readings, refers_back
+from generation.referents import (
+    Resolution,
+    asked_content,
+    assumption_note,
+    choose,
+    readings,
+    refers_back,
+)
 from generation.server import ChatServer
 from index.backend import IndexBackend, check_collection_name, open_index
 from index.embedders import (
@@ -479,8 +486,9 @@ class KBQA:
         A follow-up is read first by the rules of :mod:`generation.referents`: its reference
         taken for each entity named earlier (never a number), the reading the documents bear
         out (:meth:`HybridRetriever.fit`) of the most recently named entity that fits. Failing
-        that ("Why?", "And the engineer?"), the chat model's rewrite, when rewriting is on;
-        failing both, the follow-up alone and with the question before it
+        that ("Why?", "And the engineer?", or no passage that names an entity says what is
+        asked: "its" points outside the conversation), the chat model's rewrite, when
+        rewriting is on; failing both, the follow-up alone and with the question before it
         (:func:`retrieval_query`), whose results are fused.
         """
         if not turns_needed(question, history):
@@ -490,10 +498,11 @@ class KBQA:
                 [r.question for r in found],
                 self.collections_or_default(collections),
                 [r.referent.text for r in found],
-                question,
+                asked_content(question),
             )
-            resolution = choose(found, scores, margin)
-            return [resolution.reading.question], resolution
+            if max(scores) >= 0:  # below: no passage names any of them with what is asked
+                resolution = choose(found, scores, margin)
+                return [resolution.reading.question], resolution
         if self.settings.generation.rewrite and (
             rewritten := self.generator.rewrite(question, history)
         ):

@@ -29,7 +29,7 @@ MODES = ("hybrid", "dense", "bm25")
 # (:meth:`HybridRetriever.fit`).
 FIT_MARGIN = 0.05
 FIT_HITS = 3  # passages a reading is judged by
-UNBORNE = 1.0  # below any reading that a passage bears out
+UNBORNE = 2.0  # below any reading that a passage bears out: every score under 0
 COSINE_WEIGHT = 0.1  # the embedder's cosine only breaks ties between shares of terms
 _STEM_KEEP = 4  # "teachers" and "teacher": a word's start names it
 

@@ -106,7 +106,8 @@ def test_a_reading_fits_where_a_passage_naming_its_entity_says_what_was_asked(
     scores, margin = retriever.fit(
         readings, ["animals"], ["comets", "penguins"], "What do they eat?"
     )
-    assert scores[1] > scores[0] + 0.5 > margin
+    assert scores[1] >= 0 > scores[0]  # every reading no passage bears out scores below 0
+    assert scores[1] - scores[0] > margin
     assert mentions("Penguins live in Antarctica.", "penguin's")
     assert mentions("乙酰胺是由乙酸衍生出的酰胺", "乙酰胺")
     assert not mentions("Penguins live in Antarctica.", "comets")
