@@ -115,6 +115,8 @@ _ZH_BOUNDARY = re.compile(
 _ZH_MIN, _ZH_MAX = 2, 8
 # What follows a number, 多少 or 几 is a unit or a date; what follows 什么 or 哪些 is what the
 # question asks for (什么职务, 哪些方面), not a thing it names.
+_TOPIC = 2
+_PREPOSITION_ZH = "在从"  # 在古代…: a place or a time, not a thing it names
 _COUNTING = frozenset({"多少", "几", "什么", "哪些", "哪个", "哪一"})
 # An answer names things when it is short; a longer one explains, and its phrases are noise.
 _MAX_ANSWER_WORDS = 25  # "Oxygen and hydrogen are produced by the electrolysis of water."
@@ -186,11 +188,12 @@ def names_something(unit: str) -> bool:
 
 
 def _chinese_runs(text: str) -> list[str]:
-    """The runs of a Chinese text that may name something, in order: not numbers, nor what
-    follows a number or 多少/几 (a unit, a date)."""
+    """The runs of a Chinese text that may name something, in order, without an opening 在
+    or 从: not numbers, nor what follows a number, 多少 or 几 (a unit, a date) or 什么 and
+    哪些 (what is asked for)."""
     runs = _ZH_BOUNDARY.split(text)  # numbers kept: what follows one is a unit or a date
     return [
-        run
+        run.lstrip(_PREPOSITION_ZH)
         for before, run in zip([None, *runs], runs, strict=False)
         if run
         and not run.isdigit()
@@ -355,36 +358,42 @@ def choose(found: Sequence[Reading], scores: Sequence[float], margin: float) -> 
     """Of ``found`` (each with how well the documents bear it out, higher better), the best
     scored reading, unless another entity fits too (its score within ``margin`` of the best)
     and was named more recently: then the best scored reading of the most recent such turn.
-    Ambiguous when another entity fits at all. Two entities one of which holds the other
-    ("diatomic oxygen", "oxygen"; 兰比尔 in a longer run of an answer) are one."""
+    A topic (:attr:`Referent.topic`) counts two margins more: what a question was about is
+    what a pronoun most often points at, so a more recent entity that is no topic must fit
+    better to be taken. Of equal scores, the fullest name ("Ada Hollins", not "Ada"); of one
+    entity, its fullest name that fits (印度野驴, not 印度). Ambiguous when another entity
+    fits at all. Two entities one of which holds the other ("diatomic oxygen", "oxygen";
+    兰比尔 in a longer run of an answer) are one."""
     if not found:
         raise ValueError("choose needs at least one reading")
-    # What the last question was about is what a pronoun most often points at (its topic,
-    # where one is known, counts a margin more); of equal scores, the fullest name: "Ada
-    # Hollins", not "Ada".
-    weighed = [s + margin * r.referent.topic for r, s in zip(found, scores, strict=True)]
-    ranked = sorted(
-        zip(found, weighed, strict=True), key=lambda p: (-p[1], -len(p[0].referent.text))
-    )
+    raw = dict(zip(found, scores, strict=True))
+    weighed = [(r, s + _TOPIC * margin * r.referent.topic) for r, s in raw.items()]
+    ranked = sorted(weighed, key=lambda p: (-p[1], -len(p[0].referent.text)))
     taken, best = ranked[0]
-    rivals = [
-        (r, s)
+    later = [
+        r
         for r, s in ranked[1:]
-        if s >= best - margin and not _same_entity(r.referent.text, taken.referent.text)
+        if s >= best - margin
+        and r.referent.turn > taken.referent.turn
+        and not _same_entity(r.referent.text, taken.referent.text)
     ]
-    later = [pair for pair in rivals if pair[0].referent.turn > taken.referent.turn]
     if later:
-        latest = max(r.referent.turn for r, _ in later)
-        taken = next(r for r, _ in later if r.referent.turn == latest)  # best scored first
+        latest = max(r.referent.turn for r in later)
+        taken = next(r for r in later if r.referent.turn == latest)  # best scored first
     fuller = [
         r
         for r, s in ranked
         if s >= best - margin
         and r.referent.turn == taken.referent.turn
         and taken.referent.text.lower() in r.referent.text.lower()
-    ]  # of one entity, the fullest name that fits: 印度野驴, not 印度
+    ]
     taken = max(fuller, key=lambda r: len(r.referent.text), default=taken)
-    return Resolution(taken, ambiguous=bool(rivals))
+    top = max(raw.values())
+    ambiguous = any(
+        s >= top - margin and not _same_entity(r.referent.text, taken.referent.text)
+        for r, s in raw.items()
+    )
+    return Resolution(taken, ambiguous)
 
 
 def _same_entity(a: str, b: str) -> bool:

@@ -200,3 +200,15 @@ def test_the_verb_that_ends_a_question_names_nothing() -> None:
     entities = {r.text for r in referents(_history("What does the electrolysis of water produce?"))}
     assert "electrolysis of water" in entities
     assert not any(e.endswith("produce") for e in entities)
+
+
+def test_a_chinese_topic_outweighs_a_more_recent_entity_that_fits_no_better() -> None:
+    topic = Reading("美特斯邦威的主要经营模式是什么？", Referent("美特斯邦威", 0, topic=True))
+    answer = Reading("年轻人群的主要经营模式是什么？", Referent("年轻人群", 1))
+    chosen = choose([answer, topic], [0.5, 0.5], margin=0.05)
+    assert chosen.reading is topic
+    assert chosen.ambiguous  # 年轻人群 fit too: the note says which was taken
+    found = referents(_history("在古代的美索不达米亚时代，数字是如何表达的？"))
+    assert "古代" in {r.text for r in found}
+    assert not any(r.text.startswith("在") for r in found)
+    assert not any(r.text == "方面" for r in referents(_history("其重要性体现在哪些方面？")))
