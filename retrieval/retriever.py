@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -34,34 +35,38 @@ COSINE_WEIGHT = 0.1  # the embedder's cosine only breaks ties between shares of 
 _STEM_KEEP = 4  # "teachers" and "teacher": a word's start names it
 
 
-def _borne_out(asked: str, entity: str | None, passages: Sequence[tuple[str, float]]) -> float:
-    """The share of ``asked``'s terms that two neighbouring sentences of one of ``passages``
-    (text, cosine) hold, sentences that name ``entity`` (or :data:`UNBORNE` less), plus a
-    little of the passage's cosine."""
-    best = borne = float("-inf")
+def _borne_out(
+    asked: str, entity: str | None, passages: Sequence[tuple[str, float]], pool: set[str]
+) -> float:
+    """The weighed share of ``asked``'s terms that two neighbouring sentences of one of
+    ``passages`` (text, cosine) hold, a passage that names ``entity`` (or :data:`UNBORNE`
+    less), plus a little of the passage's cosine. A term weighs the less, the more of the
+    ``pool`` (every passage near any reading) holds it: of "它主治哪些问题", 主治 is in one
+    passage and says which, 问题 is in most and says nothing."""
     terms = tokenize(asked)
+    weights = [math.log(1 + len(pool) / (1 + sum(_holds(t, p) for p in pool))) for t in terms]
+    total = sum(weights) or 1.0
+    best = borne = float("-inf")
     for text, cosine in passages:
         sentences = [text[a:b] for a, b in sentence_spans(text)] or [text]
         windows = [" ".join(sentences[max(0, i - 1) : i + 1]) for i in range(len(sentences))]
-        for window in windows:
-            score = _share(terms, window) + COSINE_WEIGHT * cosine
-            best = max(best, score)
-            if entity is None or mentions(window, entity):
-                borne = max(borne, score)
+        held = max(
+            sum(w for t, w in zip(terms, weights, strict=True) if _holds(t, x)) for x in windows
+        )
+        score = held / total + COSINE_WEIGHT * cosine
+        best = max(best, score)
+        if entity is None or mentions(text, entity):  # a Chinese passage names it once, first
+            borne = max(borne, score)
     return borne if borne > float("-inf") else best - UNBORNE
 
 
-def _share(terms: Sequence[str], text: str) -> float:
-    """The share of ``terms`` (BM25's: words, CJK bigrams) that ``text`` holds, a word by its
-    start ("condense" in "condenses")."""
+def _holds(term: str, text: str) -> bool:
+    """Whether ``text`` holds a BM25 term (a word by its start: "condense" in "condenses";
+    a CJK bigram as it is)."""
     text = text.lower()
-    held = sum(
-        (t in text)
-        if cjk_ratio(t) > 0
-        else re.search(r"\b" + re.escape(_stem(t)), text) is not None
-        for t in terms
-    )
-    return held / max(len(terms), 1)
+    if cjk_ratio(term) > 0:
+        return term in text
+    return re.search(r"\b" + re.escape(_stem(term)), text) is not None
 
 
 def _stem(word: str) -> str:
@@ -69,13 +74,16 @@ def _stem(word: str) -> str:
 
 
 def mentions(text: str, entity: str) -> bool:
-    """Whether ``text`` names ``entity``: the entity itself (CJK), or each of its words, by
-    their start ("university's" in "universities", "teachers" in "teacher")."""
+    """Whether ``text`` names ``entity``: the entity itself (CJK), or its words in a row, each
+    by its start ("university's core" in "University's core", "teachers" in "teacher"); not
+    its words apart ("program the university" is no name of "the program that the university
+    runs")."""
     text = text.lower()
     if cjk_ratio(entity) > 0:
         return entity.lower() in text
     words = [re.sub(r"['’]s$", "", w) for w in re.findall(r"[^\W_]+(?:['’]s)?", entity.lower())]
-    return all(re.search(r"\b" + re.escape(_stem(w)), text) for w in words if w)
+    pattern = r"\W+".join(re.escape(_stem(w)) + r"\w*(?:['’]s)?" for w in words if w)
+    return bool(pattern) and re.search(r"\b" + pattern, text) is not None
 
 
 @dataclass
@@ -298,11 +306,12 @@ class HybridRetriever:
         of a follow-up: "what is its core curriculum?" with "its" as each entity named before),
         and the margin within which two of these scores are a tie.
 
-        A reading is borne out by a passage that says what was ``asked`` (the follow-up as
-        the user wrote it; else the reading) of its entity: the score is the largest share of
-        the asked question's BM25 terms (words; CJK bigrams) that two neighbouring sentences
-        of the reading's nearest passages hold, sentences that name the reading's entity (of
-        ``entities``, one per query), or :data:`UNBORNE` less where none does. "What mechanism
+        A reading is borne out by a passage that says what was ``asked`` (the follow-up's
+        content; else the reading) of its entity: the score is the largest share of the
+        asked BM25 terms (words; CJK bigrams; each weighed by how few of the passages near
+        any reading hold it) that two neighbouring sentences of one of the reading's nearest
+        passages hold, a passage that names the reading's entity (of ``entities``, one per
+        query), or :data:`UNBORNE` less where none does. "What mechanism
         can be used to make teach?" finds passages about teaching, whose sentences say nothing
         of a mechanism; "... to make oxygen?" finds the one that does. The entity's own words
         are not counted, so a longer name scores no more for being longer. The nearest
@@ -321,8 +330,9 @@ class HybridRetriever:
             ]
         else:
             near = self._nearest_texts(queries, collections)
+        texts = {text for passages in near for text, _ in passages}
         scores = [
-            _borne_out(asked or query, entity, passages)
+            _borne_out(asked or query, entity, passages, texts)
             for query, entity, passages in zip(queries, named, near, strict=True)
         ]
         return scores, FIT_MARGIN
