@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from core.types import STRATEGIES, Answer, Discard, Sampling, Turn
 
@@ -190,6 +191,8 @@ def print_answer(answer: Answer) -> None:
     if answer.search_query and answer.search_query != answer.question:
         searched = " ".join(answer.search_query.split())
         out.print(f"[dim]searched for: {searched}[/dim]", markup=True)
+    if answer.note:  # which of two entities a follow-up's pronoun was taken for
+        out.print(f"[yellow]{escape(answer.note)}[/yellow]", markup=True)
     if answer.guard is not None and answer.guard.action != "retried":
         out.print(f"[bold]Answer:[/bold] {answer.answer}")  # not the text streamed
     elif answer.unsupported_answer is not None:

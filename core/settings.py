@@ -444,9 +444,11 @@ class GenerationSettings(BaseModel):
     )
     rewrite: bool = Field(
         True,
-        description="Rewrite a follow-up question with the conversation into one that stands "
-        "alone, with the chat model, and search for that. Off, or when the model's rewrite is "
-        "unusable: search for the follow-up together with the question before it.",
+        description="Rewrite with the chat model a follow-up question that the rules of "
+        "generation/referents.py cannot read (no pronoun for an entity named earlier: 'And the "
+        "engineer?') into one that stands alone, and search for that. Off, or when the "
+        "model's rewrite is unusable: search for the follow-up together with the question "
+        "before it.",
     )
     rewrite_max_tokens: int = Field(64, gt=0, description="Most tokens of a rewritten question.")
     repetition_guard: bool = Field(

@@ -366,6 +366,12 @@ class Answer(_Model):
     guard: Guard | None = Field(
         None, description="Set when the output guard stopped the model (repetition, a banned word)."
     )
+    note: str | None = Field(
+        None,
+        description="What the answer assumed, for people, in the question's language: the "
+        "entity a follow-up's pronoun was taken for when two named earlier fit "
+        "('Assuming “Tesla” from earlier.').",
+    )
 
 
 # An answer as it streams: text pieces, a Discard when the text so far is dropped, the Answer.

@@ -72,9 +72,10 @@ def evaluate(
         bool,
         typer.Option(
             "--chat",
-            help="Score conversations instead: second questions after an unrelated first one, "
-            "and follow-ups with a pronoun, against the same questions asked alone (--sample: "
-            "conversations of each kind; the first of --strategies answers).",
+            help="Score conversations instead: second questions after an unrelated one, "
+            "follow-ups with a pronoun (next, or two turns later), ellipses ('And its summer "
+            "festival?') and pointers at the previous answer, against the same questions asked "
+            "alone (--sample: conversations of each kind; the first of --strategies answers).",
         ),
     ] = False,
     refusals: Annotated[

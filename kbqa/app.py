@@ -36,7 +36,14 @@ from core.types import (
 )
 from generation.backends import make_backend
 from generation.generator import Generator
-from generation.rewrite import pronoun_readings, refers_back
+from generation.referents import (
+    Resolution,
+    asked_content,
+    assumption_note,
+    choose,
+    readings,
+    refers_back,
+)
 from generation.server import ChatServer
 from index.backend import IndexBackend, check_collection_name, open_index
 from index.embedders import (
@@ -417,7 +424,7 @@ class KBQA:
         searching = "stage.searching_conversation" if history else "stage.searching"
         yield Stage(stage="searching", message=message(searching, lang))
         start = time.perf_counter()
-        queries = self.search_queries(question, history, collections)
+        queries, resolution = self._search_queries(question, history, collections)
         rewrite_s = time.perf_counter() - start
         found, evidence = self._retrieve(queries, collections, top_k)
         excerpt_start = time.perf_counter()
@@ -436,6 +443,8 @@ class KBQA:
                 item.question = question
                 item.search_query = " | ".join(queries)
                 item.evidence = round(evidence.score, 4)
+                if resolution is not None and resolution.ambiguous:
+                    item.note = assumption_note(resolution.reading.referent, language_of(question))
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
                 if history:
                     item.timings["rewrite"] = rewrite_s
@@ -467,23 +476,44 @@ class KBQA:
         history: Sequence[Turn],
         collections: Sequence[str] | None = None,
     ) -> list[str]:
-        """What to search for: the question itself, or a follow-up made to stand alone. First
-        the chat model's rewrite; when rewriting is off or its reply unusable, the reading
-        of the follow-up's pronoun (as each phrase of the question before) that the documents
-        match best (:func:`pronoun_readings`); failing both ("and the engineer?", Chinese), the
-        follow-up alone and with the question before it (:func:`retrieval_query`), whose
-        results are fused. One query means a question that stands alone; the first query is
-        what the excerpts are chosen for."""
+        """What to search for: the question itself, or a follow-up made to stand alone (see
+        :meth:`_search_queries`). One query means a question that stands alone; the first
+        query is what the excerpts are chosen for."""
+        return self._search_queries(question, history, collections)[0]
+
+    def _search_queries(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        collections: Sequence[str] | None = None,
+    ) -> tuple[list[str], Resolution | None]:
+        """The queries of :meth:`search_queries`, and how a follow-up's reference was read.
+
+        A follow-up is read first by the rules of :mod:`generation.referents`: its reference
+        taken for each entity named earlier (never a number), the reading the documents bear
+        out (:meth:`HybridRetriever.fit`) of the most recently named entity that fits. Failing
+        that ("Why?", "And the engineer?", or no passage that names an entity says what is
+        asked: "its" points outside the conversation), the chat model's rewrite, when
+        rewriting is on; failing both, the follow-up alone and with the question before it
+        (:func:`retrieval_query`), whose results are fused.
+        """
         if not turns_needed(question, history):
-            return [question]
-        if self.settings.generation.rewrite:
-            rewritten = self.generator.rewrite(question, history)
-            if rewritten:
-                return [rewritten]
-        if readings := pronoun_readings(question, history):
-            names = self.collections_or_default(collections)
-            return [self.retriever.likeliest(readings, names)]
-        return list(dict.fromkeys([question, retrieval_query(question, history)]))
+            return [question], None
+        if found := readings(question, history):
+            scores, margin = self.retriever.fit(
+                [r.question for r in found],
+                self.collections_or_default(collections),
+                [r.referent.text for r in found],
+                asked_content(question),
+            )
+            if max(scores) >= 0:  # below: no passage names any of them with what is asked
+                resolution = choose(found, scores, margin)
+                return [resolution.reading.question], resolution
+        if self.settings.generation.rewrite and (
+            rewritten := self.generator.rewrite(question, history)
+        ):
+            return [rewritten], None
+        return list(dict.fromkeys([question, retrieval_query(question, history)])), None
 
     def _retrieve(
         self, queries: Sequence[str], collections: Sequence[str] | None, top_k: int | None

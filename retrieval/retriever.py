@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,9 +16,10 @@ from langchain_core.retrievers import BaseRetriever
 from core.errors import InvalidRequestError
 from core.i18n import language_of, message
 from core.settings import RetrievalSettings
-from core.text import cjk_ratio
+from core.text import cjk_ratio, sentence_spans
 from core.types import Evidence, Hit
 from index.backend import IndexBackend
+from index.lexical import tokenize
 from index.store import ChunkRecord
 from retrieval.evidence import measure
 from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
@@ -24,6 +27,64 @@ from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.rerankers import Reranker, VectorReranker
 
 MODES = ("hybrid", "dense", "bm25")
+# Two readings of a follow-up fit as well as each other within this share of their terms
+# (:meth:`HybridRetriever.fit`).
+FIT_MARGIN = 0.05
+FIT_HITS = 3  # passages a reading is judged by
+UNBORNE = 2.0  # below any reading that a passage bears out: every score under 0
+COSINE_WEIGHT = 0.1  # the embedder's cosine only breaks ties between shares of terms
+_STEM_KEEP = 4  # "teachers" and "teacher": a word's start names it
+
+
+def _borne_out(
+    asked: str, entity: str | None, passages: Sequence[tuple[str, float]], pool: set[str]
+) -> float:
+    """The weighed share of ``asked``'s terms that two neighbouring sentences of one of
+    ``passages`` (text, cosine) hold, a passage that names ``entity`` (or :data:`UNBORNE`
+    less), plus a little of the passage's cosine. A term weighs the less, the more of the
+    ``pool`` (every passage near any reading) holds it: of "它主治哪些问题", 主治 is in one
+    passage and says which, 问题 is in most and says nothing."""
+    terms = tokenize(asked)
+    weights = [math.log(1 + len(pool) / (1 + sum(_holds(t, p) for p in pool))) for t in terms]
+    total = sum(weights) or 1.0
+    best = borne = float("-inf")
+    for text, cosine in passages:
+        sentences = [text[a:b] for a, b in sentence_spans(text)] or [text]
+        windows = [" ".join(sentences[max(0, i - 1) : i + 1]) for i in range(len(sentences))]
+        held = max(
+            sum(w for t, w in zip(terms, weights, strict=True) if _holds(t, x)) for x in windows
+        )
+        score = held / total + COSINE_WEIGHT * cosine
+        best = max(best, score)
+        if entity is None or mentions(text, entity):  # a Chinese passage names it once, first
+            borne = max(borne, score)
+    return borne if borne > float("-inf") else best - UNBORNE
+
+
+def _holds(term: str, text: str) -> bool:
+    """Whether ``text`` holds a BM25 term (a word by its start: "condense" in "condenses";
+    a CJK bigram as it is)."""
+    text = text.lower()
+    if cjk_ratio(term) > 0:
+        return term in text
+    return re.search(r"\b" + re.escape(_stem(term)), text) is not None
+
+
+def _stem(word: str) -> str:
+    return word[: max(_STEM_KEEP, len(word) - 2)]
+
+
+def mentions(text: str, entity: str) -> bool:
+    """Whether ``text`` names ``entity``: the entity itself (CJK), or its words in a row, each
+    by its start ("university's core" in "University's core", "teachers" in "teacher"); not
+    its words apart ("program the university" is no name of "the program that the university
+    runs")."""
+    text = text.lower()
+    if cjk_ratio(entity) > 0:
+        return entity.lower() in text
+    words = [re.sub(r"['’]s$", "", w) for w in re.findall(r"[^\W_]+(?:['’]s)?", entity.lower())]
+    pattern = r"\W+".join(re.escape(_stem(w)) + r"\w*(?:['’]s)?" for w in words if w)
+    return bool(pattern) and re.search(r"\b" + pattern, text) is not None
 
 
 @dataclass
@@ -232,19 +293,65 @@ class HybridRetriever:
         return dict(sorted(zip(head, scores, strict=True), key=lambda x: x[1], reverse=True))
 
     def likeliest(self, queries: Sequence[str], collections: Sequence[str]) -> str:
-        """The one of ``queries`` whose nearest chunk in ``collections`` is nearest: of the
-        readings of a follow-up ("what is its core curriculum?" with "its" as each phrase of
-        the question before), the one the documents bear out. One batch of embeddings and one
-        nearest-neighbour search a query and collection; the first query if none finds one."""
+        """The one of ``queries`` that the documents bear out best (:meth:`fit`); the first
+        if none finds anything."""
+        scores, _ = self.fit(queries, collections)
+        return queries[int(np.argmax(scores))]
+
+    def fit(
+        self,
+        queries: Sequence[str],
+        collections: Sequence[str],
+        entities: Sequence[str] | None = None,
+        asked: str | None = None,
+    ) -> tuple[list[float], float]:
+        """How well the documents in ``collections`` bear out each of ``queries`` (the readings
+        of a follow-up: "what is its core curriculum?" with "its" as each entity named before),
+        and the margin within which two of these scores are a tie.
+
+        A reading is borne out by a passage that says what was ``asked`` (the follow-up's
+        content; else the reading) of its entity: the score is the largest share of the
+        asked BM25 terms (words; CJK bigrams; each weighed by how few of the passages near
+        any reading hold it) that two neighbouring sentences of one of the reading's nearest
+        passages hold, a passage that names the reading's entity (of ``entities``, one per
+        query), or :data:`UNBORNE` less where none does. "What mechanism
+        can be used to make teach?" finds passages about teaching, whose sentences say nothing
+        of a mechanism; "... to make oxygen?" finds the one that does. The entity's own words
+        are not counted, so a longer name scores no more for being longer. The nearest
+        passages: by the embedder where it reads the queries' script (one batch of
+        embeddings), else by BM25; the embedder's cosine breaks ties.
+        """
+        named = list(entities) if entities is not None else [None] * len(queries)
+        cjk = any(cjk_ratio(q) >= CJK_QUERY_RATIO for q in queries)
+        if cjk and not self.index.embedder.reads_cjk:
+            near = [
+                [
+                    (h.chunk.text, 0.0)
+                    for h in self.search(q, collections, FIT_HITS, "bm25", False).hits
+                ]
+                for q in queries
+            ]
+        else:
+            near = self._nearest_texts(queries, collections)
+        texts = {text for passages in near for text, _ in passages}
+        scores = [
+            _borne_out(asked or query, entity, passages, texts)
+            for query, entity, passages in zip(queries, named, near, strict=True)
+        ]
+        return scores, FIT_MARGIN
+
+    def _nearest_texts(
+        self, queries: Sequence[str], collections: Sequence[str]
+    ) -> list[list[tuple[str, float]]]:
+        """Each query's nearest chunks by the embedder: their text and cosine."""
         vectors = self.index.embedder.embed_queries(list(queries))
-        best = [
-            max(
-                (score for c in collections for _, score in self.index.dense_search(c, v, 1)),
-                default=float("-inf"),
-            )
+        near = [
+            [pair for c in collections for pair in self.index.dense_search(c, v, FIT_HITS)]
             for v in vectors
         ]
-        return queries[int(np.argmax(best))]
+        with self.index.reading():
+            records = self.index.chunks(sorted({cid for pairs in near for cid, _ in pairs}))
+        return [[(records[c].chunk.text, s) for c, s in pairs if c in records] for pairs in near]
 
     def evidence(self, query: str, hits: Sequence[Hit]) -> Evidence:
         """How well the best of ``hits`` matches ``query`` (see :mod:`retrieval.evidence`)."""

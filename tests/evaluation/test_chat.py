@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from core.settings import Settings, get_settings
-from evaluation.chat import ChatEvaluator, build_cases, shared_subject, with_pronoun
+from evaluation.chat import ChatEvaluator, build_cases
 from evaluation.dataset import EvalQuestion
+from evaluation.subjects import shared_subject, with_pronoun
 from kbqa.app import KBQA
 from tests.utils.pdfs import make_text_pdf
 
@@ -116,7 +117,9 @@ def test_cases_of_both_kinds_from_a_question_set() -> None:
         ("keeper", "Who was the lighthouse keeper of it?"),
         ("built", "When was it built?"),
     }
-    assert len(build_cases(QUESTIONS, 1)) == 2  # one of each kind
+    assert len(build_cases(QUESTIONS, 1)) == 3  # one of each kind the set makes: no ellipsis
+    two_turns = [c for c in cases if c.kind == "two-turns"]
+    assert [c.earlier[1].id for c in two_turns] == ["fruit", "fruit"]  # the unrelated between
     assert build_cases(QUESTIONS, 1, seed=3) == build_cases(QUESTIONS, 1, seed=3)
 
 
@@ -152,11 +155,14 @@ def test_a_second_question_fares_as_well_in_a_conversation_as_alone(kb: KBQA) ->
     assert unrelated.ratio == pytest.approx(1.0)
     assert follow_up.conversations == 2
     assert follow_up.ratio == pytest.approx(1.0)
+    assert report.scores["two-turns"].ratio == pytest.approx(1.0)  # past the unrelated one
     for result in report.results:
         if result.kind == "unrelated":  # searched as itself, not glued to the first question
             assert result.searched == result.second
-        else:  # the fake model's rewrite names what the pronoun stands for
-            assert "Brookhaven" in result.searched
+        else:  # read as one question that stands alone, "it" as a thing of the first one
+            assert " | " not in result.searched
+            assert "it" not in result.searched.split()
+            assert "fruit" not in result.searched  # not the unrelated question between
 
 
 def test_eval_chat_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,5 +179,5 @@ def test_eval_chat_on_the_command_line(tmp_path: Path, monkeypatch: pytest.Monke
     assert result.exit_code == 0, result.output
     assert "follow-up" in result.output
     report = json.loads((out / "chat.json").read_text())
-    assert set(report["scores"]) == {"unrelated", "follow-up"}
+    assert set(report["scores"]) == {"unrelated", "follow-up", "two-turns"}
     assert report["scores"]["unrelated"]["ratio"] == pytest.approx(1.0)

@@ -11,7 +11,7 @@ from index.backend import IndexBackend
 from index.embedders import FakeEmbedder
 from ingest.pipeline import Ingestor
 from retrieval.rerankers import MaxSimReranker, VectorReranker, make_reranker
-from retrieval.retriever import HybridRetriever, KbqaRetriever
+from retrieval.retriever import HybridRetriever, KbqaRetriever, mentions
 
 FACTS = {
     "zoo.txt": "Zebras live on the African savanna and eat grass.\f"
@@ -96,6 +96,22 @@ def test_the_likeliest_reading_is_the_one_the_documents_match(
     assert retriever.likeliest(readings, ["animals"]) == "Where do penguins live?"
     assert retriever.likeliest(readings[:1], ["animals"]) == readings[0]
     assert retriever.likeliest(readings, ["nowhere"]) == readings[0]  # nothing to match
+
+
+def test_a_reading_fits_where_a_passage_naming_its_entity_says_what_was_asked(
+    retriever: HybridRetriever,
+) -> None:
+    """The readings of "What do they eat?": penguins are named with what they eat; comets are
+    named nowhere, so their reading fits far less however near its passage."""
+    readings = ["What do comets eat?", "What do penguins eat?"]
+    scores, margin = retriever.fit(
+        readings, ["animals"], ["comets", "penguins"], "What do they eat?"
+    )
+    assert scores[1] >= 0 > scores[0]  # every reading no passage bears out scores below 0
+    assert scores[1] - scores[0] > margin
+    assert mentions("Penguins live in Antarctica.", "penguin's")
+    assert mentions("乙酰胺是由乙酸衍生出的酰胺", "乙酰胺")
+    assert not mentions("Penguins live in Antarctica.", "comets")
 
 
 def test_unknown_collection_gives_nothing(retriever: HybridRetriever) -> None:

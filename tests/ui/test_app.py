@@ -96,8 +96,9 @@ def test_a_follow_up_says_what_it_searched_for(ui: AppTest) -> None:
     first, second = [m for m in ui.chat_message if m.name == "assistant"]
     assert not any(c.value.startswith("Searched for:") for c in first.caption)
     captions = [c.value for c in second.caption]
-    assert "Searched for: And who was Elmstead's engineer?" in captions
-    assert "Margaret Quill" in second.markdown[0].value
+    # "its" read as the entity the question before named (generation/referents.py); what the
+    # quoting fake model answers that reading with is not this test's concern.
+    assert "Searched for: And who was Elmstead reservoir's engineer?" in captions
 
 
 def test_a_new_collection_takes_uploads_and_answers(ui: AppTest) -> None:
