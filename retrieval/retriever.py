@@ -32,6 +32,7 @@ MODES = ("hybrid", "dense", "bm25")
 FIT_MARGIN = 0.05
 FIT_HITS = 3  # passages a reading is judged by
 UNBORNE = 2.0  # below any reading that a passage bears out: every score under 0
+ELSEWHERE = 2 * FIT_MARGIN  # the entity named in the passage, not beside what is asked
 COSINE_WEIGHT = 0.1  # the embedder's cosine only breaks ties between shares of terms
 _STEM_KEEP = 4  # "teachers" and "teacher": a word's start names it
 
@@ -40,8 +41,9 @@ def _borne_out(
     asked: str, entity: str | None, passages: Sequence[tuple[str, float]], pool: set[str]
 ) -> float:
     """The weighed share of ``asked``'s terms that two neighbouring sentences of one of
-    ``passages`` (text, cosine) hold, a passage that names ``entity`` (or :data:`UNBORNE`
-    less), plus a little of the passage's cosine. A term weighs the less, the more of the
+    ``passages`` (text, cosine) hold, sentences that name ``entity`` (:data:`ELSEWHERE` less
+    where only their passage does, :data:`UNBORNE` less where none does), plus a little of
+    the passage's cosine. A term weighs the less, the more of the
     ``pool`` (every passage near any reading) holds it: of "它主治哪些问题", 主治 is in one
     passage and says which, 问题 is in most and says nothing."""
     terms = tokenize(asked)
@@ -51,13 +53,14 @@ def _borne_out(
     for text, cosine in passages:
         sentences = [text[a:b] for a, b in sentence_spans(text)] or [text]
         windows = [" ".join(sentences[max(0, i - 1) : i + 1]) for i in range(len(sentences))]
-        held = max(
-            sum(w for t, w in zip(terms, weights, strict=True) if _holds(t, x)) for x in windows
-        )
-        score = held / total + COSINE_WEIGHT * cosine
-        best = max(best, score)
-        if entity is None or mentions(text, entity):  # a Chinese passage names it once, first
-            borne = max(borne, score)
+        for window in windows:
+            held = sum(w for t, w in zip(terms, weights, strict=True) if _holds(t, window))
+            score = held / total + COSINE_WEIGHT * cosine
+            best = max(best, score)
+            if entity is None or mentions(window, entity):
+                borne = max(borne, score)
+            elif mentions(text, entity):  # a Chinese passage names its subject once, first
+                borne = max(borne, score - ELSEWHERE)
     return borne if borne > float("-inf") else best - UNBORNE
 
 
