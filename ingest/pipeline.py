@@ -64,6 +64,9 @@ def ocr_options(settings: IngestSettings) -> OcrOptions:
         else None,
         dpi=settings.ocr_dpi,
         max_pages=settings.ocr_max_pages,
+        workers=settings.ocr_workers,
+        det_side=settings.ocr_det_side,
+        runtime=settings.ocr_runtime,
     )
 
 
