@@ -87,6 +87,13 @@ class IngestSettings(BaseModel):
         description="Processes that OCR the scanned pages of one document side by side, one "
         "thread each (on two cores, two read pages 1.7 times as fast as one).",
     )
+    ocr_threads: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Threads of each OCR process's engine (more cores than ocr_workers: a "
+        "page is read sooner; on two cores, two processes of one thread read more pages).",
+    )
     ocr_det_side: int = Field(
         960,
         ge=320,

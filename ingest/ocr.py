@@ -171,9 +171,9 @@ class TesseractEngine(OcrEngine):
 
     def __init__(self, options: OcrOptions) -> None:
         self._lang = "+".join(options.languages)
-        # One thread per page: the parse workers are the parallelism (OpenMP would make each
-        # tesseract claim every core). This process's environment is inherited by tesseract.
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        # options.threads per page (one): the workers are the parallelism (OpenMP would make
+        # each tesseract claim every core). This process's environment is inherited by it.
+        os.environ.setdefault("OMP_THREAD_LIMIT", str(options.threads))
 
     @classmethod
     def unavailable(cls, languages: Sequence[str]) -> str | None:

@@ -65,6 +65,7 @@ def ocr_options(settings: IngestSettings) -> OcrOptions:
         dpi=settings.ocr_dpi,
         max_pages=settings.ocr_max_pages,
         workers=settings.ocr_workers,
+        threads=settings.ocr_threads,
         det_side=settings.ocr_det_side,
         runtime=settings.ocr_runtime,
     )
