@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.scans import scan_pdf
+from core.settings import IngestSettings
 from ingest.ocr import (
     ENGINES,
     OcrOptions,
@@ -23,6 +24,7 @@ from ingest.ocr import (
     render,
     spread,
 )
+from ingest.pipeline import ocr_options
 from ingest.rapidocr import PageLines, RapidOcr
 from tests.utils.pdfs import text_pdf_bytes
 
@@ -70,6 +72,16 @@ def test_pages_that_are_not_cjk_are_read_in_the_other_languages() -> None:
     assert options.without_cjk().languages == ("eng", "deu")
     alone = OcrOptions(engine="tesseract", languages=("chi_sim",))
     assert alone.without_cjk().languages == ("chi_sim",)  # nothing else to read it in
+
+
+@needs_both
+def test_the_cjk_engine_is_picked_for_the_cjk_languages_and_only_when_one_is_asked_for() -> None:
+    def cjk(languages: list[str]) -> str | None:
+        return ocr_options(IngestSettings(ocr_languages=languages)).cjk_engine
+
+    assert cjk(["eng", "chi_sim"]) == "rapidocr"
+    assert cjk(["eng", "deu", "chi_sim"]) == "rapidocr"  # it reads the Chinese pages
+    assert cjk(["eng"]) is None  # English alone: no script to decide, Tesseract reads it all
 
 
 class _Spy:
