@@ -240,7 +240,7 @@ def print_table(report: dict[str, dict[str, dict[str, float]]]) -> None:
                 steps = ", ".join(
                     f"{k[:-2]} {v:.2f}"
                     for k, v in row.items()
-                    if k.endswith("_s") and k not in ("render_s", "ocr_s")  # fmt: skip
+                    if k.endswith("_s") and k not in ("render_s", "ocr_s", "pages_per_s")
                 )
                 print(
                     f"| {name} | {version[8:]} | {row['pages']:.0f} | {row['render_s']:.2f} | "
