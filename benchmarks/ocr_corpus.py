@@ -6,6 +6,7 @@ test uses, first with OCR off, then the ``needs_ocr`` ones again with the defaul
 
     python -m benchmarks ocr-corpus build/corpora/pypdf build/corpora/ocrmypdf
     python -m benchmarks ocr-corpus build/corpora/pypdf/poster.pdf   # one file again
+    python -m benchmarks ocr-corpus scan.pdf --ocr-workers 1 --ocr-threads 2   # time set-ups
 """
 
 from __future__ import annotations
@@ -65,13 +66,19 @@ def ocr_corpus(
         "build/bench/ocr-corpus.json"
     ),
     page_timeout: Annotated[float, typer.Option(help="OCR seconds per page allowed.")] = 120,
+    ocr_workers: Annotated[int, typer.Option(min=1, help="OCR processes side by side.")] = 2,
+    ocr_threads: Annotated[int, typer.Option(min=1, help="Threads of each.")] = 1,
 ) -> None:
     """Which real-world PDFs OCR turns from needs_ocr into indexed, and what the rest are."""
     from core.settings import IngestSettings
     from ingest.ocr import pick_engine
 
     settings = IngestSettings(
-        parse_timeout_s=300, parse_memory_mb=1024, ocr_page_timeout_s=page_timeout
+        parse_timeout_s=300,
+        parse_memory_mb=1024,
+        ocr_page_timeout_s=page_timeout,
+        ocr_workers=ocr_workers,
+        ocr_threads=ocr_threads,
     )
     if pick_engine(settings.ocr_engines, settings.ocr_languages) is None:
         raise typer.BadParameter("no OCR engine is installed (make ocr)")

@@ -31,13 +31,13 @@ def _status() -> dict[str, int]:
     return fields
 
 
-def _measure(path: str, engine: str, pages: int, dpi: int, threads: int) -> list:
+def _measure(path: str, engine: str, pages: int, dpi: int, threads: int, runtime: str) -> list:
     import time
 
-    from ingest.ocr import load_engine, render
+    from ingest.ocr import OcrOptions, load_engine, render
 
     rows: list[dict[str, object]] = [{"after": "start", **_status()}]
-    ocr = load_engine(engine, ("eng", "chi_sim"), threads)
+    ocr = load_engine(engine, OcrOptions(engine=engine, threads=threads, runtime=runtime))
     rows.append({"after": "load", **_status()})
     pdf = pypdfium2.PdfDocument(path)
     for i in range(min(pages, len(pdf))):
@@ -58,13 +58,16 @@ def ocr_memory(
     pages: Annotated[int, typer.Option(min=1, help="Pages read, from the first.")] = 3,
     dpi: Annotated[int, typer.Option(help="Resolution pages are rendered at.")] = 200,
     threads: Annotated[int, typer.Option(min=1, help="The engine's threads.")] = 1,
+    runtime: Annotated[
+        str, typer.Option(help="rapidocr's: auto, openvino or onnxruntime.")
+    ] = "auto",
 ) -> None:
     """Peak virtual and resident memory of an OCR engine's process, page after page."""
     if engine not in ENGINES:
         raise typer.BadParameter(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
-        rows = pool.apply(_measure, (str(pdf), engine, pages, dpi, threads))
+        rows = pool.apply(_measure, (str(pdf), engine, pages, dpi, threads, runtime))
     for row in rows:
         print(json.dumps(row))
 

@@ -56,9 +56,11 @@ class IngestSettings(BaseModel):
     )
     ocr_cjk_engine: Literal["tesseract", "rapidocr"] | None = Field(
         "rapidocr",
-        description="Pages the first engine reads as mostly Chinese/Japanese/Korean are read "
-        "again by this one, when installed: RapidOCR reads Chinese far better than Tesseract "
-        "but runs English words together (docs/benchmarks.md). None: never.",
+        description="Reads the pages whose script it finds to be Chinese (Japanese, Korean), "
+        "when installed; the other pages are read by the first of ocr_engines, in "
+        "ocr_languages but the CJK ones. rapidocr tells a page's script from a few of its "
+        "lines and reads Chinese far better than Tesseract, but runs English words together "
+        "(docs/benchmarks.md). None: the first engine reads every page.",
     )
     ocr_languages: list[str] = Field(
         ["eng", "chi_sim"],
@@ -76,9 +78,36 @@ class IngestSettings(BaseModel):
     ocr_memory_mb: int = Field(
         3072,
         ge=256,
-        description="Most MiB the process that runs ocr_cjk_engine may use (in the isolated "
-        "parser it reads one page at a time, in a process of its own; docs/benchmarks.md measures "
-        "what a page needs).",
+        description="Most MiB each process that reads pages with rapidocr may use (in the "
+        "isolated parser they are processes of their own, one page at a time each; "
+        "docs/benchmarks.md measures what a page needs).",
+    )
+    ocr_workers: int = Field(
+        2,
+        ge=1,
+        le=32,
+        description="Processes that OCR the scanned pages of one document side by side, one "
+        "thread each (on two cores, two read pages 1.7 times as fast as one).",
+    )
+    ocr_threads: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Threads of each OCR process's engine (more cores than ocr_workers: a "
+        "page is read sooner; on two cores, two processes of one thread read more pages).",
+    )
+    ocr_det_side: int = Field(
+        960,
+        ge=320,
+        le=4096,
+        description="rapidocr finds text lines in the page scaled to at most this many pixels "
+        "a side (then reads each line at full resolution): less is faster, too little misses "
+        "small print (docs/benchmarks.md measures it).",
+    )
+    ocr_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
+        "auto",
+        description="What runs rapidocr's models: OpenVINO (bfloat16 on CPUs with AMX or "
+        "AVX-512 BF16), ONNX Runtime, or 'auto': OpenVINO where it is installed.",
     )
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ with an IngestError that names the limit; the server and its other jobs go on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import resource
@@ -22,7 +23,8 @@ from pebble import ProcessExpired, ProcessPool
 from core.errors import IngestError
 from core.types import Page
 from ingest.base import PageProgress
-from ingest.loaders import OcrOptions, PdfLoader, ScannedPage, TextPass, loader_for, read_image
+from ingest.loaders import OcrOptions, PdfLoader, TextPass, loader_for
+from ingest.ocr import ENGINES
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ def _run(
         if action == "slice":
             return loader.page_slice(cast(bytes, source), filename, start, step)
         if action == "ocr":  # source: the PDF's path; start: the page number
-            return loader.read_scanned(source, filename, start)
+            return loader.ocr_pages(source, filename, [start])[0]
     if action == "check":
         loader.check(cast(bytes, source), filename)
         return None
@@ -70,8 +72,8 @@ class IsolatedParser:
     It reads files as their loaders do (same ``pages`` and ``check``), in the workers. A PDF's
     text layer is read in ``workers`` parts at once, each every ``workers``-th page, so
     parsing, which the embedder waits for, takes that much less time on a free core; its
-    scanned pages are then OCR'd one per task, each under ``ocr_page_timeout_s``; RapidOCR's
-    readings in a process of its own under ``ocr_memory_mb``.
+    scanned pages are then OCR'd one per task, each under ``ocr_page_timeout_s``; where
+    RapidOCR reads them, in processes of their own under ``ocr_memory_mb``.
     """
 
     def __init__(
@@ -122,76 +124,90 @@ class IsolatedParser:
     ) -> list[Page]:
         """OCR the pages ``numbers``, one task each, so progress moves page by page.
 
-        The parser's workers render each page and read it with the first engine (Tesseract).
-        An engine that needs more memory (RapidOCR: the CJK engine, or the first where
-        Tesseract is missing) reads the pages left to it in one process of its own, under
-        ``ocr_memory_mb``, loaded once for the document and gone after it.
+        Where an engine that needs more memory reads them (RapidOCR, for Chinese pages or for
+        every page), the pages are read in ``ocr.workers`` processes of their own, side by
+        side, under ``ocr_memory_mb``, the engines loaded once for the document and gone after
+        it; else in the parser's workers. A page the CJK engine could not read there (out of
+        its memory, over its time) is read again by the first engine alone, in the parser's
+        workers: a worse reading, not a lost file.
         """
+        assert self.ocr is not None, "to_ocr() picks the pages only with an engine"
+        engines = [name for name in (self.ocr.engine, self.ocr.cjk_engine) if name]
+        own = any(ENGINES[name].own_process for name in engines)
+        fallback = self._fallback() if own else None
         # The workers read the PDF from a file: its bytes are not sent once per page.
         with tempfile.NamedTemporaryFile(suffix=".pdf") as spool:
             spool.write(data)
             spool.flush()
-            call = ("ocr", spool.name, filename, self.password, self.max_pages, self.ocr)
-            pool = self._get_pool()
-            first: dict[Future, int] = {
-                pool.schedule(_run, args=(*call, n), timeout=self.ocr_page_timeout_s): n
+            ocr_pool = _pool(self.ocr.workers, self.ocr_memory_mb) if own else None
+            tasks = {
+                self._schedule(ocr_pool or self._get_pool(), spool.name, filename, n): n
                 for n in numbers
             }
-            again: dict[Future, ScannedPage] = {}  # pages the OCR process is reading
-            ocr_pool: ProcessPool | None = None
+            again: set[Future] = set()  # the first engine's second tries
             pages: list[Page] = []
+            if progress is not None:
+                progress(0, len(numbers))  # the pages to read, before the first is read
             try:
-                while first or again:
-                    done, _ = wait([*first, *again], return_when=FIRST_COMPLETED)
+                while tasks:
+                    done, _ = wait(tasks, return_when=FIRST_COMPLETED)
                     for future in done:
-                        if future in again:
-                            pages.append(self._read_there(future, filename, again.pop(future)))
-                        elif (scanned := self._result(future, filename, first.pop(future))).engine:
-                            ocr_pool = ocr_pool or _pool(1, self.ocr_memory_mb)
-                            again[self._send(ocr_pool, scanned)] = scanned
-                            continue  # not read yet
-                        else:
-                            pages.append(scanned.page)
+                        number = tasks.pop(future)
+                        if fallback and future not in again and future.exception() is not None:
+                            self._log_fallback(filename, number, future.exception())
+                            retry = self._schedule(
+                                self._get_pool(), spool.name, filename, number, fallback
+                            )
+                            tasks[retry] = number
+                            again.add(retry)
+                            continue
+                        memory = self.ocr_memory_mb if own and future not in again else None
+                        pages.append(self._result(future, filename, number, memory))
                         if progress is not None:
                             progress(len(pages), len(numbers))
             finally:
-                for future in [*first, *again]:
+                for future in tasks:
                     future.cancel()
                 if ocr_pool is not None:
                     ocr_pool.stop()
                     ocr_pool.join()
         return pages
 
-    def _send(self, pool: ProcessPool, scanned: ScannedPage) -> Future:
-        args = (self.ocr, scanned.engine, scanned.image, scanned.size)
-        return cast(Future, pool.schedule(read_image, args=args, timeout=self.ocr_page_timeout_s))
+    def _fallback(self) -> OcrOptions | None:
+        """The options that read a page with the first engine alone, where the CJK engine is
+        another one that runs in processes of its own; None where there is none such."""
+        assert self.ocr is not None
+        assert self.ocr.engine is not None
+        cjk = self.ocr.cjk_engine
+        if not cjk or cjk == self.ocr.engine or ENGINES[self.ocr.engine].own_process:
+            return None
+        return dataclasses.replace(self.ocr, cjk_engine=None)
 
-    def _read_there(self, future: Future, filename: str, scanned: ScannedPage) -> Page:
-        """The OCR process's reading of a page. Where it was the CJK engine's second one and
-        failed (out of its memory, over the page's time), the first engine's: a worse
-        reading, not a lost file."""
-        page = scanned.page
-        if self.ocr is None or scanned.engine == self.ocr.engine:  # its only reading
-            text, lines = self._result(future, filename, page.number, self.ocr_memory_mb)
-            return page.model_copy(update={"text": text, "lines": lines})
-        try:
-            text, lines = future.result()
-            return page.model_copy(update={"text": text, "lines": lines})
-        except Exception as exc:
-            why = (
-                f"over {self.ocr_page_timeout_s:g} s"
-                if isinstance(exc, FutureTimeout)
-                else f"{type(exc).__name__}: {exc}"[:300]
-            )
-            log.warning(
-                "%s: the CJK OCR engine failed on page %d (%s; its limit is %d MiB); keeping "
-                "the first engine's text",
-                filename,
-                page.number,
-                why,
-                self.ocr_memory_mb,
-            )
-            return page
+    def _schedule(
+        self,
+        pool: ProcessPool,
+        spool: str,
+        filename: str,
+        number: int,
+        ocr: OcrOptions | None = None,
+    ) -> Future:
+        call = ("ocr", spool, filename, self.password, self.max_pages, ocr or self.ocr, number)
+        return cast(Future, pool.schedule(_run, args=call, timeout=self.ocr_page_timeout_s))
+
+    def _log_fallback(self, filename: str, number: int, exc: BaseException | None) -> None:
+        why = (
+            f"over {self.ocr_page_timeout_s:g} s"
+            if isinstance(exc, FutureTimeout)
+            else f"{type(exc).__name__}: {exc}"[:300]
+        )
+        log.warning(
+            "%s: the CJK OCR engine failed on page %d (%s; its limit is %d MiB); the first "
+            "engine reads it alone",
+            filename,
+            number,
+            why,
+            self.ocr_memory_mb,
+        )
 
     def _result(
         self, future: Future, filename: str, number: int, memory_mb: int | None = None

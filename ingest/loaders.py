@@ -6,13 +6,11 @@ import contextlib
 import io
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import PurePath
 from typing import NamedTuple
 
 import pypdf
 import pypdfium2
-from PIL import Image
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from core.errors import IngestError
@@ -20,15 +18,7 @@ from core.files import DOCUMENT_TYPES
 from core.types import Page, TextLine
 from ingest.base import Loader, PageProgress
 from ingest.boxes import pdf_lines
-from ingest.ocr import (
-    ENGINES,
-    INSTALL_HINT,
-    has_images,
-    load_engine,
-    ocr_page,
-    render,
-    wants_cjk_engine,
-)
+from ingest.ocr import INSTALL_HINT, OcrOptions, has_images, ocr_page
 from ingest.office import OFFICE_LOADERS
 from ingest.text import clean_text, looks_garbled
 
@@ -37,9 +27,7 @@ __all__ = [
     "Loader",
     "OcrOptions",
     "PdfLoader",
-    "ScannedPage",
     "loader_for",
-    "read_image",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,46 +58,11 @@ class MarkdownLoader(TextLoader):
     extensions = DOCUMENT_TYPES[kind]
 
 
-@dataclass(frozen=True)
-class OcrOptions:
-    """How scanned pages are read; ``engine`` None: no OCR engine is available."""
-
-    engine: str | None
-    languages: tuple[str, ...] = ("eng", "chi_sim")
-    cjk_engine: str | None = None  # reads again the pages ``engine`` reads as mostly CJK
-    dpi: int = 200
-    max_pages: int = 500
-    # Threads of an engine that reads in the OCR process of its own: one, as the parser's
-    # workers (two were slower than one on two shared cores: docs/benchmarks.md, ocr-memory).
-    threads: int = 1
-
-
 class TextPass(NamedTuple):
     """Pages as their text layer reads, and the numbers of those that need OCR."""
 
     pages: list[Page]
     scanned: list[int]
-
-
-class ScannedPage(NamedTuple):
-    """A scanned page as the parser's worker read it. With ``engine``, that engine is still to
-    read its ``image`` (greyscale pixels of ``size``) in the OCR process: the first reading,
-    when the first engine runs there, or the CJK engine's second one."""
-
-    page: Page
-    engine: str | None = None
-    image: bytes = b""
-    size: tuple[int, int] = (0, 0)
-
-
-def read_image(
-    options: OcrOptions, engine: str, image: bytes, size: tuple[int, int]
-) -> tuple[str, list[TextLine]]:
-    """The clean text ``engine`` reads on a page image from :meth:`PdfLoader.read_scanned`,
-    with its lines' boxes."""
-    ocr = load_engine(engine, options.languages, options.threads)
-    text, lines = ocr.read_lines(Image.frombytes("L", size, image))
-    return clean_text(text), lines
 
 
 class PdfLoader(Loader):
@@ -129,6 +82,8 @@ class PdfLoader(Loader):
     def pages(self, data: bytes, filename: str, progress: PageProgress | None = None) -> list[Page]:
         text = self.page_slice(data, filename, 0, 1)
         todo = self.to_ocr(filename, text)
+        if todo and progress is not None:
+            progress(0, len(todo))  # the bar shows the pages to read before the first is read
         for done, number in enumerate(todo, 1):
             text.pages[number - 1] = self.ocr_pages(data, filename, [number])[0]
             if progress is not None:
@@ -191,35 +146,14 @@ class PdfLoader(Loader):
 
     def ocr_pages(self, source: bytes | str, filename: str, numbers: list[int]) -> list[Page]:
         """OCR the pages ``numbers`` (1-based) of a PDF given as bytes or a file path, in this
-        process, the CJK engine included."""
-        engine, ocr = self._engine_options()
+        process, each read once by the engine for its script (ingest.ocr.read_scan)."""
+        assert self.ocr.engine is not None, "to_ocr() picks the pages only with an engine"
         pages = []
         with self._pdfium(source, filename) as pdfium:
             for n in numbers:
-                text, lines = ocr_page(
-                    pdfium[n - 1], engine, ocr.languages, ocr.dpi, ocr.cjk_engine
-                )
+                text, lines = ocr_page(pdfium[n - 1], self.ocr)
                 pages.append(Page(number=n, text=clean_text(text), lines=lines))
         return pages
-
-    def read_scanned(self, source: bytes | str, filename: str, number: int) -> ScannedPage:
-        """Page ``number`` as read by the first OCR engine, unless that runs in a process of its
-        own (:attr:`OcrEngine.own_process`); with its image when an engine is still to read it
-        there (the first, or the CJK engine on a page the first read as mostly CJK)."""
-        engine, ocr = self._engine_options()
-        with self._pdfium(source, filename) as pdfium:
-            image = render(pdfium[number - 1], ocr.dpi)
-        if ENGINES[engine].own_process:
-            return ScannedPage(Page(number=number, text=""), engine, image.tobytes(), image.size)
-        text, lines = load_engine(engine, ocr.languages).read_lines(image)
-        page = Page(number=number, text=clean_text(text), lines=lines)
-        if ocr.cjk_engine and wants_cjk_engine(text, engine, ocr.cjk_engine):
-            return ScannedPage(page, ocr.cjk_engine, image.tobytes(), image.size)
-        return ScannedPage(page)
-
-    def _engine_options(self) -> tuple[str, OcrOptions]:
-        assert self.ocr.engine is not None, "to_ocr() picks the pages only with an engine"
-        return self.ocr.engine, self.ocr
 
     @contextlib.contextmanager
     def _pdfium(self, source: bytes | str, filename: str) -> Iterator[pypdfium2.PdfDocument]:

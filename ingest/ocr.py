@@ -1,10 +1,11 @@
 """OCR for PDF pages without a usable text layer: render with pdfium, read with an engine.
 
-Two engines run offline, picked by name from settings in order of preference, and a second
-engine may read again the pages the first finds to be mostly Chinese (or Japanese, Korean):
+Two engines run offline, picked by name from settings in order of preference; where a second
+one is set for Chinese (Japanese, Korean) pages, each page's script is decided first and the
+page read once, by the engine for it (:func:`read_scan`):
 
-- ``rapidocr``: RapidOCR (PaddleOCR's PP-OCRv4 models, shipped inside the
-  ``rapidocr-onnxruntime`` wheel, on ONNX Runtime). Its models read Chinese and English.
+- ``rapidocr``: PaddleOCR's PP-OCRv4 models, shipped inside the ``rapidocr-onnxruntime``
+  wheel, on OpenVINO or ONNX Runtime (ingest/rapidocr.py). They read Chinese and English.
 - ``tesseract``: Tesseract 5 (Debian ``tesseract-ocr`` and a package per language) through
   pytesseract.
 
@@ -13,6 +14,7 @@ benchmarks/ocr_eval.py measures both on the dev sets; docs/benchmarks.md has the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import logging
@@ -21,7 +23,8 @@ import shutil
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pypdfium2
@@ -31,6 +34,9 @@ from core.registry import Registry
 from core.text import cjk_ratio, is_cjk
 from core.types import TextLine
 
+if TYPE_CHECKING:
+    from ingest.rapidocr import PageLines
+
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
@@ -39,19 +45,51 @@ INSTALL_HINT = (
     "KBQA_INGEST__OCR_ENGINES picks among them"
 )
 
+# Tesseract's names of the languages written in CJK scripts: the CJK engine reads their pages.
+CJK_LANGUAGES = frozenset(
+    {"chi_sim", "chi_tra", "jpn", "kor", "chi_sim_vert", "chi_tra_vert", "jpn_vert", "kor_vert"}
+)
+# A page whose OCR text is at least this share CJK is a CJK page.
+CJK_PAGE_RATIO = 0.3
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """How scanned pages are read; ``engine`` None: no OCR engine is available."""
+
+    engine: str | None
+    languages: tuple[str, ...] = ("eng", "chi_sim")
+    # Reads the pages whose script it finds to be CJK (the others: ``engine``); None: none.
+    cjk_engine: str | None = None
+    dpi: int = 200
+    max_pages: int = 500
+    # Threads of each engine, and processes that read a document's pages at once: one
+    # thread each, pages side by side, was faster on two shared cores (docs/benchmarks.md).
+    threads: int = 1
+    workers: int = 2
+    # RapidOCR: the longest side of the image it finds text lines in; its runtime.
+    det_side: int = 960
+    runtime: str = "auto"
+
+    def without_cjk(self) -> OcrOptions:
+        """These options for pages the CJK engine found not to be CJK: the languages but the
+        CJK ones (Tesseract reads English half again as fast without chi_sim)."""
+        rest = tuple(lang for lang in self.languages if lang not in CJK_LANGUAGES)
+        return dataclasses.replace(self, languages=rest or self.languages)
+
 
 class OcrEngine(ABC):
-    """Reads the text of one page image. Subclasses implement :meth:`read`."""
+    """Reads the text of one page image. Subclasses implement :meth:`read_lines`."""
 
     name: ClassVar[str]
-    # Whether the isolated parser runs it in a process of its own, with its own memory limit
-    # (settings: ocr_memory_mb), rather than in its workers.
+    # Whether the isolated parser runs it in processes of their own, with their own memory
+    # limit (settings: ocr_memory_mb), rather than in its workers.
     own_process: ClassVar[bool] = False
 
     @abstractmethod
-    def __init__(self, languages: Sequence[str], threads: int = 1) -> None:
-        """Load the engine for ``languages``, to read with ``threads`` threads (once per
-        process: see :func:`load_engine`)."""
+    def __init__(self, options: OcrOptions) -> None:
+        """Load the engine for ``options.languages`` (once per process: see
+        :func:`load_engine`)."""
 
     @classmethod
     @abstractmethod
@@ -70,19 +108,27 @@ class OcrEngine(ABC):
         """:meth:`read`'s text, and each line it holds with its box (fractions of the image,
         origin top-left): where a passage is printed on a scanned page."""
 
+    def read_if_cjk(self, image: Image.Image) -> tuple[str, list[TextLine]] | None:
+        """:meth:`read_lines` of a page that is mostly CJK; None for any other page. Engines
+        that can tell from part of a page override it to read no more than that part."""
+        text, lines = self.read_lines(image)
+        return (text, lines) if cjk_ratio(text) >= CJK_PAGE_RATIO else None
+
 
 class RapidOcrEngine(OcrEngine):
     name = "rapidocr"
-    # ONNX Runtime's models and a page's feature maps: more than the parser's limit for
+    # Its runtime's models and a page's feature maps: more than the parser's limit for
     # hostile files is meant for (docs/benchmarks.md: python -m benchmarks ocr-memory).
     own_process = True
     # The PP-OCRv4 Chinese models in the wheel read simplified Chinese and English.
     LANGUAGES = frozenset({"eng", "chi_sim"})
+    # Lines read to tell a page's script, spread over the page (a page's lines in all: ~40).
+    SAMPLE_LINES = 6
 
-    def __init__(self, languages: Sequence[str], threads: int = 1) -> None:
-        from rapidocr_onnxruntime import RapidOCR
+    def __init__(self, options: OcrOptions) -> None:
+        from ingest.rapidocr import RapidOcr
 
-        self._ocr = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)
+        self._ocr = RapidOcr(options.runtime, options.threads, options.det_side)
 
     @classmethod
     def unavailable(cls, languages: Sequence[str]) -> str | None:
@@ -91,30 +137,43 @@ class RapidOcrEngine(OcrEngine):
         missing = set(languages) - cls.LANGUAGES
         return f"its models do not read {', '.join(sorted(missing))}" if missing else None
 
-    # Text detection's memory grows with the image (its feature maps are a multiple of the
-    # pixels): pages are read at most this many pixels a side, in their own process and
-    # memory limit (ingest/isolation.py; benchmarks/ocr_memory.py measures what a page takes).
-    MAX_SIDE = 1600
-
     def read_lines(self, image: Image.Image) -> tuple[str, list[TextLine]]:
-        if max(image.size) > self.MAX_SIDE:
-            image = image.copy()
-            image.thumbnail((self.MAX_SIDE, self.MAX_SIDE))
-        result, elapse = self._ocr(np.asarray(image.convert("RGB")))
-        steps = zip(("detect", "classify", "recognise"), elapse or [], strict=False)
-        self.last_steps = {name: float(seconds) for name, seconds in steps}
-        boxes = [(np.asarray(box, dtype=float), text) for box, text, _score in result or []]
-        return layout_lines(boxes), line_boxes(boxes, image.size)
+        self._ocr.steps = {}
+        page = self._ocr.detect(image)
+        return self._finish(page)
+
+    def read_if_cjk(self, image: Image.Image) -> tuple[str, list[TextLine]] | None:
+        self._ocr.steps = {}
+        page = self._ocr.detect(image)
+        self._ocr.recognise(page, spread(len(page.boxes), self.SAMPLE_LINES))
+        if cjk_ratio("".join(text for _, text in page.texts())) < CJK_PAGE_RATIO:
+            self.last_steps = dict(self._ocr.steps)
+            return None
+        return self._finish(page)  # the sample's lines are not read again
+
+    def _finish(self, page: PageLines) -> tuple[str, list[TextLine]]:
+        self._ocr.recognise(page, range(len(page.boxes)))
+        self.last_steps = dict(self._ocr.steps)
+        boxes = page.texts()
+        height, width = page.image.shape[:2]
+        return layout_lines(boxes), line_boxes(boxes, (width, height))
+
+
+def spread(count: int, most: int) -> list[int]:
+    """At most ``most`` of ``count`` indices, evenly spread from the first to the last."""
+    if count <= most:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
 
 
 class TesseractEngine(OcrEngine):
     name = "tesseract"
 
-    def __init__(self, languages: Sequence[str], threads: int = 1) -> None:
-        self._lang = "+".join(languages)
-        # One thread per page: the parse workers are the parallelism (OpenMP would make each
-        # tesseract claim every core). This process's environment is inherited by tesseract.
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    def __init__(self, options: OcrOptions) -> None:
+        self._lang = "+".join(options.languages)
+        # options.threads per page (one): the workers are the parallelism (OpenMP would make
+        # each tesseract claim every core). This process's environment is inherited by it.
+        os.environ.setdefault("OMP_THREAD_LIMIT", str(options.threads))
 
     @classmethod
     def unavailable(cls, languages: Sequence[str]) -> str | None:
@@ -202,19 +261,16 @@ def pick_engine(names: Sequence[str], languages: Sequence[str]) -> str | None:
 
 
 @functools.cache
-def load_engine(name: str, languages: tuple[str, ...], threads: int = 1) -> OcrEngine:
-    """The engine ``name``, loaded once per process: a worker reads every page with it."""
-    return ENGINES[name](languages, threads)
+def load_engine(name: str, options: OcrOptions) -> OcrEngine:
+    """The engine ``name`` with ``options``, loaded once per process: a worker reads every
+    page with it."""
+    return ENGINES[name](options)
 
 
 def has_images(page: pypdfium2.PdfPage) -> bool:
     """Whether a page draws any image, in form XObjects too (where scanners often put them)."""
     image = pypdfium2.raw.FPDF_PAGEOBJ_IMAGE
     return any(True for _ in page.get_objects(filter=(image,), max_depth=4))
-
-
-# A page whose OCR text is at least this share CJK is a CJK page.
-CJK_PAGE_RATIO = 0.3
 
 
 # Pages are rendered at the OCR resolution but at most this many pixels (A4 at 200 dpi is 3.9
@@ -231,29 +287,27 @@ def render(page: pypdfium2.PdfPage, dpi: int) -> Image.Image:
     return page.render(scale=scale, grayscale=True).to_pil().convert("L")
 
 
-def wants_cjk_engine(text: str, engine: str, cjk_engine: str | None) -> bool:
-    """Whether ``cjk_engine`` should read again a page ``engine`` read as ``text``."""
-    return bool(cjk_engine) and cjk_engine != engine and cjk_ratio(text) >= CJK_PAGE_RATIO
+def read_scan(image: Image.Image, options: OcrOptions) -> tuple[str, list[TextLine]]:
+    """The text of a scanned page image, with its lines' boxes, read once: by the CJK engine
+    where it finds the page to be CJK (RapidOCR tells from a few lines), else by the first
+    engine, in the languages but the CJK ones."""
+    assert options.engine is not None, "pages are OCR'd only with an engine"
+    cjk = options.cjk_engine
+    if not cjk or cjk == options.engine:
+        return load_engine(options.engine, options).read_lines(image)
+    try:
+        read = load_engine(cjk, options).read_if_cjk(image)
+    except Exception as exc:  # e.g. ONNX Runtime out of memory: the first engine reads it all
+        log.warning("%s failed on a page (%s); %s reads it", cjk, exc, options.engine)
+        return load_engine(options.engine, options).read_lines(image)
+    if read is not None:
+        return read
+    return load_engine(options.engine, options.without_cjk()).read_lines(image)
 
 
-def ocr_page(
-    page: pypdfium2.PdfPage,
-    engine: str,
-    languages: Sequence[str],
-    dpi: int,
-    cjk_engine: str | None = None,
-) -> tuple[str, list[TextLine]]:
-    """The text OCR reads on one page, in this process, with its lines' boxes; a page
-    ``engine`` reads as mostly CJK is read again by ``cjk_engine``, when given. (The isolated
-    parser runs the second engine in a process of its own: ingest/isolation.py.)"""
-    image = render(page, dpi)
-    text, lines = load_engine(engine, tuple(languages)).read_lines(image)
-    if cjk_engine and wants_cjk_engine(text, engine, cjk_engine):
-        try:
-            return load_engine(cjk_engine, tuple(languages)).read_lines(image)
-        except Exception as exc:  # e.g. ONNX Runtime out of memory: keep the first reading
-            log.warning("%s failed on a page (%s); keeping %s's text", cjk_engine, exc, engine)
-    return text, lines
+def ocr_page(page: pypdfium2.PdfPage, options: OcrOptions) -> tuple[str, list[TextLine]]:
+    """The text OCR reads on one page, in this process, with its lines' boxes."""
+    return read_scan(render(page, options.dpi), options)
 
 
 def layout_lines(boxes: list[tuple[np.ndarray, str]]) -> str:

@@ -16,7 +16,7 @@ from ingest.boxes import chunk_boxes
 from ingest.chunking import Chunker
 from ingest.isolation import IsolatedParser
 from ingest.loaders import Loader, OcrOptions, loader_for
-from ingest.ocr import pick_engine
+from ingest.ocr import CJK_LANGUAGES, pick_engine
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,24 @@ def ocr_options(settings: IngestSettings) -> OcrOptions:
     return OcrOptions(
         engine=pick_engine(settings.ocr_engines, settings.ocr_languages),
         languages=tuple(settings.ocr_languages),
-        cjk_engine=pick_engine([settings.ocr_cjk_engine], settings.ocr_languages)
-        if settings.ocr_cjk_engine
-        else None,
+        cjk_engine=_cjk_engine(settings),
         dpi=settings.ocr_dpi,
         max_pages=settings.ocr_max_pages,
+        workers=settings.ocr_workers,
+        threads=settings.ocr_threads,
+        det_side=settings.ocr_det_side,
+        runtime=settings.ocr_runtime,
     )
+
+
+def _cjk_engine(settings: IngestSettings) -> str | None:
+    """The engine for CJK pages: ocr_cjk_engine where it reads the CJK languages among
+    ocr_languages (RapidOCR reads chi_sim, not deu: with eng+deu+chi_sim it still reads the
+    Chinese pages); None where no CJK language is asked for (no page's script to decide)."""
+    cjk = [lang for lang in settings.ocr_languages if lang in CJK_LANGUAGES]
+    if not settings.ocr_cjk_engine or not cjk:
+        return None
+    return pick_engine([settings.ocr_cjk_engine], cjk)
 
 
 class Ingestor:
