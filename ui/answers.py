@@ -36,6 +36,8 @@ def show_answer(answer: Answer, key: int) -> None:
         )
     if answer.search_query and answer.search_query != answer.question:
         st.caption(t("searched_for", query=" ".join(answer.search_query.split())))
+    if answer.note:  # which entity a follow-up was read for, in the question's language
+        st.caption(f":material/info: {answer.note}")
     if answer.guard is not None:
         note = st.caption if answer.guard.action == "retried" else st.warning
         note(answer.guard.summary(ui_lang()))

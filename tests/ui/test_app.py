@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core.settings import get_settings
 from core.types import Box
 from generation.fake import QuotingChatModel
+from retrieval.retriever import HybridRetriever
 from tests.api.conftest import KEY, REPORT, pdf
 from tests.ui.conftest import APP
 from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf
@@ -99,6 +100,22 @@ def test_a_follow_up_says_what_it_searched_for(ui: AppTest) -> None:
     # "its" read as the entity the question before named (generation/referents.py); what the
     # quoting fake model answers that reading with is not this test's concern.
     assert "Searched for: And who was Elmstead reservoir's engineer?" in captions
+
+
+def test_a_follow_up_says_which_entity_it_assumed_when_two_fit(
+    ui: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every reading fits as well as every other: the latest turn's entity is taken, and said.
+    monkeypatch.setattr(
+        HybridRetriever, "fit", lambda self, queries, *_: ([1.0] * len(queries), 0.05)
+    )
+    ui.run()
+    index(ui, [("report.pdf", pdf(REPORT), "application/pdf")])
+    ui.chat_input[0].set_value("Did the Brookfield council build the Elmstead reservoir?").run()
+    ui.chat_input[0].set_value("Who was its engineer?").run()
+    assert not ui.exception
+    second = [m for m in ui.chat_message if m.name == "assistant"][1]
+    assert any(c.value.startswith(":material/info: Assuming “") for c in second.caption)
 
 
 def test_a_new_collection_takes_uploads_and_answers(ui: AppTest) -> None:
