@@ -227,3 +227,29 @@ def test_thumbs_under_an_answer_are_kept_as_feedback(ui: AppTest, live_api: str)
     assert given[0]["conversation_id"] == ui.query_params["c"]
     ui.run()  # a rerun sends nothing again
     assert len(api._json("GET", "/feedback")["feedback"]) == 1
+
+
+def test_a_scans_progress_bar_moves_with_each_page_and_never_back() -> None:
+    from core.types import Job
+    from ui.app import OCR_SHARE, _fraction
+
+    base = {"id": "j", "filename": "scan.pdf", "collection": "c", "size_bytes": 1}
+    steps = [Job(**base), Job(**base, state="running")]
+    steps += [Job(**base, state="running", pages_ocr_done=d, pages_ocr_total=4) for d in range(5)]
+    steps += [
+        Job(
+            **base,
+            state="running",
+            pages_ocr_done=4,
+            pages_ocr_total=4,
+            chunks_total=10,
+            chunks_embedded=e,
+        )  # fmt: skip
+        for e in (0, 5, 10)
+    ]
+    fractions = [_fraction(job) for job in steps]
+    assert fractions == sorted(fractions)  # never back
+    assert len(set(fractions[2:7])) == 5  # each page read moves it
+    assert fractions[6] == OCR_SHARE  # the pages are most of a scan's bar
+    assert fractions[0] == 0.0
+    assert fractions[-1] == 1.0  # all embedded, before the job is marked finished
