@@ -66,6 +66,30 @@ def _pool(workers: int, memory_mb: int) -> ProcessPool:
     )
 
 
+class WorkerPool:
+    """A pool of ``workers`` spawned processes under ``memory_mb`` each, started on first use
+    and again after pebble stopped it (a worker killed for its time), shared by threads."""
+
+    def __init__(self, workers: int, memory_mb: int) -> None:
+        self.workers = workers
+        self.memory_mb = memory_mb
+        self._pool: ProcessPool | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ProcessPool:
+        with self._lock:
+            if self._pool is None or not self._pool.active:
+                self._pool = _pool(self.workers, self.memory_mb)
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.stop()
+                self._pool.join()
+                self._pool = None
+
+
 class IsolatedParser:
     """Spawned workers, reused from file to file and replaced when a file kills one.
 
@@ -95,14 +119,10 @@ class IsolatedParser:
         self.ocr = ocr
         self.ocr_page_timeout_s = ocr_page_timeout_s
         self.ocr_memory_mb = ocr_memory_mb
-        self._pool: ProcessPool | None = None
-        self._lock = threading.Lock()
+        self._workers = WorkerPool(workers, memory_mb)
 
     def _get_pool(self) -> ProcessPool:
-        with self._lock:
-            if self._pool is None or not self._pool.active:
-                self._pool = _pool(self.workers, self.memory_mb)
-            return self._pool
+        return self._workers.get()
 
     def pages(self, data: bytes, filename: str, progress: PageProgress | None = None) -> list[Page]:
         if PurePath(filename).suffix.lower() not in PdfLoader.extensions:
@@ -300,8 +320,4 @@ class IsolatedParser:
                 future.cancel()
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.stop()
-                self._pool.join()
-                self._pool = None
+        self._workers.close()

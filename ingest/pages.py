@@ -9,15 +9,14 @@ worst a page can do is not be drawn; the API goes on.
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import pypdfium2
-from pebble import ProcessExpired, ProcessPool
+from pebble import ProcessExpired
 
 from core.errors import IngestError, NotFoundError, PageNotDrawnError
-from ingest.isolation import _pool
+from ingest.isolation import WorkerPool
 from ingest.ocr import MAX_PIXELS
 
 
@@ -56,8 +55,7 @@ class PageRenderer:
         self.memory_mb = memory_mb
         self.isolate = isolate
         self.draw = draw  # a module's function: the worker imports it by name
-        self._pool: ProcessPool | None = None
-        self._lock = threading.Lock()
+        self._workers = WorkerPool(1, memory_mb)
 
     def render(
         self, data: bytes, number: int, width: int, password: str | None, name: str
@@ -67,12 +65,9 @@ class PageRenderer:
         try:
             if not self.isolate:
                 return self.draw(data, number, width, password)
-            with self._lock:
-                if self._pool is None or not self._pool.active:
-                    self._pool = _pool(1, self.memory_mb)
-                future = self._pool.schedule(
-                    self.draw, args=(data, number, width, password), timeout=self.timeout_s
-                )
+            future = self._workers.get().schedule(
+                self.draw, args=(data, number, width, password), timeout=self.timeout_s
+            )
             return bytes(future.result())
         except NotFoundError:
             raise
@@ -94,8 +89,4 @@ class PageRenderer:
         return f"{type(exc).__name__}: {exc}"[:300]
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.stop()
-                self._pool.join()
-                self._pool = None
+        self._workers.close()
