@@ -85,16 +85,17 @@ def test_unknown_strategy_is_refused() -> None:
     assert "strategy must be one of" in result.output
 
 
-def test_chat_understands_follow_ups_and_says_what_it_searched_for(
-    pdf: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("KBQA_LLM__BACKEND", "fake")
-    # The evidence gate off: its thresholds are tuned on the dev sets (tests/retrieval/
-    # test_evidence.py), and this two-sentence PDF is about the rewrite, not the gate.
+@pytest.fixture
+def fake_model_without_gate(monkeypatch: pytest.MonkeyPatch, fake_model: None) -> None:
+    """:func:`fake_model` with the evidence gate off: its thresholds are tuned on the dev sets
+    (tests/retrieval/test_evidence.py), and the two-sentence PDF is about follow-ups."""
     monkeypatch.setenv("KBQA_RETRIEVAL__MIN_COVERAGE", "0")
     monkeypatch.setenv("KBQA_RETRIEVAL__MIN_MAXSIM", "0")
     get_settings.cache_clear()
-    _json(runner.invoke(app, ["ingest", str(pdf), "--json"]))
+
+
+@pytest.mark.usefixtures("fake_model_without_gate")
+def test_chat_understands_follow_ups_and_says_what_it_searched_for() -> None:
     questions = "When was the Harbour Board founded?\nWho was the keeper of its lighthouse?\n\n"
     result = runner.invoke(app, ["chat"], input=questions)
     assert result.exit_code == 0, result.output
@@ -104,18 +105,14 @@ def test_chat_understands_follow_ups_and_says_what_it_searched_for(
     assert "searched for: Who was the keeper of old harbour's lighthouse?" in result.stdout
 
 
+@pytest.mark.usefixtures("fake_model_without_gate")
 def test_chat_says_which_entity_it_took_a_pronoun_for_when_two_fit(
-    pdf: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("KBQA_LLM__BACKEND", "fake")
-    monkeypatch.setenv("KBQA_RETRIEVAL__MIN_COVERAGE", "0")
-    monkeypatch.setenv("KBQA_RETRIEVAL__MIN_MAXSIM", "0")
-    get_settings.cache_clear()
     # Every reading fits as well as every other: the latest turn's entity is taken, and said.
     monkeypatch.setattr(
         HybridRetriever, "fit", lambda self, queries, *_: ([1.0] * len(queries), 0.05)
     )
-    _json(runner.invoke(app, ["ingest", str(pdf), "--json"]))
     questions = "Did the Brookfield council build the old harbour?\nWho kept its lighthouse?\n\n"
     result = runner.invoke(app, ["chat"], input=questions)
     assert result.exit_code == 0, result.output
