@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.settings import Settings
 from core.types import Job
-from tests.utils.pdfs import text_pdf_bytes
+from tests.utils.pdfs import make_image_only_pdf, text_pdf_bytes
 
 KEY = "test-key-0123456789abcdef"
 READ_KEY = "read-key-0123456789abcdef"
@@ -85,6 +85,18 @@ def ingest(client: TestClient, files: dict[str, bytes], collection: str | None =
     done = [wait(client, job) for job in upload(client, files, collection)]
     assert all(job.state == "succeeded" for job in done), [j.error for j in done]
     return done
+
+
+@pytest.fixture
+def scan_without_ocr(api_settings: Settings, tmp_path: Path) -> Iterator[tuple[TestClient, Job]]:
+    """An app with no OCR engine, and the job of a scan uploaded to it, finished (failed)."""
+    settings = api_settings.model_copy(
+        update={"ingest": api_settings.ingest.model_copy(update={"ocr_engines": []})}
+    )
+    scan = make_image_only_pdf(tmp_path / "scan.pdf").read_bytes()
+    with TestClient(create_app(settings, warm_up=False), headers=AUTH) as client:
+        (job,) = upload(client, {"scan.pdf": scan})
+        yield client, wait(client, job)
 
 
 @pytest.fixture

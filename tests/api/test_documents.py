@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.schemas import DocumentList, JobList, SearchResponse
-from core.settings import Settings
-from core.types import Document
+from core.types import Document, Job
 from tests.api.conftest import AUTH, ORCHARD, REPORT, error_of, ingest, pdf, upload, wait
 from tests.utils.office import docx_bytes, encrypted_docx, pptx_bytes
-from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf, make_image_only_pdf
+from tests.utils.pdfs import make_corrupt_pdf, make_encrypted_pdf
 
 
 def test_upload_returns_jobs_that_report_progress_and_the_document(client: TestClient) -> None:
@@ -86,8 +83,6 @@ def test_too_many_files_in_one_upload(client: TestClient) -> None:
 
 
 def test_a_request_body_over_the_limit_is_413(api_settings, tmp_path) -> None:  # noqa: ANN001
-    from api.app import create_app
-    from tests.api.conftest import AUTH
 
     settings = api_settings.model_copy(
         update={"api": api_settings.api.model_copy(update={"max_request_mb": 0.5})}
@@ -100,20 +95,14 @@ def test_a_request_body_over_the_limit_is_413(api_settings, tmp_path) -> None:  
 
 
 def test_without_ocr_a_scan_fails_in_its_job_saying_how_to_enable_it(
-    api_settings: Settings, tmp_path: Path
+    scan_without_ocr: tuple[TestClient, Job],
 ) -> None:
-    settings = api_settings.model_copy(
-        update={"ingest": api_settings.ingest.model_copy(update={"ocr_engines": []})}
-    )
-    scan = make_image_only_pdf(tmp_path / "scan.pdf").read_bytes()
-    with TestClient(create_app(settings, warm_up=False), headers=AUTH) as client:
-        (job,) = upload(client, {"scan.pdf": scan})
-        done = wait(client, job)
-        assert done.state == "failed"
-        assert done.error is not None
-        assert done.error.reason == "needs_ocr"
-        assert "pip install rapidocr-onnxruntime" in done.error.message
-        assert client.get("/documents").json()["documents"] == []
+    client, done = scan_without_ocr
+    assert done.state == "failed"
+    assert done.error is not None
+    assert done.error.reason == "needs_ocr"
+    assert "pip install rapidocr-onnxruntime" in done.error.message
+    assert client.get("/documents").json()["documents"] == []
 
 
 def test_word_and_powerpoint_files_are_cited_by_section_and_slide(client: TestClient) -> None:

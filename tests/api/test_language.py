@@ -8,15 +8,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.errors import _HTTP_CODES
 from core.errors import KbqaError
 from core.i18n import has_message, message
-from core.settings import Settings
 from core.types import MAX_QUESTION_CHARS, Answer, Job
-from tests.api.conftest import AUTH, error_of, upload, wait
+from tests.api.conftest import error_of, wait
 from tests.api.test_ask import QUESTION, sse
-from tests.utils.pdfs import make_corrupt_pdf, make_image_only_pdf
+from tests.utils.pdfs import make_corrupt_pdf
 
 CHINESE = "上海位于哪里？"
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
@@ -109,22 +107,16 @@ def test_a_refused_file_is_said_in_the_accept_language(client: TestClient, tmp_p
 
 
 def test_a_failed_job_is_said_in_the_language_of_whoever_reads_it(
-    api_settings: Settings, tmp_path: Path
+    scan_without_ocr: tuple[TestClient, Job],
 ) -> None:
-    settings = api_settings.model_copy(
-        update={"ingest": api_settings.ingest.model_copy(update={"ocr_engines": []})}
-    )
-    scan = make_image_only_pdf(tmp_path / "scan.pdf").read_bytes()
-    with TestClient(create_app(settings, warm_up=False), headers=AUTH) as client:
-        (job,) = upload(client, {"scan.pdf": scan})
-        failed = wait(client, job)
-        assert failed.error is not None
-        assert "pip install rapidocr-onnxruntime" in failed.error.message  # English: the detail
-        read = Job.model_validate(client.get(f"/jobs/{job.id}", headers=ZH).json())
-        assert read.error is not None
-        assert read.error.message == message("ingest.needs_ocr", "zh", filename="scan.pdf")
-        (listed,) = client.get("/jobs", headers=ZH).json()["jobs"]
-        assert listed["error"]["message"] == read.error.message
+    client, failed = scan_without_ocr
+    assert failed.error is not None
+    assert "pip install rapidocr-onnxruntime" in failed.error.message  # English: the detail
+    read = Job.model_validate(client.get(f"/jobs/{failed.id}", headers=ZH).json())
+    assert read.error is not None
+    assert read.error.message == message("ingest.needs_ocr", "zh", filename="scan.pdf")
+    (listed,) = client.get("/jobs", headers=ZH).json()["jobs"]
+    assert listed["error"]["message"] == read.error.message
 
 
 def test_the_openai_footer_speaks_the_question_language(chinese: TestClient) -> None:
