@@ -21,7 +21,7 @@ from core.settings import get_settings
 from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Job
 from ui.answers import show_answer, stream_answer
 from ui.client import ApiClient, ApiError
-from ui.lang import choose_language, language_switch, t
+from ui.lang import choose_language, language_switch, t, uploader_words
 from ui.manage import CONVERSATION_PARAM, NEW_COLLECTION, confirmed, conversations_panel
 from ui.sources import source_panel, viewing
 
@@ -129,6 +129,7 @@ def _listed(text: str, strip: str | None = None) -> list[str]:
 
 def upload_panel(api: ApiClient, collection: str | None) -> None:
     round_ = st.session_state.setdefault("upload_round", 0)
+    uploader_words()
     files = st.sidebar.file_uploader(
         t("add_documents"),
         type=[suffix.lstrip(".") for suffix in DOCUMENT_SUFFIXES],

@@ -13,6 +13,7 @@ from core.i18n import DEFAULT_LANG, LANGUAGES, Lang, message, parse_lang
 LANG_PARAM = "lang"  # the URL's query parameter
 SWITCH = "language"  # the switch's key in session state
 _LANG = "ui_lang"  # session state: the language of this run
+STREAMLIT_LANG: Lang = "en"  # what Streamlit's own widgets say, whatever the page's language
 
 
 def choose_language() -> Lang:
@@ -54,3 +55,38 @@ def _name(lang: Lang) -> str:
 
 def _switch() -> None:
     st.query_params[LANG_PARAM] = st.session_state[SWITCH]
+
+
+def uploader_words() -> None:
+    """Streamlit's file uploader in the UI's language, where that is not English.
+
+    Streamlit has no locale setting: its uploader's words ("Drag and drop files here",
+    "Upload", "200MB per file • PDF, ...") are English in its JavaScript. So a style hides
+    them (font size 0) and shows the catalog's words in their place (``::after``), at the size
+    they had. It targets the uploader's DOM in streamlit 1.67: check it when upgrading
+    (tests/e2e/test_ui_browser.py reads what a browser shows).
+    """
+    if ui_lang() == STREAMLIT_LANG:
+        return
+    size = st.get_option("server.maxUploadSize")
+    dropzone = '[data-testid="stFileUploaderDropzone"]'
+    words = {  # where streamlit writes them -> what to say there
+        f"{dropzone} > div:not([data-testid]) > span": t("upload_drop"),  # files dragged over it
+        f'{dropzone} button [data-testid="stMarkdownContainer"] p': t("upload_button"),
+        '[data-testid="stFileUploaderDropzoneInstructions"] span': t(
+            "upload_limit", size=size, types=t("document_types")
+        ),
+    }
+    rules = [
+        f"{where} {{ font-size: 0; white-space: normal }}"
+        f" {where}::after {{ content: {_css_string(text)}; font-size: 0.875rem }}"
+        for where, text in words.items()
+    ]  # 0.875rem: the words' size in streamlit's theme (fontSizes.sm)
+    style = f"<style>{' '.join(rules)}</style>"
+    st.html(style)  # style alone: Streamlit puts it where it takes no room
+
+
+def _css_string(text: str) -> str:
+    """``text`` as a CSS string, every character but letters, digits and spaces escaped: no
+    quote, backslash or ``</style>`` gets through."""
+    return '"' + "".join(c if c.isalnum() or c == " " else f"\\{ord(c):x} " for c in text) + '"'

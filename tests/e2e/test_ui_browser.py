@@ -1,6 +1,7 @@
 """The UI in a real browser: Debian's headless Chromium, driven by Playwright, against
 `kbqa serve` with the packaged models. Upload a PDF, ask, open the cited page with the passage
-highlighted beside the chat, download the original, reload, stop an answer.
+highlighted beside the chat, download the original, reload, stop an answer. And, with fake
+models, Streamlit's own file uploader in Chinese for a Chinese browser.
 
 Screenshots go to the test's folder, and to $KBQA_SCREENSHOTS when set (the README's and
 docs/source-highlight.png come from `KBQA_SCREENSHOTS=docs pytest tests/e2e/test_ui_browser.py`).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,10 +22,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.i18n import message
 from core.net import free_port
 from tests.e2e.test_end_to_end import PAGES
 from tests.utils.pdfs import make_text_pdf
-from tests.utils.servers import wait_until_up
+from tests.utils.servers import kbqa_serve, wait_until_up
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -33,6 +36,28 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test)"),
 ]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# The words an element shows a person, in document order: its text drawn at a size (not hidden,
+# not font size 0, not a screen reader's 1 px label, not an icon's ligature) and its elements'
+# ::after content.
+SHOWN_TEXT = """root => {
+  const words = [];
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT);
+  for (let node = walk.currentNode; node; node = walk.nextNode()) {
+    if (node.nodeType === Node.TEXT_NODE) {
+      const parent = node.parentElement, range = document.createRange();
+      range.selectNodeContents(node);
+      const box = range.getBoundingClientRect(), own = parent.getBoundingClientRect();
+      if (node.textContent.trim() && box.width > 0 && box.height > 0
+          && own.width > 1 && own.height > 1
+          && parent.checkVisibility({visibilityProperty: true, opacityProperty: true})
+          && !parent.closest('[data-testid=stIconMaterial]')) words.push(node.textContent.trim());
+    } else {
+      const after = getComputedStyle(node, '::after').content;
+      if (after.startsWith('"') && after.length > 2) words.push(JSON.parse(after));
+    }
+  }
+  return words.join(' ');
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +88,21 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     while _listening(ui_port):
         assert time.monotonic() < deadline, "the UI outlived kbqa serve"
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def fake_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`kbqa serve` with fake models, its files limited to 5 MB: for what the page says."""
+    ui_port = free_port()
+    env = {
+        "KBQA_EMBEDDING__BACKEND": "fake",
+        "KBQA_LLM__BACKEND": "fake",
+        "KBQA_INGEST__MAX_FILE_MB": "5",
+        "KBQA_UI__PORT": str(ui_port),
+    }
+    with kbqa_serve(tmp_path_factory.mktemp("ui-fake"), env=env) as (_, process):
+        wait_until_up(f"http://127.0.0.1:{ui_port}/_stcore/health", process=process)
+        yield f"http://127.0.0.1:{ui_port}"
 
 
 def _listening(port: int) -> bool:
@@ -127,4 +167,59 @@ def test_upload_ask_and_reload_in_chromium(app_url: str, tmp_path: Path) -> None
         page.get_by_role("button", name="Stop").click(timeout=60_000)  # while it is answered
         expect(page.get_by_text("Stopped.")).to_be_visible(timeout=60_000)
         expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+        browser.close()
+
+
+def test_streamlits_uploader_speaks_chinese_to_a_chinese_browser(
+    fake_app_url: str, tmp_path: Path
+) -> None:
+    """Streamlit writes its uploader's words in English; the UI puts the catalog's in their
+    place (ui/lang.py). Read as drawn: hidden text does not count, ::after content does."""
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = [
+        tmp_path,
+        *([Path(os.environ["KBQA_SCREENSHOTS"])] if "KBQA_SCREENSHOTS" in os.environ else []),
+    ]
+    zh = {key: message(f"ui.{key}", "zh") for key in ("upload_drop", "upload_button")}
+    limit = message("ui.upload_limit", "zh", size=5, types=message("ui.document_types", "zh"))
+    english = ("Drag and drop", "Upload", "per file")
+    pdf = make_text_pdf(tmp_path / "water-board.pdf", PAGES)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        for locale in ("zh-CN", "en-US"):
+            page = browser.new_page(viewport={"width": 1280, "height": 800}, locale=locale)
+            page.goto(fake_app_url)
+            dropzone = page.get_by_test_id("stFileUploaderDropzone")
+            dropzone.wait_for(timeout=60_000)
+            shown = dropzone.evaluate(SHOWN_TEXT)
+            for folder in shots:
+                page.get_by_test_id("stSidebar").screenshot(
+                    path=str(folder / f"uploader-{locale[:2]}.png")
+                )
+            if locale == "en-US":  # Streamlit's own words, nothing put over them
+                assert shown.startswith("Upload 5MB per file"), shown
+                continue
+            assert shown == f"{zh['upload_button']} {limit}"
+            assert not any(word in shown for word in english)
+            dragged = page.evaluate_handle(
+                "() => { const files = new DataTransfer();"
+                " files.items.add(new File(['%PDF'], 'a.pdf', {type: 'application/pdf'}));"
+                " return files; }"
+            )
+            dropzone.dispatch_event("dragenter", {"dataTransfer": dragged})
+            expect(dropzone).to_contain_text("Drag and drop")  # Streamlit's overlay is up
+            assert dropzone.evaluate(SHOWN_TEXT).startswith(zh["upload_drop"])
+            dropzone.dispatch_event("dragleave", {"dataTransfer": dragged})
+            with page.expect_file_chooser() as chooser:  # the button still opens the picker
+                dropzone.get_by_role("button", name=zh["upload_button"]).click()
+            chooser.value.set_files(str(pdf))
+            expect(page.get_by_test_id("stFileChip")).to_be_visible(timeout=30_000)
+            shown = dropzone.evaluate(SHOWN_TEXT)  # the file, its size, no English words
+            assert re.fullmatch(r"water-board\.pdf [\d.]+KB", shown), shown
+            chat = page.get_by_test_id("stChatInput")
+            assert chat.evaluate(SHOWN_TEXT) == ""
+            assert page.get_by_test_id("stChatInputTextArea").get_attribute("placeholder") == (
+                message("ui.ask_placeholder", "zh", limit="4,000")
+            )
         browser.close()

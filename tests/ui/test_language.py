@@ -17,7 +17,7 @@ from core.i18n import message
 from tests.api.conftest import REPORT, pdf
 from tests.ui.conftest import APP
 from tests.ui.test_app import QUESTION, index
-from ui.lang import LANG_PARAM, SWITCH
+from ui.lang import LANG_PARAM, SWITCH, _css_string
 
 UI = Path(APP).parent
 # The parameters of Streamlit's elements that people read.
@@ -96,6 +96,13 @@ def test_no_text_in_the_ui_is_a_literal_outside_the_catalog() -> None:
             literal[path.name] = found
     assert literal == {}
     assert checked >= 60  # the scan read the UI's labels, captions and messages
+
+
+def test_catalog_text_goes_into_the_uploaders_style_as_one_css_string() -> None:
+    quoted = _css_string('每个 5 MB："PDF"\\</style>')
+    assert quoted == '"每个 5 MB\\ff1a \\22 PDF\\22 \\5c \\3c \\2f style\\3e "'
+    assert quoted.count('"') == 2
+    assert "<" not in quoted
 
 
 def _shown(at: AppTest) -> list[str]:
