@@ -445,6 +445,8 @@ class LLMSettings(BaseModel):
             return self.model
         if self.base_url is None and self.server == "vllm" and self.vllm.model is not None:
             return self.vllm.model.name  # e.g. Qwen2.5-7B-Instruct
+        if self.base_url is None and self.server != "vllm" and self.llama_cpp.model_path:
+            return self.llama_cpp.model_path.stem  # the GGUF file run instead of local_model
         return self.local_model
 
     @property

@@ -93,6 +93,13 @@ def test_served_name_prefers_the_configured_model() -> None:
     assert LLMSettings(server="vllm").served_name == "qwen2.5-coder-1.5b"
 
 
+def test_served_name_is_the_gguf_run_instead_of_the_packaged_model() -> None:
+    # an evaluation report names the weights it measured, not the packaged default
+    llm = LLMSettings(llama_cpp=LlamaCppSettings(model_path=Path("/m/qwen-7b-q4_0.gguf")))
+    assert llm.served_name == "qwen-7b-q4_0"
+    assert LLMSettings().served_name == "qwen2.5-coder-1.5b"
+
+
 def test_server_is_picked_by_name(tmp_path: Path) -> None:
     assert type(make_server(LLMSettings(), tmp_path, tmp_path)) is LocalServer
     vllm = make_server(LLMSettings(server="vllm"), tmp_path, tmp_path)
