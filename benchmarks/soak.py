@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
+import numpy as np
 import typer
 
 from benchmarks.console import out
@@ -91,6 +92,7 @@ def soak(
     files, asked = soak_corpus(questions)
     server = Server(fake=False, key=None)
     trace: list[dict[str, float]] = []
+    seconds: list[float] = []  # each /ask, as its caller waited for it
     try:
         with httpx.Client(base_url=server.url, timeout=600) as api:
             _healthy(api, server)
@@ -99,8 +101,10 @@ def soak(
                 _wait(api, [j["id"] for j in job["jobs"]])
             started = time.perf_counter()
             for n, question in enumerate(asked, start=1):
+                sent = time.perf_counter()
                 reply = api.post("/ask", json={"question": question, "max_tokens": max_tokens})
                 reply.raise_for_status()
+                seconds.append(time.perf_counter() - sent)
                 if n % every == 0 or n in (WARM, len(asked)):
                     trace.append({"question": n, **rss_by_process(server.pid)})
                     row = trace[-1]
@@ -117,6 +121,8 @@ def soak(
         f"whole tree: {warm:,.0f} MiB after question {WARM}, {total[-1]:,.0f} MiB after "
         f"question {len(asked)}: {total[-1] / warm:.3f}x"
     )
+    p50, p90 = np.percentile(seconds, [50, 90])
+    out.print(f"/ask: p50 {p50:.2f} s, p90 {p90:.2f} s over {len(seconds)} questions")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(trace, indent=2))
