@@ -25,7 +25,10 @@ the array's pages became resident one question at a time: the server's memory gr
 from __future__ import annotations
 
 import functools
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -76,7 +79,26 @@ def pop_option(argv: list[str], name: str) -> str | None:
     return value
 
 
+def exit_with_parent(interval_s: float = 1.0) -> threading.Thread:
+    """End this process when the process that started it is gone: a kbqa killed by a signal
+    runs no ``finally`` to stop its chat server, which held on to the model's gigabytes and
+    its port for as long as the machine ran. A thread sees the parent change (the orphan is
+    handed to init or a subreaper) and exits as the server would on SIGTERM."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        print("kbqa: the process that started this server is gone; exiting", file=sys.stderr)
+        os._exit(0)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def main() -> None:
+    exit_with_parent()
     variant = pop_option(sys.argv, "--cpu_variant")
     used = load_cpu_backend(variant)  # before the model loads: see generation.cpu_backend
     print(f"kbqa: llama.cpp CPU backend uses {' '.join(used) or 'its build'}", file=sys.stderr)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -87,3 +94,40 @@ def test_saving_and_loading_a_state_touch_one_row_of_logits() -> None:
     assert not full[1:].any()  # no other row written
     model._logits_all = True  # with logits for every token, the library's own behaviour
     assert model.save_state().shape == (300, VOCAB)
+
+
+def test_the_server_exits_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:
+    # A parent starts a "server" that watches it the way generation.llama_server does, then
+    # is killed by a signal, running no cleanup: the orphan must not live on.
+    pid_file = tmp_path / "child.pid"
+    child = (
+        "import os, time; from generation.llama_server import exit_with_parent; "
+        f"exit_with_parent(0.05); open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+        "time.sleep(60)"
+    )
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; "
+            f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)",
+        ],
+        cwd=os.getcwd(),
+    )
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.05)
+    server = int(pid_file.read_text())
+    os.kill(server, 0)  # alive while its parent is
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(server, signal.SIGKILL)
+    raise AssertionError("the server outlived the process that started it")
