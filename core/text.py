@@ -59,6 +59,15 @@ def cjk_ratio(text: str) -> float:
 # The one sentence splitter. A sentence ends at . ! ? followed by white space, at a CJK full
 # stop, exclamation or question mark, or at a line break (lists, headings). The excerpts, the
 # repetition guard (as the answer streams) and the fake chat model all split by it.
+# Pronouns that point back at something named before (generation/referents.py reads them in
+# questions, retrieval/excerpts.py in a passage's sentences): it/its/they/he/his/she/her/this...;
+# 它/他/她(们), 其 (not in 其他, 尤其 ...).
+PRONOUNS_EN = (
+    r"\b(?:it|its|itself|they|them|their|theirs|themselves|he|him|his|himself|she|her|hers|"
+    r"herself|this|these|those)\b"
+)
+PRONOUNS_ZH = r"(?<![其吉])[它他她]们?|(?<![尤极与])其(?![他它实次余])"
+PRONOUN = re.compile(f"(?i:{PRONOUNS_EN})|{PRONOUNS_ZH}")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.i18n import Lang, message
-from core.text import CITATION_RE, NUMBER_WORDS, STOPWORDS
+from core.text import CITATION_RE, NUMBER_WORDS, PRONOUNS_EN, PRONOUNS_ZH, STOPWORDS
 from core.types import Turn
 from generation.parsing import is_refusal
 
@@ -37,19 +37,14 @@ from generation.parsing import is_refusal
 # an opening that continues the last question ("and ...", "what about ..."). Chinese:
 # 它/他/她(们), 其 (not in 其他, 尤其 ...), 该/此/这/那 (not in 应该, 因此, 如此, nor 那么 alone
 # mid-question), and 那/还有 ... openings.
-_PRONOUNS_EN = (
-    r"\b(?:it|its|itself|they|them|their|theirs|themselves|he|him|his|himself|she|her|hers|"
-    r"herself|this|these|those)\b"
-)
-PRONOUN_EN = re.compile(_PRONOUNS_EN, re.I)
-_PRONOUNS_ZH = r"(?<![其吉])[它他她]们?|(?<![尤极与])其(?![他它实次余])"
-PRONOUN_ZH = re.compile(_PRONOUNS_ZH)
+PRONOUN_EN = re.compile(PRONOUNS_EN, re.I)
+PRONOUN_ZH = re.compile(PRONOUNS_ZH)
 _ENDING_EN = r"\b(?:that|there|the same)\s*[?.!]*\s*$"
 _OPENING_EN = r"^\s*(?:and|but|also|so|then|what about|how about)\b"
-_REFERS_EN = re.compile(f"{_PRONOUNS_EN}|{_ENDING_EN}|{_OPENING_EN}", re.I)
+_REFERS_EN = re.compile(f"{PRONOUNS_EN}|{_ENDING_EN}|{_OPENING_EN}", re.I)
 _DEMONSTRATIVE_ZH = r"(?<!应)该|(?<![因如])此|这(?:里|儿)?|那(?:里|儿|个|些|时|年|次|位|件|座|本)"
 _OPENING_ZH = r"^\s*(?:那么|那|还有|另外)"
-_REFERS_ZH = re.compile(f"{_PRONOUNS_ZH}|{_DEMONSTRATIVE_ZH}|{_OPENING_ZH}")
+_REFERS_ZH = re.compile(f"{PRONOUNS_ZH}|{_DEMONSTRATIVE_ZH}|{_OPENING_ZH}")
 # A few words and nothing to search for: "Why?", "And the engineer?", "什么时候？".
 _ELLIPSIS_WORDS = 3
 _ELLIPSIS_CJK_CHARS = 5
@@ -225,7 +220,7 @@ _QUESTION_WORDS = frozenset(
     ["what", "which", "who", "whom", "whose", "when", "where", "why", "how"]
 )
 _READABLE_ZH = re.compile(
-    _PRONOUNS_ZH + r"|(?<!应)该|(?<![因如])此|(?:这|那)(?:里|儿|个|位|本|座|部|件)?(?!么)"
+    PRONOUNS_ZH + r"|(?<!应)该|(?<![因如])此|(?:这|那)(?:里|儿|个|位|本|座|部|件)?(?!么)"
 )
 _QUESTION_WORD_ZH = re.compile(r"什么|谁|哪|多少|怎|如何|何|几|吗")
 _MAX_READINGS = 64
@@ -271,12 +266,32 @@ def with_frame(question: str, history: Sequence[Turn]) -> list[str]:
     slot = found.group(1)
     words = slot.split()
     first = words[0].lower()
-    if len(words) > _MAX_SLOT_WORDS or first in _QUESTION_WORDS:
+    if len(words) > _MAX_SLOT_WORDS:
         return []
+    if any(w.lower().strip("?.!,") in _QUESTION_WORDS for w in words):
+        asking = _ask_instead(slot, asked[-1])
+        return [asking] if asking else []
     kinds = _DETERMINERS if first in _DETERMINERS else {first} & _FRAME_PREPOSITIONS
     frame = asked[-1].strip().rstrip("?.! ")
     starts = [m.start() for m in re.finditer(r"\b\w+\b", frame) if m.group().lower() in kinds]
     return [f"{frame[:at]}{slot}?" for at in reversed(starts) if not _past(frame[at:])]
+
+
+_AUXILIARIES = frozenset(
+    "is was are were did does do has have had can could will would".split()  # noqa: SIM905
+)
+
+
+def _ask_instead(slot: str, frame: str) -> str | None:
+    """The last question asking ``slot`` in place of what it asked, where that question opens
+    with its question words and an auxiliary: "And in what year?" after "Where was Genghis
+    Khan likely born?" -> "In what year was Genghis Khan likely born?"; None otherwise ("And
+    when?" after "Who founded it?" would need the verb turned round)."""
+    words = frame.strip().rstrip("?.! ").split()
+    aux = next((i for i, w in enumerate(words[:4]) if w.lower() in _AUXILIARIES), 0)
+    if not aux or not any(w.lower() in _QUESTION_WORDS for w in words[:aux]):
+        return None
+    return f"{slot[0].upper()}{slot[1:]} {' '.join(words[aux:])}?"
 
 
 def _past(text: str) -> bool:

@@ -196,6 +196,18 @@ def test_an_english_ellipsis_takes_the_frame_of_the_last_question() -> None:
     assert with_frame("And the engineer?", dam) == []
 
 
+def test_an_ellipsis_that_asks_something_else_asks_it_of_the_last_question() -> None:
+    born = _history("Where was Genghis Khan likely born?", "In Delüün Boldog [1].")
+    assert with_frame("And in what year?", born) == ["In what year was Genghis Khan likely born?"]
+    assert with_frame("And when?", born) == ["When was Genghis Khan likely born?"]
+    # the frame is read as the question, and the last question is what it refers to
+    [reading] = readings("And in what year?", born)
+    assert reading.question == "In what year was Genghis Khan likely born?"
+    assert reading.referent.text == "Where was Genghis Khan likely born?"
+    # no auxiliary after the question word: "Who founded it?" cannot be turned this way
+    assert with_frame("And when?", _history("Who founded the Elmstead dam?", "Tesla [1].")) == []
+
+
 def test_the_verb_that_ends_a_question_names_nothing() -> None:
     entities = {r.text for r in referents(_history("What does the electrolysis of water produce?"))}
     assert "electrolysis of water" in entities
