@@ -22,8 +22,10 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from core.text import sentence_spans
 from generation.prompts import REFUSAL
 
-_SOURCE = re.compile(r"^\[(\d+)\] \(.*?\)\n(.*?)(?=^\[\d+\] \(|^Question: |\Z)", re.M | re.S)
-_QUESTION = re.compile(r"^Question: (.*)\Z", re.M | re.S)
+# The question's label is the template's, in the question's language ("Question: ", "问题：").
+_LABEL = "(?:Question: |问题：)"
+_SOURCE = re.compile(rf"^\[(\d+)\] \(.*?\)\n(.*?)(?=^\[\d+\] \(|^{_LABEL}|\Z)", re.M | re.S)
+_QUESTION = re.compile(rf"^{_LABEL}(.*)\Z", re.M | re.S)
 _WORD = re.compile(r"\w+")
 _REWRITE = re.compile(
     r"\AConversation:\n(.*)\nFollow-up question: (.*)\nRewritten question:\Z", re.S

@@ -26,18 +26,20 @@ def load_prompt(name: str) -> dict:
         return tomllib.load(f)
 
 
-def load_template(strategy: Strategy) -> dict:
-    """The parsed template file of a strategy."""
+def load_template(strategy: Strategy, lang: Lang = DEFAULT_LANG) -> dict:
+    """The parsed template file of a strategy, as a question in ``lang`` reads it: a table
+    named for the language (``[zh]``) replaces the keys it gives."""
     if strategy not in STRATEGIES:
         raise InvalidRequestError(
             f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
         )
-    return load_prompt(strategy)
+    template = load_prompt(strategy)
+    return {**template, **template.get(lang, {})}
 
 
-# Lines of a document that look like the prompt's own structure ("Question: ...", a source
-# header "[2] (file, page 1)") are marked, so a document cannot pose a question or a source.
-_STRUCTURE_LINE = re.compile(r"^(?=\s*(?:Question:|Sources:|\[\d+\] \())", re.MULTILINE)
+# Lines of a document that look like the prompt's own structure ("Question: ...", "问题：", a
+# source header "[2] (file, page 1)") are marked, so a document cannot pose a question or a source.
+_STRUCTURE_LINE = re.compile(r"^(?=\s*(?:Question:|问题：|Sources:|\[\d+\] \())", re.MULTILINE)
 
 
 def format_source(n: int, hit: Hit) -> str:
@@ -56,10 +58,12 @@ def worked_examples(template: dict, lang: Lang = DEFAULT_LANG) -> str:
     """A template's examples as text for its system message. Small models follow examples
     written there; given as earlier chat turns, they answered worse (few-shot token F1 0.24 against
     0.29 on 20 SQuAD questions with Qwen2.5-Coder-0.5B)."""
+    label = template.get("example_label", "Example:")
+    answer = template.get("answer_label", "Answer: ")
     return "".join(
-        "\n\nExample:\n"
+        f"\n\n{label}\n"
         + template["human"].format(context=e["context"], question=e["question"])
-        + "\nAnswer: "
+        + f"\n{answer}"
         + e["answer"].format(refusal=refusal(lang))
         for e in template.get("examples", [])
     )
@@ -71,7 +75,7 @@ def system_message(
     """A strategy's rules and worked examples; ``sure``: its last rule says the sources hold
     the answer, instead of how to refuse (asked again after a refusal, see the template).
     The refusal it asks for is in ``lang``, the question's language."""
-    template = load_template(strategy)
+    template = load_template(strategy, lang)
     rule = template["sure_rule"] if sure else template["rule"].format(refusal=refusal(lang))
     examples = worked_examples(template, lang)
     return SystemMessage(template["system"].format(rule=rule, examples=examples))
@@ -85,9 +89,10 @@ def build_messages(
     Earlier turns come without their sources: only the current question carries them, so the
     model cites numbers that mean what the answer's citations say.
     """
-    template = load_template(strategy)
+    lang = language_of(question)
+    template = load_template(strategy, lang)
     context = "\n\n".join(format_source(n, hit) for n, hit in enumerate(hits, start=1))
-    messages: list[BaseMessage] = [system_message(strategy, lang=language_of(question))]
+    messages: list[BaseMessage] = [system_message(strategy, lang=lang)]
     for turn in history:
         messages.append(
             HumanMessage(turn.content) if turn.role == "user" else AIMessage(turn.content)
