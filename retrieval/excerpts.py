@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.text import cjk_ratio, sentence_spans
+from core.text import PRONOUN, cjk_ratio, sentence_spans
 from core.types import Box, Hit
 from index.lexical import tokenize
 from retrieval.rerankers import Reranker
 
 GAP = "…"  # stands between two kept sentences that were not neighbours
 CJK_QUERY_RATIO = 0.3  # a query with this share of CJK characters is treated as CJK
+PAIR_GAIN = 0.05  # what a sentence read after the one before must score above both alone
 
 
 def overlap_scores(query: str, passages: Sequence[str]) -> list[float]:
@@ -38,6 +39,12 @@ def sentences_of(hits: Sequence[Hit]) -> list[tuple[int, tuple[int, int]]]:
 def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) -> list[Hit]:
     """``hits`` cut down to their ``n`` sentences that score best against ``query``.
 
+    A sentence with a pronoun (:data:`core.text.PRONOUN`) is also scored together with the
+    sentence before it in its chunk, which often names what its "he" or "it" is: "He died in
+    1227." scores low against "What year did Genghis Khan die?" until it is read after "Before
+    Genghis Khan died, he assigned ...". Where the pair scores :data:`PAIR_GAIN` above both
+    sentences alone, it is ranked as one and kept whole, so the model reads the name too.
+
     Hits keep their order; one left with no sentence is dropped. A kept hit's chunk text is its
     kept sentences (joined by :data:`GAP` where others were left out between them) and its
     offsets span them, so a citation points at the text the model read.
@@ -46,17 +53,38 @@ def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) 
         return list(hits)
     found = sentences_of(hits)
     texts = [hits[i].chunk.text[s:e] for i, (s, e) in found]
-    cjk = cjk_ratio(query) >= CJK_QUERY_RATIO
-    if reranker is not None and (reranker.reads_cjk or not cjk):
-        scores = reranker.score(query, texts)
-    else:
-        scores = overlap_scores(query, texts)
-    best = sorted(range(len(found)), key=lambda k: -scores[k])[:n]
+    # (k, the sentence before k in the same chunk, read with it)
+    paired = [
+        (k, hits[i].chunk.text[found[k - 1][1][0] : e])
+        for k, (i, (_, e)) in enumerate(found)
+        if k and found[k - 1][0] == i and PRONOUN.search(texts[k])
+    ]
+    scores = _scores(query, [*texts, *(text for _, text in paired)], reranker)
+    alone = scores[: len(texts)]
+    # Read together, two sentences score at least as high as the better one alone (MaxSim takes
+    # the best match of either's tokens), so a pair counts only where it scores PAIR_GAIN more
+    # than both: where the sentence before says what the pronoun means.
+    together = {
+        k: score
+        for (k, _), score in zip(paired, scores[len(texts) :], strict=True)
+        if score >= max(alone[k], alone[k - 1]) + PAIR_GAIN
+    }
+    best_of = [together.get(k, alone[k]) for k in range(len(found))]
+    best = sorted(range(len(found)), key=lambda k: -best_of[k])[:n]
+    chosen = set(best) | {k - 1 for k in best if k in together}
     kept: dict[int, list[tuple[int, int]]] = {}
-    for k in sorted(best):  # in the chunk's order
+    for k in sorted(chosen):  # in the chunk's order
         i, span = found[k]
         kept.setdefault(i, []).append(span)
     return [_cut(hits[i], kept[i]) for i in range(len(hits)) if i in kept]
+
+
+def _scores(query: str, texts: Sequence[str], reranker: Reranker | None) -> list[float]:
+    """The reranker's scores where it reads the query's language, else BM25 term shares."""
+    cjk = cjk_ratio(query) >= CJK_QUERY_RATIO
+    if reranker is not None and (reranker.reads_cjk or not cjk):
+        return reranker.score(query, texts)
+    return overlap_scores(query, texts)
 
 
 def _cut(hit: Hit, spans: list[tuple[int, int]]) -> Hit:

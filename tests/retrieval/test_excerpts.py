@@ -102,3 +102,30 @@ def test_a_cjk_query_is_scored_by_overlap_when_the_reranker_cannot_read_it() -> 
 
 def test_overlap_counts_the_share_of_query_words() -> None:
     assert overlap_scores("dam built", ["the dam", "dam was built", "cows"]) == [0.5, 1.0, 0.0]
+
+
+def test_a_sentence_whose_pronoun_names_the_subject_is_kept_with_the_sentence_before_it() -> None:
+    # "He died in 1227." holds the answer but not the name the question asks about: read after
+    # the sentence that names him, it is chosen, and that sentence comes with it.
+    text = (
+        "Genghis Khan split his empire among his sons. Wars followed across the steppe. "
+        "Genghis Khan led one more campaign. He would die in 1227 on that campaign."
+    )
+    [cut] = excerpt("When did Genghis Khan die?", [_hit(text)], 1, reranker=None)
+    assert (
+        cut.chunk.text
+        == "Genghis Khan led one more campaign. He would die in 1227 on that campaign."
+    )
+    assert cut.chunk.char_start == 100 + text.index("Genghis Khan led")
+
+
+def test_pairs_stay_inside_their_chunk_and_read_chinese_pronouns() -> None:
+    first = _hit("成吉思汗统一了蒙古各部。", char_start=0)
+    second = _hit("他于1227年去世。草原上战事不断。", char_start=500)
+    cut = excerpt("成吉思汗哪一年去世？", [first, second], 1, reranker=None)
+    # 他 sentence, read alone, shares only 去世 with the question; there is no sentence before
+    # it in its chunk to pair it with, so the first chunk's sentence (成吉思汗) wins alone.
+    assert [h.chunk.text for h in cut] == ["成吉思汗统一了蒙古各部。"]
+    joined = _hit("成吉思汗统一了蒙古各部。他于1227年去世。草原上战事不断。")
+    [cut] = excerpt("成吉思汗哪一年去世？", [joined], 1, reranker=None)
+    assert cut.chunk.text == "成吉思汗统一了蒙古各部。他于1227年去世。"
