@@ -268,8 +268,9 @@ def with_frame(question: str, history: Sequence[Turn]) -> list[str]:
     first = words[0].lower()
     if len(words) > _MAX_SLOT_WORDS:
         return []
-    if any(w.lower().strip("?.!,") in _QUESTION_WORDS for w in words):
-        asking = _ask_instead(slot, asked[-1])
+    plain = [w.lower().strip("?.!,") for w in words]
+    if any(w in _QUESTION_WORDS for w in plain):  # "And in what year?", not "And who was ...?"
+        asking = None if _AUXILIARIES & set(plain) else _ask_instead(slot, asked[-1])
         return [asking] if asking else []
     kinds = _DETERMINERS if first in _DETERMINERS else {first} & _FRAME_PREPOSITIONS
     frame = asked[-1].strip().rstrip("?.! ")

@@ -206,6 +206,9 @@ def test_an_ellipsis_that_asks_something_else_asks_it_of_the_last_question() -> 
     assert reading.referent.text == "Where was Genghis Khan likely born?"
     # no auxiliary after the question word: "Who founded it?" cannot be turned this way
     assert with_frame("And when?", _history("Who founded the Elmstead dam?", "Tesla [1].")) == []
+    # a follow-up with its own verb says it all
+    dam = _history("When was the Elmstead reservoir completed?", "In 1887 [1].")
+    assert with_frame("And who was its engineer?", dam) == []
 
 
 def test_the_verb_that_ends_a_question_names_nothing() -> None:
