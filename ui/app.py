@@ -82,9 +82,21 @@ def choose_collections(api: ApiClient) -> tuple[str | None, list[str]]:
         active = st.sidebar.text_input(t("name"), placeholder=t("name_placeholder")) or None
         # Naming a new collection keeps what answers come from until it has documents.
         kept = [name for name in st.session_state.get(ANSWER_FROM, []) if name in names]
-        return active, st.sidebar.multiselect(t("answer_from"), names, default=kept, key="src-new")
+        return active, st.sidebar.multiselect(
+            t("answer_from"),
+            names,
+            default=kept,
+            key="src-new",
+            placeholder=t("answer_from_placeholder"),
+        )
     default = [active] if active else []
-    sources = st.sidebar.multiselect(t("answer_from"), names, default=default, key=f"src-{active}")
+    sources = st.sidebar.multiselect(
+        t("answer_from"),
+        names,
+        default=default,
+        key=f"src-{active}",
+        placeholder=t("answer_from_placeholder"),
+    )
     st.session_state[ANSWER_FROM] = sources
     return active, sources
 
@@ -132,7 +144,7 @@ def upload_panel(api: ApiClient, collection: str | None) -> None:
     uploader_words()
     files = st.sidebar.file_uploader(
         t("add_documents"),
-        type=[suffix.lstrip(".") for suffix in DOCUMENT_SUFFIXES],
+        type=list(DOCUMENT_SUFFIXES),  # with the dot: a bare "text" is any text/* file to Streamlit
         accept_multiple_files=True,
         key=f"files-{round_}",
     )
