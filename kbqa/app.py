@@ -15,6 +15,7 @@ from pathlib import Path
 
 from core.errors import ConflictError, InvalidRequestError, TooLongError
 from core.i18n import Lang, language_of, message
+from core.memory import release_free_memory
 from core.records import ApiKey, Feedback, NewApiKey, Rating
 from core.settings import Settings, get_settings
 from core.types import (
@@ -368,7 +369,18 @@ class KBQA:
         mode: str = "hybrid",
         rerank: bool = True,
     ) -> SearchResult:
-        query = _check_question(query, "query")
+        found = self._search(_check_question(query, "query"), collections, top_k, mode, rerank)
+        release_free_memory()  # what the search allocated (core/memory.py)
+        return found
+
+    def _search(
+        self,
+        query: str,
+        collections: Sequence[str] | None = None,
+        top_k: int | None = None,
+        mode: str = "hybrid",
+        rerank: bool = True,
+    ) -> SearchResult:
         names = self.collections_or_default(collections)
         return self.retriever.search(query, names, top_k=top_k, mode=mode, rerank=rerank)
 
@@ -452,6 +464,7 @@ class KBQA:
                 if conversation_id is not None:
                     self.conversations.append(conversation_id, item)
             yield item
+        release_free_memory()  # what the question allocated (core/memory.py)
 
     def sources(self, query: str, hits: Sequence[Hit]) -> tuple[list[Hit], Evidence]:
         """What the prompt gets: the excerpts of ``hits`` that bear on ``query``, or none when
@@ -520,11 +533,11 @@ class KBQA:
     ) -> tuple[SearchResult, Evidence]:
         """The hits of one query, or of several fused by RRF; the evidence of the strongest."""
         if len(queries) == 1:
-            found = self.search(queries[0], collections, top_k=top_k)
+            found = self._search(queries[0], collections, top_k=top_k)
             return found, self.retriever.evidence(queries[0], found.hits)
         s = self.settings.retrieval
         k = top_k or s.top_k
-        results = [self.search(q, collections, top_k=max(k, s.rerank_k)) for q in queries]
+        results = [self._search(q, collections, top_k=max(k, s.rerank_k)) for q in queries]
         evidence = max(
             (self.retriever.evidence(q, r.hits[:k]) for q, r in zip(queries, results, strict=True)),
             key=lambda e: e.score,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import kbqa.app
 from core.settings import EmbeddingSettings, Settings
 from kbqa.app import KBQA
 from tests.utils.pdfs import make_text_pdf
@@ -68,3 +69,21 @@ def test_english_is_reranked_by_maxsim_and_chinese_by_vectors_beside_e5(
         assert english.hits[0].chunk.page_start == 1
         assert "rerank" in english.hits[0].scores
         assert english.notes == []
+
+
+def test_a_question_and_a_search_each_give_free_memory_back_once(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(kbqa.app, "release_free_memory", lambda: calls.append(1) or True)
+    settings = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"backend": "fake"})}
+    )
+    text = tmp_path / "harbour.txt"
+    text.write_text("The harbour of Kelby was built in 1850 by the Marsh family.")
+    with KBQA(settings) as kb:
+        kb.ingest(text)
+        kb.search("When was the harbour built?")
+        assert len(calls) == 1
+        kb.ask("When was the harbour built?")
+        assert len(calls) == 2  # the search inside the question does not count twice
