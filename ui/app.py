@@ -21,7 +21,7 @@ from core.settings import get_settings
 from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Job
 from ui.answers import show_answer, stream_answer
 from ui.client import ApiClient, ApiError
-from ui.lang import choose_language, language_switch, t, uploader_words
+from ui.lang import choose_language, language_switch, streamlit_words, t
 from ui.manage import CONVERSATION_PARAM, NEW_COLLECTION, confirmed, conversations_panel
 from ui.sources import source_panel, viewing
 
@@ -141,7 +141,6 @@ def _listed(text: str, strip: str | None = None) -> list[str]:
 
 def upload_panel(api: ApiClient, collection: str | None) -> None:
     round_ = st.session_state.setdefault("upload_round", 0)
-    uploader_words()
     files = st.sidebar.file_uploader(
         t("add_documents"),
         type=list(DOCUMENT_SUFFIXES),  # with the dot: a bare "text" is any text/* file to Streamlit
@@ -351,6 +350,7 @@ def main() -> None:
     st.set_page_config(page_title=PRODUCT, page_icon=":material/menu_book:", layout="wide")
     st.title(PRODUCT, anchor=False)
     st.caption(t("tagline"))
+    streamlit_words()
     language_switch()
     api = connect(lang)
     if not ready(api):

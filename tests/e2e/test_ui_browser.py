@@ -222,4 +222,18 @@ def test_streamlits_uploader_speaks_chinese_to_a_chinese_browser(
             assert page.get_by_test_id("stChatInputTextArea").get_attribute("placeholder") == (
                 message("ui.ask_placeholder", "zh", limit="4,000")
             )
+            # A text box's hint and an empty list's words: Streamlit's English, replaced too.
+            page.get_by_text(message("ui.answer_settings", "zh")).click()
+            box = page.get_by_test_id("stTextInput").filter(has_text=message("ui.stop", "zh"))
+            box.locator("input").fill("###")
+            hint = box.get_by_test_id("InputInstructions")
+            expect(hint).to_contain_text("Press Enter")  # Streamlit's words, drawn at size 0
+            assert hint.evaluate(SHOWN_TEXT) == message("ui.press_enter", "zh")
+            picker = page.get_by_test_id("stMultiSelect").first
+            picker.locator("input").fill("no such collection")
+            listing = page.get_by_role("listbox")
+            expect(listing).to_contain_text("No results")
+            assert listing.evaluate(SHOWN_TEXT) == message("ui.no_results", "zh")
+            for folder in shots:
+                page.get_by_test_id("stSidebar").screenshot(path=str(folder / "hints-zh.png"))
         browser.close()
