@@ -24,12 +24,11 @@ from tests.utils.servers import kbqa_serve, upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 QUESTIONS = 100
-# Most the memory may grow from the 10th question to the last. The target is 1.10x and is not
-# met yet: with two malloc arenas (core/memory.py) and a 64 MiB prompt cache this run measured
-# 2,004 -> 2,499 MiB (1.25x; 1.32x before them), some 5 MB a question still unexplained
-# (`kbqa bench soak` prints it per process). The bound catches a leak of the kind this test was
-# written for (240 MB a question) and any return of the old growth, not yet the last 5 MB.
-GROWTH = 1.40
+# Most the memory may grow from the 10th question to the last: the target. The API's shape-keyed
+# caches (torch's CPU kernels) fill over its first hundred or so questions and then stay:
+# `kbqa bench soak --questions 300` measured the API at 1,453 MiB after question 120 and 1,459
+# after question 300. Freed pages go back to the system after each question (core/memory.py).
+GROWTH = 1.10
 
 
 @pytest.fixture(scope="module")
