@@ -15,8 +15,8 @@ Even in two arenas, free memory stays resident: glibc returns the top of a heap 
 only past a threshold, and never the free pages below a block still in use. A question's
 tensors (tokens, embeddings, MaxSim's matrices) are freed between questions, but the pages they
 freed stayed in the process, a few MB a question. :func:`release_free_memory` asks glibc to give
-them back (``malloc_trim``), once a question: a walk of the free lists, under a millisecond
-against answers of seconds.
+them back (``malloc_trim``), once a question: a walk of the free lists, 1.6 ms (median of 20,
+after MiniLM embedded 64 passages, on a busy 2-core machine) against answers of seconds.
 """
 
 from __future__ import annotations
