@@ -137,7 +137,7 @@ def pad_to_multiple(model: SentenceTransformer, multiple: int) -> None:
     shape they have seen: an API that embedded questions of 5 to 60 tokens grew with every new
     length (``kbqa bench soak``). Rounded up to 32, a day of questions has at most 8 shapes. The
     padding is masked, so the vectors are the same."""
-    first = model[0]
+    first: Any = model[0]
     if hasattr(first, "processing_kwargs"):  # sentence-transformers' Transformer module
         text = {**first.processing_kwargs.get("text", {}), "pad_to_multiple_of": multiple}
         first.processing_kwargs = {**first.processing_kwargs, "text": text}
