@@ -369,20 +369,11 @@ class KBQA:
         mode: str = "hybrid",
         rerank: bool = True,
     ) -> SearchResult:
-        found = self._search(_check_question(query, "query"), collections, top_k, mode, rerank)
+        query = _check_question(query, "query")
+        names = self.collections_or_default(collections)
+        found = self.retriever.search(query, names, top_k=top_k, mode=mode, rerank=rerank)
         release_free_memory()  # what the search allocated (core/memory.py)
         return found
-
-    def _search(
-        self,
-        query: str,
-        collections: Sequence[str] | None = None,
-        top_k: int | None = None,
-        mode: str = "hybrid",
-        rerank: bool = True,
-    ) -> SearchResult:
-        names = self.collections_or_default(collections)
-        return self.retriever.search(query, names, top_k=top_k, mode=mode, rerank=rerank)
 
     def ask_stream(
         self,
@@ -531,13 +522,16 @@ class KBQA:
     def _retrieve(
         self, queries: Sequence[str], collections: Sequence[str] | None, top_k: int | None
     ) -> tuple[SearchResult, Evidence]:
-        """The hits of one query, or of several fused by RRF; the evidence of the strongest."""
+        """The hits of one query, or of several fused by RRF; the evidence of the strongest.
+        Memory is released once, by the question (:meth:`ask_stages`), not after each search."""
+        names = self.collections_or_default(collections)
+        queries = [_check_question(q, "query") for q in queries]
         if len(queries) == 1:
-            found = self._search(queries[0], collections, top_k=top_k)
+            found = self.retriever.search(queries[0], names, top_k=top_k)
             return found, self.retriever.evidence(queries[0], found.hits)
         s = self.settings.retrieval
         k = top_k or s.top_k
-        results = [self._search(q, collections, top_k=max(k, s.rerank_k)) for q in queries]
+        results = [self.retriever.search(q, names, top_k=max(k, s.rerank_k)) for q in queries]
         evidence = max(
             (self.retriever.evidence(q, r.hits[:k]) for q, r in zip(queries, results, strict=True)),
             key=lambda e: e.score,
