@@ -15,7 +15,6 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from core.files import DOCUMENT_SUFFIXES
 from core.i18n import Lang, has_message
 from core.settings import get_settings
 from core.types import MAX_QUESTION_CHARS, STRATEGIES, Answer, Job
@@ -141,9 +140,11 @@ def _listed(text: str, strip: str | None = None) -> list[str]:
 
 def upload_panel(api: ApiClient, collection: str | None) -> None:
     round_ = st.session_state.setdefault("upload_round", 0)
+    # No ``type=``: Streamlit would refuse other files itself, in English ("application/zip
+    # files are not allowed."). The API refuses them instead, naming the file and what kbqa
+    # reads, in the UI's language; the uploader's line lists the types (ui/lang.py).
     files = st.sidebar.file_uploader(
         t("add_documents"),
-        type=list(DOCUMENT_SUFFIXES),  # with the dot: a bare "text" is any text/* file to Streamlit
         accept_multiple_files=True,
         key=f"files-{round_}",
     )
@@ -232,7 +233,7 @@ def documents_panel(api: ApiClient, collection: str | None) -> None:
     docs = api.documents(collection)
     with st.expander(t("documents_in", collection=collection, count=len(docs)), expanded=not docs):
         if not docs:
-            st.caption(t("no_documents"))
+            st.caption(t("no_documents", types=t("document_types")))
             return
         rows = [
             {

@@ -61,37 +61,41 @@ def streamlit_words() -> None:
     """The words Streamlit's own widgets write, in the UI's language where that is not English.
 
     Streamlit has no locale setting: its uploader ("Drag and drop files here", "Upload",
-    "200MB per file • PDF, ..."), a text box's "Press Enter to apply" and an empty list's "No
-    results" are English in its JavaScript. So a style hides them (font size 0) and shows the
-    catalog's words in their place (``::after``), at the size they had. It targets the DOM of
-    streamlit 1.67, two of its places by the class names its build gives them: check it when
-    upgrading (tests/e2e/test_ui_browser.py reads what a browser shows).
+    "200MB per file"), a text box's "Press Enter to apply" and an empty list's "No results"
+    are English in its JavaScript. So a style hides them (font size 0) and shows the
+    catalog's words in their place (``::after``), at the size they had. The uploader's limit
+    line is replaced in English too: it names the kinds of file kbqa reads, which Streamlit
+    does not know (the uploader takes any file; the API refuses the others). It targets the
+    DOM of streamlit 1.67, two of its places by the class names its build gives them: check
+    it when upgrading (tests/e2e/test_ui_browser.py reads what a browser shows).
     """
-    if ui_lang() == STREAMLIT_LANG:
-        return
     size = st.get_option("server.maxUploadSize")
     dropzone = '[data-testid="stFileUploaderDropzone"]'
     enter = '[data-testid="{}"] [data-testid="InputInstructions"] > span:first-child'
     small, smaller = "0.875rem", "0.75rem"  # fontSizes sm and twoSm of streamlit's theme
-    words = {  # where streamlit writes them -> what to say there, at the size it had
-        f"{dropzone} > div:not([data-testid]) > span": (t("upload_drop"), small),  # dragged over
-        f'{dropzone} button [data-testid="stMarkdownContainer"] p': (t("upload_button"), small),
+    # where streamlit writes them -> what to say there, at the size it had
+    words = {  # the limit line in every language: Streamlit does not know what kbqa reads
         '[data-testid="stFileUploaderDropzoneInstructions"] span': (
             t("upload_limit", size=size, types=t("document_types")),
             small,
         ),
-        # A one-line box (and a number's) says it; a text area says "Ctrl+Enter": none here.
-        f"{enter.format('stTextInput')}, {enter.format('stNumberInput')}": (
-            t("press_enter"),
-            smaller,
-        ),
-        # What a selectbox's and a multiselect's list says when typing matched nothing.
-        ".equpb2c9, .eo2qvtu11": (t("no_results"), small),
     }
+    if ui_lang() != STREAMLIT_LANG:
+        words |= {
+            f"{dropzone} > div:not([data-testid]) > span": (t("upload_drop"), small),  # dragged
+            f'{dropzone} button [data-testid="stMarkdownContainer"] p': (t("upload_button"), small),
+            # A one-line box (and a number's) says it; a text area says "Ctrl+Enter": none here.
+            f"{enter.format('stTextInput')}, {enter.format('stNumberInput')}": (
+                t("press_enter"),
+                smaller,
+            ),
+            # What a selectbox's and a multiselect's list says when typing matched nothing.
+            ".equpb2c9, .eo2qvtu11": (t("no_results"), small),
+        }
     rules = [
         f"{where} {{ font-size: 0; white-space: normal }}"
-        f" {_after(where)} {{ content: {_css_string(text)}; font-size: {size} }}"
-        for where, (text, size) in words.items()
+        f" {_after(where)} {{ content: {_css_string(text)}; font-size: {font} }}"
+        for where, (text, font) in words.items()
     ]
     style = f"<style>{' '.join(rules)}</style>"
     st.html(style)  # style alone: Streamlit puts it where it takes no room
