@@ -1,8 +1,9 @@
 """What a follow-up refers to, read as a person would: one rule set for English and Chinese.
 
 A question **refers back** (:func:`refers_back`) when it holds a reference word (it, they, he,
-she, this, that, there, the same; 它, 他, 她, 其, 该, 此, 这, 那), opens by continuing the last
-question ("and ...", "what about ...", 那么 ..., 还有 ...), or is too short to stand alone.
+she, this, that, there, the same; 它, 他, 她, 其, 该, 此, 这, 那), a demonstrative before a noun
+("of that game"), opens by continuing the last question ("and ...", "what about ...", 那么 ...,
+还有 ...), or is too short to stand alone.
 
 What it refers to is an **entity named earlier** in the conversation (:func:`referents`): a name
 or noun phrase of an earlier question, or of an earlier answer short enough to name things
@@ -10,7 +11,10 @@ rather than explain them. Never a number, a date or a quantity ("802", "1851", "
 "fourteen", "1982年"): a pronoun does not stand for one.
 
 Each entity gives a **reading** of the follow-up (:func:`readings`): its reference replaced by
-the entity ("At what temperature will oxygen condense?"); in Chinese, a follow-up that drops
+the entity ("At what temperature will oxygen condense?"), a demonstrative's noun qualified by
+it ("the MVP of that game" -> "the MVP of the Super Bowl 50 game"); "he" and "she" are read only
+as a name (capitalised) that a question or a short answer gave, not as a word of an answer
+that explains; in Chinese, a follow-up that drops
 its subject gets it back in front ("那栖息在哪儿呢？" -> "印度野驴栖息在哪儿？"), and a
 "...呢？" that asks for a thing asks what it is ("那么它的分子式呢？" -> "乙酰胺的分子式是什么？").
 
@@ -60,7 +64,7 @@ def refers_back(question: str) -> bool:
     end?"): it is searched as asked, which finds the war, if the collection holds one.
     """
     text = question.strip()
-    if _REFERS_EN.search(text) or _REFERS_ZH.search(text):
+    if _REFERS_EN.search(text) or _REFERS_ZH.search(text) or _demonstrative(text):
         return True
     cjk = len(_CJK_IDEOGRAPH.findall(text))
     words = len(_WORD.findall(_CJK_IDEOGRAPH.sub(" ", text)))
@@ -78,6 +82,7 @@ class Referent:
     text: str
     turn: int
     topic: bool = False  # what a Chinese question opens with: 印度野驴 of 印度野驴栖息在哪儿？
+    in_passing: bool = False  # named by an answer that explains, not by one that names
 
 
 # A number, a year, an amount: never what "it", "he" or 它 stands for.
@@ -115,6 +120,7 @@ _PREPOSITION_ZH = "在从"  # 在古代…: a place or a time, not a thing it na
 _COUNTING = frozenset({"多少", "几", "什么", "哪些", "哪个", "哪一"})
 # An answer names things when it is short; a longer one explains, and its phrases are noise.
 _MAX_ANSWER_WORDS = 25  # "Oxygen and hydrogen are produced by the electrolysis of water."
+_NAMING_WORDS = 6  # an answer of up to this many words names its entities: "Paul Baran [1]."
 _MAX_ANSWER_CJK = 8  # a Chinese answer that names: 南亚, 天山的明珠
 _TURNS = 6  # the last three exchanges: a person does not reach further back for "it"
 
@@ -124,8 +130,10 @@ def referents(history: Sequence[Turn]) -> list[Referent]:
     once (where it was named last); never a number, a date or a quantity."""
     found: dict[str, Referent] = {}
     for index in range(len(history) - 1, max(-1, len(history) - 1 - _TURNS), -1):
-        for text, topic in _entities(history[index]):
-            found.setdefault(text.lower(), Referent(text, index, topic))
+        turn = history[index]
+        in_passing = turn.role == "assistant" and _explains(turn.content)
+        for text, topic in _entities(turn):
+            found.setdefault(text.lower(), Referent(text, index, topic, in_passing))
     return list(found.values())
 
 
@@ -139,6 +147,15 @@ def _entities(turn: Turn) -> list[tuple[str, bool]]:
         asked = turn.role == "user"
         return [(p, asked and i == 0) for i, run in enumerate(runs) for p in _prefixes(run)]
     return [(p, False) for p in _phrases(text)]
+
+
+def _explains(answer: str) -> bool:
+    """An answer that says more than a name ("The Genoese traders fled, taking the plague by
+    ship into Sicily"): "he" or "she" does not point at the places it passes through."""
+    text = CITATION_RE.sub(" ", answer)
+    if _CJK_IDEOGRAPH.search(text):
+        return len(_CJK_IDEOGRAPH.findall(text)) > _MAX_ANSWER_CJK
+    return len(_PHRASE_WORD.findall(text)) > _NAMING_WORDS
 
 
 def _too_long(answer: str) -> bool:
@@ -158,11 +175,16 @@ def _phrases(text: str) -> list[str]:
             span[-1] = re.sub(r"['’]s$", "", span[-1])
             if (
                 _content(span[0])
-                and _content(span[-1])
-                and all(_content(w) or w.lower() in _GLUE for w in span)
+                and (_content(span[-1]) or _numbered(span))
+                and all(_content(w) or w.lower() in _GLUE for w in span[:-1])
             ):
                 out.append(" ".join(span))
     return out
+
+
+def _numbered(span: list[str]) -> bool:
+    """A name that ends with its number: "Super Bowl 50", "Apollo 11" (not "in 1998")."""
+    return len(span) > 1 and span[-1].isdigit() and span[-2][:1].isupper()
 
 
 def _content(word: str) -> bool:
@@ -238,9 +260,9 @@ def readings(question: str, history: Sequence[Turn]) -> list[Reading]:
     if frames and not _READABLE_EN.search(frames[0]):  # "And in 1990?": the frame reads it
         asked = max(i for i, t in enumerate(history) if t.role == "user")
         return [Reading(f, Referent(history[asked].content, asked)) for f in frames]
-    out = []
+    out = [] if (framed := _chinese_frame(question, history)) is None else [framed]
     for referent in referents(history):
-        for text in (_read(q, referent.text) for q in frames or [question]):
+        for text in (_read(q, referent) for q in frames or [question]):
             if text is not None and text != question:
                 out.append(Reading(text, referent))
     return list({r.question: r for r in reversed(out)}.values())[::-1][:_MAX_READINGS]
@@ -283,6 +305,37 @@ _AUXILIARIES = frozenset(
 )
 
 
+# "那亚军呢？", "还有亚军？": another thing asked of what the last question asked about.
+_ELLIPSIS_ZH = re.compile(
+    r"^\s*(?P<open>那么|那|还有|另外)?\s*(?P<slot>[^\W\d_]{1,6}?)\s*(?P<ne>呢)?\s*[？?]?\s*$"
+)
+
+
+def _chinese_frame(question: str, history: Sequence[Turn]) -> Reading | None:
+    """A Chinese ellipsis said in the frame of the last question, which asked "A的B…":
+    "那亚军呢？" after "中国（南京）国际象棋超级大赛的冠军是谁？" -> "…大赛的亚军是谁？", its
+    referent A, the last question's topic. None for anything else."""
+    found = _ELLIPSIS_ZH.match(question)
+    asked = [i for i, t in enumerate(history) if t.role == "user"]
+    if found is None or not asked or not (found.group("open") or found.group("ne")):
+        return None
+    slot = found.group("slot")
+    if (
+        not _CJK_IDEOGRAPH.search(slot)
+        or _READABLE_ZH.search(slot)
+        or _QUESTION_WORD_ZH.search(slot)
+    ):
+        return None
+    frame = history[asked[-1]].content.strip()
+    of = frame.rfind("的")
+    thing = _ZH_BOUNDARY.split(frame[of + 1 :])[0] if of > 0 else ""
+    if not thing or thing == slot:
+        return None
+    topic = frame[:of].strip()
+    said = f"{frame[: of + 1]}{slot}{frame[of + 1 + len(thing) :]}"
+    return Reading(said, Referent(topic, asked[-1], topic=True))
+
+
 def _ask_instead(slot: str, frame: str) -> str | None:
     """The last question asking ``slot`` in place of what it asked, where that question opens
     with its question words and an auxiliary: "And in what year?" after "Where was Genghis
@@ -301,17 +354,23 @@ def _past(text: str) -> bool:
     return any(w.islower() and (w.endswith("ed") or w in _IRREGULAR_PAST) for w in text.split())
 
 
-def _read(question: str, entity: str) -> str | None:
+def _read(question: str, referent: Referent) -> str | None:
+    entity = referent.text
     if _CJK_IDEOGRAPH.search(question):
         return _read_chinese(question, entity)
     found = _READABLE_EN.search(question)
     if found is None:
-        return None
+        if (pointed := _demonstrative(question)) is None:
+            return None
+        start, end, noun = pointed  # "the MVP of that game" -> "the MVP of the Super Bowl 50 game"
+        return f"{question[:start]}the {entity} {noun}{question[end:]}"
     word, after = found.group().lower().rstrip(" ?.!"), question[found.end() :]
     if word.startswith(("there", "that", "the same")):  # "who lived there?" -> "in Elmstead"
         return question[: found.start()] + (f"in {entity}" if word == "there" else entity) + "?"
     if not _agrees(word, entity):
         return None
+    if word in _PERSONAL and (referent.in_passing or not entity.split()[-1][:1].isupper()):
+        return None  # "he" is a name asked about or answered, not "whence" nor "Sicily" passed
     following = after.split()[0].lower().strip("?.!,;:") if after.split() else ""
     possessive = word in _POSSESSIVE or (
         word == "her" and following.isalpha() and following not in _NOT_A_NOUN
@@ -320,6 +379,29 @@ def _read(question: str, entity: str) -> str | None:
 
 
 _SINGULAR = frozenset({"it", "its"})
+_PERSONAL = frozenset({"he", "him", "his", "she", "her", "hers"})
+# "that" before a noun points back after a preposition, an auxiliary or a question word ("the
+# MVP of that game", "when did that war end?"); after a noun it opens a clause ("the company
+# that built it"). "this", "these" and "those" before a noun point back anywhere.
+_DEMONSTRATIVE_EN = re.compile(
+    r"(?:\b(?P<before>\w+)\s+)?\b(?P<word>this|these|those|that)\s+(?P<noun>[a-z][\w'-]*)", re.I
+)
+_BEFORE_THAT = _FRAME_PREPOSITIONS | _AUXILIARIES | _QUESTION_WORDS | {"during", "since", "until"}
+
+
+def _demonstrative(question: str) -> tuple[int, int, str] | None:
+    """A demonstrative before a noun that points back, as (start, end, noun): "that game" of
+    "Who was the MVP of that game?"; None for "the company that built it"."""
+    for found in _DEMONSTRATIVE_EN.finditer(question):
+        noun = found.group("noun")
+        if noun.lower() in _NOT_NAMES or noun.lower() in _AUXILIARIES or _past(noun):
+            continue
+        before = (found.group("before") or "").lower()
+        if found.group("word").lower() != "that" or not before or before in _BEFORE_THAT:
+            return found.start("word"), found.end("noun"), noun
+    return None
+
+
 _PLURAL = frozenset({"they", "them", "their"})
 
 
