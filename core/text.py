@@ -7,6 +7,7 @@ The character classes are the inside of a ``[...]`` (compose them: ``f"[{HAN}]"`
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
@@ -86,3 +87,12 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     piece = text[start:end]
     return start + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())
+
+
+def fold_accents(text: str) -> str:
+    """``text`` without its accents and with compatibility forms made plain ("Temüjin" ->
+    "Temujin", "ﬁ" -> "fi"): what a person types for what OCR or a document spells."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import snowballstemmer
 
 from core.i18n import language_of, messages
-from core.text import CITATION_RE, HAN, NUMBER_WORDS, STOPWORDS
+from core.text import CITATION_RE, HAN, NUMBER_WORDS, STOPWORDS, fold_accents
 from core.types import Citation, Hit
 from generation.prompts import TRUNCATED, refusal
 
@@ -42,12 +42,13 @@ class ParsedAnswer:
 
 def content_units(text: str) -> set[str]:
     """Words that carry content (CJK: single characters), lower-cased, without citations;
-    English words by their Snowball stem ("economists" and "economist" are one unit) and
-    numbers written as words by their digits ("five" is "5")."""
+    English words by their Snowball stem ("economists" and "economist" are one unit), without
+    accents ("Temüjin" is "temujin") and numbers written as words by their digits ("five" is
+    "5")."""
     text = CITATION_RE.sub(" ", text.lower())
     words = [
         NUMBER_WORDS.get(w, w)
-        for w in _WORD.findall(_CJK_CHAR.sub(" ", text))
+        for w in _WORD.findall(fold_accents(_CJK_CHAR.sub(" ", text)))
         if w not in _CONTENTLESS
     ]
     stemmer = snowballstemmer.stemmer("english")  # one per call: a stemmer keeps state
@@ -65,7 +66,28 @@ def support(answer: str, question: str, sources: Sequence[str]) -> float:
     if not new:
         return 1.0
     known = content_units(" ".join(sources))
-    return len(new & known) / len(new)
+    return sum(unit in known or _misread(unit, known) for unit in new) / len(new)
+
+
+_MISREAD_MIN = 6  # letters of a word that may differ from the sources' by one
+
+
+def _misread(unit: str, known: set[str]) -> bool:
+    """Whether the sources hold ``unit`` with one letter changed, added or dropped: a long word
+    as OCR read it ("Temiujin" for "Temüjin"). Short words must match: "Kent" is not "Kant"."""
+    if len(unit) < _MISREAD_MIN or not unit.isalpha():
+        return False
+    return any(abs(len(k) - len(unit)) <= 1 and _one_edit(unit, k) for k in known)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` becomes ``b`` by at most one substitution, insertion or deletion."""
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
+    if len(a) == len(b):
+        return a[i + 1 :] == b[i + 1 :]
+    return a[i:] == b[i + 1 :]
 
 
 def split_reasoning(text: str) -> tuple[str, str | None]:

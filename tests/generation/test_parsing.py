@@ -119,6 +119,10 @@ def test_chinese_support_counts_characters() -> None:
             "The economist Joseph Stiglitz wrote with Branko Milanovic.",
         ),
         ("twelve", "How many moons?", "It has 12 moons."),
+        # A scan's OCR spellings of the name the model writes as it knows it: withheld before.
+        ("Temüjin", "What was Genghis Khan's birth name?", "TemUjin was born with a blood clot."),
+        ("Temüjin", "What was Genghis Khan's birth name?", "Temiujin was born with a blood clot."),
+        ("Temujin", "What was Genghis Khan's birth name?", "Temüjin was born with a blood clot."),
     ],
 )
 def test_support_matches_word_forms_and_numbers(answer: str, question: str, source: str) -> None:
@@ -130,6 +134,18 @@ def test_a_number_from_memory_is_still_withheld() -> None:
     parsed = parse_answer("10", [_hit("It has five campuses.")], False, "How many campuses?")
     assert not parsed.grounded
     assert parsed.support == 0.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "source"),
+    [
+        ("Kant", "Kent is a county."),  # short words must match
+        ("Austria", "Australia is a country."),  # two letters apart
+        ("Sydney", "Sydneysiders live in the city."),  # a longer word is another word
+    ],
+)
+def test_only_a_long_word_one_letter_off_counts_as_held(answer: str, source: str) -> None:
+    assert support(answer, "Where?", [source]) == 0.0
 
 
 @pytest.mark.parametrize(
