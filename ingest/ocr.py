@@ -154,7 +154,7 @@ class RapidOcrEngine(OcrEngine):
     def _finish(self, page: PageLines) -> tuple[str, list[TextLine]]:
         self._ocr.recognise(page, range(len(page.boxes)))
         self.last_steps = dict(self._ocr.steps)
-        boxes = page.texts()
+        boxes = [(box, cjk_punctuation(text)) for box, text in page.texts()]
         height, width = page.image.shape[:2]
         return layout_lines(boxes), line_boxes(boxes, (width, height))
 
@@ -348,6 +348,23 @@ def _group_lines(boxes: list[tuple[np.ndarray, str]]) -> list[list[Any]]:
         else:
             lines.append([y, h, [(x, text, corners)]])
     return lines
+
+
+# The recogniser reads a Chinese page's full-width punctuation as ASCII: "散寒草（四川一带)".
+_FULL_WIDTH = str.maketrans(",:;?!()", "，：；？！（）")
+
+
+def cjk_punctuation(line: str) -> str:
+    """``line`` with the ASCII commas, colons, semicolons, question and exclamation marks and
+    brackets that touch a CJK character made full-width, as the printed page had them; the
+    rest as read ("s.k.", "4-6", "(1990)"). Each character stays one character."""
+    chars = list(line)
+    for i, c in enumerate(chars):
+        if c in ",:;?!()" and (
+            (i and is_cjk(line[i - 1])) or (i + 1 < len(line) and is_cjk(line[i + 1]))
+        ):
+            chars[i] = c.translate(_FULL_WIDTH)
+    return "".join(chars)
 
 
 def _join_words(words: Any) -> str:

@@ -18,7 +18,15 @@ from core.settings import IngestSettings
 from index.knowledge import KnowledgeIndex
 from ingest.isolation import IsolatedParser
 from ingest.loaders import PdfLoader
-from ingest.ocr import ENGINES, MAX_PIXELS, OcrOptions, layout_lines, pick_engine, render
+from ingest.ocr import (
+    ENGINES,
+    MAX_PIXELS,
+    OcrOptions,
+    cjk_punctuation,
+    layout_lines,
+    pick_engine,
+    render,
+)
 from ingest.pipeline import Ingestor, Progress
 from ingest.text import clean_text
 from tests.utils.pdfs import text_pdf_bytes
@@ -66,6 +74,23 @@ def test_boxes_on_one_line_are_read_left_to_right_and_paragraphs_kept() -> None:
     boxes = [(box(200, 12), "world"), (box(10, 10), "Hello"), (box(10, 40), "again"),
              (box(10, 150), "New"), (box(70, 150), "中文"), (box(130, 151), "字")]  # fmt: skip
     assert layout_lines(boxes) == "Hello world\nagain\n\nNew中文字"
+
+
+@pytest.mark.parametrize(
+    ("read", "printed"),
+    [
+        ("别名无头土香(台湾和闽南一带),无头香", "别名无头土香（台湾和闽南一带），无头香"),
+        ("散寒草（四川一带)、金钮草", "散寒草（四川一带）、金钮草"),
+        ("他说:你好?", "他说：你好？"),
+        ("s.k.母亲", "s.k.母亲"),  # no full-width full stop: "s.k." is a name
+        ("Apollo (1961-1972), it ran", "Apollo (1961-1972), it ran"),  # English as read
+    ],
+)
+def test_ascii_punctuation_touching_chinese_is_made_full_width(read: str, printed: str) -> None:
+    """RapidOCR reads a Chinese page's full-width brackets and commas as ASCII, so the text
+    (and the answers quoted from it) differed from the page's ("散寒草（四川一带)")."""
+    assert cjk_punctuation(read) == printed
+    assert len(cjk_punctuation(read)) == len(read)  # the lines' boxes keep their offsets
 
 
 def test_a_poster_page_is_rendered_at_most_max_pixels_an_a4_page_at_the_dpi() -> None:
