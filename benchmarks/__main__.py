@@ -22,6 +22,7 @@ from benchmarks.ocr_memory import ocr_memory
 from benchmarks.scans import scans
 from benchmarks.soak import soak
 from benchmarks.speed.gpu import gpu
+from benchmarks.trial import trial, trial_corpus
 
 app = typer.Typer(help="kbqa's benchmarks (docs/benchmarks.md).", no_args_is_help=True)
 app.command("speed")(speed)
@@ -39,6 +40,8 @@ app.command("soak")(soak)
 app.command("milvus-parity")(milvus_parity)
 app.command("embedders")(embedders)
 app.command("boxes")(boxes)
+app.command("trial-corpus")(trial_corpus)
+app.command("trial")(trial)
 
 if __name__ == "__main__":
     app(prog_name="python -m benchmarks")

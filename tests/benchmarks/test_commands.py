@@ -27,6 +27,8 @@ def test_every_benchmark_is_a_command() -> None:
         "milvus-parity",
         "ocr",
         "scans",
+        "trial-corpus",
+        "trial",
     ):
         assert command in result.output
 
@@ -82,3 +84,32 @@ def test_lexical_engines_prints_a_line_per_engine(tmp_path: Path) -> None:
     ]
     assert all(line["add_doc_ms"] > 0 and line["search_mixed_p50_ms"] > 0 for line in lines)
     assert (tmp_path / "tantivy-200").is_dir()  # --workdir is kept
+
+
+@pytest.mark.slow  # renders five articles and scans two PDFs (seconds)
+def test_the_trial_corpus_holds_what_a_person_brings(tmp_path: Path) -> None:
+    import pypdf
+
+    from benchmarks.trial import ROOT
+
+    result = runner.invoke(app, ["trial-corpus", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "Apollo_program.pdf",
+        "Black_Death.pdf",
+        "Genghis_Khan_scan.pdf",
+        "Harvard_University.pdf",
+        "Packet_switching.pdf",
+        "Super_Bowl_50.pdf",
+        "Warsaw.docx",
+        "cmrc-000.pdf",
+        "cmrc-002-scan.pdf",
+    ]
+    for scan in ("Genghis_Khan_scan.pdf", "cmrc-002-scan.pdf"):  # images, no text to extract
+        pages = pypdf.PdfReader(tmp_path / scan).pages
+        assert pages
+        assert not "".join(page.extract_text() for page in pages).strip()
+    for scenario in (ROOT / "benchmarks/trial").glob("*.json"):  # every file a step names exists
+        steps = json.loads(scenario.read_text())["steps"]
+        assert {f for s in steps for f in s.get("upload", [])} <= set(names)
