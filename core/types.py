@@ -293,7 +293,7 @@ class Turn(_Model):
     content: str = Field(max_length=8000)
 
 
-GuardReason = Literal["repetition", "banned_word", "refusal", "echo"]
+GuardReason = Literal["repetition", "banned_word", "refusal"]
 
 
 class Discard(_Model):

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import openai
@@ -33,27 +33,13 @@ from core.types import (
 from generation.banned import BannedWords
 from generation.context import Prompt, Window, assemble
 from generation.dialects import ServerDialect, VllmDialect
-from generation.parsing import (
-    Renumbering,
-    citations_for,
-    echoes,
-    is_refusal,
-    parse_answer,
-    split_reasoning,
-)
+from generation.parsing import Renumbering, citations_for, is_refusal, parse_answer
 from generation.prompts import refusal, system_message
 from generation.repetition import RepetitionDetector
 from generation.rewrite import clean_rewrite, rewrite_prompt
 from generation.tokens import EstimateCounter, TokenCounter
 
 WITHHELD = message("answer.withheld")  # in English; withheld(lang) in the question's language
-
-
-def _unanswered(text: str, question: str) -> Literal["refusal", "echo"] | None:
-    """Why an attempt answered nothing: it refused, or it only said the question again."""
-    if is_refusal(text):
-        return "refusal"
-    return "echo" if echoes(split_reasoning(text)[0], question) else None
 
 
 def withheld(lang: Lang) -> str:
@@ -172,8 +158,7 @@ class Generator:
         each reason (with a stronger repetition penalty, or banning harder); so at most three
         attempts, when a retry that no longer loops writes a banned word. Text that might be
         the start of a banned word is held back until the next text shows it is not. With
-        ``sure``, a refusal is such a reason too, and an answer that only says the question again
-        ("The Mongol army besieged the city."): the model is asked once more, its last rule
+        ``sure``, a refusal is such a reason too: the model is asked once more, its last rule
         saying that the sources hold the answer.
 
         Args:
@@ -202,9 +187,8 @@ class Generator:
             params = self._params(sampling, events)
             numbering = Renumbering(len(context))  # the stream's, as the answer's below
             attempt = yield from self._attempt(messages, params, banned, numbering, timings, start)
-            again = sure and not any(e.reason in ("refusal", "echo") for e in events)  # once
-            if attempt.event is None and again and (why := _unanswered(attempt.text, question)):
-                attempt = _Attempt(attempt.text, GuardEvent(reason=why))
+            if attempt.event is None and sure and self._refused(attempt.text, events):
+                attempt = _Attempt(attempt.text, GuardEvent(reason="refusal"))
                 messages = [system_message(strategy, sure=True, lang=lang), *messages[1:]]
             if attempt.event is None:
                 break
@@ -303,6 +287,11 @@ class Generator:
         if not self.settings.repetition_guard:
             return None
         return RepetitionDetector(threshold=self.settings.repetition_threshold)
+
+    @staticmethod
+    def _refused(text: str, events: Sequence[GuardEvent]) -> bool:
+        """Whether an attempt is a refusal not yet asked again."""
+        return is_refusal(text) and not any(e.reason == "refusal" for e in events)
 
     def _retry(self, events: list[GuardEvent]) -> bool:
         """Whether to ask again: once per reason, for a banned word only if it can be banned
