@@ -44,8 +44,11 @@ from generation.parsing import is_refusal
 PRONOUN_EN = re.compile(PRONOUNS_EN, re.I)
 PRONOUN_ZH = re.compile(PRONOUNS_ZH)
 _ENDING_EN = r"\b(?:that|there|the same)\s*[?.!]*\s*$"
+# "there" after a preposition points at a place anywhere ("how did it get from there to
+# Italy?"); alone mid-question it may say that something exists ("is there a museum?").
+_PLACE_EN = r"\b(?:from|to|in|at|near|around|into|through|of)\s+there\b"
 _OPENING_EN = r"^\s*(?:and|but|also|so|then|what about|how about)\b"
-_REFERS_EN = re.compile(f"{PRONOUNS_EN}|{_ENDING_EN}|{_OPENING_EN}", re.I)
+_REFERS_EN = re.compile(f"{PRONOUNS_EN}|{_ENDING_EN}|{_PLACE_EN}|{_OPENING_EN}", re.I)
 _DEMONSTRATIVE_ZH = r"(?<!应)该|(?<![因如])此|这(?:里|儿)?|那(?:里|儿|个|些|时|年|次|位|件|座|本)"
 _OPENING_ZH = r"^\s*(?:那么|那|还有|另外)"
 _REFERS_ZH = re.compile(f"{PRONOUNS_ZH}|{_DEMONSTRATIVE_ZH}|{_OPENING_ZH}")
@@ -232,7 +235,9 @@ class Reading:
     referent: Referent
 
 
-_READABLE_EN = re.compile(r"\b(?:it|its|they|them|their|he|him|his|she|her)\b|" + _ENDING_EN, re.I)
+_READABLE_EN = re.compile(
+    r"\b(?:it|its|they|them|their|he|him|his|she|her)\b|" + _ENDING_EN + "|" + _PLACE_EN, re.I
+)
 _POSSESSIVE = frozenset({"its", "their", "his", "hers"})
 _NOT_A_NOUN = frozenset(
     """a an the of in on at to for from by with about into over under after before than and
@@ -365,6 +370,8 @@ def _read(question: str, referent: Referent) -> str | None:
         start, end, noun = pointed  # "the MVP of that game" -> "the MVP of the Super Bowl 50 game"
         return f"{question[:start]}the {entity} {noun}{question[end:]}"
     word, after = found.group().lower().rstrip(" ?.!"), question[found.end() :]
+    if word.endswith(" there"):  # "from there to Italy": the place, its preposition kept
+        return f"{question[: found.end() - len('there')]}{entity}{after}"
     if word.startswith(("there", "that", "the same")):  # "who lived there?" -> "in Elmstead"
         return question[: found.start()] + (f"in {entity}" if word == "there" else entity) + "?"
     if not _agrees(word, entity):

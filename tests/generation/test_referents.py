@@ -118,6 +118,13 @@ def test_english_readings_take_each_phrase_named_earlier_the_latest_turn_first()
     assert "When did Gustave Eiffel's reign end?" in _read("When did her reign end?", *history)
     assert "Who married Gustave Eiffel?" in _read("Who married her?", *history)
     assert "Who lived in Elmstead?" in _read("Who lived there?", "Where is Elmstead?", "Kent.")
+    # "there" after a preposition, anywhere: the place, the preposition kept
+    kaffa = ("Which city did the Mongols besiege?", "Kaffa [1].")
+    assert refers_back("How did the disease get from there to Italy?")
+    assert _read("How did the disease get from there to Italy?", *kaffa)[0] == (
+        "How did the disease get from Kaffa to Italy?"
+    )
+    assert "How far is Rome from Kaffa?" in _read("How far is Rome from there?", *kaffa)
     assert "What happened after flood?" in _read(  # a phrase as named, without "the"
         "What happened after that?", "When was the flood?", "In May [1]."
     )
