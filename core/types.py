@@ -368,9 +368,9 @@ class Answer(_Model):
     )
     note: str | None = Field(
         None,
-        description="What the answer assumed, for people, in the question's language: the "
+        description="What a person should know of the answer, in the question's language: the "
         "entity a follow-up's pronoun was taken for when two named earlier fit "
-        "('Assuming “Tesla” from earlier.').",
+        "('Assuming “Tesla” from earlier.'), and that an answer only says the question again.",
     )
 
 

@@ -90,6 +90,20 @@ def _one_edit(a: str, b: str) -> bool:
     return a[i:] == b[i + 1 :]
 
 
+# Answers that add no word to a yes-or-no question and still answer it.
+_YES_NO = frozenset({"yes", "no", "是", "否", "不是", "对", "不对", "是的", "不"})
+
+
+def echoes(answer: str, question: str) -> bool:
+    """Whether ``answer`` only says the question again, adding no word of content: "The
+    Mongol army besieged the city." to "Which city did the Mongol army besiege?". A refusal,
+    and a bare yes or no, are no echo."""
+    plain = CITATION_RE.sub(" ", answer).strip(".。!！ \n").lower()
+    if not plain or plain in _YES_NO or is_refusal(answer):
+        return False
+    return not content_units(answer) - content_units(question)
+
+
 def split_reasoning(text: str) -> tuple[str, str | None]:
     """Split chain-of-thought output at its last 'Answer:' line into (answer, reasoning)."""
     marks = list(_ANSWER_MARK.finditer(text))

@@ -37,6 +37,7 @@ from core.types import (
 )
 from generation.backends import make_backend
 from generation.generator import Generator
+from generation.parsing import echoes
 from generation.referents import (
     Resolution,
     asked_content,
@@ -446,8 +447,12 @@ class KBQA:
                 item.question = question
                 item.search_query = " | ".join(queries)
                 item.evidence = round(evidence.score, 4)
+                notes = []
                 if resolution is not None and resolution.ambiguous:
-                    item.note = assumption_note(resolution.reading.referent, language_of(question))
+                    notes.append(assumption_note(resolution.reading.referent, lang))
+                if item.grounded and echoes(item.answer, asked):  # no word the question lacks
+                    notes.append(message("echo_answer", lang))
+                item.note = " ".join(notes) or None
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
                 if history:
                     item.timings["rewrite"] = rewrite_s

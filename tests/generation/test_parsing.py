@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from core.types import Chunk, Hit
-from generation.parsing import parse_answer, split_reasoning, support
+from generation.parsing import echoes, parse_answer, split_reasoning, support
 from generation.prompts import REFUSAL, refusal
 
 
@@ -169,3 +169,20 @@ def test_an_answer_cites_the_passage_that_holds_it_not_the_one_the_model_named()
     assert parsed.cited == [2]  # [1] is about zebras
     assert parsed.answer == "Penguins eat krill [2]."
     assert parsed.inferred
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "echo"),
+    [
+        ("The Mongol army besieged the city [1].", "Which city did the Mongol army besiege?", True),
+        ("易颉输入法是输入法。", "易颉输入法是什么？", True),
+        ("Kaffa [1].", "Which city did the Mongol army besiege?", False),
+        ("The Vistula River flows through Warsaw [1].", "What river flows through Warsaw?", False),
+        ("Yes [1].", "Is Warsaw on the Vistula?", False),  # a bare yes answers
+        (REFUSAL, "Which city did the Mongol army besiege?", False),  # a refusal is its own case
+    ],
+)
+def test_an_answer_that_adds_no_word_to_the_question_echoes_it(
+    answer: str, question: str, echo: bool
+) -> None:
+    assert echoes(answer, question) is echo

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import kbqa.app
+from core.i18n import message
 from core.settings import EmbeddingSettings, Settings
 from kbqa.app import KBQA
 from tests.utils.pdfs import make_text_pdf
@@ -43,6 +44,28 @@ def test_documents_collections_and_conversations_go_through_it(
         assert kb.conversation(conversation.id).title == "harbour"
         kb.delete_conversation(conversation.id)
         assert kb.recent_conversations() == []
+
+
+def test_an_answer_that_only_says_the_question_again_is_marked_for_the_reader(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """In the browser trial the 1.5B answered "Which city did the Mongol army besiege?" with
+    "The Mongol army besieged the city.": cited, supported, and no answer. The reader is told
+    so, in the question's language, and pointed at the passage."""
+    settings = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"backend": "fake"})}
+    )
+    pages = ["The harbour wall was rebuilt.", "The lighthouse keeper was Ada Hollins."]
+    pdf = make_text_pdf(tmp_path / "harbour.pdf", pages, font="core")
+    with KBQA(settings) as kb:
+        kb.ingest(pdf, "docs")
+        echo = kb.ask("Which harbour wall was rebuilt?", collections=["docs"])
+        assert echo.answer.startswith("The harbour wall was rebuilt.")  # the fake quotes it
+        assert echo.note == message("echo_answer", "en")
+        assert echo.citations  # the passage to read is still there
+        answer = kb.ask("Who was the lighthouse keeper?", collections=["docs"])
+        assert "Ada Hollins" in answer.answer
+        assert answer.note is None
 
 
 @pytest.mark.slow
