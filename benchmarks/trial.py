@@ -29,7 +29,7 @@ SQUAD = ROOT / "benchmarks/data/squad-v1.1-dev-half-a.json"
 CMRC_PDFS = ROOT / "evaluation/data/cmrc-zh/pdfs"
 # Articles of the SQuAD half that the dev set (evaluation/data/squad-en) does not hold.
 ARTICLES = ("Genghis_Khan", "Harvard_University", "Packet_switching", "Super_Bowl_50", "Warsaw")
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's (make browser)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ANSWER_S = 300  # most seconds an answer may take
 

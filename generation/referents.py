@@ -262,8 +262,8 @@ def readings(question: str, history: Sequence[Turn]) -> list[Reading]:
     curriculum?" reads "What is the name of its summer festival?", then "its" is read; of
     several frames, the documents choose too."""
     frames = with_frame(question, history)
-    if frames and not _READABLE_EN.search(frames[0]):  # "And in 1990?": the frame reads it
-        asked = max(i for i, t in enumerate(history) if t.role == "user")
+    asked = _last_question(history)
+    if frames and asked is not None and not _READABLE_EN.search(frames[0]):  # "And in 1990?"
         return [Reading(f, Referent(history[asked].content, asked)) for f in frames]
     out = [] if (framed := _chinese_frame(question, history)) is None else [framed]
     for referent in referents(history):
@@ -321,8 +321,8 @@ def _chinese_frame(question: str, history: Sequence[Turn]) -> Reading | None:
     "那亚军呢？" after "中国（南京）国际象棋超级大赛的冠军是谁？" -> "…大赛的亚军是谁？", its
     referent A, the last question's topic. None for anything else."""
     found = _ELLIPSIS_ZH.match(question)
-    asked = [i for i, t in enumerate(history) if t.role == "user"]
-    if found is None or not asked or not (found.group("open") or found.group("ne")):
+    asked = _last_question(history)
+    if found is None or asked is None or not (found.group("open") or found.group("ne")):
         return None
     slot = found.group("slot")
     if (
@@ -331,14 +331,19 @@ def _chinese_frame(question: str, history: Sequence[Turn]) -> Reading | None:
         or _QUESTION_WORD_ZH.search(slot)
     ):
         return None
-    frame = history[asked[-1]].content.strip()
+    frame = history[asked].content.strip()
     of = frame.rfind("的")
     thing = _ZH_BOUNDARY.split(frame[of + 1 :])[0] if of > 0 else ""
     if not thing or thing == slot:
         return None
     topic = frame[:of].strip()
     said = f"{frame[: of + 1]}{slot}{frame[of + 1 + len(thing) :]}"
-    return Reading(said, Referent(topic, asked[-1], topic=True))
+    return Reading(said, Referent(topic, asked, topic=True))
+
+
+def _last_question(history: Sequence[Turn]) -> int | None:
+    """The index of the last question (user turn) of ``history``; None when it has none."""
+    return next((i for i in range(len(history) - 1, -1, -1) if history[i].role == "user"), None)
 
 
 def _ask_instead(slot: str, frame: str) -> str | None:

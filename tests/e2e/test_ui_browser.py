@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,20 +21,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.trial import CHROMIUM, FLAGS
 from core.i18n import message
 from core.net import free_port
 from tests.e2e.test_end_to_end import PAGES
 from tests.utils.pdfs import make_text_pdf
 from tests.utils.servers import kbqa_serve, wait_until_up
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test)"),
 ]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # The words an element shows a person, in document order: its text drawn at a size (not hidden,
 # not font size 0, not a screen reader's 1 px label, not an icon's ligature) and its elements'
 # ::after content.
