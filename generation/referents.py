@@ -287,8 +287,8 @@ def with_frame(question: str, history: Sequence[Turn]) -> list[str]:
     1980?" -> "How many lived there in 1990?"; each such place once, the last first. []
     for anything else ("And who was its engineer?" says it all)."""
     found = _ELLIPSIS_EN.match(question)
-    asked = [t.content for t in history if t.role == "user"]
-    if found is None or not asked or _CJK_IDEOGRAPH.search(question):
+    last = _last_question(history)
+    if found is None or last is None or _CJK_IDEOGRAPH.search(question):
         return []
     slot = found.group(1)
     words = slot.split()
@@ -297,10 +297,10 @@ def with_frame(question: str, history: Sequence[Turn]) -> list[str]:
         return []
     plain = [w.lower().strip("?.!,") for w in words]
     if any(w in _QUESTION_WORDS for w in plain):  # "And in what year?", not "And who was ...?"
-        asking = None if _AUXILIARIES & set(plain) else _ask_instead(slot, asked[-1])
+        asking = None if _AUXILIARIES & set(plain) else _ask_instead(slot, history[last].content)
         return [asking] if asking else []
     kinds = _DETERMINERS if first in _DETERMINERS else {first} & _FRAME_PREPOSITIONS
-    frame = asked[-1].strip().rstrip("?.! ")
+    frame = history[last].content.strip().rstrip("?.! ")
     starts = [m.start() for m in re.finditer(r"\b\w+\b", frame) if m.group().lower() in kinds]
     return [f"{frame[:at]}{slot}?" for at in reversed(starts) if not _past(frame[at:])]
 
