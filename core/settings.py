@@ -205,6 +205,15 @@ class RetrievalSettings(BaseModel):
         "refuse when no sentence of the top passages holds this share of the question's BM25 "
         "terms (CJK: character bigrams). 0: never.",
     )
+    min_cosine: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Where the best passage is in the other script than the question (a "
+        "Chinese question about English documents): refuse when no passage's vector has this "
+        "cosine with the question's (the multilingual embedder's; retrieval/evidence.py). "
+        "0: never.",
+    )
     sure_maxsim: float = Field(
         0.6,
         ge=0,
@@ -482,7 +491,17 @@ class GenerationSettings(BaseModel):
         "model's rewrite is unusable: search for the follow-up together with the question "
         "before it.",
     )
-    rewrite_max_tokens: int = Field(64, gt=0, description="Most tokens of a rewritten question.")
+    rewrite_max_tokens: int = Field(
+        64, gt=0, description="Most tokens of a rewritten or translated question."
+    )
+    translate: bool = Field(
+        True,
+        description="Where the best passage found is in the other script than the question (a "
+        "Chinese question about English documents), search again for the question translated "
+        "by the chat model into theirs: across languages the documents share no word with it "
+        "and the evidence gate's cosine hardly tells answerable from not (docs/chinese.md). "
+        "The model answers the question as asked.",
+    )
     repetition_guard: bool = Field(
         True,
         description="Stop an answer that loops (repeated 4-grams, or one sentence again and "

@@ -184,7 +184,7 @@ class Hit(_Model):
         }
 
 
-EvidenceSignal = Literal["rerank", "coverage"]
+EvidenceSignal = Literal["rerank", "coverage", "cosine"]
 
 
 class Evidence(_Model):

@@ -23,7 +23,7 @@ import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 from rich.table import Table
@@ -130,8 +130,9 @@ class RefusalEvaluator:
         configured: dict[str, float | None] = {
             "rerank": settings.min_maxsim,
             "coverage": settings.min_coverage,
+            "cosine": settings.min_cosine,
         }
-        signals: tuple[Signal, ...] = ("rerank", "coverage")
+        signals: tuple[Signal, ...] = get_args(Signal)
         tuned: dict[str, float | None] = {s: pick_threshold(results, s) for s in signals}
         gate: dict[str, RefusalScores] = {}
         for half in HALVES:

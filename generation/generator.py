@@ -38,6 +38,7 @@ from generation.prompts import refusal, system_message
 from generation.repetition import RepetitionDetector
 from generation.rewrite import clean_rewrite, rewrite_prompt
 from generation.tokens import EstimateCounter, TokenCounter
+from generation.translate import clean_translation, translate_messages
 
 WITHHELD = message("answer.withheld")  # in English; withheld(lang) in the question's language
 
@@ -150,6 +151,7 @@ class Generator:
         sampling: Sampling | None = None,
         history: Sequence[Turn] = (),
         sure: bool = False,
+        lang: Lang | None = None,
     ) -> Iterator[AnswerItem]:
         """Yield the answer's text as it is generated, then the parsed :class:`Answer`.
 
@@ -168,15 +170,18 @@ class Generator:
             sampling: per-request decoding overrides.
             history: earlier turns of the conversation.
             sure: the best source matches the question closely (:class:`Evidence.sure`).
+            lang: the language the reader is answered in where kbqa speaks (a refusal, a
+                withheld answer, a retry): the question's unless given, as for a question
+                translated into the documents' language (:mod:`generation.translate`).
         """
         timings: dict[str, float] = {}
         start = time.perf_counter()
         prompt = self.prompt(question, hits, strategy, sampling, history)
         context = prompt.sources
-        lang = language_of(question)
+        lang = lang or language_of(question)
         if not context:
             yield refusal(lang)
-            yield self._answer(question, refusal(lang), context, strategy, timings)
+            yield self._answer(question, refusal(lang), context, strategy, timings, lang)
             return
         messages = prompt.messages
         timings["prompt"] = time.perf_counter() - start
@@ -198,7 +203,7 @@ class Generator:
             said = message(f"discard.{attempt.event.reason}", lang)
             yield Discard(reason=attempt.event.reason, message=said)
         timings["generation"] = time.perf_counter() - start - timings["prompt"]
-        yield self._guarded(question, attempt, events, context, strategy, timings)
+        yield self._guarded(question, attempt, events, context, strategy, timings, lang)
 
     def _attempt(
         self,
@@ -283,6 +288,17 @@ class Generator:
             return None
         return clean_rewrite(str(reply.content), question, history)
 
+    def translate(self, question: str, into: Lang) -> str | None:
+        """``question`` translated by the model into ``into``, to search documents written in
+        it (:mod:`generation.translate`); greedy and short. None when the reply is unusable."""
+        sampling = Sampling(temperature=0, max_tokens=self.settings.rewrite_max_tokens)
+        messages = translate_messages(question, into)
+        with _model_errors(self.chat):
+            reply = self.chat.invoke(messages, **self._params(sampling, ()))
+        if reply.response_metadata.get("finish_reason") == "length":  # cut off: unusable
+            return None
+        return clean_translation(str(reply.content), question, into)
+
     def _detector(self) -> RepetitionDetector | None:
         if not self.settings.repetition_guard:
             return None
@@ -323,16 +339,17 @@ class Generator:
         context: Sequence[Hit],
         strategy: Strategy,
         timings: dict[str, float],
+        lang: Lang,
     ) -> Answer:
         """The answer from the last attempt, with what the guard did to get it."""
         if not events:
-            return self._answer(question, attempt.text, context, strategy, timings)
+            return self._answer(question, attempt.text, context, strategy, timings, lang)
         if attempt.event is None:
             action, raw = "retried", attempt.text
         elif attempt.event.reason == "repetition":
             action, raw = "truncated", attempt.text[: attempt.loop_start]
         else:
-            action, raw = "withheld", withheld(language_of(question))
+            action, raw = "withheld", withheld(lang)
         guard = Guard(action=action, attempts=len(events) + (attempt.event is None), events=events)
         if action == "withheld":  # nothing of the model's text: it holds the banned word
             answer = Answer(
@@ -346,7 +363,7 @@ class Generator:
                 timings=timings,
             )
         else:
-            answer = self._answer(question, raw, context, strategy, timings)
+            answer = self._answer(question, raw, context, strategy, timings, lang)
         answer.guard = guard
         return answer
 
@@ -357,10 +374,10 @@ class Generator:
         context: Sequence[Hit],
         strategy: Strategy,
         timings: dict[str, float],
+        lang: Lang,
     ) -> Answer:
-        parsed = parse_answer(
-            raw, context, chain_of_thought=strategy == "chain-of-thought", question=question
-        )
+        chain_of_thought = strategy == "chain-of-thought"
+        parsed = parse_answer(raw, context, chain_of_thought, question=question, lang=lang)
         # Numbered in order of first mention as shown: the reasoning, then the answer (as the
         # stream showed them, unless a citation was replaced by the source that holds it).
         numbering = Renumbering(len(context))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import snowballstemmer
 
-from core.i18n import language_of, messages
+from core.i18n import Lang, language_of, messages
 from core.text import CITATION_RE, HAN, NUMBER_WORDS, STOPWORDS, fold_accents
 from core.types import Citation, Hit
 from generation.prompts import TRUNCATED, refusal
@@ -157,12 +157,17 @@ def recite(answer: str, n: int) -> str:
 
 
 def parse_answer(
-    raw: str, hits: Sequence[Hit], chain_of_thought: bool, question: str = ""
+    raw: str,
+    hits: Sequence[Hit],
+    chain_of_thought: bool,
+    question: str = "",
+    lang: Lang | None = None,
 ) -> ParsedAnswer:
     """The model's ``raw`` text as an answer. A refusal, whatever words the model refused in,
-    and an answer withheld as unsupported, are the refusal in the question's language."""
+    and an answer withheld as unsupported, are the refusal in ``lang`` (the question's
+    language unless given)."""
     answer, reasoning = split_reasoning(raw) if chain_of_thought else (raw.strip(), None)
-    refused = refusal(language_of(question))
+    refused = refusal(lang or language_of(question))
     if is_refusal(answer) or not answer:
         return ParsedAnswer(refused, reasoning, grounded=False, cited=[], inferred=False)
     if not CITATION_RE.sub("", answer).strip(" \t\n.,;:。，"):

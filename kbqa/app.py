@@ -60,6 +60,7 @@ from ingest.pages import PageRenderer
 from ingest.pipeline import Ingestor, IngestResult, ProgressFn
 from kbqa.jobs import JobQueue
 from kbqa.sources import PageCache, SourceFiles
+from retrieval.excerpts import other_script
 from retrieval.rerankers import make_reranker
 from retrieval.retriever import HybridRetriever, SearchResult, fuse
 from state.backend import State, open_state
@@ -427,17 +428,28 @@ class KBQA:
         queries, resolution = self._search_queries(question, history, collections)
         rewrite_s = time.perf_counter() - start
         found, evidence = self._retrieve(queries, collections, top_k)
-        excerpt_start = time.perf_counter()
-        sources = [] if evidence.weak else self.retriever.excerpts(queries[0], found.hits)
-        found.timings["excerpt"] = time.perf_counter() - excerpt_start
-        retrieval_s = time.perf_counter() - start - rewrite_s
         # A follow-up resolved into one question that stands alone is answered as that
         # question, as if asked first: shown the turns before, a small model copies their
         # answer ("20.8%" again) or answers with the pronoun ("Ozone is a reactive part of it").
         resolved = len(queries) == 1
         asked, shown = (queries[0], ()) if resolved else (question, history)
+        translate_start, translate_s = time.perf_counter(), None
+        if resolved and (translated := self._translated(queries[0], found.hits)):
+            # Searched, gated, excerpted and answered in the documents' language, so that the
+            # model quotes them (answering a Chinese question from English passages, the 1.5B
+            # translated its answer, which the support check then withheld); what kbqa says
+            # (a refusal, a note) stays in the question's.
+            translate_s = time.perf_counter() - translate_start
+            queries, asked = [translated], translated
+            found, evidence = self._retrieve(queries, collections, top_k)
+        excerpt_start = time.perf_counter()
+        sources = [] if evidence.weak else self.retriever.excerpts(queries[0], found.hits)
+        found.timings["excerpt"] = time.perf_counter() - excerpt_start
+        retrieval_s = time.perf_counter() - start - rewrite_s
         yield Stage(stage="writing", message=_writing(sources, lang))
-        stream = self.generator.stream(asked, sources, strategy, sampling, shown, evidence.sure)
+        stream = self.generator.stream(
+            asked, sources, strategy, sampling, shown, evidence.sure, lang=lang
+        )
         for item in stream:
             if isinstance(item, Answer):
                 item.question = question
@@ -452,6 +464,8 @@ class KBQA:
                 item.timings = {**found.timings, "retrieval": retrieval_s, **item.timings}
                 if history:
                     item.timings["rewrite"] = rewrite_s
+                if translate_s is not None:
+                    item.timings["translate"] = translate_s
                 item.timings["total"] = time.perf_counter() - start
                 if conversation_id is not None:
                     self.conversations.append(conversation_id, item)
@@ -519,6 +533,15 @@ class KBQA:
         ):
             return [rewritten], None
         return list(dict.fromkeys([question, retrieval_query(question, history)])), None
+
+    def _translated(self, query: str, hits: Sequence[Hit]) -> str | None:
+        """``query`` in the language of ``hits``, where the best is in the other script
+        (:mod:`generation.translate`); None where it is not, or translating is off or
+        fails."""
+        texts = [h.chunk.text for h in hits]
+        if not (self.settings.generation.translate and texts and other_script(query, texts)):
+            return None
+        return self.generator.translate(query, "en" if language_of(query) == "zh" else "zh")
 
     def _retrieve(
         self, queries: Sequence[str], collections: Sequence[str] | None, top_k: int | None

@@ -9,7 +9,11 @@ without asking the model (``kbqa eval --refusals`` measures both error rates). T
   (English, with the packaged MiniLM);
 - ``coverage`` otherwise (a CJK query, which MiniLM cannot read; another reranker, or none):
   the share of the query's BM25 terms (words; CJK: character bigrams) that the best sentence
-  of the top passages holds.
+  of the top passages holds;
+- ``cosine`` where the top passage is in the other script than the query (a Chinese
+  question about English documents), which share no term with it and which MiniLM cannot
+  read both sides of: the best cosine of the multilingual embedder's question and passage
+  vectors (the ``dense`` score).
 
 A strong match works the other way: when the model refuses a question whose best passage scores
 at least ``KBQA_RETRIEVAL__SURE_MAXSIM`` (or ``SURE_COVERAGE``), the refusal is taken for the
@@ -28,7 +32,7 @@ from collections.abc import Sequence
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
 from core.types import Evidence, Hit
-from retrieval.excerpts import CJK_QUERY_RATIO, overlap_scores, sentences_of
+from retrieval.excerpts import CJK_QUERY_RATIO, other_script, overlap_scores, sentences_of
 
 
 def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evidence:
@@ -38,6 +42,9 @@ def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evi
     tuned on (on English questions: a CJK one is reranked by the stored vectors, whose cosine
     is on another scale); a cross-encoder's logits live on another scale too.
     """
+    dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
+    if dense and other_script(query, [h.chunk.text for h in hits]):
+        return Evidence(signal="cosine", score=max(dense), threshold=settings.min_cosine)
     maxsim = settings.reranker == "maxsim" and cjk_ratio(query) < CJK_QUERY_RATIO
     if hits and maxsim and "rerank" in hits[0].scores:
         return Evidence(

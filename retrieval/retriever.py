@@ -22,7 +22,7 @@ from index.backend import IndexBackend
 from index.lexical import tokenize
 from index.store import ChunkRecord
 from retrieval.evidence import measure
-from retrieval.excerpts import CJK_QUERY_RATIO, excerpt
+from retrieval.excerpts import CJK_QUERY_RATIO, excerpt, other_script
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.rerankers import Reranker, VectorReranker
 
@@ -214,6 +214,7 @@ class HybridRetriever:
         reranked: dict[int, float] = {}
         if reranker is not None and candidates:
             head = candidates[: s.rerank_k]
+            reranker = self._across(query, reranker, [records[c].chunk.text for c in head], notes)
             if isinstance(reranker, VectorReranker):
                 reranked = self._rerank_stored(query, qvec, reranker, head, raw.get("bm25"))
             else:
@@ -246,6 +247,20 @@ class HybridRetriever:
             notes.append(message("notes.rerank_skipped", lang, name=reranker.name))
             reranker = None
         return mode, reranker
+
+    def _across(
+        self, query: str, reranker: Reranker, texts: list[str], notes: list[str]
+    ) -> Reranker:
+        """The reranker for candidates whose best is in the other script than the question (a
+        Chinese question about English documents): the stored vectors of a multilingual
+        embedder, where MaxSim over MiniLM's tokens would read only one side."""
+        across = self.cjk_reranker
+        if reranker is across or across is None or not across.reads_cjk:
+            return reranker
+        if not other_script(query, texts):
+            return reranker
+        notes.append(message("notes.other_script", language_of(query), by=across.name))
+        return across
 
     def _candidates(
         self,
@@ -363,7 +378,10 @@ class HybridRetriever:
     def excerpts(self, query: str, hits: Sequence[Hit], sentences: int | None = None) -> list[Hit]:
         """The sentences of ``hits`` that bear on ``query`` (see :mod:`retrieval.excerpts`)."""
         n = self.settings.excerpt_sentences if sentences is None else sentences
-        return excerpt(query, hits, n, self.reranker)
+        reranker = self.reranker
+        if reranker is not None:  # sentences in the other script: by the multilingual vectors
+            reranker = self._across(query, reranker, [h.chunk.text for h in hits], [])
+        return excerpt(query, hits, n, reranker)
 
 
 class KbqaRetriever(BaseRetriever):

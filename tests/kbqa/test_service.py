@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from langchain_core.language_models import FakeListChatModel
 
 import kbqa.app
 from core.i18n import message
 from core.settings import EmbeddingSettings, Settings
+from generation.prompts import refusal
 from kbqa.app import KBQA
 from tests.utils.pdfs import make_text_pdf
 
@@ -66,6 +68,45 @@ def test_an_answer_that_only_says_the_question_again_is_marked_for_the_reader(
         answer = kb.ask("Who was the lighthouse keeper?", collections=["docs"])
         assert "Ada Hollins" in answer.answer
         assert answer.note is None
+
+
+def test_a_question_about_documents_in_the_other_language_is_searched_translated(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A Chinese question about an English document: the multilingual vectors find English
+    passages, which share no word with it, so it is searched again as the model translates
+    it, and answered from them in their language, so that the model quotes them; a refusal
+    is said in the question's. A reply that is no translation (an answer) is not searched
+    for."""
+    settings = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"backend": "fake"})}
+    )
+    pages = ["The harbour wall was rebuilt in 1850.", "The lighthouse keeper was Ada Hollins."]
+    pdf = make_text_pdf(tmp_path / "harbour.pdf", pages, font="core")
+    with KBQA(settings) as kb:
+        kb.ingest(pdf, "docs")
+        kb.embedder.reads_cjk = True  # the fake embedder stands in for e5's multilingual vectors
+        replies = ["English: Who was the lighthouse keeper?", "Ada Hollins [1]"]
+        kb.generator.chat = FakeListChatModel(responses=replies)
+        answer = kb.ask("灯塔看守人是谁？", collections=["docs"])
+        assert answer.search_query == "Who was the lighthouse keeper?"
+        assert answer.answer.startswith("Ada Hollins")
+        assert answer.grounded
+        assert answer.citations[0].page == 2
+        assert "translate" in answer.timings
+        kb.generator.chat = FakeListChatModel(
+            responses=["Ada Hollins.", "文档中没有这个问题的答案。"]
+        )
+        untranslated = kb.ask("灯塔看守人是谁？", collections=["docs"])
+        assert untranslated.search_query == "灯塔看守人是谁？"
+        assert "translate" not in untranslated.timings
+        english = kb.ask("Who was the lighthouse keeper?", collections=["docs"])
+        assert "translate" not in english.timings  # English passages: nothing to translate
+        replies = ["English: Who was the harbour master?", "The documents do not contain it."]
+        kb.generator.chat = FakeListChatModel(responses=replies)
+        refused = kb.ask("港务长是谁？", collections=["docs"])
+        assert refused.search_query == "Who was the harbour master?"
+        assert refused.answer == refusal("zh")  # kbqa speaks the question's language
 
 
 @pytest.mark.slow

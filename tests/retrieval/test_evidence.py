@@ -77,3 +77,31 @@ def test_a_cjk_question_is_judged_by_coverage_even_where_maxsim_is_the_reranker(
     evidence = measure("赛里木湖古称什么？", hits, settings)
     assert evidence.signal == "coverage"
     assert not evidence.weak
+
+
+def test_passages_in_the_other_script_are_judged_by_the_best_cosine() -> None:
+    """A Chinese question about English passages shares no term with them (coverage 0) and
+    MaxSim's MiniLM reads only one side: the multilingual embedder's cosine is the evidence,
+    the best of the hits', held against its own threshold. Either way round."""
+    settings = RetrievalSettings(reranker="maxsim", min_cosine=0.8)
+    english = [
+        _hit("The Apollo program ran from 1961 to 1972.", {"dense": 0.79, "rerank": 0.71}),
+        _hit("Apollo 11 landed on the Moon in 1969.", {"dense": 0.83, "rerank": 0.70}),
+        _hit("阿波罗计划", {"rerank": 0.5}),  # no dense score: not among the dense candidates
+    ]
+    strong = measure("阿波罗计划是哪一年结束的？", english, settings)
+    assert strong == Evidence(signal="cosine", score=0.83, threshold=0.8)
+    assert not strong.weak
+    assert not strong.sure  # no "sure" cosine: the model's refusal stands
+    chinese = [_hit("阿波罗计划于1972年结束。", {"dense": 0.77, "rerank": 0.9})]
+    weak = measure("When did the Apollo program end?", chinese, settings)
+    assert (weak.signal, weak.score) == ("cosine", 0.77)
+    assert weak.weak
+    same_script = measure("When did the Apollo program end?", english[:2], settings)
+    assert same_script.signal == "rerank"  # MaxSim read both: its score, as before
+
+
+def test_without_a_dense_score_the_other_script_falls_back_to_coverage() -> None:
+    """A BM25-only search (MiniLM, which reads no Chinese) has no cosine to judge by."""
+    hits = [_hit("The Apollo program ran from 1961 to 1972.", {"bm25": 1.0})]
+    assert measure("阿波罗计划是哪一年结束的？", hits, RetrievalSettings()).signal == "coverage"

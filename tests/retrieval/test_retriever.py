@@ -180,4 +180,30 @@ def test_a_cjk_question_is_reranked_by_vectors_where_maxsim_reads_no_cjk(
     assert "rerank" in result.hits[0].scores
     said = message("notes.reranked_by", "zh", by="vectors", name=maxsim.name)
     assert said in result.notes
-    assert retriever.search("Shanghai", ["zh"]).notes == []
+
+
+def test_passages_in_the_other_script_are_reranked_and_excerpted_by_vectors(
+    settings: Settings, chinese: IndexBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An English question whose candidates are Chinese: MaxSim's MiniLM would read one side
+    only, so the multilingual stored vectors rerank them, and score the sentences kept for
+    the prompt; the search says so, in the question's language."""
+    chinese.embedder.reads_cjk = True
+    maxsim = MaxSimReranker(FakeEmbedder())  # reads no CJK
+    vectors = make_reranker(
+        settings.retrieval.model_copy(update={"reranker": "vectors"}), chinese.embedder
+    )
+    assert isinstance(vectors, VectorReranker)
+    retriever = HybridRetriever(chinese, settings.retrieval, maxsim, vectors)
+    result = retriever.search("Where is Shanghai?", ["zh"], top_k=2)
+    assert "rerank" in result.hits[0].scores
+    assert result.notes == [message("notes.other_script", "en", by="vectors")]
+    scored: list[str] = []
+
+    def score(self: VectorReranker, query: str, texts: list[str]) -> list[float]:
+        scored.extend(texts)
+        return [0.0] * len(texts)
+
+    monkeypatch.setattr(VectorReranker, "score", score)
+    retriever.excerpts("Where is Shanghai?", result.hits, 1)
+    assert "上海位于长江入海口。" in scored
