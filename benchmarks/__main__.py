@@ -22,6 +22,7 @@ from benchmarks.ocr_memory import ocr_memory
 from benchmarks.scans import scans
 from benchmarks.soak import soak
 from benchmarks.speed.gpu import gpu
+from benchmarks.translate_dataset import translate_dataset
 from benchmarks.trial import trial, trial_corpus
 
 app = typer.Typer(help="kbqa's benchmarks (docs/benchmarks.md).", no_args_is_help=True)
@@ -42,6 +43,7 @@ app.command("embedders")(embedders)
 app.command("boxes")(boxes)
 app.command("trial-corpus")(trial_corpus)
 app.command("trial")(trial)
+app.command("translate-dataset")(translate_dataset)
 
 if __name__ == "__main__":
     app(prog_name="python -m benchmarks")

@@ -29,6 +29,7 @@ def test_every_benchmark_is_a_command() -> None:
         "scans",
         "trial-corpus",
         "trial",
+        "translate-dataset",
     ):
         assert command in result.output
 
@@ -113,3 +114,35 @@ def test_the_trial_corpus_holds_what_a_person_brings(tmp_path: Path) -> None:
     for scenario in (ROOT / "benchmarks/trial").glob("*.json"):  # every file a step names exists
         steps = json.loads(scenario.read_text())["steps"]
         assert {f for s in steps for f in s.get("upload", [])} <= set(names)
+
+
+def test_a_dataset_is_translated_by_kbqas_own_translation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each question as the model translated it, with its id, answers and document kept and
+    the question it came from; one the model did not translate is left out; the PDFs are the
+    source's, linked."""
+    from generation.generator import Generator
+
+    source = tmp_path / "squad"
+    (source / "pdfs").mkdir(parents=True)
+    rows = [
+        {
+            "id": "a",
+            "question": "Who kept the lighthouse?",
+            "answers": ["Ada"],
+            "document": "l.pdf",
+        },
+        {"id": "b", "question": "Why?", "answers": ["because"], "document": "l.pdf"},
+    ]
+    (source / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    translations = {"Who kept the lighthouse?": "谁看守灯塔？"}
+    monkeypatch.setattr(Generator, "translate", lambda self, q, into: translations.get(q))
+    monkeypatch.setenv("KBQA_LLM__BACKEND", "fake")
+    out = tmp_path / "squad-zh"
+    result = runner.invoke(app, ["translate-dataset", str(source), str(out), "--into", "zh"])
+    assert result.exit_code == 0, result.output
+    assert "translated 1 of 2 questions into zh" in result.output
+    written = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
+    assert written == [{**rows[0], "question": "谁看守灯塔？", "original": rows[0]["question"]}]
+    assert (out / "pdfs").resolve() == (source / "pdfs").resolve()
