@@ -538,8 +538,9 @@ class KBQA:
         """``query`` in the language of ``hits``, where the best is in the other script
         (:mod:`generation.translate`); None where it is not, or translating is off or
         fails."""
-        texts = [h.chunk.text for h in hits]
-        if not (self.settings.generation.translate and texts and other_script(query, texts)):
+        if not (self.settings.generation.translate and hits):
+            return None
+        if not other_script(query, hits[0].chunk.text):
             return None
         return self.generator.translate(query, "en" if language_of(query) == "zh" else "zh")
 

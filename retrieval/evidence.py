@@ -43,7 +43,7 @@ def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evi
     is on another scale); a cross-encoder's logits live on another scale too.
     """
     dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
-    if dense and other_script(query, [h.chunk.text for h in hits]):
+    if dense and other_script(query, hits[0].chunk.text):
         return Evidence(signal="cosine", score=max(dense), threshold=settings.min_cosine)
     maxsim = settings.reranker == "maxsim" and cjk_ratio(query) < CJK_QUERY_RATIO
     if hits and maxsim and "rerank" in hits[0].scores:

@@ -24,17 +24,14 @@ CJK_QUERY_RATIO = 0.3  # a query with this share of CJK characters is treated as
 PAIR_GAIN = 0.05  # what a sentence read after the one before must score above both alone
 
 
-def other_script(query: str, texts: Sequence[str]) -> bool:
-    """Whether the best of ``texts`` (the first: ranked, best first) is written in the other
-    script than ``query`` (CJK against the rest): a Chinese question about English documents,
-    or the other way round. They share no BM25 term, and MiniLM reads no Chinese: only a
-    multilingual embedder relates them. The best alone decides: in a collection of both, a
-    question about a document in its own language finds that one first (by both BM25 and the
-    vectors), whatever the other candidates are."""
-    if not texts:
-        return False
-    cjk = cjk_ratio(query) >= CJK_QUERY_RATIO
-    return (cjk_ratio(texts[0]) >= CJK_QUERY_RATIO) != cjk
+def other_script(query: str, best: str) -> bool:
+    """Whether ``best``, the text of the best passage found, is written in the other script
+    than ``query`` (CJK against the rest): a Chinese question about English documents, or the
+    other way round. They share no BM25 term, and MiniLM reads no Chinese: only a multilingual
+    embedder relates them. The best alone decides: in a collection of both, a question about a
+    document in its own language finds that one first (by both BM25 and the vectors), whatever
+    the other candidates are."""
+    return (cjk_ratio(best) >= CJK_QUERY_RATIO) != (cjk_ratio(query) >= CJK_QUERY_RATIO)
 
 
 def overlap_scores(query: str, passages: Sequence[str]) -> list[float]:

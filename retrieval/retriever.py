@@ -214,7 +214,7 @@ class HybridRetriever:
         reranked: dict[int, float] = {}
         if reranker is not None and candidates:
             head = candidates[: s.rerank_k]
-            reranker = self._across(query, reranker, [records[c].chunk.text for c in head], notes)
+            reranker = self._across(query, reranker, records[head[0]].chunk.text, notes)
             if isinstance(reranker, VectorReranker):
                 reranked = self._rerank_stored(query, qvec, reranker, head, raw.get("bm25"))
             else:
@@ -248,16 +248,14 @@ class HybridRetriever:
             reranker = None
         return mode, reranker
 
-    def _across(
-        self, query: str, reranker: Reranker, texts: list[str], notes: list[str]
-    ) -> Reranker:
-        """The reranker for candidates whose best is in the other script than the question (a
-        Chinese question about English documents): the stored vectors of a multilingual
-        embedder, where MaxSim over MiniLM's tokens would read only one side."""
+    def _across(self, query: str, reranker: Reranker, best: str, notes: list[str]) -> Reranker:
+        """The reranker for candidates whose best (its text ``best``) is in the other script
+        than the question (a Chinese question about English documents): the stored vectors of
+        a multilingual embedder, where MaxSim over MiniLM's tokens would read only one side."""
         across = self.cjk_reranker
         if reranker is across or across is None or not across.reads_cjk:
             return reranker
-        if not other_script(query, texts):
+        if not other_script(query, best):
             return reranker
         notes.append(message("notes.other_script", language_of(query), by=across.name))
         return across
@@ -379,8 +377,8 @@ class HybridRetriever:
         """The sentences of ``hits`` that bear on ``query`` (see :mod:`retrieval.excerpts`)."""
         n = self.settings.excerpt_sentences if sentences is None else sentences
         reranker = self.reranker
-        if reranker is not None:  # sentences in the other script: by the multilingual vectors
-            reranker = self._across(query, reranker, [h.chunk.text for h in hits], [])
+        if reranker is not None and hits:  # sentences in the other script: multilingual vectors
+            reranker = self._across(query, reranker, hits[0].chunk.text, [])
         return excerpt(query, hits, n, reranker)
 
 
