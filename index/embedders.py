@@ -167,7 +167,12 @@ class E5Embedder(Embedder):
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
-        return self.packed.tokenizer()
+        """The model's tokenizer, padding a batch to a multiple of :data:`PAD_TO_MULTIPLE`
+        tokens, as :func:`pad_to_multiple` makes sentence-transformers do: few shapes."""
+        tokenizer = self.packed.tokenizer()
+        pad = self.packed.special["pad"]
+        tokenizer.enable_padding(pad_id=pad, pad_token="<pad>", pad_to_multiple_of=PAD_TO_MULTIPLE)
+        return tokenizer
 
     @cached_property
     def model(self) -> BertModel:
@@ -187,18 +192,12 @@ class E5Embedder(Embedder):
         """Mean of the last layer over each text's tokens (its <s> and </s> too, as E5)."""
         import torch
 
-        model, packed = self.model, self.packed
-        encoded = self.tokenizer.encode_batch([packed.normalised(prefix + t) for t in texts])
-        longest = max(len(e.ids) for e in encoded)
-        width = -(-longest // PAD_TO_MULTIPLE) * PAD_TO_MULTIPLE  # few shapes: pad_to_multiple
-        ids = torch.full((len(encoded), width), packed.special["pad"], dtype=torch.long)
-        mask = torch.zeros((len(encoded), width), dtype=torch.long)
-        for row, e in enumerate(encoded):
-            ids[row, : len(e.ids)] = torch.tensor(e.ids)
-            mask[row, : len(e.ids)] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        normalised = [self.packed.normalised(prefix + t) for t in texts]
+        encoded = self.tokenizer.encode_batch(normalised)
+        ids = torch.tensor([e.ids for e in encoded], device=self.device)
+        mask = torch.tensor([e.attention_mask for e in encoded], device=self.device)
         with torch.inference_mode():
-            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
             weights = mask.unsqueeze(-1).float()
             pooled = (hidden * weights).sum(1) / weights.sum(1)
         return pooled.cpu().numpy()
