@@ -500,7 +500,8 @@ class GenerationSettings(BaseModel):
         "Chinese question about English documents), search again for the question translated "
         "by the chat model into theirs: across languages the documents share no word with it "
         "and the evidence gate's cosine hardly tells answerable from not (docs/chinese.md). "
-        "The model answers the question as asked.",
+        "The model answers the translation, quoting the documents; a refusal is said in the "
+        "question's language.",
     )
     repetition_guard: bool = Field(
         True,

@@ -4,8 +4,9 @@ A Chinese question about English documents (or the other way round) shares no wo
 BM25 finds nothing, MiniLM's MaxSim reads one side only, and the evidence gate's thresholds
 are tuned within one language. The multilingual embedder finds such passages, but its cosine
 across languages hardly tells an answerable question from an unanswerable one (0.81 against
-0.78 at the median: docs/chinese.md). Translated, the question is searched, gated and excerpted
-as one in the documents' language; the model still answers the question as asked.
+0.78 at the median: docs/chinese.md). Translated, the question is searched, gated, excerpted
+and answered as one in the documents' language, so that the model quotes them; what kbqa says
+to the reader (a refusal, a note) stays in the language of the question as asked.
 """
 
 from __future__ import annotations
