@@ -15,11 +15,14 @@ from kbqa.app import KBQA
 from tests.utils.pdfs import make_text_pdf
 
 
-def test_readiness_says_what_is_loaded(settings: Settings) -> None:
-    settings = settings.model_copy(
-        update={"llm": settings.llm.model_copy(update={"backend": "fake"})}
-    )
-    with KBQA(settings) as kb:
+@pytest.fixture
+def fake_llm(settings: Settings) -> Settings:
+    """The test settings with the fake chat model, which quotes the best source sentence."""
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"backend": "fake"})})
+
+
+def test_readiness_says_what_is_loaded(fake_llm: Settings) -> None:
+    with KBQA(fake_llm) as kb:
         before = kb.readiness()
         assert (before.index, before.model, kb.ready) == (False, False, False)
         assert kb.stats(load=False) == {}  # asking does not open the index
@@ -49,17 +52,14 @@ def test_documents_collections_and_conversations_go_through_it(
 
 
 def test_an_answer_that_only_says_the_question_again_is_marked_for_the_reader(
-    settings: Settings, tmp_path: Path
+    fake_llm: Settings, tmp_path: Path
 ) -> None:
     """In the browser trial the 1.5B answered "Which city did the Mongol army besiege?" with
     "The Mongol army besieged the city.": cited, supported, and no answer. The reader is told
     so, in the question's language, and pointed at the passage."""
-    settings = settings.model_copy(
-        update={"llm": settings.llm.model_copy(update={"backend": "fake"})}
-    )
     pages = ["The harbour wall was rebuilt.", "The lighthouse keeper was Ada Hollins."]
     pdf = make_text_pdf(tmp_path / "harbour.pdf", pages, font="core")
-    with KBQA(settings) as kb:
+    with KBQA(fake_llm) as kb:
         kb.ingest(pdf, "docs")
         echo = kb.ask("Which harbour wall was rebuilt?", collections=["docs"])
         assert echo.answer.startswith("The harbour wall was rebuilt.")  # the fake quotes it
@@ -71,19 +71,16 @@ def test_an_answer_that_only_says_the_question_again_is_marked_for_the_reader(
 
 
 def test_a_question_about_documents_in_the_other_language_is_searched_translated(
-    settings: Settings, tmp_path: Path
+    fake_llm: Settings, tmp_path: Path
 ) -> None:
     """A Chinese question about an English document: the multilingual vectors find English
     passages, which share no word with it, so it is searched again as the model translates
     it, and answered from them in their language, so that the model quotes them; a refusal
     is said in the question's. A reply that is no translation (an answer) is not searched
     for."""
-    settings = settings.model_copy(
-        update={"llm": settings.llm.model_copy(update={"backend": "fake"})}
-    )
     pages = ["The harbour wall was rebuilt in 1850.", "The lighthouse keeper was Ada Hollins."]
     pdf = make_text_pdf(tmp_path / "harbour.pdf", pages, font="core")
-    with KBQA(settings) as kb:
+    with KBQA(fake_llm) as kb:
         kb.ingest(pdf, "docs")
         kb.embedder.reads_cjk = True  # the fake embedder stands in for e5's multilingual vectors
         replies = ["English: Who was the lighthouse keeper?", "Ada Hollins [1]"]
@@ -136,16 +133,13 @@ def test_english_is_reranked_by_maxsim_and_chinese_by_vectors_beside_e5(
 
 
 def test_a_question_and_a_search_each_give_free_memory_back_once(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_llm: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
     monkeypatch.setattr(kbqa.app, "release_free_memory", lambda: calls.append(1) or True)
-    settings = settings.model_copy(
-        update={"llm": settings.llm.model_copy(update={"backend": "fake"})}
-    )
     text = tmp_path / "harbour.txt"
     text.write_text("The harbour of Kelby was built in 1850 by the Marsh family.")
-    with KBQA(settings) as kb:
+    with KBQA(fake_llm) as kb:
         kb.ingest(text)
         kb.search("When was the harbour built?")
         assert len(calls) == 1
