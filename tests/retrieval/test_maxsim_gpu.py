@@ -83,7 +83,7 @@ class _Model:
         return 384
 
 
-@pytest.mark.parametrize(("device", "batch"), [("cpu", 64), ("cuda", 512)])
+@pytest.mark.parametrize(("device", "batch"), [("cpu", 16), ("cuda", 512)])
 def test_a_gpu_embeds_in_its_own_larger_batches(
     monkeypatch: pytest.MonkeyPatch, device: str, batch: int
 ) -> None:
