@@ -98,7 +98,9 @@ def search_faiss(
 
     One OpenMP thread per search: queries come one at a time from many threads, and FAISS
     splitting one query over the cores cost 10x on a busy 2-core machine (threads spinning
-    against each other). The setting is this thread's own; builds elsewhere keep all cores.
+    against each other). The setting is this thread's own, and it is put back after the
+    search: torch reads the same OpenMP setting, so a thread's next embedding or MaxSim rerank
+    ran on one core (twice as slow) once that thread had searched.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, index.d)
     params = None
@@ -108,8 +110,12 @@ def search_faiss(
     found = gpu.search(index, queries, k, params) if gpu is not None else None
     if found is not None:
         return found
+    threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
-    return index.search(queries, k, params=params)
+    try:
+        return index.search(queries, k, params=params)
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 def faiss_ids(index: faiss.Index) -> np.ndarray:

@@ -3,6 +3,8 @@ written now and then and replayed on open, reads side by side."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from index.locks import SharedLock
 from tests.utils.documents import add_text_document
 
 DIM = 32
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = DenseSettings(exact_max=60, checkpoint_changes=100, nprobe=64)
 
 
@@ -193,3 +196,24 @@ def test_shared_lock_is_reentrant_and_refuses_an_upgrade() -> None:
         pass
     with lock:  # released properly after all that
         pass
+
+
+def test_a_vector_search_leaves_torch_its_threads() -> None:
+    """FAISS searches on one OpenMP thread; torch reads the same setting where both use one
+    OpenMP runtime, and a thread that had searched then embedded and reranked on one core.
+    Which runtime each binds depends on import order, so the check runs in a fresh process
+    that imports them as kbqa does (torch first)."""
+    script = """
+import torch
+import numpy as np
+from index.vectors import build_faiss_index, search_faiss
+before = torch.get_num_threads()
+index = build_faiss_index(8)
+index.add_with_ids(np.eye(8, dtype=np.float32), np.arange(8, dtype=np.int64))
+search_faiss(index, np.eye(8, dtype=np.float32)[:1], 3, nprobe=1)
+print(before, torch.get_num_threads())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    before, after = done.stdout.split()
+    assert after == before
