@@ -6,7 +6,8 @@ Each (model, build) pair runs in a process of its own, since a process loads one
 (:mod:`generation.cpu_backend`); the pairs take turns, round after round, and the best round of
 each is reported, so that a noisy machine slows every pair alike. Figures are tokens a second
 on the prompt (what most of an answer's time is, at kbqa's 1,000-2,000-token prompts) and on
-generation, and each as a ratio to the first build listed.
+generation, and each as a ratio to the first build listed. ``--openvino`` adds models run by
+OpenVINO GenAI (docs/speed.md compares them).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from benchmarks.console import console, out
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+OPENVINO = "openvino"  # the build column of a model that OpenVINO GenAI runs
+WARM_UP = 32  # tokens read (or generated from) before the clock starts
 # What the prompt says: English dev-set passages, the kind of text kbqa's prompts carry.
 PROMPT_TEXT = ROOT / "benchmarks" / "data" / "squad-v1.1-dev-half-a.json"
 
@@ -51,6 +54,8 @@ def measure(model_path: Path, variant: str | None, prompt_tokens: int, gen_token
     data = json.loads(PROMPT_TEXT.read_text(encoding="utf-8"))
     text = " ".join(p["context"] for a in data["data"] for p in a["paragraphs"])
     tokens = llm.tokenize(text.encode())[:prompt_tokens]
+    llm.eval(tokens[:WARM_UP])  # first use is not reading: as for OpenVINO below
+    llm.reset()
     start = time.perf_counter()
     llm.eval(tokens[:-1])
     read_s = time.perf_counter() - start
@@ -67,6 +72,34 @@ def measure(model_path: Path, variant: str | None, prompt_tokens: int, gen_token
     }
 
 
+def measure_openvino(model_path: Path, prompt_tokens: int, gen_tokens: int) -> dict:
+    """One OpenVINO GenAI model, in this process: the same prompt text, read and answered on
+    the same threads. ``model_path`` is a folder that ``optimum-cli export openvino`` wrote, or
+    a GGUF file, which OpenVINO GenAI reads itself. Rates come from its own timings: the prompt
+    from the time to the first token, generation from the time per token after it."""
+    import openvino_genai
+
+    threads = Settings().llm.llama_cpp.threads or os.cpu_count() or 1
+    pipe = openvino_genai.LLMPipeline(
+        str(model_path), "CPU", INFERENCE_NUM_THREADS=threads, PERFORMANCE_HINT="LATENCY"
+    )
+    data = json.loads(PROMPT_TEXT.read_text(encoding="utf-8"))
+    text = " ".join(p["context"] for a in data["data"] for p in a["paragraphs"])
+    tokenizer = pipe.get_tokenizer()
+    ids = [int(i) for i in tokenizer.encode(text).input_ids.data[0]]
+    config = openvino_genai.GenerationConfig()
+    config.do_sample = False
+    config.max_new_tokens = config.min_new_tokens = 4
+    pipe.generate(tokenizer.decode(ids[-WARM_UP:]), config)  # compiles its kernels
+    config.max_new_tokens = config.min_new_tokens = gen_tokens
+    metrics = pipe.generate([tokenizer.decode(ids[:prompt_tokens])], config).perf_metrics
+    return {
+        "prompt_tps": metrics.get_num_input_tokens() / (metrics.get_ttft().mean / 1000),
+        "gen_tps": 1000 / metrics.get_tpot().mean,
+        "features": ["OpenVINO"],
+    }
+
+
 def llm(
     models: Annotated[
         str, typer.Option(help="Packaged models, comma-separated (installed ones only).")
@@ -80,6 +113,13 @@ def llm(
     ] = "haswell,icelake,sapphirerapids,auto",
     gguf: Annotated[
         list[Path] | None, typer.Option(help="More GGUF files to measure beside the models.")
+    ] = None,
+    openvino: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Models to measure in OpenVINO GenAI beside llama.cpp: a folder exported by "
+            "optimum-cli, or a GGUF file. Needs openvino-genai, which kbqa does not install."
+        ),
     ] = None,
     requantize: Annotated[
         str,
@@ -100,7 +140,8 @@ def llm(
     files += [_requantized(f, kind) for kind in requantize.split(",") if kind for f in list(files)]
     files += list(gguf or [])
     builds = [v for v in variants.split(",") if v]
-    if not files:
+    compiled = list(openvino or [])
+    if not files and not compiled:
         console.print("[red]error:[/red] no model to measure (--models, --gguf)")
         raise typer.Exit(code=2)
     best: dict[tuple[str, str], dict[str, Any]] = {}
@@ -111,7 +152,14 @@ def llm(
                 key = (path.name, build)
                 if key not in best or got.get("prompt_tps", 0) > best[key].get("prompt_tps", 0):
                     best[key] = got
+        for path in compiled:
+            got = _run(path, OPENVINO, prompt_tokens, gen_tokens)
+            key = (path.name, OPENVINO)
+            if key not in best or got.get("prompt_tps", 0) > best[key].get("prompt_tps", 0):
+                best[key] = got
     out.print(_table(best, [p.name for p in files], builds, prompt_tokens))
+    if compiled:
+        out.print(_table(best, [p.name for p in compiled], [OPENVINO], prompt_tokens))
     if json_path:
         rows = [{"model": m, "build": b, **v} for (m, b), v in best.items()]
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,10 +195,14 @@ def _requantized(path: Path, kind: str) -> Path:
 def _run(path: Path, build: str, prompt_tokens: int, gen_tokens: int) -> dict[str, Any]:
     """One pair in a child process; its error, if any, as the result."""
     variant = None if build == "auto" else build
+    call = (
+        f"measure_openvino(Path({str(path)!r}), {prompt_tokens}, {gen_tokens})"
+        if build == OPENVINO
+        else f"measure(Path({str(path)!r}), {variant!r}, {prompt_tokens}, {gen_tokens})"
+    )
     code = (
-        "import json, sys; from pathlib import Path; from benchmarks.llm import measure; "
-        f"print(json.dumps(measure(Path({str(path)!r}), {variant!r}, {prompt_tokens}, "
-        f"{gen_tokens})))"
+        "import json, sys; from pathlib import Path; "
+        f"from benchmarks.llm import measure, measure_openvino; print(json.dumps({call}))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=1800
@@ -164,7 +216,8 @@ def _run(path: Path, build: str, prompt_tokens: int, gen_tokens: int) -> dict[st
 def _table(
     best: dict[tuple[str, str], dict[str, Any]], models: list[str], builds: list[str], n: int
 ) -> Table:
-    table = Table(title=f"llama.cpp on this CPU: {n}-token prompt, tokens/s (x the first build)")
+    engine = "OpenVINO GenAI" if builds == [OPENVINO] else "llama.cpp"
+    table = Table(title=f"{engine} on this CPU: {n}-token prompt, tokens/s (x the first build)")
     for header in ("model", "build", "uses", "prompt tok/s", "generation tok/s"):
         table.add_column(header)
     for model in models:

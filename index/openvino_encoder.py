@@ -46,13 +46,22 @@ class OpenVinoEncoder:
     """A Hugging Face encoder's last hidden states, computed by OpenVINO on the CPU.
 
     Args:
-        model: the torch module (``BertModel``, ``XLMRobertaModel``); it is copied, not changed.
+        model: the torch module (``BertModel``, ``XLMRobertaModel``); copied, not changed,
+            unless ``owned``.
+        owned: the model is the caller's to give away (made for this): it is converted in
+            place, not copied first.
         precision: 'auto' (OpenVINO's choice: bfloat16 where the CPU computes in it natively),
             or 'bfloat16', 'float16', 'float32'.
         threads: CPU threads for one inference; None: OpenVINO's choice.
     """
 
-    def __init__(self, model: torch.nn.Module, precision: str = "auto", threads: int | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        precision: str = "auto",
+        threads: int | None = None,
+        owned: bool = False,
+    ) -> None:
         import openvino as ov
         import torch
 
@@ -64,8 +73,10 @@ class OpenVinoEncoder:
             def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
                 return self.inner(input_ids=input_ids, attention_mask=attention_mask)[0]
 
-        # Converted from float32: OpenVINO then runs it in the precision it is told, or picks.
-        source = copy.deepcopy(model).float().eval()
+        # Converted from float32, which OpenVINO copies: from bfloat16 weights it compiled a
+        # model whose vectors were off (cosine 0.83-0.95 to torch's). It then runs in the
+        # precision it is told, or picks (bfloat16 on AMX).
+        source = (model if owned else copy.deepcopy(model)).float().eval()
         example = {name: torch.ones(2, 32, dtype=torch.long) for name in _INPUTS}
         inputs = [(name, [-1, -1], ov.Type.i64) for name in _INPUTS]
         with torch.inference_mode(), _quiet():
@@ -92,12 +103,12 @@ class OpenVinoEncoder:
 
 
 def compile_or_none(
-    model: torch.nn.Module, precision: str, threads: int | None, what: str
+    model: torch.nn.Module, precision: str, threads: int | None, what: str, owned: bool = False
 ) -> OpenVinoEncoder | None:
     """The model compiled by OpenVINO, or None where that fails (torch then runs it): a new
     architecture that OpenVINO cannot convert must not stop kbqa from embedding."""
     try:
-        return OpenVinoEncoder(model, precision, threads)
+        return OpenVinoEncoder(model, precision, threads, owned)
     except Exception as error:  # noqa: BLE001 - any conversion failure falls back to torch
         log.warning("OpenVINO could not compile %s; torch runs it: %s", what, error)
         return None
