@@ -21,14 +21,25 @@ def fake_llm(settings: Settings) -> Settings:
     return settings.model_copy(update={"llm": settings.llm.model_copy(update={"backend": "fake"})})
 
 
-def test_readiness_says_what_is_loaded(fake_llm: Settings) -> None:
+def test_readiness_says_what_is_loaded(fake_llm: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     with KBQA(fake_llm) as kb:
         before = kb.readiness()
         assert (before.index, before.model, kb.ready) == (False, False, False)
         assert kb.stats(load=False) == {}  # asking does not open the index
         assert kb.readiness().index is False
+        scored: list[str] = []
+        reranker = kb.retriever.reranker
+        assert reranker is not None
+        score = reranker.score
+
+        def spy(query: str, passages: list[str]) -> list[float]:
+            scored.append(query)
+            return score(query, passages)
+
+        monkeypatch.setattr(reranker, "score", spy)
         kb.warm_up()
         assert (kb.readiness().index, kb.readiness().model, kb.ready) == (True, True, True)
+        assert scored  # the reranker ran once too: OpenVINO compiles it on its first run
 
 
 def test_documents_collections_and_conversations_go_through_it(
