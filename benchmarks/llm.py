@@ -7,13 +7,14 @@ Each (model, build) pair runs in a process of its own, since a process loads one
 each is reported, so that a noisy machine slows every pair alike. Figures are tokens a second
 on the prompt (what most of an answer's time is, at kbqa's 1,000-2,000-token prompts) and on
 generation, and each as a ratio to the first build listed. ``--openvino`` adds models run by
-OpenVINO GenAI (docs/speed.md compares them).
+OpenVINO GenAI, ``--server`` a running vLLM server's model (docs/speed.md compares them).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENVINO = "openvino"  # the build column of a model that OpenVINO GenAI runs
+SERVER = "server"  # the build column of a running OpenAI-compatible server's model
 WARM_UP = 32  # tokens read (or generated from) before the clock starts
 # What the prompt says: English dev-set passages, the kind of text kbqa's prompts carry.
 PROMPT_TEXT = ROOT / "benchmarks" / "data" / "squad-v1.1-dev-half-a.json"
@@ -100,6 +102,47 @@ def measure_openvino(model_path: Path, prompt_tokens: int, gen_tokens: int) -> d
     }
 
 
+def measure_server(base_url: str, prompt_tokens: int, gen_tokens: int) -> dict:
+    """A running OpenAI-compatible server (vLLM, which kbqa starts with
+    ``KBQA_LLM__SERVER=vllm``): the same prompt text, from a random place in it, sent as
+    token ids through its ``/tokenize``, streamed back. The prompt rate is its tokens over the
+    time to the first token; generation, the tokens after the first over the time after it."""
+    import httpx
+    from openai import OpenAI
+
+    client = OpenAI(base_url=base_url, api_key="not-needed")
+    model = client.models.list().data[0].id
+    data = json.loads(PROMPT_TEXT.read_text(encoding="utf-8"))
+    text = " ".join(p["context"] for a in data["data"] for p in a["paragraphs"])
+    root = base_url.removesuffix("/").removesuffix("/v1")
+    tokenized = httpx.post(f"{root}/tokenize", json={"model": model, "prompt": text}, timeout=120)
+    ids = tokenized.raise_for_status().json()["tokens"]
+
+    def stream(prompt: list[int], n: int) -> list[float]:
+        """When each token came, from the request's start."""
+        start, times = time.perf_counter(), []
+        for _ in client.completions.create(
+            model=model,
+            prompt=prompt,
+            max_tokens=n,
+            temperature=0.0,
+            stream=True,
+            extra_body={"min_tokens": n, "ignore_eos": True},
+        ):
+            times.append(time.perf_counter() - start)
+        return times
+
+    # A server keeps what it has read (vLLM's prefix cache): each call reads text it has not.
+    start = random.randrange(max(len(ids) - prompt_tokens - WARM_UP, 1))
+    stream(ids[start + prompt_tokens : start + prompt_tokens + WARM_UP], 4)
+    times = stream(ids[start : start + prompt_tokens], gen_tokens)
+    return {
+        "prompt_tps": prompt_tokens / times[0],
+        "gen_tps": (len(times) - 1) / (times[-1] - times[0]),
+        "features": [model],
+    }
+
+
 def llm(
     models: Annotated[
         str, typer.Option(help="Packaged models, comma-separated (installed ones only).")
@@ -119,6 +162,13 @@ def llm(
         typer.Option(
             help="Models to measure in OpenVINO GenAI beside llama.cpp: a folder exported by "
             "optimum-cli, or a GGUF file. Needs openvino-genai, which kbqa does not install."
+        ),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Also measure the model of a running OpenAI-compatible server with /tokenize "
+            "(vLLM), by its base URL (http://127.0.0.1:8001/v1)."
         ),
     ] = None,
     requantize: Annotated[
@@ -141,7 +191,7 @@ def llm(
     files += list(gguf or [])
     builds = [v for v in variants.split(",") if v]
     compiled = list(openvino or [])
-    if not files and not compiled:
+    if not files and not compiled and not server:
         console.print("[red]error:[/red] no model to measure (--models, --gguf)")
         raise typer.Exit(code=2)
     best: dict[tuple[str, str], dict[str, Any]] = {}
@@ -152,6 +202,14 @@ def llm(
                 key = (path.name, build)
                 if key not in best or got.get("prompt_tps", 0) > best[key].get("prompt_tps", 0):
                     best[key] = got
+        if server:
+            try:
+                got = measure_server(server, prompt_tokens, gen_tokens)
+            except Exception as exc:  # noqa: BLE001 - the row says what failed
+                got = {"error": str(exc)}
+            key = (server, SERVER)
+            if key not in best or got.get("prompt_tps", 0) > best[key].get("prompt_tps", 0):
+                best[key] = got
         for path in compiled:
             got = _run(path, OPENVINO, prompt_tokens, gen_tokens)
             key = (path.name, OPENVINO)
@@ -160,6 +218,8 @@ def llm(
     out.print(_table(best, [p.name for p in files], builds, prompt_tokens))
     if compiled:
         out.print(_table(best, [p.name for p in compiled], [OPENVINO], prompt_tokens))
+    if server:
+        out.print(_table(best, [server], [SERVER], prompt_tokens))
     if json_path:
         rows = [{"model": m, "build": b, **v} for (m, b), v in best.items()]
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +276,7 @@ def _run(path: Path, build: str, prompt_tokens: int, gen_tokens: int) -> dict[st
 def _table(
     best: dict[tuple[str, str], dict[str, Any]], models: list[str], builds: list[str], n: int
 ) -> Table:
-    engine = "OpenVINO GenAI" if builds == [OPENVINO] else "llama.cpp"
+    engine = {OPENVINO: "OpenVINO GenAI", SERVER: "The server"}.get(builds[0], "llama.cpp")
     table = Table(title=f"{engine} on this CPU: {n}-token prompt, tokens/s (x the first build)")
     for header in ("model", "build", "uses", "prompt tok/s", "generation tok/s"):
         table.add_column(header)
@@ -230,11 +290,15 @@ def _table(
             table.add_row(
                 model,
                 build,
-                " ".join(f for f in got.get("features", []) if f.startswith(("AVX", "AMX"))),
+                " ".join(got.get("features", [])[:1] if build == SERVER else _isa(got)),
                 _rate(got, base, "prompt_tps"),
                 _rate(got, base, "gen_tps"),
             )
     return table
+
+
+def _isa(got: dict[str, Any]) -> list[str]:
+    return [f for f in got.get("features", []) if f.startswith(("AVX", "AMX"))]
 
 
 def _rate(got: dict[str, Any], base: dict[str, Any], key: str) -> str:
