@@ -35,6 +35,12 @@ WARM_UP = 32  # tokens read (or generated from) before the clock starts
 PROMPT_TEXT = ROOT / "benchmarks" / "data" / "squad-v1.1-dev-half-a.json"
 
 
+def _prompt_text() -> str:
+    """What every measured prompt is cut from: the dev set's passages, one after another."""
+    data = json.loads(PROMPT_TEXT.read_text(encoding="utf-8"))
+    return " ".join(p["context"] for a in data["data"] for p in a["paragraphs"])
+
+
 def measure(model_path: Path, variant: str | None, prompt_tokens: int, gen_tokens: int) -> dict:
     """One pair, in this process: prompt and generation tokens a second, on the threads kbqa's
     server uses."""
@@ -53,9 +59,7 @@ def measure(model_path: Path, variant: str | None, prompt_tokens: int, gen_token
         logits_all=False,
         verbose=False,
     )
-    data = json.loads(PROMPT_TEXT.read_text(encoding="utf-8"))
-    text = " ".join(p["context"] for a in data["data"] for p in a["paragraphs"])
-    tokens = llm.tokenize(text.encode())[:prompt_tokens]
+    tokens = llm.tokenize(_prompt_text().encode())[:prompt_tokens]
     llm.eval(tokens[:WARM_UP])  # first use is not reading: as for OpenVINO below
     llm.reset()
     start = time.perf_counter()
@@ -85,10 +89,8 @@ def measure_openvino(model_path: Path, prompt_tokens: int, gen_tokens: int) -> d
     pipe = openvino_genai.LLMPipeline(
         str(model_path), "CPU", INFERENCE_NUM_THREADS=threads, PERFORMANCE_HINT="LATENCY"
     )
-    data = json.loads(PROMPT_TEXT.read_text(encoding="utf-8"))
-    text = " ".join(p["context"] for a in data["data"] for p in a["paragraphs"])
     tokenizer = pipe.get_tokenizer()
-    ids = [int(i) for i in tokenizer.encode(text).input_ids.data[0]]
+    ids = [int(i) for i in tokenizer.encode(_prompt_text()).input_ids.data[0]]
     config = openvino_genai.GenerationConfig()
     config.do_sample = False
     config.max_new_tokens = config.min_new_tokens = 4
@@ -112,10 +114,9 @@ def measure_server(base_url: str, prompt_tokens: int, gen_tokens: int) -> dict:
 
     client = OpenAI(base_url=base_url, api_key="not-needed")
     model = client.models.list().data[0].id
-    data = json.loads(PROMPT_TEXT.read_text(encoding="utf-8"))
-    text = " ".join(p["context"] for a in data["data"] for p in a["paragraphs"])
     root = base_url.removesuffix("/").removesuffix("/v1")
-    tokenized = httpx.post(f"{root}/tokenize", json={"model": model, "prompt": text}, timeout=120)
+    asked = {"model": model, "prompt": _prompt_text()}
+    tokenized = httpx.post(f"{root}/tokenize", json=asked, timeout=120)
     ids = tokenized.raise_for_status().json()["tokens"]
 
     def stream(prompt: list[int], n: int) -> list[float]:
@@ -198,23 +199,16 @@ def llm(
     for _ in range(rounds):
         for path in files:
             for build in builds:
-                got = _run(path, build, prompt_tokens, gen_tokens)
-                key = (path.name, build)
-                if key not in best or got.get("prompt_tps", 0) > best[key].get("prompt_tps", 0):
-                    best[key] = got
+                _keep_best(best, (path.name, build), _run(path, build, prompt_tokens, gen_tokens))
         if server:
             try:
                 got = measure_server(server, prompt_tokens, gen_tokens)
             except Exception as exc:  # noqa: BLE001 - the row says what failed
                 got = {"error": str(exc)}
-            key = (server, SERVER)
-            if key not in best or got.get("prompt_tps", 0) > best[key].get("prompt_tps", 0):
-                best[key] = got
+            _keep_best(best, (server, SERVER), got)
         for path in compiled:
             got = _run(path, OPENVINO, prompt_tokens, gen_tokens)
-            key = (path.name, OPENVINO)
-            if key not in best or got.get("prompt_tps", 0) > best[key].get("prompt_tps", 0):
-                best[key] = got
+            _keep_best(best, (path.name, OPENVINO), got)
     out.print(_table(best, [p.name for p in files], builds, prompt_tokens))
     if compiled:
         out.print(_table(best, [p.name for p in compiled], [OPENVINO], prompt_tokens))
@@ -224,6 +218,14 @@ def llm(
         rows = [{"model": m, "build": b, **v} for (m, b), v in best.items()]
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(rows, indent=2))
+
+
+def _keep_best(
+    best: dict[tuple[str, str], dict[str, Any]], key: tuple[str, str], got: dict[str, Any]
+) -> None:
+    """Keep a round's result where it read the prompt faster than the pair's rounds before."""
+    if key not in best or got.get("prompt_tps", 0) > best[key].get("prompt_tps", 0):
+        best[key] = got
 
 
 def _model_files(names: list[str]) -> list[Path]:
