@@ -3,9 +3,9 @@
 A BERT-style encoder (MiniLM, e5) is converted from its torch module once, when it is first
 used, and OpenVINO's CPU plugin runs it: in bfloat16 on AMX where the CPU has it, with fused
 attention and layer kernels that eager torch does not have. On this project's 2-core machine
-that halves MaxSim's rerank of 20 candidates (0.24 s to 0.12 s) and embeds a question in 6 ms
-instead of 14, with vectors within cosine 0.9999 of torch's (``python -m benchmarks
-embedders``; docs/chinese.md). On a GPU kbqa keeps torch.
+an English search with MaxSim's rerank takes 215 ms at p50 against torch's 269, and a question
+is embedded in 4 ms against 28, with vectors within cosine 0.9999 of torch's (``python -m
+benchmarks embedders``; docs/chinese.md). On a GPU kbqa keeps torch.
 
 One infer request is made per call, so that searches on several threads never share one.
 """
@@ -48,11 +48,11 @@ class OpenVinoEncoder:
     Args:
         model: the torch module (``BertModel``, ``XLMRobertaModel``); copied, not changed,
             unless ``owned``.
-        owned: the model is the caller's to give away (made for this): it is converted in
-            place, not copied first.
         precision: 'auto' (OpenVINO's choice: bfloat16 where the CPU computes in it natively),
             or 'bfloat16', 'float16', 'float32'.
         threads: CPU threads for one inference; None: OpenVINO's choice.
+        owned: the model is the caller's to give away (made for this): it is converted in
+            place, not copied first.
     """
 
     def __init__(
