@@ -64,6 +64,11 @@ class Box(_Model):
     end: int = Field(0, ge=0, description="The passage's character after the last it covers.")
 
 
+HEADING_DESCRIPTION = (
+    "The heading the passage is under: a PDF's line set larger than its body text (see "
+    "ingest/headings.py), or a Word or web page's section heading. Search reads it with the "
+    "text. None where there is none, and for documents indexed before kbqa kept headings."
+)
 BOXES_DESCRIPTION = (
     "Where the passage is printed: a box per line it covers, on each page it spans, as "
     "fractions of the page (origin top-left). Empty for files without pages (Word, web pages, "
@@ -89,6 +94,12 @@ class TextLine(_Model):
     lefts: bytes = b""
     rights: bytes = b""
     turn: PageTurn = 0
+    size: float = Field(
+        0.0,
+        ge=0,
+        description="The type's size in points, its characters' most common (a PDF's text "
+        "layer); 0 where none is known (OCR), and the box's height stands in.",
+    )
 
 
 class Page(_Model):
@@ -146,7 +157,16 @@ class Chunk(_Model):
     char_start: int
     char_end: int
     section: str | None = Field(None, description=SECTION_DESCRIPTION)
+    heading: str | None = Field(None, description=HEADING_DESCRIPTION)
     boxes: list[Box] = Field(default_factory=list, description=BOXES_DESCRIPTION)
+
+    @property
+    def indexed_text(self) -> str:
+        """What search reads of the chunk (BM25 and the embedder): its text under its heading,
+        unless the text begins with it. A passage deep in a section seldom names its subject."""
+        if self.heading and not self.text.startswith(self.heading):
+            return f"{self.heading}\n{self.text}"
+        return self.text
 
 
 class Document(_Model):

@@ -302,7 +302,7 @@ class KnowledgeIndex:
         """Add a document with the given record (read from another index) in one transaction."""
         collection = check_collection_name(doc.collection)
         check_chunks(doc, chunks, vectors)
-        tokens = [tokenize(c.text) for c in chunks]
+        tokens = [tokenize(c.indexed_text) for c in chunks]
         with self._write_lock:
             first = self.store.next_chunk_id()
             generation = self.store.collections().get(collection, 0) + 1

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +53,7 @@ _FIELDS = [
     "kb", "document_id", "filename", "ordinal", "text", "page_start", "page_end", "char_start",
     "char_end", "section",
 ]  # fmt: skip
+_OPTIONAL_FIELDS = ("boxes", "heading")  # added since the first schema
 _META = "meta/index"
 # A channel of its own (gRPC's shared subchannels keep the backoff of earlier failures), and
 # reconnection tried every second at most while Milvus is away.
@@ -110,12 +111,11 @@ class MilvusIndex:
             names = (self.chunks_name, self.catalog_name)
             self.client: Any = _Reloading(client, names, self.timeout, MilvusException)
             self._create_collections()
-            # Chunk collections made before boxes were kept have no field for them: their
-            # chunks are read and written without boxes.
+            # Chunk collections made before boxes (or headings) were kept have no field for
+            # them: their chunks are read and written without.
             described = self.client.describe_collection(self.chunks_name, timeout=self.timeout)
-            self._fields = _FIELDS + [
-                name for name in ("boxes",) if name in {f["name"] for f in described["fields"]}
-            ]
+            has = {f["name"] for f in described["fields"]}
+            self._fields = _FIELDS + [name for name in _OPTIONAL_FIELDS if name in has]
         self._check_meta()
 
     @contextmanager
@@ -161,6 +161,7 @@ class MilvusIndex:
             schema.add_field(name, DataType.INT64)
         schema.add_field("text", DataType.VARCHAR, max_length=_MAX_VARCHAR)
         schema.add_field("section", DataType.VARCHAR, max_length=1024, nullable=True)
+        schema.add_field("heading", DataType.VARCHAR, max_length=1024, nullable=True)
         schema.add_field("boxes", DataType.VARCHAR, max_length=_MAX_VARCHAR, nullable=True)
         # kbqa's tokens, space-joined: the standard analyzer splits them back as they are.
         schema.add_field(
@@ -372,7 +373,7 @@ class MilvusIndex:
         collection = check_collection_name(doc.collection)
         check_chunks(doc, chunks, vectors)
         rows = [
-            _chunk_row(collection, doc, chunk, vector, boxes="boxes" in self._fields)
+            _chunk_row(collection, doc, chunk, vector, self._fields)
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
         with self._calls(f"adding {doc.filename!r}"):
@@ -496,9 +497,9 @@ class _Reloading:
 
 
 def _chunk_row(
-    collection: str, doc: Document, chunk: Chunk, vector: np.ndarray, boxes: bool = True
+    collection: str, doc: Document, chunk: Chunk, vector: np.ndarray, fields: Sequence[str]
 ) -> dict[str, Any]:
-    tokens = " ".join(tokenize(chunk.text))
+    tokens = " ".join(tokenize(chunk.indexed_text))
     for name, text in (("text", chunk.text), ("BM25 tokens", tokens)):
         if len(text.encode()) > _MAX_VARCHAR:
             raise InvalidRequestError(
@@ -520,7 +521,9 @@ def _chunk_row(
         "tokens": tokens,
         "vector": np.asarray(vector, dtype=np.float32).tolist(),
     }
-    if boxes:
+    if "heading" in fields:
+        row["heading"] = chunk.heading
+    if "boxes" in fields:
         stored = boxes_json(chunk.boxes)
         # Past Milvus's longest string (a chunk over hundreds of lines) the boxes are left out.
         row["boxes"] = stored if stored is None or len(stored) <= _MAX_VARCHAR else None
@@ -538,6 +541,7 @@ def _chunk(row: dict[str, Any]) -> Chunk:
         char_start=int(row["char_start"]),
         char_end=int(row["char_end"]),
         section=row.get("section"),
+        heading=row.get("heading"),
         boxes=boxes_of(row.get("boxes")),
     )
 

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL,
     section TEXT,
+    heading TEXT,
     boxes TEXT,
     tokens TEXT NOT NULL,
     embedding BLOB NOT NULL,
@@ -57,8 +58,13 @@ CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(collection, document_id)
 """
 _CHUNK_FIELDS = (
     "id", "document_id", "ordinal", "text", "page_start", "page_end", "char_start", "char_end",
-    "section", "boxes",
+    "section", "heading", "boxes",
 )  # fmt: skip
+# What search reads of a stored chunk, in SQL: Chunk.indexed_text.
+_INDEXED_TEXT = (
+    "CASE WHEN c.heading IS NULL OR substr(c.text, 1, length(c.heading)) = c.heading"
+    " THEN c.text ELSE c.heading || char(10) || c.text END"
+)
 
 
 def _now() -> str:
@@ -99,6 +105,8 @@ class Store:
             self._writer.execute("ALTER TABLE chunks ADD COLUMN section TEXT")
         if "boxes" not in columns:  # where each chunk is printed; NULL: indexed before
             self._writer.execute("ALTER TABLE chunks ADD COLUMN boxes TEXT")
+        if "heading" not in columns:  # the heading a chunk is under; NULL: indexed before
+            self._writer.execute("ALTER TABLE chunks ADD COLUMN heading TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -223,8 +231,8 @@ class Store:
         for chunk_id, chunk, toks, vec in zip(ids, chunks, tokens, vectors, strict=True):
             db.execute(
                 "INSERT INTO chunks (id, collection, document_id, ordinal, text, page_start,"
-                " page_end, char_start, char_end, section, boxes, tokens, embedding)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " page_end, char_start, char_end, section, heading, boxes, tokens, embedding)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chunk_id,
                     collection,
@@ -236,6 +244,7 @@ class Store:
                     chunk.char_start,
                     chunk.char_end,
                     chunk.section,
+                    chunk.heading,
                     boxes_json(chunk.boxes),
                     " ".join(toks),
                     np.ascontiguousarray(vec, dtype=np.float32).tobytes(),
@@ -335,7 +344,8 @@ class Store:
         """Recompute the stored BM25 tokens of up to `limit` chunks with ids above `after`;
         returns the last id done, or None if there were none left."""
         rows = db.execute(
-            "SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+            f"SELECT c.id, {_INDEXED_TEXT} FROM chunks c WHERE c.id > ? ORDER BY c.id LIMIT ?",
+            (after, limit),
         ).fetchall()
         db.executemany(
             "UPDATE chunks SET tokens = ? WHERE id = ?",
@@ -357,9 +367,9 @@ class Store:
                 self.set_meta("reembed_target", target)
 
     def unstaged_texts(self, limit: int) -> list[tuple[int, str]]:
-        """(id, text) of up to `limit` chunks with no staged vector, in id order."""
+        """(id, indexed text) of up to `limit` chunks with no staged vector, in id order."""
         return self.db.execute(
-            "SELECT c.id, c.text FROM chunks c WHERE NOT EXISTS"
+            f"SELECT c.id, {_INDEXED_TEXT} FROM chunks c WHERE NOT EXISTS"
             " (SELECT 1 FROM reembed r WHERE r.id = c.id) ORDER BY c.id LIMIT ?",
             (limit,),
         ).fetchall()

@@ -9,6 +9,7 @@ and ligatures, which the two text layers treat differently, do not matter (:func
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import cast
 
@@ -36,7 +37,7 @@ def pdf_lines(page: pypdfium2.PdfPage) -> list[TextLine]:
     textpage = page.get_textpage()
     try:
         lines: list[TextLine] = []
-        chars: list[tuple[str, tuple[float, float, float, float] | None]] = []
+        chars: list[_Char] = []
         for index in range(textpage.count_chars()):
             char = chr(pypdfium2.raw.FPDFText_GetUnicode(textpage, index))
             if char in "\r\n":
@@ -45,7 +46,8 @@ def pdf_lines(page: pypdfium2.PdfPage) -> list[TextLine]:
                 continue
             left, bottom, right, top = textpage.get_charbox(index)
             drawn = not char.isspace() and right > left and top > bottom
-            chars.append((char, (left, bottom, right, top) if drawn else None))
+            size = pypdfium2.raw.FPDFText_GetFontSize(textpage, index) if drawn else 0.0
+            chars.append((char, (left, bottom, right, top) if drawn else None, size))
         lines.extend(_line(chars, frame))
         return lines
     finally:
@@ -87,16 +89,18 @@ def turned(box: Rect, turn: int) -> Rect:
     return box
 
 
-def _line(
-    chars: list[tuple[str, tuple[float, float, float, float] | None]], frame: _Frame
-) -> Iterator[TextLine]:
-    """One line of characters (PDF points, origin bottom-left) as a TextLine, if any is drawn."""
-    boxes = [box for _, box in chars if box is not None]
+# A character: itself, its box (PDF points, origin bottom-left; None: not drawn), its type size.
+_Char = tuple[str, tuple[float, float, float, float] | None, float]
+
+
+def _line(chars: list[_Char], frame: _Frame) -> Iterator[TextLine]:
+    """One line of characters as a TextLine, if any is drawn."""
+    boxes = [box for _, box, _ in chars if box is not None]
     if not boxes or frame.width <= 0 or frame.height <= 0:
         return
     edges: list[tuple[float, float]] = []
     edge = boxes[0][0]  # a space's edges: where the glyph before it ends
-    for _, box in chars:
+    for _, box, _ in chars:
         if box is not None:
             edge = box[2]
         edges.append((box[0], box[2]) if box is not None else (edge, edge))
@@ -105,7 +109,7 @@ def _line(
     lefts, rights = np.rint(np.clip(x, 0, 1) * _SCALE).astype(np.uint16)
     bounds = np.asarray(boxes)
     yield TextLine(
-        text="".join(char for char, _ in chars),
+        text="".join(char for char, _, _ in chars),
         box=(
             _clip((bounds[:, 0].min() - frame.left) / frame.width),
             _clip((frame.top - bounds[:, 3].max()) / frame.height),
@@ -115,6 +119,9 @@ def _line(
         lefts=lefts.tobytes(),
         rights=rights.tobytes(),
         turn=frame.turn,
+        size=Counter(round(size, 1) for _, box, size in chars if box is not None).most_common(1)[0][
+            0
+        ],
     )
 
 

@@ -153,7 +153,7 @@ class Ingestor:
             done += n
             report(Progress(filename, "embedded", done, len(chunks)))
 
-        vectors = self.index.embedder.embed([c.text for c in chunks], progress=embedded)
+        vectors = self.index.embedder.embed([c.indexed_text for c in chunks], progress=embedded)
         document = self.index.add_document(collection, parsed, chunks, vectors)
         return IngestResult(document, created=True)
 

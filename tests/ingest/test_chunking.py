@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.types import Page, ParsedDocument
+from core.types import Page, ParsedDocument, TextLine
 from ingest.chunking import Chunker, weighted_length
+from ingest.office import FIRST_SECTION
 
 
 def _doc(*pages: str) -> ParsedDocument:
@@ -64,3 +65,38 @@ def test_chinese_splits_on_cjk_punctuation() -> None:
 def test_bad_sizes_are_refused(size: int, overlap: int) -> None:
     with pytest.raises(ValueError, match="chunk_"):
         Chunker(size, overlap)
+
+
+def _lines_page(number: int, parts: list[tuple[str, float]]) -> Page:
+    lines = [TextLine(text=t, box=(0.1, 0.1, 0.9, 0.12), size=s) for t, s in parts]
+    return Page(number=number, text=" ".join(t for t, _ in parts), lines=lines)
+
+
+def test_a_heading_starts_a_chunk_and_holds_until_the_next_across_pages() -> None:
+    body = [("The rattail lives on muddy sand floors.", 11.0)] * 3
+    doc = ParsedDocument(id="d", filename="f.pdf", kind="pdf", size_bytes=1, pages=[
+        _lines_page(1, [("Intro text before any heading.", 11.0), ("Rattail", 16.0), *body]),
+        _lines_page(2, [*body, ("Habitat", 16.0), *body]),
+    ])  # fmt: skip
+    chunks = Chunker(1000, 0).split(doc)
+    assert [(c.page_start, c.text.split()[0], c.heading) for c in chunks] == [
+        (1, "Intro", None),
+        (1, "Rattail", "Rattail"),
+        (2, "The", "Rattail"),
+        (2, "Habitat", "Habitat"),
+    ]
+    for chunk in chunks:
+        assert doc.text[chunk.char_start : chunk.char_end] == chunk.text
+    assert chunks[2].indexed_text == "Rattail\n" + chunks[2].text
+    assert chunks[1].indexed_text == chunks[1].text
+
+
+def test_a_word_sections_heading_is_its_chunks_heading() -> None:
+    doc = ParsedDocument(id="d", filename="f.docx", kind="docx", size_bytes=1, pages=[
+        Page(number=1, text="Before any heading.", section=FIRST_SECTION),
+        Page(number=2, text="Scope\n\n" + ENGLISH, section="Scope"),
+    ])  # fmt: skip
+    chunks = Chunker(200, 40).split(doc)
+    assert chunks[0].heading is None
+    assert {c.heading for c in chunks[1:]} == {"Scope"}
+    assert chunks[-1].indexed_text.startswith("Scope\n")
