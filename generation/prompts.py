@@ -43,9 +43,12 @@ _STRUCTURE_LINE = re.compile(r"^(?=\s*(?:Question:|问题：|Sources:|\[\d+\] \(
 
 
 def format_source(n: int, hit: Hit) -> str:
-    pages = place(hit.chunk.page_start, hit.chunk.page_end, hit.chunk.section)
-    text = _STRUCTURE_LINE.sub("| ", hit.chunk.text)
-    return f"[{n}] ({hit.filename}, {pages})\n{text}"
+    """A passage as the model reads it: its number, file and place, then its text under its
+    heading (a passage deep in a section seldom names what it is about)."""
+    chunk = hit.chunk
+    pages = place(chunk.page_start, chunk.page_end, chunk.section)
+    text = chunk.indexed_text if chunk.heading != chunk.section else chunk.text
+    return f"[{n}] ({hit.filename}, {pages})\n{_STRUCTURE_LINE.sub('| ', text)}"
 
 
 def refusal(lang: Lang = DEFAULT_LANG) -> str:

@@ -7,7 +7,13 @@ from core.types import STRATEGIES, Chunk, Hit
 from generation.prompts import REFUSAL, build_messages, refusal
 
 
-def _hit(text: str, page: int = 1, page_end: int | None = None) -> Hit:
+def _hit(
+    text: str,
+    page: int = 1,
+    page_end: int | None = None,
+    heading: str | None = None,
+    section: str | None = None,
+) -> Hit:
     chunk = Chunk(
         document_id="d",
         ordinal=0,
@@ -16,6 +22,8 @@ def _hit(text: str, page: int = 1, page_end: int | None = None) -> Hit:
         page_end=page_end or page,
         char_start=0,
         char_end=1,
+        heading=heading,
+        section=section,
     )
     return Hit(chunk=chunk, collection="c", filename="report.pdf", score=1.0)
 
@@ -31,6 +39,21 @@ def test_every_strategy_numbers_sources_with_file_and_page(strategy: str) -> Non
     assert "[1] (report.pdf, page 4)\nRevenue grew." in last
     assert "[2] (report.pdf, pages 5-6)" in last
     assert last.endswith("Question: What grew?")
+
+
+def test_a_passage_is_shown_under_its_heading_once() -> None:
+    last = build_messages(
+        "zero-shot",
+        "Where does it live?",
+        [
+            _hit("It lives on muddy sand floors.", 2, heading="Coelorinchus smithi"),
+            _hit("Habitat. It is rare.", 3, heading="Habitat"),
+            _hit("The scope is narrow.", 4, heading="Scope", section="Scope"),
+        ],
+    )[-1].content
+    assert "[1] (report.pdf, page 2)\nCoelorinchus smithi\nIt lives on muddy sand floors." in last
+    assert "[2] (report.pdf, page 3)\nHabitat. It is rare." in last
+    assert '(report.pdf, section "Scope")\nThe scope is narrow.' in last
 
 
 def test_few_shot_writes_worked_examples_into_its_system_message() -> None:
