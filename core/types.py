@@ -242,6 +242,7 @@ class Citation(_Model):
     page: int
     page_end: int
     section: str | None = Field(None, description=SECTION_DESCRIPTION)
+    heading: str | None = Field(None, description=HEADING_DESCRIPTION)
     boxes: list[Box] = Field(default_factory=list, description=BOXES_DESCRIPTION)
     text: str
     score: float

@@ -265,6 +265,7 @@ def citations_for(
                 page=hit.chunk.page_start,
                 page_end=hit.chunk.page_end,
                 section=hit.chunk.section,
+                heading=hit.chunk.heading,
                 boxes=hit.chunk.boxes,
                 text=hit.chunk.text,
                 score=hit.score,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from core.types import Chunk, Hit
-from generation.parsing import echoes, parse_answer, split_reasoning, support
+from generation.parsing import citations_for, echoes, parse_answer, split_reasoning, support
 from generation.prompts import REFUSAL, refusal
 
 
@@ -186,3 +186,10 @@ def test_an_answer_that_adds_no_word_to_the_question_echoes_it(
     answer: str, question: str, echo: bool
 ) -> None:
     assert echoes(answer, question) is echo
+
+
+def test_a_citation_names_the_heading_its_passage_is_under() -> None:
+    hit = _hit("It lives on muddy sand floors.", 2)
+    hit.chunk.heading = "Coelorinchus smithi"
+    (citation,) = citations_for([1], [hit])
+    assert (citation.page, citation.heading) == (2, "Coelorinchus smithi")
