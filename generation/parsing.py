@@ -176,7 +176,8 @@ def parse_answer(
         return ParsedAnswer(
             refused, reasoning, grounded=False, cited=[], inferred=False, unsupported=answer
         )
-    share = support(answer, question, [h.chunk.text for h in hits])
+    # What the model read: each passage under its heading, which may name what it answers.
+    share = support(answer, question, [h.chunk.indexed_text for h in hits])
     if share < MIN_SUPPORT:
         return ParsedAnswer(
             refused,
@@ -188,7 +189,8 @@ def parse_answer(
             unsupported=answer,
         )
     cited = cited_numbers(answer, len(hits))
-    if cited and support(answer, question, [hits[n - 1].chunk.text for n in cited]) >= MIN_SUPPORT:
+    read = [hits[n - 1].chunk.indexed_text for n in cited]
+    if cited and support(answer, question, read) >= MIN_SUPPORT:
         return ParsedAnswer(answer, reasoning, True, cited, inferred=False, support=share)
     # Uncited (a short phrase, as small models write it), or citing passages that do not hold
     # it: cite the source that does, inline as a reader expects ("1887 [1]").

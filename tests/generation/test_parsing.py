@@ -193,3 +193,11 @@ def test_a_citation_names_the_heading_its_passage_is_under() -> None:
     hit.chunk.heading = "Coelorinchus smithi"
     (citation,) = citations_for([1], [hit])
     assert (citation.page, citation.heading) == (2, "Coelorinchus smithi")
+
+
+def test_an_answer_may_name_what_the_passages_heading_names() -> None:
+    hit = _hit("It lives on muddy sand floors.", 2)
+    hit.chunk.heading = "Coelorinchus smithi"
+    parsed = parse_answer("Coelorinchus smithi [1]", [hit], chain_of_thought=False)
+    assert parsed.grounded
+    assert parsed.cited == [1]
