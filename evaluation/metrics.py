@@ -10,6 +10,7 @@ since 2022 and its tokenizer drops every non-ASCII character, which scores any C
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 import unicodedata
@@ -93,6 +94,25 @@ def holds_answer(text: str, golds: Sequence[str]) -> bool:
     """Whether a passage contains a gold answer, ignoring case and whitespace."""
     passage = squash(text)
     return any(squash(g) in passage for g in golds if g.strip())
+
+
+def holds_answer_as_read(text: str, golds: Sequence[str], least: float = 0.9) -> bool:
+    """Whether a passage holds a gold answer as OCR would read it: ``least`` of the answer's
+    characters (case and white space aside) found in order, within a stretch of the passage
+    not much longer than the answer. A scan's passage that holds "易颌输入法" for "易颉输入法"
+    is the passage the question needs, though :func:`holds_answer` says it is not; a short
+    answer must still match whole (4 of 5 characters fall short of 0.9)."""
+    passage = squash(text)
+    for gold in (squash(g) for g in golds if g.strip()):
+        if gold in passage:
+            return True
+        width = int(len(gold) / least)
+        for start in range(max(1, len(passage) - len(gold) + 1)):
+            window = passage[start : start + width]
+            blocks = difflib.SequenceMatcher(None, gold, window, autojunk=False)
+            if sum(b.size for b in blocks.get_matching_blocks()) >= least * len(gold):
+                return True
+    return False
 
 
 def answer_rank(

@@ -7,6 +7,7 @@ import pytest
 from evaluation.metrics import (
     exact_match,
     holds_answer,
+    holds_answer_as_read,
     rouge_l,
     strip_citations,
     token_f1,
@@ -56,3 +57,16 @@ def test_holds_answer_ignores_line_breaks_and_case() -> None:
     assert holds_answer("北京\n大学", ["北京大学"])
     assert not holds_answer("nothing here", ["Rockefeller"])
     assert not holds_answer("anything", [" "])
+
+
+def test_an_answer_as_ocr_read_it_is_held_by_its_passage_and_nowhere_else() -> None:
+    gold = "易颉输入法（简称易颉）是一种智慧型仓颉输入法"
+    read = "易额输入法\n易颌输入法（简称易颉）是一种智慧型仓颌输入法，运作原理是"
+    assert not holds_answer(read, [gold])
+    assert holds_answer_as_read(read, [gold])  # 19 of 21 characters, in order, in place
+    assert holds_answer_as_read("gold as printed", ["Gold as printed"])
+    # A short answer must match whole; scattered characters over a long passage do not count.
+    assert not holds_answer_as_read("天山的名珠", ["天山的明珠"])
+    scattered = "易" + "很" * 40 + "颉输入" + "很" * 40 + "法（简称易颉）是一种智慧型仓颉输入法"
+    assert not holds_answer_as_read(scattered, [gold])
+    assert not holds_answer_as_read("anything", [" "])
