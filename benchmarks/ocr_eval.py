@@ -90,10 +90,7 @@ def retrieval(kb: KBQA, questions: list[EvalQuestion], collection: str) -> dict[
     for q in questions:
         hits = kb.search(q.question, [collection], top_k=5).hits
         recall += first_rank(hits, q, depth=5) is not None
-        as_read += any(
-            q.document in (None, h.filename) and holds_answer_as_read(h.chunk.text, q.answers)
-            for h in hits
-        )
+        as_read += first_rank(hits, q, depth=5, holds=holds_answer_as_read) is not None
         pages += page_hit(hits, q)
     n = len(questions)
     return {"recall@5": recall / n, "recall_as_read@5": as_read / n, "page_hit@5": pages / n}

@@ -49,6 +49,12 @@ def is_cjk(char: str) -> bool:
     return bool(char) and CJK_RE.match(char) is not None
 
 
+def weighted_length(text: str) -> int:
+    """Length with CJK characters counted twice: one is about as wide as two Latin ones, and
+    carries about as much (a whole token in the embedder)."""
+    return len(text) + len(CJK_RE.findall(text))
+
+
 def cjk_ratio(text: str) -> float:
     """Share of non-space characters that are CJK."""
     chars = [c for c in text if not c.isspace()]

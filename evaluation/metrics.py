@@ -15,7 +15,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from core.text import CITATION_RE, HAN
 
@@ -121,10 +121,11 @@ def answer_rank(
     document: str | None,
     depth: int,
     budget: int | None = None,
+    holds: Callable[[str, Sequence[str]], bool] = holds_answer,
 ) -> int | None:
     """1-based rank of the first ``(filename, text)`` (of ``document``, when known) holding a
-    gold answer, looking ``depth`` deep and, with a ``budget``, only at the first ``budget``
-    characters of ranked text, so that bigger chunks cannot buy recall."""
+    gold answer by ``holds``, looking ``depth`` deep and, with a ``budget``, only at the first
+    ``budget`` characters of ranked text, so that bigger chunks cannot buy recall."""
     used = 0
     for rank, (filename, text) in enumerate(ranked[:depth], start=1):
         visible = text
@@ -133,7 +134,7 @@ def answer_rank(
                 return None
             visible = text[: budget - used]
             used += len(text)
-        if (document is None or filename == document) and holds_answer(visible, golds):
+        if (document is None or filename == document) and holds(visible, golds):
             return rank
     return None
 

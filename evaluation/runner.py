@@ -123,11 +123,15 @@ class _Observed:
 
 
 def first_rank(
-    hits: Sequence[Hit], q: EvalQuestion, depth: int, budget: int | None = None
+    hits: Sequence[Hit],
+    q: EvalQuestion,
+    depth: int,
+    budget: int | None = None,
+    holds: Callable[[str, Sequence[str]], bool] = holds_answer,
 ) -> int | None:
     """:func:`~evaluation.metrics.answer_rank` of a question over ranked hits."""
     ranked = [(hit.filename, hit.chunk.text) for hit in hits]
-    return answer_rank(ranked, q.answers, q.document, depth, budget)
+    return answer_rank(ranked, q.answers, q.document, depth, budget, holds)
 
 
 def page_hit(hits: Sequence[Hit], q: EvalQuestion) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from core.text import CJK_RE
+from core.text import weighted_length
 from core.types import Chunk, ParsedDocument
 from ingest.headings import document_headings
 from ingest.office import FIRST_SECTION
@@ -14,12 +14,6 @@ SEPARATORS = [
     "\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ",
     "，", "、", ", ", " ", "",
 ]  # fmt: skip
-
-
-def weighted_length(text: str) -> int:
-    """Length with CJK characters counted twice: one CJK character carries about as much as
-    two Latin ones and costs a whole token in the embedder, so CJK chunks come out shorter."""
-    return len(text) + len(CJK_RE.findall(text))
 
 
 class Chunker:
@@ -38,7 +32,7 @@ class Chunker:
             chunk_overlap=chunk_overlap,
             separators=SEPARATORS,
             keep_separator="end",
-            length_function=weighted_length,
+            length_function=weighted_length,  # so CJK chunks come out shorter
             strip_whitespace=True,
         )
 

@@ -25,7 +25,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.text import CJK_RE
+from core.text import weighted_length
 from core.types import Page, TextLine
 
 SCALE = 1.2  # a heading's size over the body's, at least
@@ -47,18 +47,12 @@ class Body:
     height: float | None = None
 
 
-def _units(text: str) -> int:
-    """Characters but white space, CJK ones counted twice: about the text's width in half
-    ems, in any font."""
-    text = "".join(text.split())
-    return len(text) + len(CJK_RE.findall(text))
-
-
 def _size(line: TextLine) -> tuple[bool, float]:
     """(whether it is a type size; the type size, or an OCR'd line's width per character)."""
     if line.size:
         return True, line.size
-    return False, (line.box[2] - line.box[0]) / max(1, _units(line.text))
+    width = weighted_length("".join(line.text.split()))  # in half ems, about, in any font
+    return False, (line.box[2] - line.box[0]) / max(1, width)
 
 
 def body_text(pages: Sequence[Page]) -> Body:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.text import weighted_length
 from core.types import Page, ParsedDocument, TextLine
-from ingest.chunking import Chunker, weighted_length
+from ingest.chunking import Chunker
 from ingest.office import FIRST_SECTION
 
 
