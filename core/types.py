@@ -164,9 +164,13 @@ class Chunk(_Model):
     def indexed_text(self) -> str:
         """What search reads of the chunk (BM25 and the embedder): its text under its heading,
         unless the text begins with it. A passage deep in a section seldom names its subject."""
-        if self.heading and not self.text.startswith(self.heading):
-            return f"{self.heading}\n{self.text}"
-        return self.text
+        heading = heading_not_in(self.heading, self.text)
+        return f"{heading}\n{self.text}" if heading else self.text
+
+
+def heading_not_in(heading: str | None, text: str) -> str | None:
+    """``heading``, unless ``text`` begins with it (a chunk cut at its heading holds it)."""
+    return heading if heading and not text.startswith(heading) else None
 
 
 class Document(_Model):
@@ -251,6 +255,13 @@ class Citation(_Model):
         description="The passage did not fit the model's context window whole: the model read "
         "only this beginning of it, which ends with '[…truncated]'.",
     )
+
+    @property
+    def heading_apart(self) -> str | None:
+        """The heading to show above :attr:`text`: none where the text begins with it, or it
+        is the section the label already names."""
+        heading = heading_not_in(self.heading, self.text)
+        return heading if heading != self.section else None
 
     @property
     def pages(self) -> str:
@@ -365,7 +376,8 @@ class Answer(_Model):
     search_query: str | None = Field(
         None,
         description="What the documents were searched for: the question, or a follow-up "
-        "rewritten with the conversation into a question that stands alone.",
+        "rewritten with the conversation into a question that stands alone, or, where nothing "
+        "could rewrite it, the follow-up after the question before it (searched alone too).",
     )
     answer: str
     reasoning: str | None = None

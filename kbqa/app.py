@@ -457,7 +457,9 @@ class KBQA:
         for item in stream:
             if isinstance(item, Answer):
                 item.question = question
-                item.search_query = " | ".join(queries)
+                # The widest query: a follow-up nothing resolved is searched with the question
+                # before it (and alone, which that holds), not shown as two queries joined.
+                item.search_query = queries[-1]
                 item.evidence = round(evidence.score, 4)
                 notes = []
                 if resolution is not None and resolution.ambiguous:

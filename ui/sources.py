@@ -61,8 +61,8 @@ def source_panel(api: ApiClient, citation: Citation) -> None:
     if citation.section is None:
         for number in range(citation.page, citation.page_end + 1):
             _show_page(api, citation, number)
-    if citation.heading and citation.heading != citation.section:
-        st.caption(citation.heading)  # what the passage is under: it may not name its subject
+    if heading := citation.heading_apart:
+        st.caption(heading)  # what the passage is under: it may not name its subject
     st.markdown("> " + citation.text.replace("\n", "\n> "))
     st.download_button(
         t("download_original"),

@@ -45,6 +45,16 @@ def test_a_citation_labels_its_pages() -> None:
     assert two.label == "[2] a.pdf, pp. 3-4"
 
 
+def test_a_citation_shows_its_heading_only_where_the_passage_does_not_begin_with_it() -> None:
+    fields = {"n": 1, "document_id": "d", "collection": "c", "filename": "a.pdf", "score": 1.0}
+    fields |= {"page": 3, "page_end": 3, "heading": "Floods"}
+    under = Citation(text="In 1926 the river rose.", **fields)
+    cut_at = Citation(text="Floods\nIn 1926 it rose.", **fields)
+    named = Citation(section="Floods", text="It rose.", **fields)  # a Word file's section
+    shown = [c.heading_apart for c in (under, cut_at, named)]
+    assert shown == ["Floods", None, None]
+
+
 def test_every_accepted_file_type_has_a_loader() -> None:
     assert set(LOADERS) == set(DOCUMENT_SUFFIXES)
     assert {kind: LOADERS[suffixes[0]].kind for kind, suffixes in DOCUMENT_TYPES.items()} == {

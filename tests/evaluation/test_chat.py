@@ -160,7 +160,7 @@ def test_a_second_question_fares_as_well_in_a_conversation_as_alone(kb: KBQA) ->
         if result.kind == "unrelated":  # searched as itself, not glued to the first question
             assert result.searched == result.second
         else:  # read as one question that stands alone, "it" as a thing of the first one
-            assert " | " not in result.searched
+            assert "\n" not in result.searched  # not the fallback: the question before, glued
             assert "it" not in result.searched.split()
             assert "fruit" not in result.searched  # not the unrelated question between
 
