@@ -21,6 +21,7 @@ CJK_LETTERS = rf"\u3040-\u30ff{HAN}\uac00-\ud7af"
 # split (line joining, chunk sizes, BM25 tokens).
 CJK_CLASS = rf"\u2e80-\u2fff\u3000-\u303f{CJK_LETTERS}\u3100-\u31ff\ufe30-\ufe4f\uff00-\uffef"
 CJK_RE = re.compile(f"[{CJK_CLASS}]")
+HAN_RE = re.compile(f"[{HAN}]")
 
 # A citation marker in an answer: [1], [2, 3], [2，3] (a full-width comma from CJK answers).
 # Group 1 holds the numbers.
@@ -63,9 +64,6 @@ def cjk_ratio(text: str) -> float:
     return sum(1 for c in chars if is_cjk(c)) / len(chars)
 
 
-# The one sentence splitter. A sentence ends at . ! ? followed by white space, at a CJK full
-# stop, exclamation or question mark, or at a line break (lists, headings). The excerpts, the
-# repetition guard (as the answer streams) and the fake chat model all split by it.
 # Pronouns that point back at something named before (generation/referents.py reads them in
 # questions, retrieval/excerpts.py in a passage's sentences): it/its/they/he/his/she/her/this...;
 # 它/他/她(们), 其 (not in 其他, 尤其 ...).
@@ -75,7 +73,31 @@ PRONOUNS_EN = (
 )
 PRONOUNS_ZH = r"(?<![其吉])[它他她]们?|(?<![尤极与])其(?![他它实次余])"
 PRONOUN = re.compile(f"(?i:{PRONOUNS_EN})|{PRONOUNS_ZH}")
+# The one sentence splitter. A sentence ends at . ! ? followed by white space, at a CJK full
+# stop, exclamation or question mark, or at a line break (lists, headings). The excerpts, the
+# repetition guard (as the answer streams) and the fake chat model all split by it.
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
+
+
+# Chinese: runs of characters between question words, particles, punctuation and the words
+# that join a name to what is said of it; a run's first two to eight characters are the
+# candidates (the documents choose among 印度, 印度野驴, 印度野驴最高 ...).
+ZH_BOUNDARY = re.compile(
+    r"什么时候|为什么|哪里|哪儿|怎么|怎样|如何|何时|是谁|谁|吗|呢|的"
+    r"|了|是|被|和|与|及|或|这|那|该|此|其|它|他|她|[\W_]|(\d+|多少|几|什么|哪些|哪个|哪一)"
+)
+# Question words that count or ask what kind: what follows one is asked for, not named.
+COUNTING = frozenset({"多少", "几", "什么", "哪些", "哪个", "哪一"})
+
+
+def asked_content(question: str) -> str:
+    """What a question asks, without question words and particles (and a follow-up's
+    reference): the terms a passage must hold to bear a reading out (CJK bigrams of
+    "它主治哪些问题" would count 哪些 and 它主, which any passage or none holds). English keeps
+    its words: BM25's stopwords drop "what" and "it"."""
+    if not HAN_RE.search(question):
+        return question
+    return " ".join(run for run in ZH_BOUNDARY.split(question) if run and run not in COUNTING)
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -31,7 +31,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.i18n import Lang, message
-from core.text import CITATION_RE, NUMBER_WORDS, PRONOUNS_EN, PRONOUNS_ZH, STOPWORDS
+from core.text import (
+    CITATION_RE,
+    COUNTING,
+    NUMBER_WORDS,
+    PRONOUNS_EN,
+    PRONOUNS_ZH,
+    STOPWORDS,
+    ZH_BOUNDARY,
+)
 from core.types import Turn
 from generation.parsing import is_refusal
 
@@ -108,19 +116,11 @@ _IRREGULAR_PAST = frozenset(
     shown thrown chosen spoken broken driven risen fallen eaten forgotten hidden became began
     came gave took wrote grew drew knew rose fell ran""".split()  # noqa: SIM905
 )
-# Chinese: runs of characters between question words, particles, punctuation and the words
-# that join a name to what is said of it; a run's first two to eight characters are the
-# candidates (the documents choose among 印度, 印度野驴, 印度野驴最高 ...).
-_ZH_BOUNDARY = re.compile(
-    r"什么时候|为什么|哪里|哪儿|怎么|怎样|如何|何时|是谁|谁|吗|呢|的"
-    r"|了|是|被|和|与|及|或|这|那|该|此|其|它|他|她|[\W_]|(\d+|多少|几|什么|哪些|哪个|哪一)"
-)
 _ZH_MIN, _ZH_MAX = 2, 8
 # What follows a number, 多少 or 几 is a unit or a date; what follows 什么 or 哪些 is what the
 # question asks for (什么职务, 哪些方面), not a thing it names.
 _TOPIC = 2
 _PREPOSITION_ZH = "在从"  # 在古代…: a place or a time, not a thing it names
-_COUNTING = frozenset({"多少", "几", "什么", "哪些", "哪个", "哪一"})
 # An answer names things when it is short; a longer one explains, and its phrases are noise.
 _MAX_ANSWER_WORDS = 25  # "Oxygen and hydrogen are produced by the electrolysis of water."
 _NAMING_WORDS = 6  # an answer of up to this many words names its entities: "Paul Baran [1]."
@@ -211,14 +211,14 @@ def _chinese_runs(text: str) -> list[str]:
     """The runs of a Chinese text that may name something, in order, without an opening 在
     or 从: not numbers, nor what follows a number, 多少 or 几 (a unit, a date) or 什么 and
     哪些 (what is asked for)."""
-    runs = _ZH_BOUNDARY.split(text)  # numbers kept: what follows one is a unit or a date
+    runs = ZH_BOUNDARY.split(text)  # numbers kept: what follows one is a unit or a date
     return [
         run.lstrip(_PREPOSITION_ZH)
         for before, run in zip([None, *runs], runs, strict=False)
         if run
         and not run.isdigit()
-        and run not in _COUNTING
-        and not (before and (before in _COUNTING or before.isdigit()))
+        and run not in COUNTING
+        and not (before and (before in COUNTING or before.isdigit()))
     ]
 
 
@@ -333,7 +333,7 @@ def _chinese_frame(question: str, history: Sequence[Turn]) -> Reading | None:
         return None
     frame = history[asked].content.strip()
     of = frame.rfind("的")
-    thing = _ZH_BOUNDARY.split(frame[of + 1 :])[0] if of > 0 else ""
+    thing = ZH_BOUNDARY.split(frame[of + 1 :])[0] if of > 0 else ""
     if not thing or thing == slot:
         return None
     topic = frame[:of].strip()
@@ -442,16 +442,6 @@ def _read_chinese(question: str, entity: str) -> str:
         body = body[:-1] if _QUESTION_WORD_ZH.search(body[:-1]) else body[:-1] + "是什么"
         text = body + "？"
     return text
-
-
-def asked_content(question: str) -> str:
-    """What a follow-up asks, without its reference, question words and particles: the
-    terms a passage must hold to bear a reading out (CJK bigrams of "它主治哪些问题" would
-    count 哪些 and 它主, which any passage or none holds). English keeps its words: BM25's
-    stopwords drop "what" and "it"."""
-    if not _CJK_IDEOGRAPH.search(question):
-        return question
-    return " ".join(run for run in _ZH_BOUNDARY.split(question) if run and run not in _COUNTING)
 
 
 # -- choosing ---------------------------------------------------------------------------------

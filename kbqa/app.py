@@ -18,6 +18,7 @@ from core.i18n import Lang, language_of, message
 from core.memory import release_free_memory
 from core.records import ApiKey, Feedback, NewApiKey, Rating
 from core.settings import Settings, get_settings
+from core.text import asked_content
 from core.types import (
     MAX_QUESTION_CHARS,
     Answer,
@@ -40,7 +41,6 @@ from generation.generator import Generator
 from generation.parsing import echoes
 from generation.referents import (
     Resolution,
-    asked_content,
     assumption_note,
     choose,
     readings,
