@@ -43,6 +43,12 @@ def retrieval_table(report: Report) -> Table:
             _pct(s.budget_mrr_at_10),
             f"{s.ms_per_query_p50:.0f}",
         )
+    if (shown := report.shown) is not None:
+        setup = next(iter(report.retrieval), "")
+        table.caption = (
+            f"Shown to the model ({setup}'s top passages, gated and excerpted): "
+            f"an answer in {_pct(shown.recall)}%, {shown.chars_mean:,.0f} characters on average"
+        )
     return table
 
 

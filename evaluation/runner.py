@@ -57,6 +57,15 @@ class RetrievalScores(BaseModel):
     ms_per_query_p50: float
 
 
+class ShownScores(BaseModel):
+    """What the chat model is shown: the excerpts of the first set-up's top-k chunks, or none
+    where the evidence gate refuses the question (:meth:`KBQA.sources`)."""
+
+    questions: int = Field(description="Answerable questions scored.")
+    recall: float = Field(description="Share of them where a passage shown holds an answer.")
+    chars_mean: float = Field(description="Characters shown per question, on average.")
+
+
 class AnswerScores(BaseModel):
     questions: int = Field(description="Answerable questions scored.")
     exact_match: float
@@ -90,6 +99,7 @@ class Report(BaseModel):
     k: int
     budget_chars: int
     retrieval: dict[str, RetrievalScores]
+    shown: ShownScores | None = None
     answers: dict[str, AnswerScores]
     results: list[QuestionResult]
 
@@ -118,6 +128,7 @@ class _Observed:
     question: EvalQuestion
     hits: dict[str, list[Hit]]
     search_s: dict[str, float]
+    shown: list[Hit]
     answers: dict[str, Answer]
     answer_s: dict[str, float]
 
@@ -164,6 +175,7 @@ class Evaluator:
         observed = [self._observe(q, advance) for q in questions]
         c = self.config
         retrieval = {name: self._score_retrieval(name, observed) for name in c.retrieval}
+        shown = _score_shown(observed)
         answers = {s: self._score_answers(s, observed) for s in c.strategies} if c.answers else {}
         return Report(
             dataset=dataset,
@@ -172,6 +184,7 @@ class Evaluator:
             k=c.k,
             budget_chars=c.budget_chars,
             retrieval=retrieval,
+            shown=shown,
             answers=answers,
             results=[self._result(o) for o in observed],
         )
@@ -188,16 +201,16 @@ class Evaluator:
             advance()
         answers: dict[str, Answer] = {}
         answer_s: dict[str, float] = {}
+        start = time.perf_counter()
+        sources, _ = kb.sources(q.question, hits[c.retrieval[0]][: kb.settings.retrieval.top_k])
+        before = time.perf_counter() - start + search_s[c.retrieval[0]]
         if c.answers:
-            start = time.perf_counter()
-            sources, _ = kb.sources(q.question, hits[c.retrieval[0]][: kb.settings.retrieval.top_k])
-            before = time.perf_counter() - start + search_s[c.retrieval[0]]
             for strategy in c.strategies:
                 start = time.perf_counter()
                 answers[strategy] = kb.answer_from(q.question, sources, strategy)
                 answer_s[strategy] = time.perf_counter() - start + before
                 advance()
-        return _Observed(q, hits, search_s, answers, answer_s)
+        return _Observed(q, hits, search_s, sources, answers, answer_s)
 
     def _score_retrieval(self, name: str, observed: list[_Observed]) -> RetrievalScores:
         c = self.config
@@ -264,6 +277,17 @@ class Evaluator:
             result.refused[strategy] = not answer.grounded
             result.citations[strategy] = [f"{c.filename} p. {c.page}" for c in answer.citations]
         return result
+
+
+def _score_shown(observed: list[_Observed]) -> ShownScores | None:
+    scored = [o for o in observed if o.question.answerable]
+    if not scored:
+        return None
+    held = sum(any(holds_answer(h.chunk.text, o.question.answers) for h in o.shown) for o in scored)
+    shown = [sum(len(h.chunk.text) for h in o.shown) for o in scored]
+    return ShownScores(
+        questions=len(scored), recall=held / len(scored), chars_mean=statistics.fmean(shown)
+    )
 
 
 def _median(values: Sequence[float]) -> float:

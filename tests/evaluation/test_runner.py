@@ -96,6 +96,11 @@ def test_retrieval_only_needs_no_chat_model(kb: KBQA) -> None:
     report = Evaluator(kb, config).run(QUESTIONS, "hand")
     assert report.answers == {}
     assert kb._generator is None  # never started
+    # What the model would be shown: each answerable question's excerpts hold its answer
+    # ("wrong-doc" too: it names no document, only text), one or two short pages of them.
+    assert report.shown is not None
+    assert (report.shown.questions, report.shown.recall) == (3, 1.0)
+    assert len("The old harbour was built in 1850.") <= report.shown.chars_mean < 200
 
 
 def test_unknown_retrieval_setup_is_refused() -> None:
@@ -116,6 +121,7 @@ def test_command_ingests_a_dataset_folder_and_writes_json_and_chart(tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "Retrieval" in result.stdout
     assert "Answers" in result.stdout
+    assert "Shown to the model (hybrid+rerank's top passages" in result.stdout
     report = Report.model_validate(json.loads((out / "report.json").read_text()))
     assert report.collections == ["eval-harbour-set"]
     assert set(report.retrieval) == {"hybrid+rerank", "hybrid", "dense", "bm25"}
