@@ -8,13 +8,15 @@ A source never has words cut from inside a sentence, and its citation names the 
 
 Sentences are scored by the reranker (MaxSim over token vectors) where it reads the query's
 language, else by the share of the query's BM25 terms (words; CJK: character bigrams) they hold.
+A passage under a heading that the question names is scored for what the question asks beyond
+it too (:func:`beyond_heading`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.text import PRONOUN, cjk_ratio, sentence_spans
+from core.text import PRONOUN, asked_content, cjk_ratio, sentence_spans
 from core.types import Box, Hit
 from index.lexical import tokenize
 from retrieval.rerankers import Reranker
@@ -32,6 +34,23 @@ def other_script(query: str, best: str) -> bool:
     document in its own language finds that one first (by both BM25 and the vectors), whatever
     the other candidates are."""
     return (cjk_ratio(best) >= CJK_QUERY_RATIO) != (cjk_ratio(query) >= CJK_QUERY_RATIO)
+
+
+def beyond_heading(query: str, heading: str | None) -> str | None:
+    """What ``query`` asks of a passage under ``heading`` beyond naming it: the query without
+    the heading, where it names the heading and asks more (under the heading
+    "中国（南京）国际象棋超级大赛", "中国（南京）国际象棋超级大赛的冠军是谁？" asks "的冠军是谁？").
+    None where it does not name the heading, or asks nothing more ("什么是易颉输入法？",
+    "What is the Rhine?").
+
+    Every sentence of an article repeats its subject's name; scored against the whole question,
+    the sentences that name the tournament outscore the one that names its winner, which says
+    "冠军" but not the tournament.
+    """
+    if not heading or (at := query.casefold().find(heading.casefold())) < 0:
+        return None
+    rest = f"{query[:at]} {query[at + len(heading) :]}"
+    return rest if tokenize(asked_content(rest)) else None
 
 
 def overlap_scores(query: str, passages: Sequence[str]) -> list[float]:
@@ -69,7 +88,10 @@ def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) 
         for k, (i, (_, e)) in enumerate(found)
         if k and found[k - 1][0] == i and PRONOUN.search(texts[k])
     ]
-    scores = _scores(query, [*texts, *(text for _, text in paired)], reranker)
+    scored = [*texts, *(text for _, text in paired)]
+    owners = [i for i, _ in found] + [found[k][0] for k, _ in paired]  # each one's hit
+    scores = _scores(query, scored, reranker)
+    scores = _with_heading(query, hits, owners, scored, scores, reranker)
     alone = scores[: len(texts)]
     # Read together, two sentences score at least as high as the better one alone (MaxSim takes
     # the best match of either's tokens), so a pair counts only where it scores PAIR_GAIN more
@@ -87,6 +109,29 @@ def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) 
         i, span = found[k]
         kept.setdefault(i, []).append(span)
     return [_cut(hits[i], kept[i]) for i in range(len(hits)) if i in kept]
+
+
+def _with_heading(
+    query: str,
+    hits: Sequence[Hit],
+    owners: Sequence[int],
+    texts: Sequence[str],
+    scores: list[float],
+    reranker: Reranker | None,
+) -> list[float]:
+    """``scores`` of ``texts`` (each of ``hits[owners[j]]``), each text of a hit under a heading
+    that the query names also scored for what the query asks beyond it (:func:`beyond_heading`):
+    the mean of the two. The whole question still counts: scored by "的冠军是谁？" alone, a
+    sentence about another company's split-up outranked the tournament's in the trial."""
+    beyond: dict[str, list[int]] = {}
+    for j, i in enumerate(owners):
+        if (rest := beyond_heading(query, hits[i].chunk.heading)) is not None:
+            beyond.setdefault(rest, []).append(j)
+    out = list(scores)
+    for rest, js in beyond.items():
+        for j, score in zip(js, _scores(rest, [texts[j] for j in js], reranker), strict=True):
+            out[j] = (scores[j] + score) / 2
+    return out
 
 
 def _scores(query: str, texts: Sequence[str], reranker: Reranker | None) -> list[float]:

@@ -4,12 +4,19 @@ from collections.abc import Sequence
 
 from core.text import sentence_spans
 from core.types import Chunk, Hit
-from retrieval.excerpts import GAP, excerpt, overlap_scores
+from retrieval.excerpts import GAP, beyond_heading, excerpt, overlap_scores
 from retrieval.rerankers import Reranker
 
 
-def _hit(text: str, char_start: int = 100, page: int = 3, filename: str = "a.pdf") -> Hit:
+def _hit(
+    text: str,
+    char_start: int = 100,
+    page: int = 3,
+    filename: str = "a.pdf",
+    heading: str | None = None,
+) -> Hit:
     chunk = Chunk(
+        heading=heading,
         document_id=filename,
         ordinal=0,
         text=text,
@@ -129,3 +136,28 @@ def test_pairs_stay_inside_their_chunk_and_read_chinese_pronouns() -> None:
     joined = _hit("成吉思汗统一了蒙古各部。他于1227年去世。草原上战事不断。")
     [cut] = excerpt("成吉思汗哪一年去世？", [joined], 1, reranker=None)
     assert cut.chunk.text == "成吉思汗统一了蒙古各部。他于1227年去世。"
+
+
+def test_what_a_question_asks_beyond_the_heading_it_names() -> None:
+    tournament = "中国（南京）国际象棋超级大赛"
+    assert beyond_heading(f"{tournament}的冠军是谁？", tournament) == " 的冠军是谁？"
+    assert beyond_heading("Who won super bowl 50?", "Super Bowl 50") == "Who won  ?"
+    assert beyond_heading("什么是易颉输入法？", "易颉输入法") is None  # nothing more asked
+    assert beyond_heading("What is the Rhine?", "Rhine") is None
+    assert beyond_heading("Who won the final?", "Super Bowl 50") is None  # not named
+    assert beyond_heading("Who won the final?", None) is None
+
+
+def test_a_sentence_that_answers_without_naming_the_heading_is_kept() -> None:
+    # Every sentence names the tournament but the winner's: scored against the whole question,
+    # the sentences that repeat the name came first.
+    heading = "Nanjing Chess Masters"
+    text = (
+        "The Nanjing Chess Masters were held in Nanjing. "
+        "The Nanjing Chess Masters had a sponsor, Pearl Springs. "
+        "Carlsen won, a point ahead of Topalov."
+    )
+    [cut] = excerpt("Who won the Nanjing Chess Masters?", [_hit(text, heading=heading)], 1, None)
+    assert cut.chunk.text == "Carlsen won, a point ahead of Topalov."
+    [whole] = excerpt("Who won the Nanjing Chess Masters?", [_hit(text)], 1, None)  # no heading
+    assert whole.chunk.text == "The Nanjing Chess Masters were held in Nanjing."
