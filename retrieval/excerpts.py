@@ -14,6 +14,7 @@ it too (:func:`beyond_heading`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from core.text import PRONOUN, asked_content, cjk_ratio, sentence_spans
@@ -47,9 +48,9 @@ def beyond_heading(query: str, heading: str | None) -> str | None:
     the sentences that name the tournament outscore the one that names its winner, which says
     "冠军" but not the tournament.
     """
-    if not heading or (at := query.casefold().find(heading.casefold())) < 0:
+    if not heading or not (named := re.search(re.escape(heading), query, re.IGNORECASE)):
         return None
-    rest = f"{query[:at]} {query[at + len(heading) :]}"
+    rest = f"{query[: named.start()]} {query[named.end() :]}"
     return rest if tokenize(asked_content(rest)) else None
 
 
