@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import snowballstemmer
 
 from core.i18n import Lang, language_of, messages
-from core.text import CITATION_RE, HAN, NUMBER_WORDS, STOPWORDS, fold_accents
+from core.text import CITATION_RE, HAN_RE, NUMBER_WORDS, STOPWORDS, fold_accents
 from core.types import Citation, Hit
 from generation.prompts import TRUNCATED, refusal
 
@@ -22,7 +22,6 @@ _REFUSALS = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
-_CJK_CHAR = re.compile(f"[{HAN}]")
 # Words that say nothing about the sources: function words, and the words of the prompt itself.
 _CONTENTLESS = STOPWORDS | {"according", "answer", "document", "documents", "source", "sources"}
 # Below this share of its new words found in the sources, an answer is taken as invented.
@@ -48,12 +47,12 @@ def content_units(text: str) -> set[str]:
     text = CITATION_RE.sub(" ", text.lower())
     words = [
         NUMBER_WORDS.get(w, w)
-        for w in _WORD.findall(fold_accents(_CJK_CHAR.sub(" ", text)))
+        for w in _WORD.findall(fold_accents(HAN_RE.sub(" ", text)))
         if w not in _CONTENTLESS
     ]
     stemmer = snowballstemmer.stemmer("english")  # one per call: a stemmer keeps state
     units = set(stemmer.stemWords(words))
-    return units | set(_CJK_CHAR.findall(text))
+    return units | set(HAN_RE.findall(text))
 
 
 def support(answer: str, question: str, sources: Sequence[str]) -> float:
