@@ -92,7 +92,8 @@ def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) 
     scored = [*texts, *(text for _, text in paired)]
     owners = [i for i, _ in found] + [found[k][0] for k, _ in paired]  # each one's hit
     scores = _scores(query, scored, reranker)
-    scores = _with_heading(query, hits, owners, scored, scores, reranker)
+    rests = [beyond_heading(query, hit.chunk.heading) for hit in hits]
+    scores = _with_heading(rests, owners, scored, scores, reranker)
     alone = scores[: len(texts)]
     # Read together, two sentences score at least as high as the better one alone (MaxSim takes
     # the best match of either's tokens), so a pair counts only where it scores PAIR_GAIN more
@@ -113,20 +114,19 @@ def excerpt(query: str, hits: Sequence[Hit], n: int, reranker: Reranker | None) 
 
 
 def _with_heading(
-    query: str,
-    hits: Sequence[Hit],
+    rests: Sequence[str | None],
     owners: Sequence[int],
     texts: Sequence[str],
     scores: list[float],
     reranker: Reranker | None,
 ) -> list[float]:
-    """``scores`` of ``texts`` (each of ``hits[owners[j]]``), each text of a hit under a heading
-    that the query names also scored for what the query asks beyond it (:func:`beyond_heading`):
+    """``scores`` of ``texts``, each of hit ``owners[j]``, where that hit's ``rests`` entry is
+    what the query asks beyond its heading (:func:`beyond_heading`) also scored by that rest:
     the mean of the two. The whole question still counts: scored by "的冠军是谁？" alone, a
     sentence about another company's split-up outranked the tournament's in the trial."""
     beyond: dict[str, list[int]] = {}
     for j, i in enumerate(owners):
-        if (rest := beyond_heading(query, hits[i].chunk.heading)) is not None:
+        if (rest := rests[i]) is not None:
             beyond.setdefault(rest, []).append(j)
     out = list(scores)
     for rest, js in beyond.items():
