@@ -105,3 +105,16 @@ def test_without_a_dense_score_the_other_script_falls_back_to_coverage() -> None
     """A BM25-only search (MiniLM, which reads no Chinese) has no cosine to judge by."""
     hits = [_hit("The Apollo program ran from 1961 to 1972.", {"bm25": 1.0})]
     assert measure("阿波罗计划是哪一年结束的？", hits, RetrievalSettings()).signal == "coverage"
+
+
+def test_a_sentence_is_read_under_its_heading() -> None:
+    """An article names its subject in its heading and seldom again: the heading's terms count
+    as the sentence's, where the question names the subject."""
+    answer = "2011年被聘为台湾师范大学讲座教授。"
+    chunk = _hit(answer).chunk.model_copy(update={"heading": "杨朝祥"})
+    under = Hit(chunk=chunk, collection="c", filename="f.pdf", score=1.0)
+    question = "杨朝祥在2011年被聘为什么职务？"
+    assert coverage(question, [under]) > coverage(question, [_hit(answer)])
+    # a heading about something else adds nothing
+    other = under.model_copy(update={"chunk": chunk.model_copy(update={"heading": "龙胆"})})
+    assert coverage(question, [other]) == coverage(question, [_hit(answer)])
