@@ -81,10 +81,13 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 
 # Chinese: runs of characters between question words, particles, punctuation and the words
 # that join a name to what is said of it; a run's first two to eight characters are the
-# candidates (the documents choose among 印度, 印度野驴, 印度野驴最高 ...).
+# candidates (the documents choose among 印度, 印度野驴, 印度野驴最高 ...). The dot inside a
+# transliterated name (比尔·兰比尔, 维珍尼亚·阿普伽) is part of it; anywhere else it parts.
+NAME_DOTS = "·・•‧･"
 ZH_BOUNDARY = re.compile(
     r"什么时候|为什么|哪里|哪儿|怎么|怎样|如何|何时|是谁|谁|吗|呢|的"
-    r"|了|是|被|和|与|及|或|这|那|该|此|其|它|他|她|[\W_]|(\d+|多少|几|什么|哪些|哪个|哪一)"
+    rf"|了|是|被|和|与|及|或|这|那|该|此|其|它|他|她|(?<!\w)[{NAME_DOTS}]|[{NAME_DOTS}](?!\w)"
+    rf"|[^\w{NAME_DOTS}]|_|(\d+|多少|几|什么|哪些|哪个|哪一)"
 )
 # Question words that count or ask what kind: what follows one is asked for, not named.
 COUNTING = frozenset({"多少", "几", "什么", "哪些", "哪个", "哪一"})

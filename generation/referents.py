@@ -34,6 +34,7 @@ from core.i18n import Lang, message
 from core.text import (
     CITATION_RE,
     COUNTING,
+    NAME_DOTS,
     NUMBER_WORDS,
     PRONOUNS_EN,
     PRONOUNS_ZH,
@@ -223,7 +224,8 @@ def _chinese_runs(text: str) -> list[str]:
 
 
 def _prefixes(run: str) -> list[str]:
-    return [run[:end] for end in range(_ZH_MIN, min(len(run), _ZH_MAX) + 1)]
+    ends = range(_ZH_MIN, min(len(run), _ZH_MAX) + 1)
+    return [run[:end] for end in ends if run[end - 1] not in NAME_DOTS]  # not "比尔·"
 
 
 # -- readings ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from langchain_core.retrievers import BaseRetriever
 from core.errors import InvalidRequestError
 from core.i18n import language_of, message
 from core.settings import RetrievalSettings
-from core.text import cjk_ratio, sentence_spans
+from core.text import NAME_DOTS, cjk_ratio, sentence_spans
 from core.types import Evidence, Hit
 from index.backend import IndexBackend
 from index.lexical import tokenize
@@ -81,10 +81,14 @@ def mentions(text: str, entity: str) -> bool:
     """Whether ``text`` names ``entity``: the entity itself (CJK), or its words in a row, each
     by its start ("university's core" in "University's core", "teachers" in "teacher"); not
     its words apart ("program the university" is no name of "the program that the university
-    runs")."""
+    runs"). A transliterated CJK name by its last part too, as a text calls its person after
+    naming them once (比尔·兰比尔, then 兰比尔), or written without its dot."""
     text = text.lower()
     if cjk_ratio(entity) > 0:
-        return entity.lower() in text
+        entity = entity.lower()
+        last = re.split(f"[{NAME_DOTS}]", entity)[-1]
+        plain = re.sub(f"[{NAME_DOTS}]", "", entity)
+        return entity in text or plain in text or (len(last) >= 2 and last in text)
     words = [re.sub(r"['’]s$", "", w) for w in re.findall(r"[^\W_]+(?:['’]s)?", entity.lower())]
     pattern = r"\W+".join(re.escape(_stem(w)) + r"\w*(?:['’]s)?" for w in words if w)
     return bool(pattern) and re.search(r"\b" + pattern, text) is not None

@@ -170,6 +170,17 @@ def test_chinese_readings_put_the_entity_for_the_pronoun_or_the_dropped_subject(
     assert "托帕洛夫亚军是什么？" in _read("那亚军呢？", "冠军是谁？", "托帕洛夫 [1]。")
 
 
+def test_a_transliterated_name_is_one_entity_across_its_dot() -> None:
+    """比尔·兰比尔, not 比尔: the trial's "他的防守怎么样？" was read for his first name alone."""
+    before = ("比尔·兰比尔是哪个队的球员？", "底特律活塞队 [1]。")
+    named = [r.text for r in referents(_history(*before))]
+    assert "比尔·兰比尔" in named
+    assert "比尔·" not in named  # no candidate ends at the dot
+    assert "比尔·兰比尔的防守怎么样？" in _read("他的防守怎么样？", *before)
+    # a dot that stands alone still parts what it stands between
+    assert "兰比尔" in [r.text for r in referents(_history("比尔 · 兰比尔是谁？"))]
+
+
 def _reading(text: str, turn: int) -> Reading:
     return Reading(f"Q about {text}", Referent(text, turn))
 

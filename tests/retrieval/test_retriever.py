@@ -114,6 +114,15 @@ def test_a_reading_fits_where_a_passage_naming_its_entity_says_what_was_asked(
     assert not mentions("Penguins live in Antarctica.", "comets")
 
 
+def test_a_transliterated_name_is_mentioned_by_its_last_part() -> None:
+    """After naming 比尔·兰比尔 once, an article calls him 兰比尔; a brand may drop its dot."""
+    later = "撇除兰比尔粗野球风，他的防守及篮板球都是活塞队屹立不倒的原因。"
+    assert mentions(later, "比尔·兰比尔")
+    assert mentions("美特斯邦威的经营模式", "美特斯·邦威")
+    assert not mentions(later, "比尔·兰")  # one character is no name
+    assert not mentions("魏尔伦的诗", "比尔·兰比尔")
+
+
 def test_unknown_collection_gives_nothing(retriever: HybridRetriever) -> None:
     assert retriever.search("penguins", ["nowhere"]).hits == []
 
