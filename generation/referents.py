@@ -122,6 +122,8 @@ _ZH_MIN, _ZH_MAX = 2, 8
 # question asks for (什么职务, 哪些方面), not a thing it names.
 _TOPIC = 2
 _PREPOSITION_ZH = "在从"  # 在古代…: a place or a time, not a thing it names
+# The era a Chinese year is counted in (民国29年, 公元前221年): part of a date, not a thing.
+_ERAS_ZH = frozenset({"公元", "公元前", "西元", "民国", "农历", "阴历", "阳历"})
 # An answer names things when it is short; a longer one explains, and its phrases are noise.
 _MAX_ANSWER_WORDS = 25  # "Oxygen and hydrogen are produced by the electrolysis of water."
 _NAMING_WORDS = 6  # an answer of up to this many words names its entities: "Paul Baran [1]."
@@ -211,7 +213,7 @@ def names_something(unit: str) -> bool:
 def _chinese_runs(text: str) -> list[str]:
     """The runs of a Chinese text that may name something, in order, without an opening 在
     or 从: not numbers, nor what follows a number, 多少 or 几 (a unit, a date) or 什么 and
-    哪些 (what is asked for)."""
+    哪些 (what is asked for), nor the era of a year (民国 of 民国29年)."""
     runs = ZH_BOUNDARY.split(text)  # numbers kept: what follows one is a unit or a date
     return [
         run.lstrip(_PREPOSITION_ZH)
@@ -219,6 +221,7 @@ def _chinese_runs(text: str) -> list[str]:
         if run
         and not run.isdigit()
         and run not in COUNTING
+        and run not in _ERAS_ZH
         and not (before and (before in COUNTING or before.isdigit()))
     ]
 

@@ -270,3 +270,12 @@ def test_a_chinese_topic_outweighs_a_more_recent_entity_that_fits_no_better() ->
     assert "古代" in {r.text for r in found}
     assert not any(r.text.startswith("在") for r in found)
     assert not any(r.text == "方面" for r in referents(_history("其重要性体现在哪些方面？")))
+
+
+def test_the_era_of_a_year_is_part_of_a_date_not_an_entity() -> None:
+    """民国29年 is 1940: "它" never stands for 民国, which the question opens with."""
+    before = ("民国29年，三门县是怎么成立的？", "由南田县撤消后合置 [1]。")
+    named = [r.text for r in referents(_history(*before))]
+    assert "民国" not in named
+    assert "三门县" in named
+    assert "三门县的范围包括哪些地方？" in _read("它的范围包括哪些地方？", *before)
