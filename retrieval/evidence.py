@@ -32,8 +32,7 @@ from collections.abc import Sequence
 from core.settings import RetrievalSettings
 from core.text import cjk_ratio
 from core.types import Evidence, Hit
-from index.lexical import tokenize
-from retrieval.excerpts import CJK_QUERY_RATIO, other_script, sentences_of
+from retrieval.excerpts import CJK_QUERY_RATIO, other_script, overlap_scores, sentences_of
 
 
 def measure(query: str, hits: Sequence[Hit], settings: RetrievalSettings) -> Evidence:
@@ -72,12 +71,9 @@ def coverage(query: str, hits: Sequence[Hit]) -> float:
     什么职务？" was refused at 0.18 against the sentence that answers it in the article
     "杨朝祥", 0.36 with the heading. On the held-out CMRC set this refused 3 fewer of 284
     answerable questions and the same unanswerable ones (docs/evaluation.md#refusals)."""
-    wanted = set(tokenize(query))
-    if not wanted:
-        return 0.0
-    headings = [set(tokenize(h.chunk.heading)) if h.chunk.heading else set() for h in hits]
-    shares = (
-        len(wanted & (set(tokenize(hits[i].chunk.text[s:e])) | headings[i])) / len(wanted)
+    # On a line of its own, the heading's terms join the sentence's, no bigram across the two.
+    read = [
+        "\n".join(filter(None, [hits[i].chunk.heading, hits[i].chunk.text[s:e]]))
         for i, (s, e) in sentences_of(hits)
-    )
-    return max(shares, default=0.0)
+    ]
+    return max(overlap_scores(query, read), default=0.0)
