@@ -84,6 +84,7 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 # candidates (the documents choose among 印度, 印度野驴, 印度野驴最高 ...). The dot inside a
 # transliterated name (比尔·兰比尔, 维珍尼亚·阿普伽) is part of it; anywhere else it parts.
 NAME_DOTS = "·・•‧･"
+NAME_DOT_RE = re.compile(f"[{NAME_DOTS}]")
 ZH_BOUNDARY = re.compile(
     r"什么时候|为什么|哪里|哪儿|怎么|怎样|如何|何时|是谁|谁|吗|呢|的"
     rf"|了|是|被|和|与|及|或|这|那|该|此|其|它|他|她|(?<!\w)[{NAME_DOTS}]|[{NAME_DOTS}](?!\w)"

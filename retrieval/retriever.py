@@ -16,7 +16,7 @@ from langchain_core.retrievers import BaseRetriever
 from core.errors import InvalidRequestError
 from core.i18n import language_of, message
 from core.settings import RetrievalSettings
-from core.text import NAME_DOTS, cjk_ratio, sentence_spans
+from core.text import NAME_DOT_RE, cjk_ratio, sentence_spans
 from core.types import Evidence, Hit
 from index.backend import IndexBackend
 from index.lexical import tokenize
@@ -86,8 +86,8 @@ def mentions(text: str, entity: str) -> bool:
     text = text.lower()
     if cjk_ratio(entity) > 0:
         entity = entity.lower()
-        last = re.split(f"[{NAME_DOTS}]", entity)[-1]
-        plain = re.sub(f"[{NAME_DOTS}]", "", entity)
+        last = NAME_DOT_RE.split(entity)[-1]
+        plain = NAME_DOT_RE.sub("", entity)
         return entity in text or plain in text or (len(last) >= 2 and last in text)
     words = [re.sub(r"['’]s$", "", w) for w in re.findall(r"[^\W_]+(?:['’]s)?", entity.lower())]
     pattern = r"\W+".join(re.escape(_stem(w)) + r"\w*(?:['’]s)?" for w in words if w)
